@@ -1,0 +1,493 @@
+/**
+ * The serial driver around the pure consensus core: the one place that feeds it inputs and carries
+ * out its effects, through small interfaces (WAL, double-sign guard, host for blocks, network and
+ * timers). The same driver runs in the deterministic simulator and in the node.
+ *
+ * Order of durability, as CometBFT: every input is appended to the WAL before the core sees it;
+ * a message this node signs is fsynced to the WAL (and the guard's state saved) before it is
+ * broadcast. On restart, `recover` replays the WAL of the current height through the core; the
+ * guard returns the same signature for the same sign bytes and refuses anything else, so a replay
+ * can never make the node equivocate.
+ */
+import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
+import * as s from '../packages/codec/schema.ts';
+import { CareLedgerError, hasCode } from '../packages/core/errors.ts';
+import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
+import { type Block, type BlockLimits, blockIdOf, validateBlockBody } from '../packages/types/block.ts';
+import {
+  type Commit,
+  CommitFlag,
+  type DuplicateVoteEvidence,
+  makeCommit,
+  makeDuplicateVoteEvidence,
+  verifyCommit,
+} from '../packages/types/commit.ts';
+import {
+  MAX_ROUND,
+  type Proposal,
+  proposalSignBytes,
+  type Vote,
+  type VoteType,
+  VoteType as VoteTypes,
+  verifyProposal,
+  verifyVote,
+  voteSignBytes,
+} from '../packages/types/vote.ts';
+import {
+  type ConsensusOptions,
+  type ConsensusState,
+  type Effect,
+  type HeightStart,
+  type Input,
+  initialState,
+  proposerOf,
+  startHeight,
+  step,
+  type TimeoutStep,
+} from './core/state-machine.ts';
+import { type ConsensusMessage, decodeMessage, encodeMessage } from './messages.ts';
+import { type DoubleSignGuard, SignStep } from './privval.ts';
+import type { WalStorage } from './wal.ts';
+
+/** A block with its id, hashed once and carried along. */
+export interface ProposedBlock {
+  readonly id: Uint8Array;
+  readonly block: Block;
+}
+
+export function proposedBlock(block: Block): ProposedBlock {
+  return { id: blockIdOf(block.header), block };
+}
+
+/** What the driver needs from the node (or the simulator) around it. */
+export interface ConsensusHost {
+  /** prepareProposal: a new block for this height (the proposer's own value). */
+  buildBlock(height: bigint, round: number): Block;
+  /** Stateful checks and the application's processProposal; the body was already checked. */
+  isValidBlock(block: Block): boolean;
+  broadcast(bytes: Uint8Array, message: ConsensusMessage): void;
+  scheduleTimeout(height: bigint, round: number, step: TimeoutStep, delayMs: number): void;
+  /** A decision: the host commits the block durably, then calls `startHeight` for the next one. */
+  decide(block: ProposedBlock, commit: Commit): void;
+  evidence(evidence: DuplicateVoteEvidence): void;
+  /** A peer told us its height and round; a host ahead of it answers with a catch-up. */
+  peerStatus(peer: string, height: bigint, round: number): void;
+}
+
+export interface DriverOptions {
+  readonly chainId: string;
+  readonly consensus: ConsensusOptions;
+  readonly blockLimits: BlockLimits;
+  /** Messages of the next height kept until we get there. */
+  readonly maxBufferedMessages: number;
+  /** Message hashes remembered per height, so a duplicate is never verified twice. */
+  readonly maxSeenMessages: number;
+}
+
+export const defaultDriverOptions = { maxBufferedMessages: 1000, maxSeenMessages: 100_000 } as const;
+
+/** The outcome of a peer's message, as gossip validation needs it. */
+export type Acceptance =
+  | { readonly result: 'accept' }
+  | { readonly result: 'ignore'; readonly reason: string }
+  | { readonly result: 'reject'; readonly code: string; readonly reason: string };
+
+const WalRecord = { height: 1, received: 2, timeout: 3, own: 4 } as const;
+const timeoutSteps: readonly TimeoutStep[] = ['propose', 'prevote', 'precommit'];
+
+export class ConsensusDriver {
+  private readonly opts: DriverOptions;
+  private readonly host: ConsensusHost;
+  private readonly wal: WalStorage;
+  private readonly guard: DoubleSignGuard | null;
+  private readonly ownPubKey: Uint8Array | null;
+  private state: ConsensusState<ProposedBlock>;
+  private readonly queue: Input<ProposedBlock>[] = [];
+  private running = false;
+  private replaying = false;
+  private seen = new Set<string>();
+  private future: Uint8Array[] = [];
+  /** Own proposals found in the WAL: after a crash we must re-propose the same block. */
+  private recoveredProposals = new Map<number, ProposedBlock>();
+  /** Own signed messages of this height, re-sent by `rebroadcast`. */
+  private ownMessages: Uint8Array[] = [];
+
+  constructor(
+    opts: DriverOptions,
+    host: ConsensusHost,
+    wal: WalStorage,
+    signer: { readonly guard: DoubleSignGuard; readonly pubKey: Uint8Array } | null,
+    start: HeightStart,
+  ) {
+    this.opts = opts;
+    this.host = host;
+    this.wal = wal;
+    this.guard = signer?.guard ?? null;
+    this.ownPubKey = signer?.pubKey ?? null;
+    this.state = initialState<ProposedBlock>(start, this.ownIndexIn(start), opts.consensus);
+  }
+
+  /** Our index in the set of `start.height`: indexes move when voting powers change. */
+  private ownIndexIn(start: HeightStart): number {
+    const key = this.ownPubKey;
+    return key === null ? -1 : start.validators.validators.findIndex((v) => equalBytes(v.pubKey, key));
+  }
+
+  get height(): bigint {
+    return this.state.height;
+  }
+
+  get round(): number {
+    return this.state.round;
+  }
+
+  get stepName(): string {
+    return this.state.step;
+  }
+
+  /** A read-only view for tests and status pages. */
+  get consensusState(): Readonly<ConsensusState<ProposedBlock>> {
+    return this.state;
+  }
+
+  /**
+   * Starts a height with a fresh WAL: at first start, and after each decision once the host has
+   * committed the block (never from inside `decide`: the host calls it later, after its commit).
+   */
+  startHeight(start: HeightStart): void {
+    if (this.running) throw new Error('startHeight called from inside a consensus effect');
+    this.wal.reset([encode([WalRecord.height, start.height])]);
+    this.resetHeightCaches();
+    this.apply(startHeight(this.state, start, this.ownIndexIn(start)).effects);
+    this.drain();
+    const buffered = this.future;
+    this.future = [];
+    for (const bytes of buffered) this.receive(bytes, null);
+  }
+
+  /**
+   * Restarts at `start.height` after a crash. If the WAL belongs to that height, the height is
+   * started again and every recorded input is fed in its original order: the core is
+   * deterministic, so it reaches the state it had, and our own proposal is reused rather than
+   * rebuilt. Otherwise the height starts afresh. Returns how many records were replayed.
+   */
+  recover(start: HeightStart): number {
+    const { records } = this.wal.readAll();
+    const first = records[0] === undefined ? undefined : decode(records[0]);
+    if (!Array.isArray(first) || first[0] !== WalRecord.height || first[1] !== start.height) {
+      this.startHeight(start);
+      return 0;
+    }
+    this.resetHeightCaches();
+    for (const record of records) this.learnOwnProposal(record);
+    this.replaying = true;
+    try {
+      this.apply(startHeight(this.state, start, this.ownIndexIn(start)).effects);
+      this.drain();
+      for (const record of records.slice(1)) this.replay(record);
+    } finally {
+      this.replaying = false;
+    }
+    return records.length - 1;
+  }
+
+  private resetHeightCaches(): void {
+    this.seen = new Set();
+    this.recoveredProposals = new Map();
+    this.ownMessages = [];
+  }
+
+  private learnOwnProposal(record: Uint8Array): void {
+    const [kind, payload] = decode(record) as Canonical[];
+    if (kind !== WalRecord.own || !(payload instanceof Uint8Array)) return;
+    const message = decodeMessage(payload, this.opts.blockLimits);
+    if (message.kind === 'proposal')
+      this.recoveredProposals.set(message.proposal.round, proposedBlock(message.block));
+  }
+
+  private replay(record: Uint8Array): void {
+    const fields = decode(record) as Canonical[];
+    switch (fields[0]) {
+      case WalRecord.received:
+      case WalRecord.own:
+        this.receive(fields[1] as Uint8Array, null);
+        break;
+      case WalRecord.timeout: {
+        const [, height, round, stepIndex] = s.tuple(fields, 4, 'wal timeout');
+        this.onTimeout(
+          s.u64(height!, 'height'),
+          s.int(round!, 'round', 0, MAX_ROUND),
+          timeoutSteps[s.int(stepIndex!, 'step', 0, 2)]!,
+        );
+        break;
+      }
+    }
+  }
+
+  /** A timer set through `scheduleTimeout` fired. */
+  onTimeout(height: bigint, round: number, stepName: TimeoutStep): void {
+    if (height !== this.state.height) return;
+    if (!this.replaying)
+      this.wal.append(encode([WalRecord.timeout, height, round, timeoutSteps.indexOf(stepName)]), false);
+    this.enqueue({ type: 'timeout', height, round, step: stepName });
+  }
+
+  /**
+   * A consensus message from a peer (or our own, replayed). Decodes, checks and verifies it once,
+   * then feeds it to the core. The result says whether gossip should relay it or score the sender.
+   */
+  receive(bytes: Uint8Array, from: string | null): Acceptance {
+    const key = Buffer.from(sha256(bytes)).toString('latin1');
+    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    let message: ConsensusMessage;
+    try {
+      message = decodeMessage(bytes, this.opts.blockLimits);
+    } catch (err) {
+      return rejection(err);
+    }
+    try {
+      const outcome = this.check(message, bytes, from);
+      if (outcome.result === 'accept') {
+        if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
+        if (!this.replaying && message.kind !== 'status')
+          this.wal.append(encode([WalRecord.received, bytes]), false);
+        this.feed(message);
+      }
+      return outcome;
+    } catch (err) {
+      return rejection(err);
+    }
+  }
+
+  private check(message: ConsensusMessage, bytes: Uint8Array, from: string | null): Acceptance {
+    const st = this.state;
+    switch (message.kind) {
+      case 'status':
+        if (from !== null) this.host.peerStatus(from, message.height, message.round);
+        return { result: 'ignore', reason: 'status is not relayed' };
+      case 'catch-up': {
+        if (message.commit.height !== st.height || message.block.header.height !== st.height) {
+          return { result: 'ignore', reason: 'catch-up for another height' };
+        }
+        if (st.decision !== null) return { result: 'ignore', reason: 'already decided' };
+        const block = proposedBlock(message.block);
+        verifyCommit(this.opts.chainId, message.commit, st.validators, block.id);
+        return { result: 'accept' };
+      }
+      case 'proposal':
+      case 'vote': {
+        const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
+        if (height < st.height) return { result: 'ignore', reason: 'stale height' };
+        if (height > st.height) {
+          if (height === st.height + 1n && this.future.length < this.opts.maxBufferedMessages)
+            this.future.push(bytes);
+          return { result: 'ignore', reason: 'future height' };
+        }
+        if (message.kind === 'vote') {
+          verifyVote(this.opts.chainId, message.vote, st.validators);
+          return { result: 'accept' };
+        }
+        const proposer = st.validators.validators[proposerOf(st, message.proposal.round)]!;
+        verifyProposal(this.opts.chainId, message.proposal, proposer.pubKey);
+        if (!equalBytes(blockIdOf(message.block.header), message.proposal.blockId)) {
+          throw new CareLedgerError(
+            'PROPOSAL_INVALID',
+            'proposal block does not match its block id',
+            'reject',
+          );
+        }
+        return { result: 'accept' };
+      }
+    }
+  }
+
+  private validity(block: Block): boolean {
+    try {
+      validateBlockBody(block);
+    } catch {
+      return false;
+    }
+    return this.host.isValidBlock(block);
+  }
+
+  private feed(message: ConsensusMessage): void {
+    switch (message.kind) {
+      case 'proposal': {
+        const value = proposedBlock(message.block);
+        this.enqueue({
+          type: 'proposal',
+          proposal: message.proposal,
+          value,
+          valid: this.validity(message.block),
+        });
+        break;
+      }
+      case 'vote':
+        this.enqueue({ type: 'vote', vote: message.vote });
+        break;
+      case 'catch-up': {
+        const value = proposedBlock(message.block);
+        const { round } = message.commit;
+        const precommits = votesOfCommit(message.commit, this.state);
+        this.enqueue({ type: 'commit', value, valid: this.validity(message.block), round, precommits });
+        break;
+      }
+      case 'status':
+        break;
+    }
+  }
+
+  private enqueue(input: Input<ProposedBlock>): void {
+    this.queue.push(input);
+    this.drain();
+  }
+
+  /** Runs queued inputs one at a time: effects may enqueue more (our own votes). */
+  private drain(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let input = this.queue.shift(); input !== undefined; input = this.queue.shift()) {
+        this.apply(step(this.state, input).effects);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private apply(effects: readonly Effect<ProposedBlock>[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'get-value': {
+          const value =
+            this.recoveredProposals.get(effect.round) ??
+            proposedBlock(this.host.buildBlock(effect.height, effect.round));
+          this.queue.push({ type: 'value-to-propose', height: effect.height, round: effect.round, value });
+          break;
+        }
+        case 'broadcast-proposal':
+          this.signProposal(effect.height, effect.round, effect.polRound, effect.value);
+          break;
+        case 'broadcast-vote':
+          this.signVote(effect.voteType, effect.height, effect.round, effect.blockId);
+          break;
+        case 'schedule-timeout':
+          this.host.scheduleTimeout(effect.height, effect.round, effect.step, effect.delayMs);
+          break;
+        case 'decide': {
+          const commit = makeCommit(
+            effect.height,
+            effect.round,
+            effect.value.id,
+            effect.precommits,
+            this.state.validators.validators.length,
+          );
+          this.host.decide(effect.value, commit);
+          break;
+        }
+        case 'evidence':
+          this.host.evidence(makeDuplicateVoteEvidence(effect.first, effect.second));
+          break;
+        default: {
+          const unreachable: never = effect;
+          throw new Error(`unknown effect ${String(unreachable)}`);
+        }
+      }
+    }
+  }
+
+  /** Signs through the guard; a refusal (a replay that would equivocate) sends nothing. */
+  private sign(height: bigint, round: number, signStep: number, bytes: Uint8Array): Uint8Array | null {
+    if (this.guard === null) return null;
+    try {
+      return this.guard.sign(height, round, signStep, bytes);
+    } catch (err) {
+      if (hasCode(err, 'DOUBLE_SIGN_REFUSED')) return null;
+      throw err;
+    }
+  }
+
+  private signProposal(height: bigint, round: number, polRound: number, value: ProposedBlock): void {
+    const unsigned = { height, round, polRound, blockId: value.id };
+    const signature = this.sign(
+      height,
+      round,
+      SignStep.proposal,
+      proposalSignBytes(this.opts.chainId, unsigned),
+    );
+    if (signature === null) return;
+    const proposal: Proposal = { ...unsigned, signature };
+    this.emitOwn({ kind: 'proposal', proposal, block: value.block });
+    this.queue.push({ type: 'proposal', proposal, value, valid: true });
+  }
+
+  private signVote(type: VoteType, height: bigint, round: number, blockId: Uint8Array): void {
+    const own = this.state.validators.validators[this.state.ownIndex];
+    if (own === undefined) return;
+    const signStep = type === VoteTypes.prevote ? SignStep.prevote : SignStep.precommit;
+    const signature = this.sign(
+      height,
+      round,
+      signStep,
+      voteSignBytes(this.opts.chainId, { type, height, round, blockId }),
+    );
+    if (signature === null) return;
+    const vote: Vote = {
+      type,
+      height,
+      round,
+      blockId,
+      validatorIndex: this.state.ownIndex,
+      validatorAddress: own.address,
+      signature,
+    };
+    this.emitOwn({ kind: 'vote', vote });
+    this.queue.push({ type: 'vote', vote });
+  }
+
+  /** Our signed message: fsynced to the WAL before it leaves the process. */
+  private emitOwn(message: ConsensusMessage): void {
+    const bytes = encodeMessage(message);
+    this.seen.add(Buffer.from(sha256(bytes)).toString('latin1'));
+    if (!this.replaying) this.wal.append(encode([WalRecord.own, bytes]), true);
+    this.ownMessages.push(bytes);
+    this.host.broadcast(bytes, message);
+  }
+
+  /** Re-sends our signed messages of this height (gossip may have lost them) and our status. */
+  rebroadcast(): void {
+    for (const bytes of this.ownMessages.slice(-12)) {
+      this.host.broadcast(bytes, decodeMessage(bytes, this.opts.blockLimits));
+    }
+    const status: ConsensusMessage = { kind: 'status', height: this.state.height, round: this.state.round };
+    this.host.broadcast(encodeMessage(status), status);
+  }
+}
+
+function rejection(err: unknown): Acceptance {
+  if (err instanceof CareLedgerError) {
+    if (err.action === 'ignore') return { result: 'ignore', reason: err.message };
+    return { result: 'reject', code: err.code, reason: err.message };
+  }
+  return { result: 'reject', code: 'MESSAGE_INVALID', reason: (err as Error).message };
+}
+
+/** The precommits a verified commit stands for, by validator index. */
+function votesOfCommit(commit: Commit, state: ConsensusState<ProposedBlock>): (Vote | undefined)[] {
+  const votes: (Vote | undefined)[] = [];
+  commit.signatures.forEach((sig, index) => {
+    if (sig.flag === CommitFlag.absent) return;
+    const validator = state.validators.validators[index]!;
+    const blockId = sig.flag === CommitFlag.commit ? commit.blockId : new Uint8Array(0);
+    votes[index] = {
+      type: VoteTypes.precommit,
+      height: commit.height,
+      round: commit.round,
+      blockId,
+      validatorIndex: index,
+      validatorAddress: validator.address,
+      signature: sig.signature,
+    };
+  });
+  return votes;
+}

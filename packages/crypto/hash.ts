@@ -1,0 +1,57 @@
+/**
+ * SHA-256 and the Merkle root of a list, as RFC 6962 and CometBFT's `merkle.HashFromByteSlices`:
+ * leaves are hashed with a 0x00 prefix and inner nodes with 0x01, so a leaf can never pass for an
+ * inner node; the split point is the largest power of two below the count.
+ */
+import { createHash } from 'node:crypto';
+
+export const HASH_BYTES = 32;
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256');
+  for (const part of parts) h.update(part);
+  return h.digest();
+}
+
+const LEAF = Uint8Array.of(0);
+const INNER = Uint8Array.of(1);
+
+export function leafHash(item: Uint8Array): Uint8Array {
+  return sha256(LEAF, item);
+}
+
+export function innerHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return sha256(INNER, left, right);
+}
+
+function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function rootOf(leaves: readonly Uint8Array[], from: number, to: number): Uint8Array {
+  const n = to - from;
+  if (n === 1) return leaves[from]!;
+  const k = splitPoint(n);
+  return innerHash(rootOf(leaves, from, from + k), rootOf(leaves, from + k, to));
+}
+
+/** Merkle root of `items` (each is leaf-hashed first). The empty list has the hash of no bytes. */
+export function merkleRoot(items: readonly Uint8Array[]): Uint8Array {
+  if (items.length === 0) return sha256();
+  return rootOf(items.map(leafHash), 0, items.length);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) throw new TypeError('not an even-length hex string');
+  return Buffer.from(hex, 'hex');
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}

@@ -1,0 +1,175 @@
+/**
+ * Blocks and headers. The block id is the hash of the header, and the header commits to the
+ * body (tx hashes, evidence, last commit), so a header plus its commit is all a light client needs.
+ * The app hash in the header of height H is the state after executing block H-1 (as CometBFT).
+ */
+import {
+  type Canonical,
+  type DecodeLimits,
+  decode,
+  defaultDecodeLimits,
+  encode,
+} from '../codec/canonical.ts';
+import * as s from '../codec/schema.ts';
+import { invalid } from '../core/errors.ts';
+import { equalBytes, HASH_BYTES, merkleRoot, sha256 } from '../crypto/hash.ts';
+import {
+  type Commit,
+  commitFields,
+  commitFromFields,
+  commitHash,
+  type DuplicateVoteEvidence,
+  evidenceFields,
+  evidenceFromFields,
+  evidenceHash,
+} from './commit.ts';
+import { ADDRESS_BYTES } from './validator.ts';
+
+export const BLOCK_VERSION = 1;
+export const MAX_CHAIN_ID_LENGTH = 50;
+
+export interface BlockLimits {
+  readonly maxTxs: number;
+  readonly maxTxBytes: number;
+  readonly maxEvidence: number;
+}
+
+export const defaultBlockLimits: BlockLimits = { maxTxs: 10_000, maxTxBytes: 64 * 1024, maxEvidence: 100 };
+
+export interface Header {
+  readonly chainId: string;
+  readonly height: bigint;
+  /** Unix time in milliseconds, chosen by the proposer, strictly increasing. */
+  readonly time: bigint;
+  /** Empty at the first height. */
+  readonly lastBlockId: Uint8Array;
+  readonly lastCommitHash: Uint8Array;
+  readonly dataHash: Uint8Array;
+  readonly validatorsHash: Uint8Array;
+  readonly nextValidatorsHash: Uint8Array;
+  readonly appHash: Uint8Array;
+  readonly lastResultsHash: Uint8Array;
+  readonly evidenceHash: Uint8Array;
+  readonly proposerAddress: Uint8Array;
+}
+
+export interface Block {
+  readonly header: Header;
+  readonly txs: readonly Uint8Array[];
+  readonly evidence: readonly DuplicateVoteEvidence[];
+  /** The commit of the previous height; null at the first height. */
+  readonly lastCommit: Commit | null;
+}
+
+export function headerFields(h: Header): Canonical {
+  return [
+    BLOCK_VERSION,
+    h.chainId,
+    h.height,
+    h.time,
+    h.lastBlockId,
+    h.lastCommitHash,
+    h.dataHash,
+    h.validatorsHash,
+    h.nextValidatorsHash,
+    h.appHash,
+    h.lastResultsHash,
+    h.evidenceHash,
+    h.proposerAddress,
+  ];
+}
+
+export function headerFromFields(value: Canonical): Header {
+  const f = s.tuple(value, 13, 'header');
+  s.int(f[0]!, 'header.version', BLOCK_VERSION, BLOCK_VERSION);
+  const lastBlockId = s.bytes(f[4]!, 'header.lastBlockId');
+  if (lastBlockId.length !== 0 && lastBlockId.length !== HASH_BYTES) {
+    throw invalid('CODEC_SCHEMA', 'header.lastBlockId: expected 0 or 32 bytes');
+  }
+  return {
+    chainId: s.string(f[1]!, 'header.chainId', MAX_CHAIN_ID_LENGTH),
+    height: s.u64(f[2]!, 'header.height'),
+    time: s.u64(f[3]!, 'header.time'),
+    lastBlockId,
+    lastCommitHash: s.bytes(f[5]!, 'header.lastCommitHash', HASH_BYTES),
+    dataHash: s.bytes(f[6]!, 'header.dataHash', HASH_BYTES),
+    validatorsHash: s.bytes(f[7]!, 'header.validatorsHash', HASH_BYTES),
+    nextValidatorsHash: s.bytes(f[8]!, 'header.nextValidatorsHash', HASH_BYTES),
+    appHash: s.bytes(f[9]!, 'header.appHash', HASH_BYTES),
+    lastResultsHash: s.bytes(f[10]!, 'header.lastResultsHash', HASH_BYTES),
+    evidenceHash: s.bytes(f[11]!, 'header.evidenceHash', HASH_BYTES),
+    proposerAddress: s.bytes(f[12]!, 'header.proposerAddress', ADDRESS_BYTES),
+  };
+}
+
+/** The block id: the hash of the header's canonical bytes. */
+export function blockIdOf(header: Header): Uint8Array {
+  return sha256(encode(headerFields(header)));
+}
+
+export function txHash(tx: Uint8Array): Uint8Array {
+  return sha256(tx);
+}
+
+export function dataHashOf(txs: readonly Uint8Array[]): Uint8Array {
+  return merkleRoot(txs.map(txHash));
+}
+
+export function evidenceHashOf(evidence: readonly DuplicateVoteEvidence[]): Uint8Array {
+  return merkleRoot(evidence.map(evidenceHash));
+}
+
+export function blockFields(b: Block): Canonical {
+  return [
+    headerFields(b.header),
+    b.txs,
+    b.evidence.map(evidenceFields),
+    b.lastCommit === null ? null : commitFields(b.lastCommit),
+  ];
+}
+
+export function encodeBlock(b: Block): Uint8Array {
+  return encode(blockFields(b));
+}
+
+export function blockFromFields(value: Canonical, limits: BlockLimits = defaultBlockLimits): Block {
+  const [header, txs, evidence, lastCommit] = s.tuple(value, 4, 'block');
+  return {
+    header: headerFromFields(header!),
+    txs: s
+      .list(txs!, limits.maxTxs, 'block.txs')
+      .map((tx, i) => s.boundedBytes(tx, `block.txs[${i}]`, limits.maxTxBytes)),
+    evidence: s.list(evidence!, limits.maxEvidence, 'block.evidence').map(evidenceFromFields),
+    lastCommit: lastCommit === null ? null : commitFromFields(lastCommit!),
+  };
+}
+
+export function decodeBlock(
+  bytes: Uint8Array,
+  limits: BlockLimits = defaultBlockLimits,
+  decodeLimits: DecodeLimits = defaultDecodeLimits,
+): Block {
+  return blockFromFields(decode(bytes, decodeLimits), limits);
+}
+
+/**
+ * Checks that the header commits to the body. Stateful checks (height, last block id, proposer,
+ * validator hashes, commit signatures, app hash) need the chain and are done by the caller.
+ */
+export function validateBlockBody(b: Block): void {
+  const h = b.header;
+  if (!equalBytes(h.dataHash, dataHashOf(b.txs)))
+    throw invalid('BLOCK_INVALID', 'header.dataHash does not match the txs');
+  if (!equalBytes(h.evidenceHash, evidenceHashOf(b.evidence))) {
+    throw invalid('BLOCK_INVALID', 'header.evidenceHash does not match the evidence');
+  }
+  if (!equalBytes(h.lastCommitHash, commitHash(b.lastCommit))) {
+    throw invalid('BLOCK_INVALID', 'header.lastCommitHash does not match the last commit');
+  }
+  if ((h.lastBlockId.length === 0) !== (b.lastCommit === null)) {
+    throw invalid('BLOCK_INVALID', 'a block has a last commit exactly when it has a last block id');
+  }
+  if (b.lastCommit !== null && !equalBytes(b.lastCommit.blockId, h.lastBlockId)) {
+    throw invalid('BLOCK_INVALID', 'last commit is not for the last block id');
+  }
+}

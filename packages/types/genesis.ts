@@ -1,0 +1,121 @@
+/**
+ * The genesis document: chain id, start time and height, the first validator set and the block
+ * limits. Stored as JSON in each node's home; every field is checked when it is read, and a bad
+ * field is named in one clear error.
+ */
+import { CareLedgerError } from '../core/errors.ts';
+import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
+import { type BlockLimits, defaultBlockLimits, MAX_CHAIN_ID_LENGTH } from './block.ts';
+import { makeValidatorSet, newValidator, type ValidatorSet } from './validator.ts';
+
+export interface GenesisValidator {
+  readonly name: string;
+  readonly pubKey: Uint8Array;
+  readonly power: bigint;
+}
+
+export interface Genesis {
+  readonly chainId: string;
+  /** Unix milliseconds. */
+  readonly genesisTime: bigint;
+  readonly initialHeight: bigint;
+  readonly validators: readonly GenesisValidator[];
+  readonly blockLimits: BlockLimits;
+}
+
+function bad(message: string): never {
+  throw new CareLedgerError('GENESIS_INVALID', `genesis: ${message}`);
+}
+
+export function validateChainId(chainId: unknown): string {
+  if (
+    typeof chainId !== 'string' ||
+    !/^[a-zA-Z0-9._-]{1,50}$/.test(chainId) ||
+    chainId.length > MAX_CHAIN_ID_LENGTH
+  ) {
+    bad('chain_id must be 1 to 50 letters, digits, dots, dashes or underscores');
+  }
+  return chainId;
+}
+
+function decimal(value: unknown, field: string): bigint {
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(value))
+    bad(`${field} must be a decimal string`);
+  return BigInt(value);
+}
+
+function positiveInt(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
+    bad(`${field} must be a positive integer`);
+  return value;
+}
+
+export function genesisToJson(g: Genesis): string {
+  return `${JSON.stringify(
+    {
+      chain_id: g.chainId,
+      genesis_time: g.genesisTime.toString(),
+      initial_height: g.initialHeight.toString(),
+      validators: g.validators.map((v) => ({
+        name: v.name,
+        pub_key: Buffer.from(v.pubKey).toString('base64'),
+        power: v.power.toString(),
+      })),
+      block_limits: {
+        max_txs: g.blockLimits.maxTxs,
+        max_tx_bytes: g.blockLimits.maxTxBytes,
+        max_evidence: g.blockLimits.maxEvidence,
+      },
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+export function parseGenesisJson(text: string): Genesis {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    bad(`not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null) bad('must be a JSON object');
+  const validators = raw.validators;
+  if (!Array.isArray(validators) || validators.length === 0) bad('validators must be a non-empty list');
+  const limits = (raw.block_limits ?? {}) as Record<string, unknown>;
+  const genesis: Genesis = {
+    chainId: validateChainId(raw.chain_id),
+    genesisTime: decimal(raw.genesis_time, 'genesis_time'),
+    initialHeight: decimal(raw.initial_height ?? '1', 'initial_height'),
+    validators: validators.map((v: Record<string, unknown>, i: number) => {
+      const key = typeof v?.pub_key === 'string' ? Buffer.from(v.pub_key, 'base64') : Buffer.alloc(0);
+      if (key.length !== PUBLIC_KEY_BYTES)
+        bad(`validators[${i}].pub_key must be a base64 ed25519 public key`);
+      if (typeof v.name !== 'string' || v.name.length === 0 || v.name.length > 64)
+        bad(`validators[${i}].name must be 1 to 64 characters`);
+      return { name: v.name, pubKey: new Uint8Array(key), power: decimal(v.power, `validators[${i}].power`) };
+    }),
+    blockLimits: {
+      maxTxs: positiveInt(limits.max_txs ?? defaultBlockLimits.maxTxs, 'block_limits.max_txs'),
+      maxTxBytes: positiveInt(
+        limits.max_tx_bytes ?? defaultBlockLimits.maxTxBytes,
+        'block_limits.max_tx_bytes',
+      ),
+      maxEvidence: positiveInt(
+        limits.max_evidence ?? defaultBlockLimits.maxEvidence,
+        'block_limits.max_evidence',
+      ),
+    },
+  };
+  if (genesis.initialHeight < 1n) bad('initial_height must be at least 1');
+  genesisValidatorSet(genesis);
+  return genesis;
+}
+
+export function genesisValidatorSet(g: Genesis): ValidatorSet {
+  try {
+    return makeValidatorSet(g.validators.map((v) => newValidator(v.pubKey, v.power)));
+  } catch (err) {
+    bad((err as Error).message);
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The chain state that consensus needs between heights, as CometBFT's `state.State`: the last
+ * committed block, the validator sets of the next heights, and the app hash. It is never changed
+ * in place: each committed block makes the next state (`applyBlock`). This module also builds a
+ * proposal's block and checks a proposed block against the state; it does no I/O.
+ *
+ * Validator-set changes returned by the application for height H take effect at H+2: the set of
+ * H+1 was fixed when H-1 committed, so no height ever mixes two sets.
+ */
+
+import { applyValidatorUpdates, newValidatorSet, rotateProposer } from '../consensus/core/proposer.ts';
+import type { HeightStart } from '../consensus/core/state-machine.ts';
+import { CareLedgerError, invalid } from '../packages/core/errors.ts';
+import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
+import {
+  type Block,
+  type BlockLimits,
+  blockIdOf,
+  dataHashOf,
+  evidenceHashOf,
+  type Header,
+  validateBlockBody,
+} from '../packages/types/block.ts';
+import {
+  type Commit,
+  commitHash,
+  type DuplicateVoteEvidence,
+  evidenceHash,
+  verifyCommit,
+  verifyEvidence,
+} from '../packages/types/commit.ts';
+import { type Genesis, genesisValidatorSet } from '../packages/types/genesis.ts';
+import {
+  indexOfAddress,
+  makeValidatorSet,
+  newValidator,
+  type Validator,
+  type ValidatorSet,
+  validatorSetHash,
+} from '../packages/types/validator.ts';
+
+/** A validator set with the proposer of round 0 of the height it serves. */
+export interface RotatingSet {
+  readonly set: ValidatorSet;
+  readonly proposer: number;
+}
+
+export interface ValidatorUpdate {
+  readonly pubKey: Uint8Array;
+  /** 0 removes the validator. */
+  readonly power: bigint;
+}
+
+export interface ChainState {
+  readonly chainId: string;
+  readonly initialHeight: bigint;
+  readonly blockLimits: BlockLimits;
+  /** Height of the last committed block (initialHeight - 1 before the first). */
+  readonly lastHeight: bigint;
+  readonly lastBlockId: Uint8Array;
+  readonly lastBlockTime: bigint;
+  readonly lastCommit: Commit | null;
+  /** The set that signed lastCommit. */
+  readonly lastValidators: RotatingSet | null;
+  /** The set of lastHeight + 1. */
+  readonly validators: RotatingSet;
+  /** The set of lastHeight + 2. */
+  readonly nextValidators: RotatingSet;
+  /** App hash after executing the last block: goes into the next header. */
+  readonly appHash: Uint8Array;
+  readonly lastResultsHash: Uint8Array;
+  /** Evidence maximum age, in heights. */
+  readonly evidenceMaxAge: bigint;
+}
+
+function advance(set: RotatingSet, times: number): RotatingSet {
+  const rotated = rotateProposer(set.set.validators, times);
+  return {
+    set: { validators: rotated.validators, totalVotingPower: set.set.totalVotingPower },
+    proposer: rotated.proposer,
+  };
+}
+
+export function genesisState(genesis: Genesis, appHash: Uint8Array): ChainState {
+  const initial = newValidatorSet(genesisValidatorSet(genesis).validators);
+  const validators: RotatingSet = { set: makeValidatorSet(initial.validators), proposer: initial.proposer };
+  return {
+    chainId: genesis.chainId,
+    initialHeight: genesis.initialHeight,
+    blockLimits: genesis.blockLimits,
+    lastHeight: genesis.initialHeight - 1n,
+    lastBlockId: new Uint8Array(0),
+    lastBlockTime: genesis.genesisTime,
+    lastCommit: null,
+    lastValidators: null,
+    validators,
+    nextValidators: advance(validators, 1),
+    appHash,
+    lastResultsHash: sha256(),
+    evidenceMaxAge: 100_000n,
+  };
+}
+
+/** What the consensus core needs to start the next height. */
+export function nextHeightStart(chain: ChainState): HeightStart {
+  return {
+    height: chain.lastHeight + 1n,
+    validators: chain.validators.set,
+    proposer: chain.validators.proposer,
+  };
+}
+
+/** The header and body of a new block on top of `chain`. */
+export function buildBlock(
+  chain: ChainState,
+  body: {
+    readonly txs: readonly Uint8Array[];
+    readonly evidence: readonly DuplicateVoteEvidence[];
+    readonly time: bigint;
+    readonly proposer: Uint8Array;
+  },
+): Block {
+  const header: Header = {
+    chainId: chain.chainId,
+    height: chain.lastHeight + 1n,
+    // Block time strictly increases, even if the proposer's clock is behind.
+    time: body.time > chain.lastBlockTime ? body.time : chain.lastBlockTime + 1n,
+    lastBlockId: chain.lastBlockId,
+    lastCommitHash: commitHash(chain.lastCommit),
+    dataHash: dataHashOf(body.txs),
+    validatorsHash: validatorSetHash(chain.validators.set),
+    nextValidatorsHash: validatorSetHash(chain.nextValidators.set),
+    appHash: chain.appHash,
+    lastResultsHash: chain.lastResultsHash,
+    evidenceHash: evidenceHashOf(body.evidence),
+    proposerAddress: body.proposer,
+  };
+  return { header, txs: body.txs, evidence: body.evidence, lastCommit: chain.lastCommit };
+}
+
+export interface EvidenceLookup {
+  /** True if this evidence (by hash) is already in a committed block. */
+  isCommitted(hash: Uint8Array): boolean;
+  /** The validator set of a past height, to verify evidence against. */
+  validatorsAt(height: bigint): ValidatorSet | undefined;
+}
+
+/**
+ * Checks a proposed block against the chain: everything except the application's own checks.
+ * Throws a CareLedgerError (action reject) naming the first problem.
+ */
+export function validateBlock(chain: ChainState, block: Block, evidence: EvidenceLookup): void {
+  const h = block.header;
+  const fail = (message: string): never => {
+    throw invalid('BLOCK_INVALID', message);
+  };
+  if (h.chainId !== chain.chainId) fail('block is for another chain');
+  if (h.height !== chain.lastHeight + 1n) fail(`block height ${h.height} is not ${chain.lastHeight + 1n}`);
+  if (!equalBytes(h.lastBlockId, chain.lastBlockId)) fail('block does not extend the last committed block');
+  if (h.time <= chain.lastBlockTime) fail('block time does not increase');
+  if (!equalBytes(h.validatorsHash, validatorSetHash(chain.validators.set))) fail('wrong validators hash');
+  if (!equalBytes(h.nextValidatorsHash, validatorSetHash(chain.nextValidators.set)))
+    fail('wrong next validators hash');
+  if (!equalBytes(h.appHash, chain.appHash)) fail('wrong app hash');
+  if (!equalBytes(h.lastResultsHash, chain.lastResultsHash)) fail('wrong last results hash');
+  if (indexOfAddress(chain.validators.set, h.proposerAddress) < 0) fail('proposer is not a validator');
+  if (block.txs.length > chain.blockLimits.maxTxs) fail('too many txs');
+  if (block.evidence.length > chain.blockLimits.maxEvidence) fail('too much evidence');
+  validateBlockBody(block);
+  if (block.lastCommit !== null) {
+    if (chain.lastValidators === null || block.lastCommit.height !== chain.lastHeight)
+      fail('last commit is for another height');
+    verifyCommit(chain.chainId, block.lastCommit, chain.lastValidators!.set, chain.lastBlockId);
+  }
+  const seen = new Set<string>();
+  for (const e of block.evidence) {
+    const hash = Buffer.from(evidenceHash(e)).toString('hex');
+    if (seen.has(hash) || evidence.isCommitted(evidenceHash(e))) fail('evidence already committed');
+    seen.add(hash);
+    const height = e.voteA.height;
+    if (height > chain.lastHeight || chain.lastHeight - height > chain.evidenceMaxAge)
+      fail('evidence height out of range');
+    const set = evidence.validatorsAt(height);
+    if (set === undefined) fail('evidence height has no known validator set');
+    verifyEvidence(chain.chainId, e, set!);
+  }
+}
+
+/**
+ * The state after committing `block` with `commit`, given what the application returned:
+ * its new app hash, the hash of the txs' results, and validator updates (effective at H+2).
+ */
+export function applyBlock(
+  chain: ChainState,
+  block: Block,
+  commit: Commit,
+  result: {
+    readonly appHash: Uint8Array;
+    readonly resultsHash: Uint8Array;
+    readonly validatorUpdates: readonly ValidatorUpdate[];
+  },
+): ChainState {
+  let next = chain.nextValidators;
+  if (result.validatorUpdates.length > 0) {
+    const changes: Validator[] = result.validatorUpdates.map((u) => ({
+      ...newValidator(u.pubKey, u.power),
+      votingPower: u.power,
+    }));
+    try {
+      const updated = applyValidatorUpdates(next.set.validators, changes);
+      next = { set: makeValidatorSet(updated), proposer: next.proposer };
+    } catch (err) {
+      throw new CareLedgerError(
+        'VALIDATOR_UPDATE_INVALID',
+        `application returned invalid validator updates: ${(err as Error).message}`,
+      );
+    }
+  }
+  return {
+    ...chain,
+    lastHeight: block.header.height,
+    lastBlockId: blockIdOf(block.header),
+    lastBlockTime: block.header.time,
+    lastCommit: commit,
+    lastValidators: chain.validators,
+    validators: chain.nextValidators,
+    nextValidators: advance(next, 1),
+    appHash: result.appHash,
+    lastResultsHash: result.resultsHash,
+  };
+}

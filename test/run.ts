@@ -1,0 +1,160 @@
+/**
+ * `npm test`: the whole suite, in order of cost, ending with one line `N passed, N failed`.
+ *
+ *  1. type check (tsc) and lint (Biome) over the whole repo;
+ *  2. unit tests (uvu), under c8 for coverage;
+ *  3. simulator seeds: the configurations the consensus issue requires, run in parallel;
+ *  4. end-to-end tests with real processes, when there are any.
+ *
+ * Each test file and each simulator seed counts as one test in the totals. Set
+ * CARELEDGER_SIM_SEEDS to run fewer seeds locally (CI runs the full count).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const seedsPerConfig = Number(process.env.CARELEDGER_SIM_SEEDS ?? 500);
+
+interface Outcome {
+  passed: number;
+  failed: number;
+}
+
+function run(command: string, args: string[], label: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on('close', (code) => {
+      process.stdout.write(`[${label}] exit ${code} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      resolve({ code: code ?? 1, output });
+    });
+  });
+}
+
+function findTests(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith('.test.ts')) out.push(path);
+  }
+  return out;
+}
+
+/** The last `X passed, Y failed` line a child printed. */
+function totals(output: string): Outcome | null {
+  const matches = [...output.matchAll(/^(\d+) passed, (\d+) failed$/gm)];
+  const last = matches.at(-1);
+  return last === undefined ? null : { passed: Number(last[1]), failed: Number(last[2]) };
+}
+
+const total: Outcome = { passed: 0, failed: 0 };
+function count(label: string, outcome: Outcome | null, output: string): void {
+  if (outcome === null || outcome.failed > 0) {
+    process.stdout.write(output);
+    if (outcome === null) {
+      process.stdout.write(`[${label}] printed no totals: counted as one failure\n`);
+      total.failed++;
+      return;
+    }
+  }
+  total.passed += outcome.passed;
+  total.failed += outcome.failed;
+}
+
+// 1. Static checks: each counts as one test.
+for (const [label, args] of [
+  ['typecheck', ['tsc', '--noEmit', '-p', '.']],
+  ['lint', ['biome', 'check', '.']],
+] as const) {
+  const result = await run('npx', [...args], label);
+  if (result.code === 0) total.passed++;
+  else {
+    total.failed++;
+    process.stdout.write(result.output);
+  }
+}
+
+// 2. Unit tests, all files in one process under c8.
+const unitFiles = findTests(join(root, 'test', 'unit')).map((f) => relative(root, f));
+const unit = await run(
+  'npx',
+  [
+    'c8',
+    '--reporter=text-summary',
+    '--include=packages/**',
+    '--include=consensus/**',
+    '--include=state/**',
+    'node',
+    'test/unit-runner.ts',
+    ...unitFiles,
+  ],
+  'unit',
+);
+process.stdout.write(
+  unit.output
+    .split('\n')
+    .filter((l) => /^(Statements|Branches|Functions|Lines)\s*:/.test(l.trim()))
+    .map((l) => `  coverage ${l.trim()}\n`)
+    .join(''),
+);
+count('unit', totals(unit.output), unit.output);
+
+// 3. Simulator seeds: the three required configurations, two at a time (two cores).
+const sims: [string, string[]][] = [
+  ['sim n=4 f=1', ['--validators', '4', '--byzantine', '1']],
+  ['sim n=7 f=2', ['--validators', '7', '--byzantine', '2']],
+  [
+    'sim n=4 f=0 drops+partitions',
+    ['--validators', '4', '--byzantine', '0', '--drop', '0.2', '--partitions'],
+  ],
+];
+const seeds = `1..${seedsPerConfig}`;
+const simResults = await Promise.all(
+  sims.map(([label, args]) =>
+    run('node', ['consensus/sim/cli.ts', '--seeds', seeds, '--quiet', ...args], label).then(
+      (r) => [label, r] as const,
+    ),
+  ),
+);
+for (const [label, result] of simResults) {
+  const outcome = totals(result.output);
+  process.stdout.write(
+    `[${label}] ${outcome === null ? 'no totals' : `${outcome.passed} passed, ${outcome.failed} failed`}\n`,
+  );
+  count(label, outcome, result.output);
+}
+
+// 4. The checker can fail: more byzantine power than tolerated must produce a violation.
+const broken = await run(
+  'node',
+  [
+    'consensus/sim/cli.ts',
+    '--seeds',
+    '1..20',
+    '--validators',
+    '4',
+    '--byzantine',
+    '2',
+    '--no-crashes',
+    '--quiet',
+    '--expect-violation',
+  ],
+  'sim checker catches f >= n/3',
+);
+if (broken.code === 0) total.passed++;
+else {
+  total.failed++;
+  process.stdout.write(`${broken.output}[sim checker] found no violation with f >= n/3\n`);
+}
+
+process.stdout.write(`${total.passed} passed, ${total.failed} failed\n`);
+process.exit(total.failed > 0 ? 1 : 0);
