@@ -65,7 +65,10 @@ export interface ConsensusHost {
   buildBlock(height: bigint, round: number): Block;
   /** Stateful checks and the application's processProposal; the body was already checked. */
   isValidBlock(block: Block): boolean;
+  /** Sends a message we signed (or our status) to every peer. */
   broadcast(bytes: Uint8Array, message: ConsensusMessage): void;
+  /** Forwards another validator's message to every peer. */
+  relay(bytes: Uint8Array): void;
   scheduleTimeout(height: bigint, round: number, step: TimeoutStep, delayMs: number): void;
   /** A decision: the host commits the block durably, then calls `startHeight` for the next one. */
   decide(block: ProposedBlock, commit: Commit): void;
@@ -109,6 +112,8 @@ export class ConsensusDriver {
   private future: Uint8Array[] = [];
   /** Own proposals found in the WAL: after a crash we must re-propose the same block. */
   private recoveredProposals = new Map<number, ProposedBlock>();
+  /** The bytes each accepted vote arrived in, so re-gossip does not re-encode. */
+  private voteBytes = new WeakMap<Vote, Uint8Array>();
   /** Own signed messages of this height, re-sent by `rebroadcast`. */
   private ownMessages: Uint8Array[] = [];
 
@@ -251,7 +256,7 @@ export class ConsensusDriver {
         if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
         if (!this.replaying && message.kind !== 'status')
           this.wal.append(encode([WalRecord.received, bytes]), false);
-        this.feed(message);
+        this.feed(message, bytes);
       }
       return outcome;
     } catch (err) {
@@ -310,7 +315,7 @@ export class ConsensusDriver {
     return this.host.isValidBlock(block);
   }
 
-  private feed(message: ConsensusMessage): void {
+  private feed(message: ConsensusMessage, bytes: Uint8Array): void {
     switch (message.kind) {
       case 'proposal': {
         const value = proposedBlock(message.block);
@@ -323,6 +328,7 @@ export class ConsensusDriver {
         break;
       }
       case 'vote':
+        this.voteBytes.set(message.vote, bytes);
         this.enqueue({ type: 'vote', vote: message.vote });
         break;
       case 'catch-up': {
@@ -454,12 +460,30 @@ export class ConsensusDriver {
     this.host.broadcast(bytes, message);
   }
 
-  /** Re-sends our signed messages of this height (gossip may have lost them) and our status. */
+  /**
+   * Re-sends what peers may have missed when this height is not progressing: our own signed
+   * messages, the votes of the current round, and the prevotes that justify our valid value (the
+   * proof a re-proposal with a POL round needs), then our status. Like CometBFT's vote gossip, it
+   * lets a node that lost messages (drops, a crash) catch up; receivers drop duplicates unverified.
+   */
   rebroadcast(): void {
     for (const bytes of this.ownMessages.slice(-12)) {
       this.host.broadcast(bytes, decodeMessage(bytes, this.opts.blockLimits));
     }
-    const status: ConsensusMessage = { kind: 'status', height: this.state.height, round: this.state.round };
+    const st = this.state;
+    const rounds = new Set([st.round, st.validRound, st.lockedRound].filter((r) => r >= 0));
+    for (const round of rounds) {
+      for (const type of [VoteTypes.prevote, VoteTypes.precommit]) {
+        for (const vote of st.votes.get(round, type).allVotes()) {
+          if (vote.validatorIndex !== st.ownIndex) this.host.relay(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }));
+        }
+      }
+    }
+    const proposal = st.proposals.get(st.round);
+    if (proposal !== undefined && proposerOf(st, st.round) !== st.ownIndex) {
+      this.host.relay(encodeMessage({ kind: 'proposal', proposal: proposal.proposal, block: proposal.value.block }));
+    }
+    const status: ConsensusMessage = { kind: 'status', height: st.height, round: st.round };
     this.host.broadcast(encodeMessage(status), status);
   }
 }

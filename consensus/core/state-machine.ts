@@ -452,19 +452,14 @@ class Machine<V extends Value> {
     // Lines 49-54, for any round.
     for (const round of s.votes.roundsSeen()) {
       const precommits = s.votes.precommits(round);
-      const id = precommits.twoThirdsMajority();
-      if (id === null || isNil(id)) continue;
-      const known = s.values.get(hex(id));
-      if (known === undefined || !known.valid) continue;
-      s.decision = known.value;
-      this.effects.push({
-        type: 'decide',
-        height: s.height,
-        round,
-        value: known.value,
-        precommits: precommits.votes(),
-      });
-      return true;
+      for (const id of precommits.twoThirdsMajorities()) {
+        if (isNil(id)) continue;
+        const known = s.values.get(hex(id));
+        if (known === undefined || !known.valid) continue;
+        s.decision = known.value;
+        this.effects.push({ type: 'decide', height: s.height, round, value: known.value, precommits: precommits.votesFor(id) });
+        return true;
+      }
     }
 
     // Line 55: f+1 (more than a third of the power) sent messages of rounds above ours.

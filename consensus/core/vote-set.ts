@@ -1,13 +1,19 @@
 /**
  * Votes of one height, by round and type, counted by voting power (never by heads).
  *
- * Each validator counts once per (round, type): the first vote is kept, and a second vote for a
- * different block id is returned as a conflict, from which the caller builds evidence. Thresholds
- * (+2/3 for a block, +2/3 of any votes, +1/3) use exact integer arithmetic.
+ * As in the paper, a threshold counts distinct validators that sent a vote for that value, so a
+ * validator that equivocates counts towards each value it voted for. (Counting only each
+ * validator's first vote would let a faulty validator show different nodes different polkas that
+ * none of the others can ever see, and stall a locked node forever.) A conflicting vote is
+ * reported so the caller can build evidence. How many different votes one validator may have in
+ * one round and type is bounded. Thresholds use exact integer arithmetic.
  */
 import { equalBytes } from '../../packages/crypto/hash.ts';
 import { isTwoThirdsMajority, type ValidatorSet } from '../../packages/types/validator.ts';
 import { type Vote, VoteType } from '../../packages/types/vote.ts';
+
+/** Distinct votes kept per validator, round and type: enough to count any equivocation that matters. */
+export const MAX_VOTES_PER_VALIDATOR = 4;
 
 function keyOf(blockId: Uint8Array): string {
   return Buffer.from(blockId).toString('hex');
@@ -16,6 +22,7 @@ function keyOf(blockId: Uint8Array): string {
 export type AddVoteResult =
   | { readonly kind: 'added' }
   | { readonly kind: 'duplicate' }
+  /** A second vote for another value: counted for that value too (up to the bound), and evidence. */
   | { readonly kind: 'conflict'; readonly existing: Vote };
 
 /** The votes of one type in one round. */
@@ -23,9 +30,11 @@ export class VoteSet {
   readonly type: VoteType;
   readonly round: number;
   private readonly validators: ValidatorSet;
-  private readonly byIndex: (Vote | undefined)[];
+  /** Each validator's distinct votes, first one first. */
+  private readonly byIndex: (Vote[] | undefined)[];
   private readonly powerByBlock = new Map<string, bigint>();
-  private totalPower = 0n;
+  /** Power of the distinct validators that voted anything. */
+  private anyPower = 0n;
 
   constructor(type: VoteType, round: number, validators: ValidatorSet) {
     this.type = type;
@@ -36,18 +45,25 @@ export class VoteSet {
 
   /** The vote must already be verified (signature, index, height, round, type). */
   add(vote: Vote): AddVoteResult {
-    const existing = this.byIndex[vote.validatorIndex];
-    if (existing !== undefined) {
-      return equalBytes(existing.blockId, vote.blockId)
-        ? { kind: 'duplicate' }
-        : { kind: 'conflict', existing };
-    }
-    this.byIndex[vote.validatorIndex] = vote;
     const power = this.validators.validators[vote.validatorIndex]!.votingPower;
+    const existing = this.byIndex[vote.validatorIndex];
+    if (existing === undefined) {
+      this.byIndex[vote.validatorIndex] = [vote];
+      this.anyPower += power;
+      this.count(vote, power);
+      return { kind: 'added' };
+    }
+    if (existing.some((v) => equalBytes(v.blockId, vote.blockId))) return { kind: 'duplicate' };
+    if (existing.length < MAX_VOTES_PER_VALIDATOR) {
+      existing.push(vote);
+      this.count(vote, power);
+    }
+    return { kind: 'conflict', existing: existing[0]! };
+  }
+
+  private count(vote: Vote, power: bigint): void {
     const key = keyOf(vote.blockId);
     this.powerByBlock.set(key, (this.powerByBlock.get(key) ?? 0n) + power);
-    this.totalPower += power;
-    return { kind: 'added' };
   }
 
   /** +2/3 of the voting power voted for this block id (empty id: nil). */
@@ -57,22 +73,29 @@ export class VoteSet {
 
   /** +2/3 of the voting power voted, for anything. */
   hasTwoThirdsAny(): boolean {
-    return isTwoThirdsMajority(this.totalPower, this.validators.totalVotingPower);
+    return isTwoThirdsMajority(this.anyPower, this.validators.totalVotingPower);
   }
 
-  /** The block id (possibly nil) with +2/3, if any. */
-  twoThirdsMajority(): Uint8Array | null {
+  /** The block ids (possibly nil) with +2/3: more than one only if over a third is faulty. */
+  twoThirdsMajorities(): Uint8Array[] {
+    const ids: Uint8Array[] = [];
     for (const [key, power] of this.powerByBlock) {
-      if (isTwoThirdsMajority(power, this.validators.totalVotingPower)) return Buffer.from(key, 'hex');
+      if (isTwoThirdsMajority(power, this.validators.totalVotingPower)) ids.push(Buffer.from(key, 'hex'));
     }
-    return null;
+    return ids;
   }
 
-  /** Votes by validator index (undefined where none), e.g. to build a commit. */
-  votes(): readonly (Vote | undefined)[] {
-    return this.byIndex;
+  /** By validator index, the vote for `blockId` (undefined where none): the signatures of a commit. */
+  votesFor(blockId: Uint8Array): (Vote | undefined)[] {
+    return Array.from(this.byIndex, (votes) => votes?.find((v) => equalBytes(v.blockId, blockId)));
   }
 
+  /** Every vote held, conflicting ones included, for re-gossip. */
+  allVotes(): Vote[] {
+    return this.byIndex.flatMap((votes) => votes ?? []);
+  }
+
+  /** How many validators voted. */
   get size(): number {
     return this.byIndex.reduce((n, v) => (v === undefined ? n : n + 1), 0);
   }

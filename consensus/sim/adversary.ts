@@ -7,7 +7,7 @@
  * votes to one honest node so that evidence can be formed. It also sends garbage: random bytes,
  * corrupted copies of real messages and votes with bad signatures.
  */
-import { type KeyPair, signMessage } from '../../packages/crypto/ed25519.ts';
+import { type KeyPair, signerFor } from '../../packages/crypto/ed25519.ts';
 import { type Block, blockIdOf } from '../../packages/types/block.ts';
 import {
   NIL_BLOCK_ID,
@@ -43,6 +43,7 @@ export class Adversary {
   private readonly rng: Prng;
   private readonly keys: Map<number, KeyPair>;
   private readonly acted = new Set<string>();
+  private readonly signers = new Map<number, (bytes: Uint8Array) => Uint8Array>();
 
   constructor(world: AdversaryWorld, keys: Map<number, KeyPair>, rng: Prng) {
     this.world = world;
@@ -212,6 +213,11 @@ export class Adversary {
   }
 
   private sign(node: number, bytes: Uint8Array): Uint8Array {
-    return signMessage(this.keys.get(node)!.secretKey, bytes);
+    let signer = this.signers.get(node);
+    if (signer === undefined) {
+      signer = signerFor(this.keys.get(node)!.secretKey);
+      this.signers.set(node, signer);
+    }
+    return signer(bytes);
   }
 }

@@ -53,9 +53,10 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
   private readonly committedEvidence = new Set<string>();
   private readonly wal = new MemoryWal();
   private readonly signStore = new MemorySignStateStore();
+  /** Pending evidence is stored, as CometBFT's evidence pool, so a crash does not lose it. */
+  private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
   // Volatile: lost on a crash.
   driver: ConsensusDriver | null = null;
-  private evidencePool = new Map<string, DuplicateVoteEvidence>();
   private epoch = 0;
   private lastProgress = '';
 
@@ -88,7 +89,6 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
   /** Starts (or restarts after a crash) from durable state, replaying the WAL. */
   start(): void {
     this.epoch++;
-    this.evidencePool = new Map();
     const guard = new DoubleSignGuard(this.signStore, signerFor(this.key.secretKey));
     const start = nextHeightStart(this.chain);
     this.driver = new ConsensusDriver(
@@ -132,9 +132,9 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
     this.world.after(
       1000,
       this.alive(() => {
-        // Re-send our messages only when stuck: gossip may have lost them.
+        // Re-send messages only while the height is stuck: gossip may have lost them.
         const d = this.driver!;
-        const progress = `${d.height}/${d.round}/${d.stepName}`;
+        const progress = String(d.height);
         if (progress === this.lastProgress) d.rebroadcast();
         this.lastProgress = progress;
         this.scheduleTick();
@@ -178,6 +178,10 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
 
   broadcast(bytes: Uint8Array, message: ConsensusMessage): void {
     this.world.broadcast(this.index, bytes, message);
+  }
+
+  relay(bytes: Uint8Array): void {
+    this.world.relay(this.index, bytes);
   }
 
   scheduleTimeout(height: bigint, round: number, step: TimeoutStep, delayMs: number): void {

@@ -62,7 +62,7 @@ export interface SimResult {
   readonly evidenceCommitted: number;
 }
 
-const GST_MS = 20_000;
+const GST_MS = 15_000;
 /** After GST, each required height must come within this much simulated time on average. */
 const LIVENESS_MS_PER_HEIGHT = 20_000;
 const COMMIT_DELAY_MS = 1000;

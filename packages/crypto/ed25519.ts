@@ -6,7 +6,15 @@
  * and two nodes disagreeing on a signature would split the chain. Public-key objects are cached
  * (bounded) because building a KeyObject costs about as much as a verify.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import { CareLedgerError } from '../core/errors.ts';
 
 export const PUBLIC_KEY_BYTES = 32;
@@ -67,12 +75,28 @@ export function signMessage(secretKey: Uint8Array, message: Uint8Array): Uint8Ar
   return signerFor(secretKey)(message);
 }
 
+/**
+ * Signatures already verified, by a hash of (key, signature, message). The same vote reaches a
+ * node in gossip, then in a commit, then in catch-ups: hashing it again costs about a
+ * hundredth of verifying it. Only successes are remembered, so invalid input cannot fill it.
+ */
+const VERIFIED_CACHE_LIMIT = 50_000;
+const verified = new Set<string>();
+
 /** The consensus verifier. Malformed keys or signatures verify as false, never throw. */
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+  const id = createHash('sha256').update(publicKey).update(signature).update(message).digest('base64');
+  if (verified.has(id)) return true;
+  let ok: boolean;
   try {
-    return verify(null, message, publicKeyObject(publicKey), signature);
+    ok = verify(null, message, publicKeyObject(publicKey), signature);
   } catch {
     return false;
   }
+  if (ok) {
+    if (verified.size >= VERIFIED_CACHE_LIMIT) verified.delete(verified.values().next().value!);
+    verified.add(id);
+  }
+  return ok;
 }
