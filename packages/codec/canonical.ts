@@ -55,6 +55,10 @@ function checkEncodable(value: unknown, depth: number): void {
       }
       return;
     case 'string':
+      // A lone surrogate would encode like U+FFFD: two values, one encoding.
+      if (!value.isWellFormed())
+        throw new CareLedgerError('CODEC_UNSUPPORTED', 'string is not well-formed UTF-16');
+      return;
     case 'boolean':
       return;
     case 'object':
@@ -190,6 +194,16 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = defaultDecodeLi
   } catch (err) {
     throw invalid('CODEC_MALFORMED', `malformed encoding: ${(err as Error).message}`);
   }
-  if (!sameBytes(packr.pack(value), bytes)) throw invalid('CODEC_NON_CANONICAL', 'encoding is not canonical');
+  let again: Uint8Array;
+  try {
+    // encode(), not pack(): values outside the canonical subset (a uint64 above int64) are refused too.
+    again = encode(value);
+  } catch (err) {
+    throw invalid(
+      'CODEC_NON_CANONICAL',
+      `decoded value is outside the canonical subset: ${(err as Error).message}`,
+    );
+  }
+  if (!sameBytes(again, bytes)) throw invalid('CODEC_NON_CANONICAL', 'encoding is not canonical');
   return value;
 }

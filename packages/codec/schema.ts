@@ -39,15 +39,17 @@ export function int(value: Canonical, what: string, min: number, max: number): n
   return value;
 }
 
+// Byte fields are copied: the decoder returns views into the input, which its owner may reuse.
+
 export function bytes(value: Canonical, what: string, length?: number): Uint8Array {
   if (!(value instanceof Uint8Array)) fail(what, 'bytes');
   if (length !== undefined && value.length !== length) fail(what, `${length} bytes`);
-  return value;
+  return new Uint8Array(value);
 }
 
 export function boundedBytes(value: Canonical, what: string, maxLength: number): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length > maxLength) fail(what, `at most ${maxLength} bytes`);
-  return value;
+  return new Uint8Array(value);
 }
 
 export function string(value: Canonical, what: string, maxLength: number): string {

@@ -38,10 +38,23 @@ export function validateChainId(chainId: unknown): string {
   return chainId;
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+
 function decimal(value: unknown, field: string): bigint {
-  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(value))
-    bad(`${field} must be a decimal string`);
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(value) || BigInt(value) > INT64_MAX) {
+    bad(`${field} must be a decimal string of a 64-bit integer`);
+  }
   return BigInt(value);
+}
+
+function base64Key(value: unknown, field: string): Uint8Array {
+  // Strict: exactly the canonical base64 of 32 bytes, so one key has one spelling.
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(value))
+    bad(`${field} must be a base64 ed25519 public key`);
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== PUBLIC_KEY_BYTES || key.toString('base64') !== value)
+    bad(`${field} must be a base64 ed25519 public key`);
+  return new Uint8Array(key);
 }
 
 function positiveInt(value: unknown, field: string): number {
@@ -82,18 +95,22 @@ export function parseGenesisJson(text: string): Genesis {
   if (typeof raw !== 'object' || raw === null) bad('must be a JSON object');
   const validators = raw.validators;
   if (!Array.isArray(validators) || validators.length === 0) bad('validators must be a non-empty list');
-  const limits = (raw.block_limits ?? {}) as Record<string, unknown>;
+  const limitsRaw = raw.block_limits ?? {};
+  if (typeof limitsRaw !== 'object' || limitsRaw === null || Array.isArray(limitsRaw))
+    bad('block_limits must be an object');
+  const limits = limitsRaw as Record<string, unknown>;
   const genesis: Genesis = {
     chainId: validateChainId(raw.chain_id),
     genesisTime: decimal(raw.genesis_time, 'genesis_time'),
     initialHeight: decimal(raw.initial_height ?? '1', 'initial_height'),
     validators: validators.map((v: Record<string, unknown>, i: number) => {
-      const key = typeof v?.pub_key === 'string' ? Buffer.from(v.pub_key, 'base64') : Buffer.alloc(0);
-      if (key.length !== PUBLIC_KEY_BYTES)
-        bad(`validators[${i}].pub_key must be a base64 ed25519 public key`);
+      if (typeof v !== 'object' || v === null) bad(`validators[${i}] must be an object`);
+      const key = base64Key(v.pub_key, `validators[${i}].pub_key`);
       if (typeof v.name !== 'string' || v.name.length === 0 || v.name.length > 64)
         bad(`validators[${i}].name must be 1 to 64 characters`);
-      return { name: v.name, pubKey: new Uint8Array(key), power: decimal(v.power, `validators[${i}].power`) };
+      const power = decimal(v.power, `validators[${i}].power`);
+      if (power === 0n) bad(`validators[${i}].power must be positive`);
+      return { name: v.name, pubKey: key, power };
     }),
     blockLimits: {
       maxTxs: positiveInt(limits.max_txs ?? defaultBlockLimits.maxTxs, 'block_limits.max_txs'),

@@ -38,7 +38,8 @@ export function encodeTx(tx: SignedTx): Uint8Array {
 
 /** Strict decode of a tx's bytes; does not check the signature. */
 export function decodeTx(bytes: Uint8Array): SignedTx {
-  if (bytes.length > MAX_TX_BYTES) throw invalid('TX_TOO_LARGE', `tx of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`);
+  if (bytes.length > MAX_TX_BYTES)
+    throw invalid('TX_TOO_LARGE', `tx of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`);
   const [signer, nonce, payload, signature] = s.tuple(decode(bytes), 4, 'tx');
   return {
     signer: s.bytes(signer!, 'tx.signer', PUBLIC_KEY_BYTES),
