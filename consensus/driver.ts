@@ -37,6 +37,7 @@ import {
   type ConsensusOptions,
   type ConsensusState,
   type Effect,
+  FUTURE_ROUND_WINDOW,
   type HeightStart,
   type Input,
   initialState,
@@ -109,7 +110,8 @@ export class ConsensusDriver {
   private running = false;
   private replaying = false;
   private seen = new Set<string>();
-  private future: Uint8Array[] = [];
+  /** Next-height messages by hash (so repeats cannot fill it), fed in once we get there. */
+  private future = new Map<string, Uint8Array>();
   /** Own proposals found in the WAL: after a crash we must re-propose the same block. */
   private recoveredProposals = new Map<number, ProposedBlock>();
   /** The bytes each accepted vote arrived in, so re-gossip does not re-encode. */
@@ -165,8 +167,8 @@ export class ConsensusDriver {
     this.resetHeightCaches();
     this.apply(startHeight(this.state, start, this.ownIndexIn(start)).effects);
     this.drain();
-    const buffered = this.future;
-    this.future = [];
+    const buffered = [...this.future.values()];
+    this.future = new Map();
     for (const bytes of buffered) this.receive(bytes, null);
   }
 
@@ -214,7 +216,12 @@ export class ConsensusDriver {
     const fields = decode(record) as Canonical[];
     switch (fields[0]) {
       case WalRecord.received:
+        this.receive(fields[1] as Uint8Array, null);
+        break;
       case WalRecord.own:
+        // Our own signed message: re-sent by rebroadcast, even if the guard now refuses to re-sign it.
+        if (!this.ownMessages.some((m) => equalBytes(m, fields[1] as Uint8Array)))
+          this.ownMessages.push(fields[1] as Uint8Array);
         this.receive(fields[1] as Uint8Array, null);
         break;
       case WalRecord.timeout: {
@@ -284,14 +291,19 @@ export class ConsensusDriver {
         const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
         if (height < st.height) return { result: 'ignore', reason: 'stale height' };
         if (height > st.height) {
-          if (height === st.height + 1n && this.future.length < this.opts.maxBufferedMessages)
-            this.future.push(bytes);
+          const key = Buffer.from(sha256(bytes)).toString('latin1');
+          if (height === st.height + 1n && this.future.size < this.opts.maxBufferedMessages)
+            this.future.set(key, bytes);
           return { result: 'ignore', reason: 'future height' };
         }
         if (message.kind === 'vote') {
           verifyVote(this.opts.chainId, message.vote, st.validators);
           return { result: 'accept' };
         }
+        // Before the proposer lookup, which costs in proportion to the round: a far round from a
+        // peer must not stall the driver (the core would drop it anyway).
+        if (message.proposal.round > st.round + FUTURE_ROUND_WINDOW)
+          return { result: 'ignore', reason: 'round too far ahead' };
         const proposer = st.validators.validators[proposerOf(st, message.proposal.round)]!;
         verifyProposal(this.opts.chainId, message.proposal, proposer.pubKey);
         if (!equalBytes(blockIdOf(message.block.header), message.proposal.blockId)) {
@@ -475,13 +487,16 @@ export class ConsensusDriver {
     for (const round of rounds) {
       for (const type of [VoteTypes.prevote, VoteTypes.precommit]) {
         for (const vote of st.votes.get(round, type).allVotes()) {
-          if (vote.validatorIndex !== st.ownIndex) this.host.relay(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }));
+          if (vote.validatorIndex !== st.ownIndex)
+            this.host.relay(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }));
         }
       }
     }
     const proposal = st.proposals.get(st.round);
     if (proposal !== undefined && proposerOf(st, st.round) !== st.ownIndex) {
-      this.host.relay(encodeMessage({ kind: 'proposal', proposal: proposal.proposal, block: proposal.value.block }));
+      this.host.relay(
+        encodeMessage({ kind: 'proposal', proposal: proposal.proposal, block: proposal.value.block }),
+      );
     }
     const status: ConsensusMessage = { kind: 'status', height: st.height, round: st.round };
     this.host.broadcast(encodeMessage(status), status);

@@ -457,7 +457,13 @@ class Machine<V extends Value> {
         const known = s.values.get(hex(id));
         if (known === undefined || !known.valid) continue;
         s.decision = known.value;
-        this.effects.push({ type: 'decide', height: s.height, round, value: known.value, precommits: precommits.votesFor(id) });
+        this.effects.push({
+          type: 'decide',
+          height: s.height,
+          round,
+          value: known.value,
+          precommits: precommits.votesFor(id),
+        });
         return true;
       }
     }
