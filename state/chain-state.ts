@@ -10,6 +10,8 @@
 
 import { applyValidatorUpdates, newValidatorSet, rotateProposer } from '../consensus/core/proposer.ts';
 import type { HeightStart } from '../consensus/core/state-machine.ts';
+import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
+import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
 import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
 import {
@@ -23,6 +25,8 @@ import {
 } from '../packages/types/block.ts';
 import {
   type Commit,
+  commitFields,
+  commitFromFields,
   commitHash,
   type DuplicateVoteEvidence,
   evidenceHash,
@@ -31,6 +35,8 @@ import {
 } from '../packages/types/commit.ts';
 import { type Genesis, genesisValidatorSet } from '../packages/types/genesis.ts';
 import {
+  decodeValidatorSetFields,
+  encodeValidatorSetFields,
   indexOfAddress,
   makeValidatorSet,
   newValidator,
@@ -227,5 +233,59 @@ export function applyBlock(
     nextValidators: advance(next, 1),
     appHash: result.appHash,
     lastResultsHash: result.resultsHash,
+  };
+}
+
+function rotatingFields(set: RotatingSet): Canonical {
+  return [encodeValidatorSetFields(set.set), set.proposer];
+}
+
+function rotatingFromFields(value: Canonical, what: string): RotatingSet {
+  const [validators, proposer] = s.tuple(value, 2, what);
+  // Sets are always stored sorted (power, then address), so decoding keeps the proposer's index.
+  const set = decodeValidatorSetFields(validators!);
+  return { set, proposer: s.int(proposer!, `${what}.proposer`, 0, set.validators.length - 1) };
+}
+
+/** The chain state's canonical bytes, stored with every committed block. */
+export function encodeChainState(chain: ChainState): Uint8Array {
+  return encode([
+    chain.chainId,
+    chain.initialHeight,
+    [chain.blockLimits.maxTxs, chain.blockLimits.maxTxBytes, chain.blockLimits.maxEvidence],
+    chain.lastHeight,
+    chain.lastBlockId,
+    chain.lastBlockTime,
+    chain.lastCommit === null ? null : commitFields(chain.lastCommit),
+    chain.lastValidators === null ? null : rotatingFields(chain.lastValidators),
+    rotatingFields(chain.validators),
+    rotatingFields(chain.nextValidators),
+    chain.appHash,
+    chain.lastResultsHash,
+    chain.evidenceMaxAge,
+  ]);
+}
+
+export function decodeChainState(bytes: Uint8Array): ChainState {
+  const f = s.tuple(decode(bytes), 13, 'chain state');
+  const [maxTxs, maxTxBytes, maxEvidence] = s.tuple(f[2]!, 3, 'chain state.blockLimits');
+  return {
+    chainId: s.string(f[0]!, 'chainId', 50),
+    initialHeight: s.u64(f[1]!, 'initialHeight'),
+    blockLimits: {
+      maxTxs: s.int(maxTxs!, 'maxTxs', 1, 2 ** 31),
+      maxTxBytes: s.int(maxTxBytes!, 'maxTxBytes', 1, 2 ** 31),
+      maxEvidence: s.int(maxEvidence!, 'maxEvidence', 0, 2 ** 31),
+    },
+    lastHeight: s.u64(f[3]!, 'lastHeight'),
+    lastBlockId: s.bytes(f[4]!, 'lastBlockId'),
+    lastBlockTime: s.u64(f[5]!, 'lastBlockTime'),
+    lastCommit: f[6] === null ? null : commitFromFields(f[6]!),
+    lastValidators: f[7] === null ? null : rotatingFromFields(f[7]!, 'lastValidators'),
+    validators: rotatingFromFields(f[8]!, 'validators'),
+    nextValidators: rotatingFromFields(f[9]!, 'nextValidators'),
+    appHash: s.bytes(f[10]!, 'appHash'),
+    lastResultsHash: s.bytes(f[11]!, 'lastResultsHash'),
+    evidenceMaxAge: s.u64(f[12]!, 'evidenceMaxAge'),
   };
 }

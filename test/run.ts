@@ -4,7 +4,8 @@
  *  1. type check (tsc) and lint (Biome) over the whole repo;
  *  2. unit tests (uvu), under c8 for coverage;
  *  3. simulator seeds: the configurations the consensus issue requires, run in parallel;
- *  4. end-to-end tests with real processes, when there are any.
+ *     (then the proof that the simulator's checker can fail);
+ *  4. end-to-end tests with real processes (before the simulator, alone on the machine).
  *
  * Each test file and each simulator seed counts as one test in the totals. Set
  * CARELEDGER_SIM_SEEDS to run fewer seeds locally (CI runs the full count).
@@ -108,7 +109,15 @@ process.stdout.write(
 );
 count('unit', totals(unit.output), unit.output);
 
-// 3. Simulator seeds: the three required configurations, two at a time (two cores).
+// 3. End-to-end: real node processes on loopback. Alone, before the CPU-heavy simulator runs,
+// so their timeouts measure the software, not a starved machine.
+const e2eFiles = findTests(join(root, 'test', 'e2e')).map((f) => relative(root, f));
+if (e2eFiles.length > 0) {
+  const e2e = await run('node', ['test/unit-runner.ts', ...e2eFiles], 'e2e');
+  count('e2e', totals(e2e.output), e2e.output);
+}
+
+// 4. Simulator seeds: the three required configurations, two at a time (two cores).
 const sims: [string, string[]][] = [
   ['sim n=4 f=1', ['--validators', '4', '--byzantine', '1']],
   ['sim n=7 f=2', ['--validators', '7', '--byzantine', '2']],
@@ -133,7 +142,7 @@ for (const [label, result] of simResults) {
   count(label, outcome, result.output);
 }
 
-// 4. The checker can fail: more byzantine power than tolerated must produce a violation.
+// 5. The checker can fail: more byzantine power than tolerated must produce a violation.
 const broken = await run(
   'node',
   [

@@ -1,0 +1,227 @@
+/**
+ * The node's configuration file (`config/config.json` in the home folder): every key has a
+ * default, every value is checked when the node starts, and a bad value is named in one clear
+ * error (CONFIG_INVALID). Keys follow CometBFT's config.toml where one exists.
+ */
+import { CareLedgerError } from '../packages/core/errors.ts';
+
+export interface NodeConfig {
+  readonly moniker: string;
+  readonly p2p: {
+    /** libp2p multiaddr to listen on. */
+    readonly listen: string;
+    /** Multiaddrs with /p2p/<peer id> of the peers to keep connected to. */
+    readonly persistentPeers: readonly string[];
+    readonly maxMessageBytes: number;
+  };
+  readonly rpc: {
+    /** host:port; loopback unless an operator opens it. */
+    readonly listen: string;
+    readonly maxBodyBytes: number;
+  };
+  readonly consensus: {
+    readonly timeoutProposeMs: number;
+    readonly timeoutProposeDeltaMs: number;
+    readonly timeoutPrevoteMs: number;
+    readonly timeoutPrevoteDeltaMs: number;
+    readonly timeoutPrecommitMs: number;
+    readonly timeoutPrecommitDeltaMs: number;
+    /** Pause after a commit before the next height, as CometBFT's timeout_commit. */
+    readonly timeoutCommitMs: number;
+    /** Re-gossip interval while a height is stuck. */
+    readonly gossipIntervalMs: number;
+  };
+  readonly mempool: {
+    readonly maxTxs: number;
+    readonly maxBytes: number;
+  };
+  readonly log: {
+    readonly level: 'debug' | 'info' | 'warn' | 'error';
+  };
+}
+
+export function defaultConfig(moniker: string): NodeConfig {
+  return {
+    moniker,
+    p2p: { listen: '/ip4/127.0.0.1/tcp/26656', persistentPeers: [], maxMessageBytes: 4 * 1024 * 1024 },
+    rpc: { listen: '127.0.0.1:26657', maxBodyBytes: 1_000_000 },
+    consensus: {
+      timeoutProposeMs: 3000,
+      timeoutProposeDeltaMs: 500,
+      timeoutPrevoteMs: 1000,
+      timeoutPrevoteDeltaMs: 500,
+      timeoutPrecommitMs: 1000,
+      timeoutPrecommitDeltaMs: 500,
+      timeoutCommitMs: 1000,
+      gossipIntervalMs: 1000,
+    },
+    mempool: { maxTxs: 10_000, maxBytes: 64 * 1024 * 1024 },
+    log: { level: 'info' },
+  };
+}
+
+function bad(field: string, expected: string): never {
+  throw new CareLedgerError('CONFIG_INVALID', `config: ${field} must be ${expected}`);
+}
+
+function section(raw: Record<string, unknown>, name: string): Record<string, unknown> {
+  const value = raw[name] ?? {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(name, 'an object');
+  return value as Record<string, unknown>;
+}
+
+function int(
+  raw: Record<string, unknown>,
+  key: string,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    bad(field, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function str(
+  raw: Record<string, unknown>,
+  key: string,
+  field: string,
+  fallback: string,
+  pattern: RegExp,
+  expected: string,
+): string {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
+  return value;
+}
+
+const HOST_PORT = /^[A-Za-z0-9.:[\]-]+:\d{1,5}$/;
+const MULTIADDR = /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d{1,5}(\/p2p\/[1-9A-HJ-NP-Za-km-z]+)?$/;
+
+/** Parses and checks config JSON, filling defaults for missing keys. */
+export function parseConfig(text: string): NodeConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new CareLedgerError('CONFIG_INVALID', `config: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('the file', 'a JSON object');
+  const d = defaultConfig('node');
+  const p2p = section(raw, 'p2p');
+  const rpc = section(raw, 'rpc');
+  const consensus = section(raw, 'consensus');
+  const mempool = section(raw, 'mempool');
+  const log = section(raw, 'log');
+  const peers = p2p.persistent_peers ?? [];
+  if (
+    !Array.isArray(peers) ||
+    !peers.every((p) => typeof p === 'string' && MULTIADDR.test(p) && p.includes('/p2p/'))
+  ) {
+    bad('p2p.persistent_peers', 'a list of multiaddrs ending in /p2p/<peer id>');
+  }
+  const c = (key: string, fallback: number) => int(consensus, key, `consensus.${key}`, fallback, 1, 600_000);
+  const level = log.level ?? d.log.level;
+  if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error')
+    bad('log.level', 'debug, info, warn or error');
+  const port = (listen: string, field: string): void => {
+    const n = Number(listen.slice(listen.lastIndexOf(':') + 1).split('/')[0]);
+    if (!(n > 0 && n < 65536)) bad(field, 'a port from 1 to 65535');
+  };
+  const config: NodeConfig = {
+    moniker: str(
+      raw,
+      'moniker',
+      'moniker',
+      d.moniker,
+      /^[\w.-]{1,64}$/,
+      '1 to 64 letters, digits, dots, dashes or underscores',
+    ),
+    p2p: {
+      listen: str(
+        p2p,
+        'listen',
+        'p2p.listen',
+        d.p2p.listen,
+        MULTIADDR,
+        'a multiaddr such as /ip4/0.0.0.0/tcp/26656',
+      ),
+      persistentPeers: peers as string[],
+      maxMessageBytes: int(
+        p2p,
+        'max_message_bytes',
+        'p2p.max_message_bytes',
+        d.p2p.maxMessageBytes,
+        1024,
+        64 * 1024 * 1024,
+      ),
+    },
+    rpc: {
+      listen: str(rpc, 'listen', 'rpc.listen', d.rpc.listen, HOST_PORT, 'host:port, such as 127.0.0.1:26657'),
+      maxBodyBytes: int(
+        rpc,
+        'max_body_bytes',
+        'rpc.max_body_bytes',
+        d.rpc.maxBodyBytes,
+        1024,
+        64 * 1024 * 1024,
+      ),
+    },
+    consensus: {
+      timeoutProposeMs: c('timeout_propose_ms', d.consensus.timeoutProposeMs),
+      timeoutProposeDeltaMs: c('timeout_propose_delta_ms', d.consensus.timeoutProposeDeltaMs),
+      timeoutPrevoteMs: c('timeout_prevote_ms', d.consensus.timeoutPrevoteMs),
+      timeoutPrevoteDeltaMs: c('timeout_prevote_delta_ms', d.consensus.timeoutPrevoteDeltaMs),
+      timeoutPrecommitMs: c('timeout_precommit_ms', d.consensus.timeoutPrecommitMs),
+      timeoutPrecommitDeltaMs: c('timeout_precommit_delta_ms', d.consensus.timeoutPrecommitDeltaMs),
+      timeoutCommitMs: int(
+        consensus,
+        'timeout_commit_ms',
+        'consensus.timeout_commit_ms',
+        d.consensus.timeoutCommitMs,
+        0,
+        600_000,
+      ),
+      gossipIntervalMs: c('gossip_interval_ms', d.consensus.gossipIntervalMs),
+    },
+    mempool: {
+      maxTxs: int(mempool, 'max_txs', 'mempool.max_txs', d.mempool.maxTxs, 1, 10_000_000),
+      maxBytes: int(mempool, 'max_bytes', 'mempool.max_bytes', d.mempool.maxBytes, 1024, 2 ** 40),
+    },
+    log: { level },
+  };
+  port(config.rpc.listen, 'rpc.listen');
+  port(config.p2p.listen.replace(/\/tcp\//, ':'), 'p2p.listen');
+  return config;
+}
+
+export function configToJson(c: NodeConfig): string {
+  return `${JSON.stringify(
+    {
+      moniker: c.moniker,
+      p2p: {
+        listen: c.p2p.listen,
+        persistent_peers: c.p2p.persistentPeers,
+        max_message_bytes: c.p2p.maxMessageBytes,
+      },
+      rpc: { listen: c.rpc.listen, max_body_bytes: c.rpc.maxBodyBytes },
+      consensus: {
+        timeout_propose_ms: c.consensus.timeoutProposeMs,
+        timeout_propose_delta_ms: c.consensus.timeoutProposeDeltaMs,
+        timeout_prevote_ms: c.consensus.timeoutPrevoteMs,
+        timeout_prevote_delta_ms: c.consensus.timeoutPrevoteDeltaMs,
+        timeout_precommit_ms: c.consensus.timeoutPrecommitMs,
+        timeout_precommit_delta_ms: c.consensus.timeoutPrecommitDeltaMs,
+        timeout_commit_ms: c.consensus.timeoutCommitMs,
+        gossip_interval_ms: c.consensus.gossipIntervalMs,
+      },
+      mempool: { max_txs: c.mempool.maxTxs, max_bytes: c.mempool.maxBytes },
+      log: { level: c.log.level },
+    },
+    null,
+    2,
+  )}\n`;
+}

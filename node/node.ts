@@ -1,0 +1,532 @@
+/**
+ * A CareLedger node: wires the store, the application, the mempool, the p2p host, the consensus
+ * driver and the RPC server together, in one place, from one home folder.
+ *
+ * Commits are serialised: a decided (or block-synced) block is executed by the application and
+ * written with its state changes, indexes and the chain state in one synced LevelDB batch; only
+ * then does consensus move to the next height. A node that starts behind its peers block-syncs
+ * (verifying every commit against the validator set) before and while it takes part.
+ */
+import type { Server } from 'node:http';
+import type { TimeoutStep } from '../consensus/core/state-machine.ts';
+import {
+  ConsensusDriver,
+  type ConsensusHost,
+  defaultDriverOptions,
+  type ProposedBlock,
+  proposedBlock,
+} from '../consensus/driver.ts';
+import { type ConsensusMessage, encodeMessage } from '../consensus/messages.ts';
+import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
+import { FileWal } from '../consensus/wal.ts';
+import { createP2PHost, type P2PHost } from '../p2p/host.ts';
+import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { decode, encode } from '../packages/codec/canonical.ts';
+import * as s from '../packages/codec/schema.ts';
+import { CareLedgerError } from '../packages/core/errors.ts';
+import { signerFor } from '../packages/crypto/ed25519.ts';
+import { equalBytes, toHex } from '../packages/crypto/hash.ts';
+import { type Block, blockFields, blockFromFields, txHash } from '../packages/types/block.ts';
+import {
+  type Commit,
+  commitFields,
+  commitFromFields,
+  type DuplicateVoteEvidence,
+  evidenceHash,
+  verifyCommit,
+} from '../packages/types/commit.ts';
+import { type CheckedTx, checkTxBytes } from '../packages/types/tx.ts';
+import { addressOf } from '../packages/types/validator.ts';
+import { type ExecTxResult, resultsHash } from '../state/application.ts';
+import { BlockStore } from '../state/block-store.ts';
+import {
+  applyBlock,
+  buildBlock,
+  type ChainState,
+  genesisState,
+  nextHeightStart,
+  validateBlock,
+} from '../state/chain-state.ts';
+import { type Db, openDb } from '../state/db.ts';
+import { KvStoreApp } from '../state/kvstore-app.ts';
+import type { Home } from './home.ts';
+import type { Logger } from './log.ts';
+import { Mempool } from './mempool.ts';
+import { startRpcServer } from './rpc.ts';
+import { rpcMethods } from './rpc-methods.ts';
+
+const SYNC_BATCH = 20;
+const REQUEST_TIMEOUT_MS = 5000;
+const RECENT_COMMITTED_TXS = 100_000;
+
+export class CareLedgerNode {
+  readonly home: Home;
+  readonly log: Logger;
+  readonly peerId: string;
+  readonly db: Db;
+  readonly blocks: BlockStore;
+  readonly app: KvStoreApp;
+  readonly mempool: Mempool;
+  chain: ChainState;
+  p2p!: P2PHost;
+  driver!: ConsensusDriver;
+  private rpc: Server | null = null;
+  private commitQueue: Promise<void> = Promise.resolve();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly peerHeights = new Map<string, bigint>();
+  private readonly recentCommitted = new Set<string>();
+  private readonly blockTxs = new Map<string, CheckedTx>();
+  private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
+  private syncing = false;
+  private stopped = false;
+  private lastTickHeight = -1n;
+  /** Resolvers waiting for a tx hash to commit (broadcast_tx_commit). */
+  readonly commitWaiters = new Map<string, ((result: { height: bigint; result: ExecTxResult }) => void)[]>();
+
+  private constructor(
+    home: Home,
+    log: Logger,
+    db: Db,
+    blocks: BlockStore,
+    app: KvStoreApp,
+    chain: ChainState,
+  ) {
+    this.home = home;
+    this.log = log;
+    this.db = db;
+    this.blocks = blocks;
+    this.app = app;
+    this.chain = chain;
+    this.peerId = peerIdFromNodeKey(home.nodeKeySeed);
+    this.mempool = new Mempool(
+      chain.chainId,
+      {
+        checkTx: (tx, recheck) => app.checkTx(tx, recheck),
+        isCommitted: (hash) => this.recentCommitted.has(toHex(hash)),
+      },
+      { maxTxs: home.config.mempool.maxTxs, maxBytes: home.config.mempool.maxBytes },
+    );
+  }
+
+  /** True while block-syncing from peers (CometBFT's `catching_up`). */
+  get isCatchingUp(): boolean {
+    return this.syncing;
+  }
+
+  get chainId(): string {
+    return this.chain.chainId;
+  }
+
+  static async start(home: Home, log: Logger): Promise<CareLedgerNode> {
+    const db = await openDb(home.paths.db);
+    const blocks = await BlockStore.open(db);
+    const app = await KvStoreApp.open(db);
+    let chain = await blocks.chainState();
+    if (chain === null) {
+      chain = genesisState(home.genesis, app.info().appHash);
+      await db.batch([...blocks.genesisOps(chain)], { sync: true });
+      blocks.genesisCommitted(chain);
+      log.info('initialised from genesis', {
+        chainId: chain.chainId,
+        validators: chain.validators.set.validators.length,
+      });
+    }
+    if (chain.chainId !== home.genesis.chainId) {
+      throw new CareLedgerError(
+        'HOME_MISMATCH',
+        `data is for chain ${chain.chainId}, genesis is for ${home.genesis.chainId}`,
+      );
+    }
+    if (app.info().lastHeight !== (chain.lastHeight < chain.initialHeight ? 0n : chain.lastHeight)) {
+      throw new CareLedgerError(
+        'STATE_INCONSISTENT',
+        `application is at height ${app.info().lastHeight}, chain at ${chain.lastHeight}`,
+      );
+    }
+    const node = new CareLedgerNode(home, log, db, blocks, app, chain);
+    await node.startServices();
+    return node;
+  }
+
+  private async startServices(): Promise<void> {
+    const { config, validatorKey, paths } = this.home;
+    const members = config.p2p.persistentPeers.map((addr) => addr.slice(addr.lastIndexOf('/p2p/') + 5));
+    this.p2p = await createP2PHost(
+      {
+        chainId: this.chainId,
+        nodeKeySeed: this.home.nodeKeySeed,
+        listen: config.p2p.listen,
+        members,
+        persistentPeers: config.p2p.persistentPeers,
+        maxMessageBytes: config.p2p.maxMessageBytes,
+      },
+      {
+        validate: (kind, bytes, from) =>
+          kind === 'tx' ? this.onGossipTx(bytes) : this.onConsensusMessage(bytes, from),
+        onRequest: (kind, bytes) => this.onRequest(kind, bytes),
+      },
+    );
+    const guard = new DoubleSignGuard(
+      new FileSignStateStore(paths.signState),
+      signerFor(validatorKey.secretKey),
+    );
+    const c = config.consensus;
+    this.driver = new ConsensusDriver(
+      {
+        chainId: this.chainId,
+        blockLimits: this.chain.blockLimits,
+        consensus: {
+          timeouts: {
+            proposeMs: c.timeoutProposeMs,
+            proposeDeltaMs: c.timeoutProposeDeltaMs,
+            prevoteMs: c.timeoutPrevoteMs,
+            prevoteDeltaMs: c.timeoutPrevoteDeltaMs,
+            precommitMs: c.timeoutPrecommitMs,
+            precommitDeltaMs: c.timeoutPrecommitDeltaMs,
+          },
+        },
+        ...defaultDriverOptions,
+      },
+      this.consensusHost(),
+      FileWal.open(paths.wal),
+      { guard, pubKey: validatorKey.publicKey },
+      nextHeightStart(this.chain),
+    );
+    this.rpc = await startRpcServer(rpcMethods(this), {
+      listen: config.rpc.listen,
+      maxBodyBytes: config.rpc.maxBodyBytes,
+      maxBatch: 10,
+    });
+    this.log.info('node started', {
+      moniker: config.moniker,
+      peerId: this.peerId,
+      p2p: config.p2p.listen,
+      rpc: config.rpc.listen,
+      height: this.chain.lastHeight,
+    });
+    const replayed = this.driver.recover(nextHeightStart(this.chain));
+    if (replayed > 0)
+      this.log.info('replayed the consensus WAL', { records: replayed, height: this.chain.lastHeight + 1n });
+    this.every(config.consensus.gossipIntervalMs, () => this.tick());
+  }
+
+  private every(ms: number, run: () => void): void {
+    const timer = setInterval(run, ms);
+    this.timers.add(timer);
+  }
+
+  private after(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) run();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /** Periodic: re-gossip while stuck, announce our height, block-sync if peers are ahead. */
+  private tick(): void {
+    if (this.stopped) return;
+    const height = this.chain.lastHeight;
+    if (height === this.lastTickHeight) this.driver.rebroadcast();
+    else {
+      const status: ConsensusMessage = {
+        kind: 'status',
+        height: this.driver.height,
+        round: this.driver.round,
+      };
+      this.publish('consensus', encodeMessage(status));
+    }
+    this.lastTickHeight = height;
+    const best = [...this.peerHeights.values()].reduce((m, h) => (h > m ? h : m), 0n);
+    if (best > this.chain.lastHeight + 1n && !this.syncing) void this.blockSync();
+  }
+
+  /**
+   * Gossips a message. Gossipsub drops bytes it saw within its seen-cache TTL, but consensus
+   * re-sends identical messages on purpose when a height is stuck: those go straight to each peer.
+   */
+  private publish(kind: 'tx' | 'consensus', bytes: Uint8Array): void {
+    this.p2p.publish(kind, bytes).then(
+      (outcome) => {
+        if (outcome.status !== 'duplicate') return;
+        for (const peer of this.p2p.topicPeers(kind))
+          this.p2p.sendDirect(peer, kind, bytes).catch(() => undefined);
+      },
+      (err: unknown) => this.log.debug('publish failed', { kind, error: (err as Error).message }),
+    );
+  }
+
+  // Gossip validation: decode and verify once, then accept, ignore or reject.
+
+  private onGossipTx(bytes: Uint8Array): 'accept' | 'ignore' | 'reject' {
+    const result = this.mempool.add(bytes);
+    if (result.ok) return result.duplicate ? 'ignore' : 'accept';
+    return result.error.action === 'reject' && result.error.code !== 'MEMPOOL_FULL' ? 'reject' : 'ignore';
+  }
+
+  private onConsensusMessage(bytes: Uint8Array, from: string): 'accept' | 'ignore' | 'reject' {
+    if (this.stopped) return 'ignore';
+    const outcome = this.driver.receive(bytes, from);
+    if (outcome.result === 'reject')
+      this.log.debug('rejected a consensus message', { from, code: outcome.code });
+    return outcome.result;
+  }
+
+  /** Request/response for block sync: our height, or a range of blocks with their commits. */
+  private async onRequest(_kind: 'blocks', bytes: Uint8Array): Promise<Uint8Array> {
+    const request = decode(bytes);
+    if (!Array.isArray(request))
+      throw new CareLedgerError('SYNC_BAD_REQUEST', 'request must be a tuple', 'reject');
+    if (request[0] === 'status') return encode([this.chain.lastHeight]);
+    const [, fromHeight, toHeight] = s.tuple(request, 3, 'blocks request');
+    const first = s.u64(fromHeight!, 'from');
+    const last = s.u64(toHeight!, 'to');
+    const out = [];
+    for (let h = first; h <= last && h <= this.chain.lastHeight && out.length < SYNC_BATCH; h++) {
+      const block = await this.blocks.block(h);
+      const commit = await this.blocks.commit(h);
+      if (block === null || commit === null) break;
+      out.push([blockFields(block), commitFields(commit)]);
+    }
+    return encode(out);
+  }
+
+  /** Fetches and applies blocks from the most advanced peer until we are within a height. */
+  private async blockSync(): Promise<void> {
+    this.syncing = true;
+    try {
+      for (;;) {
+        const [peer, best] = [...this.peerHeights].reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0n] as [
+          string,
+          bigint,
+        ]);
+        if (peer === '' || best <= this.chain.lastHeight + 1n || this.stopped) return;
+        const from = this.chain.lastHeight + 1n;
+        const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
+        this.log.info('block sync', { peer, from, to, best });
+        const response = decode(
+          await this.p2p.request(peer, 'blocks', encode(['blocks', from, to]), {
+            timeoutMs: REQUEST_TIMEOUT_MS,
+          }),
+        );
+        const items = s.list(response, SYNC_BATCH, 'blocks');
+        if (items.length === 0) {
+          this.peerHeights.delete(peer);
+          continue;
+        }
+        for (const item of items) {
+          const [blockFieldsValue, commitValue] = s.tuple(item, 2, 'synced block');
+          const block = blockFromFields(blockFieldsValue!, this.chain.blockLimits);
+          const commit = commitFromFields(commitValue!);
+          await this.enqueueCommit(() => this.applySynced(block, commit));
+        }
+        this.advanceConsensus();
+      }
+    } catch (err) {
+      this.log.warn('block sync failed', { error: (err as Error).message });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private async applySynced(block: Block, commit: Commit): Promise<void> {
+    if (block.header.height !== this.chain.lastHeight + 1n) return;
+    const id = proposedBlock(block).id;
+    // Never trust a peer: the commit must carry +2/3 of this height's validator set.
+    verifyCommit(this.chainId, commit, this.chain.validators.set, id);
+    validateBlock(this.chain, block, this.evidenceLookup());
+    await this.commitBlock(block, commit);
+  }
+
+  private advanceConsensus(): void {
+    if (this.driver.height <= this.chain.lastHeight) this.driver.startHeight(nextHeightStart(this.chain));
+  }
+
+  private enqueueCommit(run: () => Promise<void>): Promise<void> {
+    const next = this.commitQueue.then(run);
+    this.commitQueue = next.catch((err: unknown) =>
+      this.log.error('commit failed', { error: (err as Error).message }),
+    );
+    return next;
+  }
+
+  private evidenceLookup() {
+    return {
+      isCommitted: (h: Uint8Array) => this.blocks.isEvidenceCommitted(h),
+      validatorsAt: (h: bigint) => this.blocks.validatorsAt(h),
+    };
+  }
+
+  /** Txs of a block, decoded and verified once: from the mempool when it already checked them. */
+  private checkedTxs(block: Block): CheckedTx[] {
+    return block.txs.map((bytes) => {
+      const hash = txHash(bytes);
+      const known = this.mempool.get(hash) ?? this.blockTxs.get(toHex(hash));
+      if (known !== undefined) return known;
+      const checked = checkTxBytes(this.chainId, bytes);
+      this.blockTxs.set(toHex(hash), checked);
+      return checked;
+    });
+  }
+
+  /** Executes and durably writes a block; everything for one height in one batch. */
+  private async commitBlock(block: Block, commit: Commit): Promise<void> {
+    const height = block.header.height;
+    if (height !== this.chain.lastHeight + 1n) return;
+    const txs = this.checkedTxs(block);
+    // Replay protection: a tx hash committed before (or twice in this block) is not executed.
+    const fresh: CheckedTx[] = [];
+    const replayed = new Set<number>();
+    const seen = new Set<string>();
+    for (const [i, tx] of txs.entries()) {
+      const key = toHex(tx.hash);
+      if (seen.has(key) || this.recentCommitted.has(key) || (await this.blocks.txLocation(tx.hash)) !== null)
+        replayed.add(i);
+      else fresh.push(tx);
+      seen.add(key);
+    }
+    const result = await this.app.finalizeBlock(block, fresh);
+    let next = 0;
+    const txResults: ExecTxResult[] = txs.map((_, i) =>
+      replayed.has(i)
+        ? { code: 1, codespace: 'TX_ALREADY_COMMITTED', log: 'tx was already committed', events: [] }
+        : result.txResults[next++]!,
+    );
+    const after = applyBlock(this.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
+    const ops = [
+      ...this.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
+      ...result.ops,
+    ];
+    await this.db.batch(ops, { sync: true });
+    this.blocks.committed(block, after);
+    this.app.commit(height, result.appHash);
+    this.chain = after;
+    for (const [i, tx] of txs.entries()) {
+      if (replayed.has(i)) continue;
+      this.rememberCommitted(tx.hash);
+      const waiters = this.commitWaiters.get(toHex(tx.hash));
+      this.commitWaiters.delete(toHex(tx.hash));
+      for (const resolve of waiters ?? []) resolve({ height, result: txResults[i]! });
+    }
+    for (const e of block.evidence) this.evidencePool.delete(toHex(evidenceHash(e)));
+    this.blockTxs.clear();
+    this.mempool.update(txs.map((tx) => tx.hash));
+    this.log.info('committed', {
+      height,
+      txs: block.txs.length,
+      appHash: toHex(result.appHash).slice(0, 16),
+    });
+  }
+
+  private rememberCommitted(hash: Uint8Array): void {
+    if (this.recentCommitted.size >= RECENT_COMMITTED_TXS)
+      this.recentCommitted.delete(this.recentCommitted.values().next().value!);
+    this.recentCommitted.add(toHex(hash));
+  }
+
+  private consensusHost(): ConsensusHost {
+    const ownAddress = addressOf(this.home.validatorKey.publicKey);
+    return {
+      buildBlock: () => {
+        const limits = this.chain.blockLimits;
+        const txs = this.app.prepareProposal(this.mempool.reap(limits.maxTxs, 4 * 1024 * 1024));
+        const evidence = [...this.evidencePool.values()]
+          .filter((e) => e.voteA.height <= this.chain.lastHeight)
+          .slice(0, limits.maxEvidence);
+        return buildBlock(this.chain, {
+          txs: txs.map((t) => t.bytes),
+          evidence,
+          time: BigInt(Date.now()),
+          proposer: ownAddress,
+        });
+      },
+      isValidBlock: (block) => {
+        try {
+          validateBlock(this.chain, block, this.evidenceLookup());
+          return this.app.processProposal(block, this.checkedTxs(block));
+        } catch (err) {
+          this.log.debug('invalid proposal', { height: block.header.height, error: (err as Error).message });
+          return false;
+        }
+      },
+      broadcast: (bytes) => this.publish('consensus', bytes),
+      relay: (bytes) => this.publish('consensus', bytes),
+      scheduleTimeout: (height: bigint, round: number, step: TimeoutStep, delayMs: number) =>
+        this.after(delayMs, () => this.driver.onTimeout(height, round, step)),
+      decide: (value: ProposedBlock, commit: Commit) => {
+        void this.enqueueCommit(() => this.commitBlock(value.block, commit)).then(() =>
+          this.after(this.home.config.consensus.timeoutCommitMs, () => this.advanceConsensus()),
+        );
+      },
+      evidence: (e: DuplicateVoteEvidence) => {
+        const key = toHex(evidenceHash(e));
+        if (!this.blocks.isEvidenceCommitted(evidenceHash(e)) && !this.evidencePool.has(key)) {
+          this.evidencePool.set(key, e);
+          this.log.warn('equivocation detected', {
+            validator: e.voteA.validatorIndex,
+            height: e.voteA.height,
+            round: e.voteA.round,
+          });
+        }
+      },
+      peerStatus: (peer: string, height: bigint) => {
+        const known = this.peerHeights.get(peer) ?? 0n;
+        if (height > known) this.peerHeights.set(peer, height);
+        if (height <= this.chain.lastHeight) void this.sendCatchUp(peer, height);
+      },
+    };
+  }
+
+  /** A peer is at a height we committed: send it the block and its commit directly. */
+  private async sendCatchUp(peer: string, height: bigint): Promise<void> {
+    const block = await this.blocks.block(height);
+    const commit = await this.blocks.commit(height);
+    if (block === null || commit === null) return;
+    await this.p2p
+      .sendDirect(peer, 'consensus', encodeMessage({ kind: 'catch-up', block, commit }))
+      .catch(() => 'ignore');
+  }
+
+  /** Adds a tx from a client: checked once, then gossiped. */
+  submitTx(
+    bytes: Uint8Array,
+  ): { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError } {
+    const hash = txHash(bytes);
+    if (this.recentCommitted.has(toHex(hash))) {
+      return {
+        ok: false,
+        hash,
+        error: new CareLedgerError('TX_ALREADY_COMMITTED', 'tx was already committed'),
+      };
+    }
+    const result = this.mempool.add(bytes);
+    if (!result.ok) return { ok: false, hash, error: result.error };
+    if (!result.duplicate) this.publish('tx', bytes);
+    return { ok: true, hash };
+  }
+
+  isValidatorAddress(address: Uint8Array): boolean {
+    return this.chain.validators.set.validators.some((v) => equalBytes(v.address, address));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const timer of this.timers) {
+      clearTimeout(timer);
+      clearInterval(timer);
+    }
+    this.timers.clear();
+    // Let the commit in progress finish its batch before closing the database.
+    await this.commitQueue;
+    const rpc = this.rpc;
+    if (rpc !== null) {
+      const closed = new Promise<void>((resolve) => rpc.close(() => resolve()));
+      rpc.closeAllConnections();
+      await closed;
+    }
+    await this.p2p.stop();
+    await this.db.close();
+    this.log.info('node stopped', { height: this.chain.lastHeight });
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * CometBFT's JSON encodings for RPC results: 64-bit integers as decimal strings, hashes and
+ * addresses as upper-case hex, tx bytes and app data as base64, times as RFC 3339 with
+ * nanoseconds. Fields CareLedger's header lacks (part sets, consensus hash) are returned
+ * well-formed rather than missing.
+ */
+import { sha256 } from '../packages/crypto/hash.ts';
+import type { Block, Header } from '../packages/types/block.ts';
+import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../packages/types/commit.ts';
+import type { ValidatorSet } from '../packages/types/validator.ts';
+import type { Vote } from '../packages/types/vote.ts';
+
+export const BLOCK_PROTOCOL_VERSION = '11';
+export const PUB_KEY_TYPE = 'tendermint/PubKeyEd25519';
+
+export function hexUpper(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex').toUpperCase();
+}
+
+export function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
+
+/** Unix milliseconds as RFC 3339 with nanoseconds, e.g. 2026-11-25T16:35:26.123000000Z. */
+export function rfc3339(ms: bigint): string {
+  const iso = new Date(Number(ms)).toISOString();
+  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000000Z`;
+}
+
+/** A block id with the part-set header CometBFT clients expect (one part: the whole block). */
+export function blockIdJson(id: Uint8Array): { hash: string; parts: { total: number; hash: string } } {
+  if (id.length === 0) return { hash: '', parts: { total: 0, hash: '' } };
+  return { hash: hexUpper(id), parts: { total: 1, hash: hexUpper(sha256(id)) } };
+}
+
+export function headerJson(h: Header): Record<string, unknown> {
+  return {
+    version: { block: BLOCK_PROTOCOL_VERSION, app: '1' },
+    chain_id: h.chainId,
+    height: h.height.toString(),
+    time: rfc3339(h.time),
+    last_block_id: blockIdJson(h.lastBlockId),
+    last_commit_hash: hexUpper(h.lastCommitHash),
+    data_hash: hexUpper(h.dataHash),
+    validators_hash: hexUpper(h.validatorsHash),
+    next_validators_hash: hexUpper(h.nextValidatorsHash),
+    consensus_hash: hexUpper(sha256()),
+    app_hash: hexUpper(h.appHash),
+    last_results_hash: hexUpper(h.lastResultsHash),
+    evidence_hash: hexUpper(h.evidenceHash),
+    proposer_address: hexUpper(h.proposerAddress),
+  };
+}
+
+const FLAG_NAMES: Record<CommitFlag, number> = {
+  [CommitFlag.absent]: 1,
+  [CommitFlag.commit]: 2,
+  [CommitFlag.nil]: 3,
+};
+
+/** `set` is the validator set that signed the commit (for the addresses). */
+export function commitJson(c: Commit, set: ValidatorSet | undefined, time: bigint): Record<string, unknown> {
+  return {
+    height: c.height.toString(),
+    round: c.round,
+    block_id: blockIdJson(c.blockId),
+    signatures: c.signatures.map((sig, i) => ({
+      block_id_flag: FLAG_NAMES[sig.flag],
+      validator_address:
+        sig.flag === CommitFlag.absent ? '' : hexUpper(set?.validators[i]?.address ?? new Uint8Array(0)),
+      timestamp: sig.flag === CommitFlag.absent ? '0001-01-01T00:00:00Z' : rfc3339(time),
+      signature: sig.flag === CommitFlag.absent ? null : base64(sig.signature),
+    })),
+  };
+}
+
+function voteJson(v: Vote, time: bigint): Record<string, unknown> {
+  return {
+    type: v.type,
+    height: v.height.toString(),
+    round: v.round,
+    block_id: blockIdJson(v.blockId),
+    timestamp: rfc3339(time),
+    validator_address: hexUpper(v.validatorAddress),
+    validator_index: v.validatorIndex,
+    signature: base64(v.signature),
+  };
+}
+
+export function evidenceJson(
+  e: DuplicateVoteEvidence,
+  set: ValidatorSet | undefined,
+  time: bigint,
+): Record<string, unknown> {
+  const validator = set?.validators[e.voteA.validatorIndex];
+  return {
+    type: 'tendermint/DuplicateVoteEvidence',
+    value: {
+      vote_a: voteJson(e.voteA, time),
+      vote_b: voteJson(e.voteB, time),
+      total_voting_power: (set?.totalVotingPower ?? 0n).toString(),
+      validator_power: (validator?.votingPower ?? 0n).toString(),
+      timestamp: rfc3339(time),
+    },
+  };
+}
+
+/** `lastSet` signed the block's last commit; `set` is the block's own set (for evidence). */
+export function blockJson(
+  b: Block,
+  lastSet: ValidatorSet | undefined,
+  set: ValidatorSet | undefined,
+): Record<string, unknown> {
+  const time = b.header.time;
+  return {
+    header: headerJson(b.header),
+    data: { txs: b.txs.map(base64) },
+    evidence: { evidence: b.evidence.map((e) => evidenceJson(e, set, time)) },
+    last_commit:
+      b.lastCommit === null
+        ? { height: '0', round: 0, block_id: blockIdJson(new Uint8Array(0)), signatures: [] }
+        : commitJson(b.lastCommit, lastSet, time),
+  };
+}
+
+export function pubKeyJson(pubKey: Uint8Array): { type: string; value: string } {
+  return { type: PUB_KEY_TYPE, value: base64(pubKey) };
+}

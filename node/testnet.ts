@@ -1,0 +1,111 @@
+/**
+ * `careledger testnet`: N home folders sharing one genesis, each listing the others as persistent
+ * peers. Without hostnames every node listens on 127.0.0.1 with P2P on 26656+10*I and RPC on
+ * 26657+10*I; with `--hostnames h0,h1,…` node I gets the default ports on its own host, so a real
+ * multi-machine deployment is the same command with other addresses (copy nodeI to host I).
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { CareLedgerError } from '../packages/core/errors.ts';
+import { keyPairFromSeed } from '../packages/crypto/ed25519.ts';
+import { defaultBlockLimits } from '../packages/types/block.ts';
+import { type Genesis, genesisToJson, validateChainId } from '../packages/types/genesis.ts';
+import { configToJson, defaultConfig } from './config.ts';
+import { writeHome } from './home.ts';
+
+export const DEFAULT_P2P_PORT = 26656;
+export const DEFAULT_RPC_PORT = 26657;
+export const PORT_STRIDE = 10;
+
+export interface TestnetOptions {
+  readonly validators: number;
+  readonly output: string;
+  readonly hostnames?: readonly string[];
+  readonly names?: readonly string[];
+  readonly chainId?: string;
+  /** Listen on all interfaces (0.0.0.0) rather than the node's own address. */
+  readonly listenAll?: boolean;
+  /** P2P port of node 0 (RPC is one above); node I adds 10*I. Default 26656. */
+  readonly basePort?: number;
+  readonly progress?: (line: string) => void;
+}
+
+function multiaddrHost(host: string): string {
+  const family = isIP(host);
+  if (family === 4) return `/ip4/${host}`;
+  if (family === 6) return `/ip6/${host}`;
+  if (!/^[A-Za-z0-9.-]{1,253}$/.test(host))
+    throw new CareLedgerError('TESTNET_INVALID', `"${host}" is not a hostname or IP address`);
+  return `/dns4/${host}`;
+}
+
+/** Creates the homes; returns their folders. */
+export function createTestnet(opts: TestnetOptions): string[] {
+  const n = opts.validators;
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new CareLedgerError('TESTNET_INVALID', '--validators must be from 1 to 100');
+  const base = opts.basePort ?? DEFAULT_P2P_PORT;
+  if (!Number.isInteger(base) || base < 1024 || base + PORT_STRIDE * n > 65535) {
+    throw new CareLedgerError('TESTNET_INVALID', '--base-port must leave room for every node below 65536');
+  }
+  if (opts.hostnames !== undefined && opts.hostnames.length !== n) {
+    throw new CareLedgerError(
+      'TESTNET_INVALID',
+      `--hostnames lists ${opts.hostnames.length} hosts for ${n} validators`,
+    );
+  }
+  const names = opts.names ?? Array.from({ length: n }, (_, i) => `node${i}`);
+  const chainId = validateChainId(opts.chainId ?? `careledger-${randomBytes(3).toString('hex')}`);
+  const nodes = Array.from({ length: n }, (_, i) => {
+    const host = opts.hostnames?.[i] ?? '127.0.0.1';
+    const local = opts.hostnames === undefined;
+    const basePort = opts.basePort ?? DEFAULT_P2P_PORT;
+    const p2pPort = basePort + (local ? PORT_STRIDE * i : 0);
+    const rpcPort = p2pPort + 1;
+    const nodeKeySeed = new Uint8Array(randomBytes(32));
+    const validatorSeed = new Uint8Array(randomBytes(32));
+    return { i, host, p2pPort, rpcPort, nodeKeySeed, validatorSeed, peerId: peerIdFromNodeKey(nodeKeySeed) };
+  });
+  const genesis: Genesis = {
+    chainId,
+    genesisTime: BigInt(Date.now()),
+    initialHeight: 1n,
+    validators: nodes.map((node) => ({
+      name: names[node.i] ?? `node${node.i}`,
+      pubKey: keyPairFromSeed(node.validatorSeed).publicKey,
+      power: 10n,
+    })),
+    blockLimits: defaultBlockLimits,
+  };
+  const genesisJson = genesisToJson(genesis);
+  return nodes.map((node) => {
+    const dir = join(opts.output, `node${node.i}`);
+    const base = defaultConfig(names[node.i] ?? `node${node.i}`);
+    // An IP is listened on directly; a DNS name cannot be, so P2P takes every interface and RPC
+    // stays on loopback until an operator opens it.
+    const named = isIP(node.host) === 0;
+    const listenHost = opts.listenAll === true || named ? '/ip4/0.0.0.0' : multiaddrHost(node.host);
+    const rpcHost = opts.listenAll === true ? '0.0.0.0' : named ? '127.0.0.1' : node.host;
+    const config = {
+      ...base,
+      p2p: {
+        ...base.p2p,
+        listen: `${listenHost}/tcp/${node.p2pPort}`,
+        persistentPeers: nodes
+          .filter((p) => p.i !== node.i)
+          .map((p) => `${multiaddrHost(p.host)}/tcp/${p.p2pPort}/p2p/${p.peerId}`),
+      },
+      rpc: { ...base.rpc, listen: `${rpcHost.includes(':') ? `[${rpcHost}]` : rpcHost}:${node.rpcPort}` },
+    };
+    writeHome(dir, {
+      config: configToJson(config),
+      genesis: genesisJson,
+      nodeKeySeed: node.nodeKeySeed,
+      validatorSeed: node.validatorSeed,
+    });
+    opts.progress?.(`created ${dir} (${config.moniker}): p2p ${config.p2p.listen}, rpc ${config.rpc.listen}`);
+    return dir;
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The one narrow interface between consensus and the application, shaped like CometBFT's ABCI 2.0:
+ * check a tx, prepare and process a proposal, finalize a block (deterministic), commit, query.
+ * Consensus knows nothing about what txs mean; the application knows nothing about rounds.
+ *
+ * Finalizing does not write: it returns the database operations of the block's state changes,
+ * which the node writes in the same batch as the block and its indexes, so a crash can never leave
+ * one without the other. `commit` is called after that batch is durable.
+ */
+import { encode } from '../packages/codec/canonical.ts';
+import type { CareLedgerError } from '../packages/core/errors.ts';
+import { merkleRoot } from '../packages/crypto/hash.ts';
+import type { Block } from '../packages/types/block.ts';
+import type { CheckedTx } from '../packages/types/tx.ts';
+import type { ValidatorUpdate } from './chain-state.ts';
+import type { BatchOp } from './db.ts';
+
+export interface EventAttribute {
+  readonly key: string;
+  readonly value: string;
+  /** Indexed for search and subscriptions. */
+  readonly index: boolean;
+}
+
+export interface AppEvent {
+  readonly type: string;
+  readonly attributes: readonly EventAttribute[];
+}
+
+/** The outcome of one tx in a block: code 0 is success; any other code is the app's error. */
+export interface ExecTxResult {
+  readonly code: number;
+  /** A stable error code string, empty on success. */
+  readonly codespace: string;
+  readonly log: string;
+  readonly events: readonly AppEvent[];
+}
+
+export interface FinalizeResult {
+  readonly txResults: readonly ExecTxResult[];
+  readonly events: readonly AppEvent[];
+  readonly validatorUpdates: readonly ValidatorUpdate[];
+  /** The state root after this block: goes into the next block's header. */
+  readonly appHash: Uint8Array;
+  /** The state changes, for the node's batch. */
+  readonly ops: readonly BatchOp[];
+}
+
+export interface QueryResult {
+  readonly code: number;
+  readonly codespace: string;
+  readonly log: string;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+  /** Encoded Merkle proof against the app hash of `height + 1`'s header, when asked for. */
+  readonly proof: Uint8Array | null;
+  readonly height: bigint;
+}
+
+export interface Application {
+  /** The last height the application committed and its app hash (for the handshake at start). */
+  info(): { readonly lastHeight: bigint; readonly appHash: Uint8Array };
+  /** Stateless and cheap stateful checks of a tx whose signature was already verified. */
+  checkTx(tx: CheckedTx, recheck: boolean): CareLedgerError | null;
+  /** The proposer's chance to reorder or drop txs (it must not add invalid ones). */
+  prepareProposal(txs: readonly CheckedTx[]): readonly CheckedTx[];
+  /** False rejects the proposal (the node prevotes nil). */
+  processProposal(block: Block, txs: readonly CheckedTx[]): boolean;
+  /** Executes a decided block deterministically, without writing. */
+  finalizeBlock(block: Block, txs: readonly CheckedTx[]): Promise<FinalizeResult>;
+  /** The batch holding the block's ops was written. */
+  commit(height: bigint, appHash: Uint8Array): void;
+  query(path: string, data: Uint8Array, height: bigint | null, prove: boolean): Promise<QueryResult>;
+}
+
+/**
+ * The hash of a block's results that the next header carries (CometBFT's LastResultsHash): a
+ * Merkle root over each tx's deterministic outcome (code and codespace), not its log.
+ */
+export function resultsHash(results: readonly ExecTxResult[]): Uint8Array {
+  return merkleRoot(results.map((r) => encode([r.code, r.codespace])));
+}

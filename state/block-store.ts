@@ -1,0 +1,227 @@
+/**
+ * The block store: blocks, the commits that decided them, block ids by height and by hash, the
+ * tx index (hash -> height and position), tx results, validator sets by height and the chain
+ * state, all in the node's one LevelDB. Writing is always through `commitOps`, whose operations
+ * the node puts in the same batch as the application's state changes.
+ */
+import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
+import * as s from '../packages/codec/schema.ts';
+import { equalBytes, toHex } from '../packages/crypto/hash.ts';
+import { type Block, blockIdOf, decodeBlock, encodeBlock, txHash } from '../packages/types/block.ts';
+import { type Commit, commitFields, commitFromFields, evidenceHash } from '../packages/types/commit.ts';
+import {
+  decodeValidatorSetFields,
+  encodeValidatorSetFields,
+  type ValidatorSet,
+  validatorSetHash,
+} from '../packages/types/validator.ts';
+import type { AppEvent, ExecTxResult } from './application.ts';
+import { type ChainState, decodeChainState, encodeChainState } from './chain-state.ts';
+import { type BatchOp, Bucket, type Db, getOrNull, heightKey, key, META_CHAIN_STATE } from './db.ts';
+
+export interface TxLocation {
+  readonly height: bigint;
+  readonly index: number;
+}
+
+function eventFields(e: AppEvent): Canonical {
+  return [e.type, e.attributes.map((a) => [a.key, a.value, a.index])];
+}
+
+function eventFromFields(value: Canonical): AppEvent {
+  const [type, attributes] = s.tuple(value, 2, 'event');
+  return {
+    type: s.string(type!, 'event.type', 256),
+    attributes: s.list(attributes!, 1024, 'event.attributes').map((a) => {
+      const [k, v, index] = s.tuple(a, 3, 'event attribute');
+      return {
+        key: s.string(k!, 'key', 256),
+        value: s.string(v!, 'value', 65536),
+        index: s.bool(index!, 'index'),
+      };
+    }),
+  };
+}
+
+export function encodeResults(results: readonly ExecTxResult[], events: readonly AppEvent[]): Uint8Array {
+  return encode([
+    results.map((r) => [r.code, r.codespace, r.log, r.events.map(eventFields)]),
+    events.map(eventFields),
+  ]);
+}
+
+export function decodeResults(bytes: Uint8Array): { txResults: ExecTxResult[]; events: AppEvent[] } {
+  const [results, events] = s.tuple(decode(bytes), 2, 'results');
+  return {
+    txResults: s.list(results!, 100_000, 'results').map((r) => {
+      const [code, codespace, log, txEvents] = s.tuple(r, 4, 'tx result');
+      return {
+        code: s.int(code!, 'code', 0, 2 ** 31),
+        codespace: s.string(codespace!, 'codespace', 128),
+        log: s.string(log!, 'log', 65536),
+        events: s.list(txEvents!, 1024, 'events').map(eventFromFields),
+      };
+    }),
+    events: s.list(events!, 1024, 'events').map(eventFromFields),
+  };
+}
+
+export class BlockStore {
+  private readonly db: Db;
+  /** Validator-set change points (height from which a set applies), ascending. */
+  private sets: { from: bigint; set: ValidatorSet }[] = [];
+  private readonly committedEvidence = new Set<string>();
+
+  private constructor(db: Db) {
+    this.db = db;
+  }
+
+  static async open(db: Db): Promise<BlockStore> {
+    const store = new BlockStore(db);
+    for await (const [k, v] of db.iterator({
+      gte: heightKey(Bucket.validatorSets, 0n),
+      lt: Uint8Array.of(Bucket.validatorSets + 1),
+    })) {
+      store.sets.push({ from: Buffer.from(k).readBigUInt64BE(1), set: decodeValidatorSetFields(decode(v)) });
+    }
+    for await (const k of db.keys({
+      gt: Uint8Array.of(Bucket.evidenceCommitted),
+      lt: Uint8Array.of(Bucket.evidenceCommitted + 1),
+    })) {
+      store.committedEvidence.add(toHex(k.subarray(1)));
+    }
+    return store;
+  }
+
+  async chainState(): Promise<ChainState | null> {
+    const bytes = await getOrNull(this.db, META_CHAIN_STATE);
+    return bytes === null ? null : decodeChainState(bytes);
+  }
+
+  async block(height: bigint): Promise<Block | null> {
+    const bytes = await getOrNull(this.db, heightKey(Bucket.blockByHeight, height));
+    return bytes === null ? null : decodeBlock(bytes);
+  }
+
+  async blockBytes(height: bigint): Promise<Uint8Array | null> {
+    return getOrNull(this.db, heightKey(Bucket.blockByHeight, height));
+  }
+
+  /** The commit that decided the block at `height`. */
+  async commit(height: bigint): Promise<Commit | null> {
+    const bytes = await getOrNull(this.db, heightKey(Bucket.commitByHeight, height));
+    return bytes === null ? null : commitFromFields(decode(bytes));
+  }
+
+  async heightOf(blockId: Uint8Array): Promise<bigint | null> {
+    const bytes = await getOrNull(this.db, key(Bucket.heightByBlockId, blockId));
+    return bytes === null ? null : Buffer.from(bytes).readBigUInt64BE(0);
+  }
+
+  async txLocation(hash: Uint8Array): Promise<TxLocation | null> {
+    const bytes = await getOrNull(this.db, key(Bucket.txByHash, hash));
+    if (bytes === null) return null;
+    const b = Buffer.from(bytes);
+    return { height: b.readBigUInt64BE(0), index: b.readUInt32BE(8) };
+  }
+
+  async results(height: bigint): Promise<{ txResults: ExecTxResult[]; events: AppEvent[] } | null> {
+    const bytes = await getOrNull(this.db, heightKey(Bucket.resultsByHeight, height));
+    return bytes === null ? null : decodeResults(bytes);
+  }
+
+  /** The validator set that signed at `height`, if the store knows it. */
+  validatorsAt(height: bigint): ValidatorSet | undefined {
+    let found: ValidatorSet | undefined;
+    for (const point of this.sets) {
+      if (point.from > height) break;
+      found = point.set;
+    }
+    return found;
+  }
+
+  isEvidenceCommitted(hash: Uint8Array): boolean {
+    return this.committedEvidence.has(toHex(hash));
+  }
+
+  /** Records the validator set of the first height (once, at genesis). */
+  genesisOps(chain: ChainState): BatchOp[] {
+    return [
+      this.setOp(chain.lastHeight + 1n, chain.validators.set),
+      this.setOp(chain.lastHeight + 2n, chain.nextValidators.set),
+    ];
+  }
+
+  private setOp(from: bigint, set: ValidatorSet): BatchOp {
+    return {
+      type: 'put',
+      key: heightKey(Bucket.validatorSets, from),
+      value: encode(encodeValidatorSetFields(set)),
+    };
+  }
+
+  /**
+   * Every write for a committed block: block, commit, id index, tx index, results, a new
+   * validator set if it changes two heights on, committed evidence, and the chain state after.
+   */
+  commitOps(
+    block: Block,
+    commit: Commit,
+    after: ChainState,
+    results: readonly ExecTxResult[],
+    events: readonly AppEvent[],
+    /** Positions of txs refused as replays: their hash already points at their first commit. */
+    replayed: ReadonlySet<number> = new Set(),
+  ): BatchOp[] {
+    const height = block.header.height;
+    const heightBytes = Buffer.alloc(8);
+    heightBytes.writeBigUInt64BE(height);
+    const ops: BatchOp[] = [
+      { type: 'put', key: heightKey(Bucket.blockByHeight, height), value: encodeBlock(block) },
+      { type: 'put', key: heightKey(Bucket.commitByHeight, height), value: encode(commitFields(commit)) },
+      { type: 'put', key: key(Bucket.heightByBlockId, blockIdOf(block.header)), value: heightBytes },
+      { type: 'put', key: heightKey(Bucket.resultsByHeight, height), value: encodeResults(results, events) },
+      { type: 'put', key: META_CHAIN_STATE, value: encodeChainState(after) },
+    ];
+    block.txs.forEach((tx, index) => {
+      if (replayed.has(index)) return;
+      const location = Buffer.alloc(12);
+      location.writeBigUInt64BE(height);
+      location.writeUInt32BE(index, 8);
+      ops.push({ type: 'put', key: key(Bucket.txByHash, txHash(tx)), value: location });
+    });
+    for (const e of block.evidence) {
+      ops.push({ type: 'put', key: key(Bucket.evidenceCommitted, evidenceHash(e)), value: heightBytes });
+    }
+    const nextFrom = after.lastHeight + 2n;
+    const previous = this.validatorsAt(nextFrom);
+    if (
+      previous === undefined ||
+      !equalBytes(validatorSetHash(previous), validatorSetHash(after.nextValidators.set))
+    ) {
+      ops.push(this.setOp(nextFrom, after.nextValidators.set));
+    }
+    return ops;
+  }
+
+  /** Updates in-memory indexes once the batch holding `commitOps` is durable. */
+  committed(block: Block, after: ChainState): void {
+    for (const e of block.evidence) this.committedEvidence.add(toHex(evidenceHash(e)));
+    const nextFrom = after.lastHeight + 2n;
+    const previous = this.validatorsAt(nextFrom);
+    if (
+      previous === undefined ||
+      !equalBytes(validatorSetHash(previous), validatorSetHash(after.nextValidators.set))
+    ) {
+      this.sets.push({ from: nextFrom, set: after.nextValidators.set });
+    }
+  }
+
+  /** Records the sets written by `genesisOps`. */
+  genesisCommitted(chain: ChainState): void {
+    this.sets = [
+      { from: chain.lastHeight + 1n, set: chain.validators.set },
+      { from: chain.lastHeight + 2n, set: chain.nextValidators.set },
+    ];
+  }
+}

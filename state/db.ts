@@ -1,0 +1,57 @@
+/**
+ * The node's one LevelDB database and its buckets. Every kind of record lives under a one-byte
+ * prefix from `Bucket`; numbers are never reused once retired. Numeric key parts are big-endian so
+ * range scans sort by height. A block, its state changes, its indexes and the consensus bookkeeping
+ * go into one batch (`BatchOp[]`) written atomically with `sync`.
+ */
+import { ClassicLevel } from 'classic-level';
+
+export const Bucket = {
+  /** Singletons: the chain state after the last committed block. */
+  meta: 0x01,
+  blockByHeight: 0x02,
+  /** The commit that decided the block at a height (the canonical one is in the next block). */
+  commitByHeight: 0x03,
+  heightByBlockId: 0x04,
+  /** tx hash -> (height, index): finds a tx and refuses its replay. */
+  txByHash: 0x05,
+  /** Validator sets by the height from which they apply (change points only). */
+  validatorSets: 0x06,
+  resultsByHeight: 0x07,
+  /** Merkle state tree (state/merkle). */
+  merkleNodes: 0x10,
+  merkleRoots: 0x11,
+  merkleStale: 0x12,
+  merkleValues: 0x13,
+  evidencePending: 0x20,
+  evidenceCommitted: 0x21,
+} as const;
+export type Bucket = (typeof Bucket)[keyof typeof Bucket];
+
+export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+export type Db = ClassicLevel<Uint8Array, Uint8Array>;
+
+export async function openDb(path: string): Promise<Db> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  return db;
+}
+
+export function key(bucket: Bucket, ...parts: Uint8Array[]): Uint8Array {
+  return Buffer.concat([Uint8Array.of(bucket), ...parts]);
+}
+
+export function heightKey(bucket: Bucket, height: bigint): Uint8Array {
+  const bytes = Buffer.alloc(9);
+  bytes[0] = bucket;
+  bytes.writeBigUInt64BE(height, 1);
+  return bytes;
+}
+
+export const META_CHAIN_STATE = key(Bucket.meta, Buffer.from('chain-state'));
+
+export async function getOrNull(db: Db, k: Uint8Array): Promise<Uint8Array | null> {
+  const value = await db.get(k);
+  return value === undefined ? null : value;
+}

@@ -1,0 +1,96 @@
+/**
+ * Measures the state tree: inserts N keys (default 100 000) in versions of B changes (default
+ * 1000) into a fresh classic-level database, writing each version's batch as the node would, then
+ * reports the time, the proof sizes at N keys and the stored node count.
+ * Usage: npx node state/merkle/bench.ts [N] [B]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { encodeProof, verifyMembership, verifyNonMembership } from '../../packages/merkle/proof.ts';
+import { type MerkleBuckets, MerkleStore, type StateChange } from './store.ts';
+
+const total = Number(process.argv[2] ?? 100_000);
+const batch = Number(process.argv[3] ?? 1000);
+const buckets: MerkleBuckets = { nodes: 0x20, roots: 0x21, stale: 0x22, latest: 0x23 };
+const utf8 = new TextEncoder();
+const keyOf = (i: number) => utf8.encode(`patient/${i.toString().padStart(8, '0')}/consent`);
+const valueOf = (i: number) => utf8.encode(`{"grant":${i},"scope":"lab-results","purpose":"treatment"}`);
+
+const dir = mkdtempSync(join(tmpdir(), 'careledger-merkle-bench-'));
+const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+await db.open();
+try {
+  const store = await MerkleStore.open(db, buckets);
+  let prepareMs = 0;
+  let writeMs = 0;
+  const started = performance.now();
+  for (let from = 0; from < total; from += batch) {
+    const changes: StateChange[] = [];
+    for (let i = from; i < Math.min(total, from + batch); i++) changes.push([keyOf(i), valueOf(i)]);
+    const t0 = performance.now();
+    const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
+    const t1 = performance.now();
+    await db.batch(ops.slice(), { keyEncoding: 'view', valueEncoding: 'view' });
+    writeMs += performance.now() - t1;
+    prepareMs += t1 - t0;
+    store.committed(version, root);
+  }
+  const elapsed = performance.now() - started;
+
+  // One more version updating `batch` existing keys: the steady-state cost of a block.
+  const u0 = performance.now();
+  const updates: StateChange[] = [];
+  for (let i = 0; i < batch; i++) updates.push([keyOf((i * 7919) % total), utf8.encode(`updated ${i}`)]);
+  const upd = await store.prepare(store.latestVersion + 1n, updates);
+  await db.batch(upd.ops.slice(), { keyEncoding: 'view', valueEncoding: 'view' });
+  store.committed(upd.version, upd.root);
+  const updateMs = performance.now() - u0;
+
+  const root = store.latestRoot;
+  const sizes: number[] = [];
+  const depths: number[] = [];
+  const p0 = performance.now();
+  const samples = 1000;
+  for (let s = 0; s < samples; s++) {
+    const i = (s * 104_729) % total;
+    const { value, proof } = await store.prove(keyOf(i));
+    if (value === null || !verifyMembership(root, keyOf(i), value, proof))
+      throw new Error(`proof ${i} failed`);
+    sizes.push(encodeProof(proof).length);
+    depths.push(proof.siblings.length);
+  }
+  const proveMs = (performance.now() - p0) / samples;
+  const absentSizes: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const key = utf8.encode(`absent/${s}`);
+    const { value, proof } = await store.prove(key);
+    if (value !== null || !verifyNonMembership(root, key, proof))
+      throw new Error(`absence proof ${s} failed`);
+    absentSizes.push(encodeProof(proof).length);
+  }
+  let nodes = 0;
+  for await (const _ of db.keys({ gte: Uint8Array.of(buckets.nodes), lt: Uint8Array.of(buckets.nodes + 1) }))
+    nodes++;
+
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  console.log(`keys=${total} batch=${batch} versions=${store.latestVersion}`);
+  console.log(
+    `insert: ${fmt(elapsed)} total (prepare ${fmt(prepareMs)}, LevelDB batch writes ${fmt(writeMs)}), ` +
+      `${Math.round(total / (elapsed / 1000))} keys/s`,
+  );
+  console.log(`update ${batch} existing keys as one version: ${updateMs.toFixed(1)} ms`);
+  console.log(
+    `membership proof at ${total} keys: avg ${avg(sizes).toFixed(0)} B, max ${Math.max(...sizes)} B, ` +
+      `siblings avg ${avg(depths).toFixed(1)}, max ${Math.max(...depths)}; prove ${proveMs.toFixed(3)} ms`,
+  );
+  console.log(
+    `non-membership proof: avg ${avg(absentSizes).toFixed(0)} B, max ${Math.max(...absentSizes)} B`,
+  );
+  console.log(`stored nodes: ${nodes}`);
+} finally {
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+}

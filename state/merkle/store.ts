@@ -1,0 +1,610 @@
+/**
+ * The Merkle-ized, versioned key-value store that holds the application state: a binary sparse
+ * Merkle tree in the style of Diem's Jellyfish Merkle tree (hashing rules in packages/merkle), one
+ * root per version, inside the node's one LevelDB database.
+ *
+ * The store never writes. `prepare` computes the next version and returns the root (the app hash)
+ * and the put/del operations that store it; the node adds them to the batch that also holds the
+ * block and its indexes, writes that batch, then calls `committed` so the store moves on. Until
+ * then the store reads the old version, and a prepared version whose batch is never written
+ * leaves no trace. Reopening the store reads the latest version back from the database.
+ *
+ * Layout: every key starts with one bucket byte the caller chooses.
+ *   nodes  [b][hash 32]               -> node (node.ts), content-addressed, shared by versions
+ *   roots  [b][version u64be]          -> root hash 32 (the empty hash for an empty tree)
+ *   stale  [b][version u64be][hash 32] -> (no bytes): `version` made that node unreachable
+ *   latest [b][key]                    -> [version u64be][value]: the newest value of each key,
+ *                                         written at `version`, so a read of the latest state is
+ *                                         one lookup instead of a walk down the tree
+ * Versions are consecutive: 0 is the empty tree, and prepare(v) requires v = latestVersion + 1.
+ *
+ * Pruning: a node made unreachable by version s is used only by versions < s, so prune(k) deletes
+ * the nodes of the stale entries with s <= k, and the roots of versions < k. A node can be written
+ * again after it went stale (a key set back to a value it had), so it is deleted only if its stored
+ * birth version is older than s; a later life is covered by a later stale entry.
+ */
+import { CareLedgerError } from '../../packages/core/errors.ts';
+import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
+import { emptyHash, isEmptyHash, keyHashOf, pathBit, valueHashOf } from '../../packages/merkle/hash.ts';
+import type { MerkleProof } from '../../packages/merkle/proof.ts';
+import {
+  decodeNode,
+  EMPTY,
+  EMPTY_REF,
+  encodeNode,
+  INTERNAL,
+  LEAF,
+  type LeafNode,
+  makeInternal,
+  makeLeaf,
+  NodeCache,
+  type Ref,
+  type TreeNode,
+} from './node.ts';
+
+/** One bucket byte per kind of record; the four must differ and must not collide with other users of the DB. */
+export interface MerkleBuckets {
+  readonly nodes: number;
+  readonly roots: number;
+  readonly stale: number;
+  readonly latest: number;
+}
+
+/** An operation for the caller's LevelDB batch (use keyEncoding and valueEncoding 'view'). */
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** What the store needs of the database: reads only. A ClassicLevel or any sublevel of one fits. */
+export interface StateDb {
+  get(
+    key: Uint8Array,
+    options: { keyEncoding: 'view'; valueEncoding: 'view' },
+  ): Promise<Uint8Array | undefined>;
+  keys(options: {
+    keyEncoding: 'view';
+    gte: Uint8Array;
+    lte?: Uint8Array;
+    lt?: Uint8Array;
+    reverse?: boolean;
+    limit?: number;
+  }): AsyncIterable<Uint8Array>;
+}
+
+/** A change to apply: a key and its new value, or null to delete it. */
+export type StateChange = readonly [key: Uint8Array, value: Uint8Array | null];
+
+export interface PreparedVersion {
+  readonly version: bigint;
+  /** The root hash of the new version: the app hash. */
+  readonly root: Uint8Array;
+  /** The operations that store the version; add them to the block's batch. */
+  readonly ops: BatchOp[];
+}
+
+export interface MerkleStoreOptions {
+  /** Approximate memory for decoded nodes. */
+  readonly cacheBytes: number;
+  /** How many prepared, not yet committed, results of the next version are remembered. */
+  readonly maxPrepared: number;
+}
+
+export const defaultMerkleStoreOptions: MerkleStoreOptions = { cacheBytes: 64 * 1024 * 1024, maxPrepared: 4 };
+
+export const MAX_KEY_BYTES = 1024;
+export const MAX_VALUE_BYTES = 1024 * 1024;
+const MAX_VERSION = 2n ** 63n - 1n;
+
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+const NO_BYTES = new Uint8Array(0);
+const FULL_HASH = new Uint8Array(HASH_BYTES).fill(0xff);
+
+interface Update {
+  readonly key: Uint8Array;
+  readonly keyHash: Uint8Array;
+  readonly value: Uint8Array | null;
+  readonly valueHash: Uint8Array | null;
+}
+
+/** A leaf to place while building a subtree: one that stays as it is, or one to write. */
+type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | (Update & { readonly existing: null });
+
+/** What one prepare does: the nodes it writes and the nodes of the old version it unlinks. */
+interface Work {
+  readonly created: Map<string, TreeNode>;
+  readonly removed: Map<string, Uint8Array>;
+}
+
+interface Prepared {
+  readonly version: bigint;
+  readonly created: ReadonlyMap<string, TreeNode>;
+}
+
+function u64(version: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, version);
+  return out;
+}
+
+function readU64(bytes: Uint8Array, offset: number): bigint {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset);
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  return Buffer.concat(parts);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+function checkVersion(version: bigint): void {
+  if (typeof version !== 'bigint' || version < 0n || version > MAX_VERSION) {
+    throw new CareLedgerError('STATE_VERSION_INVALID', 'a version is a bigint from 0 to 2^63 - 1');
+  }
+}
+
+function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || key.length === 0 || key.length > MAX_KEY_BYTES) {
+    throw new CareLedgerError('STATE_KEY_INVALID', `a state key is 1 to ${MAX_KEY_BYTES} bytes`);
+  }
+}
+
+/** First index in [lo, hi) whose path has bit `depth` set; the range is sorted and shares the bits above. */
+function splitAt(
+  items: readonly { readonly keyHash: Uint8Array }[],
+  lo: number,
+  hi: number,
+  depth: number,
+): number {
+  let a = lo;
+  let b = hi;
+  while (a < b) {
+    const m = (a + b) >>> 1;
+    if (pathBit(items[m]!.keyHash, depth) === 0) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
+export class MerkleStore {
+  private readonly db: StateDb;
+  private readonly buckets: MerkleBuckets;
+  private readonly opts: MerkleStoreOptions;
+  private readonly cache: NodeCache;
+  private latest: bigint;
+  private root: Uint8Array;
+  /** Prepared results of version latest + 1 by root hex, until one is committed. */
+  private readonly prepared = new Map<string, Prepared>();
+
+  private constructor(
+    db: StateDb,
+    buckets: MerkleBuckets,
+    opts: MerkleStoreOptions,
+    latest: bigint,
+    root: Uint8Array,
+  ) {
+    this.db = db;
+    this.buckets = buckets;
+    this.opts = opts;
+    this.cache = new NodeCache(opts.cacheBytes);
+    this.latest = latest;
+    this.root = root;
+  }
+
+  /** Opens the store over `db` (which the caller opened and will close) at its latest version. */
+  static async open(
+    db: StateDb,
+    buckets: MerkleBuckets,
+    options: Partial<MerkleStoreOptions> = {},
+  ): Promise<MerkleStore> {
+    const bytes = [buckets.nodes, buckets.roots, buckets.stale, buckets.latest];
+    if (!bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255) || new Set(bytes).size !== 4) {
+      throw new CareLedgerError('STATE_BUCKETS_INVALID', 'the four state buckets must be distinct bytes');
+    }
+    const opts = { ...defaultMerkleStoreOptions, ...options };
+    let latest = 0n;
+    let root = emptyHash();
+    const rootsFrom = Uint8Array.of(buckets.roots);
+    for await (const key of db.keys({
+      keyEncoding: 'view',
+      gte: rootsFrom,
+      lte: concat(rootsFrom, u64(MAX_VERSION)),
+      reverse: true,
+      limit: 1,
+    })) {
+      latest = readU64(key, 1);
+      const stored = await db.get(key, VIEW);
+      if (stored === undefined || stored.length !== HASH_BYTES) {
+        throw new CareLedgerError('STATE_CORRUPT', `the root of version ${latest} is missing or malformed`);
+      }
+      root = stored.slice();
+    }
+    return new MerkleStore(db, buckets, opts, latest, root);
+  }
+
+  /** The newest committed version; 0n for a store that has committed nothing. */
+  get latestVersion(): bigint {
+    return this.latest;
+  }
+
+  /** The root hash of the newest committed version. */
+  get latestRoot(): Uint8Array {
+    return this.root.slice();
+  }
+
+  /** The root hash of `version` (default: the latest). Throws STATE_VERSION_UNKNOWN or STATE_VERSION_PRUNED. */
+  async rootHash(version: bigint = this.latest): Promise<Uint8Array> {
+    checkVersion(version);
+    if (version > this.latest) {
+      throw new CareLedgerError(
+        'STATE_VERSION_UNKNOWN',
+        `state version ${version} is not committed yet (latest is ${this.latest})`,
+      );
+    }
+    if (version === this.latest) return this.root.slice();
+    const stored = await this.db.get(this.rootKey(version), VIEW);
+    if (stored === undefined)
+      throw new CareLedgerError('STATE_VERSION_PRUNED', `state version ${version} was pruned`);
+    return stored.slice();
+  }
+
+  /** The value of `key` at `version` (default: the latest), or null if it has none. */
+  async get(key: Uint8Array, version: bigint = this.latest): Promise<Uint8Array | null> {
+    checkKey(key);
+    if (version === this.latest) {
+      const entry = await this.db.get(this.latestKey(key), VIEW);
+      // An entry written by a version whose batch landed before `committed` was called is too new;
+      // a missing entry can mean such a version deleted the key. Then read the tree instead.
+      if (entry !== undefined && readU64(entry, 0) <= this.latest) return entry.slice(8);
+      if (entry === undefined && this.prepared.size === 0) return null;
+    }
+    const root = await this.rootHash(version);
+    const { leaf } = await this.walk(version, root, keyHashOf(key));
+    return leaf !== null && sameBytes(leaf.key, key) ? leaf.value.slice() : null;
+  }
+
+  /** The value of `key` at `version` (default: the latest) and a proof of it (or of its absence) against that version's root. */
+  async prove(
+    key: Uint8Array,
+    version: bigint = this.latest,
+  ): Promise<{ value: Uint8Array | null; proof: MerkleProof }> {
+    checkKey(key);
+    const root = await this.rootHash(version);
+    const keyHash = keyHashOf(key);
+    const { siblings, leaf } = await this.walk(version, root, keyHash);
+    const proof: MerkleProof = {
+      siblings,
+      leaf: leaf === null ? null : { keyHash: leaf.keyHash.slice(), valueHash: leaf.valueHash.slice() },
+    };
+    const value = leaf !== null && sameBytes(leaf.keyHash, keyHash) ? leaf.value.slice() : null;
+    return { value, proof };
+  }
+
+  /**
+   * Applies `changes` (value null deletes the key) to the latest version as version `version`,
+   * which must be latestVersion + 1. Returns the new root and the operations that store it;
+   * writes nothing and changes nothing visible: call `committed` after the batch is written.
+   * Each key may appear once. The result is the same for the same final contents, whatever the
+   * order of the changes or how they were split into versions.
+   */
+  async prepare(version: bigint, changes: Iterable<StateChange>): Promise<PreparedVersion> {
+    checkVersion(version);
+    if (version !== this.latest + 1n) {
+      throw new CareLedgerError(
+        'STATE_VERSION_NOT_NEXT',
+        `cannot prepare state version ${version}: the next is ${this.latest + 1n}`,
+      );
+    }
+    const updates = this.toUpdates(changes);
+    const work: Work = { created: new Map(), removed: new Map() };
+    const base = this.root;
+    const oldRoot = await this.rootRef(base);
+    const newRoot = await this.update(oldRoot, 0, updates, 0, updates.length, work);
+
+    const ops: BatchOp[] = [];
+    const created = new Map<string, TreeNode>();
+    for (const [id, node] of work.created) {
+      if (work.removed.has(id)) continue;
+      created.set(id, node);
+      ops.push({ type: 'put', key: this.nodeKey(node.hash), value: encodeNode(node, version) });
+    }
+    for (const [id, hash] of work.removed) {
+      if (!work.created.has(id))
+        ops.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
+    }
+    if (version === 1n) ops.push({ type: 'put', key: this.rootKey(0n), value: emptyHash() });
+    ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash });
+    for (const u of updates) {
+      const key = this.latestKey(u.key);
+      ops.push(
+        u.value === null ? { type: 'del', key } : { type: 'put', key, value: concat(u64(version), u.value) },
+      );
+    }
+
+    if (this.latest + 1n === version && sameBytes(base, this.root)) {
+      const id = toHex(newRoot.hash);
+      this.prepared.delete(id);
+      this.prepared.set(id, { version, created });
+      for (const oldest of this.prepared.keys()) {
+        if (this.prepared.size <= this.opts.maxPrepared) break;
+        this.prepared.delete(oldest);
+      }
+    }
+    return { version, root: newRoot.hash.slice(), ops };
+  }
+
+  /**
+   * Tells the store that the batch holding version `version` with root `root` (a result of
+   * `prepare`) has been written: reads of the latest version now see it.
+   */
+  committed(version: bigint, root: Uint8Array): void {
+    checkVersion(version);
+    if (version !== this.latest + 1n) {
+      throw new CareLedgerError(
+        'STATE_VERSION_NOT_NEXT',
+        `cannot commit state version ${version}: the next is ${this.latest + 1n}`,
+      );
+    }
+    const prepared = root instanceof Uint8Array ? this.prepared.get(toHex(root)) : undefined;
+    if (prepared === undefined || prepared.version !== version) {
+      throw new CareLedgerError(
+        'STATE_COMMIT_UNKNOWN',
+        `state version ${version} with this root was not prepared (or no longer remembered)`,
+      );
+    }
+    this.latest = version;
+    this.root = root.slice();
+    for (const [id, node] of prepared.created) this.cache.set(id, node);
+    this.prepared.clear();
+  }
+
+  /**
+   * The operations that delete every version before `keepFrom` (0 <= keepFrom <= latestVersion):
+   * their roots, and every node that no version from `keepFrom` on uses. Writes nothing. Write
+   * the result before, or in the same batch as, the operations of any version prepared after this
+   * call (results prepared before it are already accounted for). After the write, those versions
+   * report STATE_VERSION_PRUNED.
+   */
+  async prune(keepFrom: bigint): Promise<BatchOp[]> {
+    checkVersion(keepFrom);
+    if (keepFrom > this.latest) {
+      throw new CareLedgerError(
+        'STATE_PRUNE_INVALID',
+        `cannot prune up to version ${keepFrom}: the latest is ${this.latest}`,
+      );
+    }
+    // Nodes a prepared, maybe already written, version writes again must stay; their stale
+    // entries stay too, so a later prune looks at them again.
+    const pending = new Set<string>();
+    for (const p of this.prepared.values()) for (const id of p.created.keys()) pending.add(id);
+
+    const ops: BatchOp[] = [];
+    const staleFrom = Uint8Array.of(this.buckets.stale);
+    for await (const key of this.db.keys({
+      keyEncoding: 'view',
+      gte: staleFrom,
+      lte: concat(staleFrom, u64(keepFrom), FULL_HASH),
+    })) {
+      if (key.length !== 1 + 8 + HASH_BYTES)
+        throw new CareLedgerError('STATE_CORRUPT', 'malformed stale-index key');
+      const staleSince = readU64(key, 1);
+      const hash = key.slice(9);
+      const id = toHex(hash);
+      if (pending.has(id)) continue;
+      const bytes = await this.db.get(this.nodeKey(hash), VIEW);
+      if (bytes !== undefined && decodeNode(hash, bytes).birth < staleSince) {
+        ops.push({ type: 'del', key: this.nodeKey(hash) });
+        this.cache.delete(id);
+      }
+      ops.push({ type: 'del', key: key.slice() });
+    }
+    const rootsFrom = Uint8Array.of(this.buckets.roots);
+    for await (const key of this.db.keys({
+      keyEncoding: 'view',
+      gte: rootsFrom,
+      lt: this.rootKey(keepFrom),
+    })) {
+      ops.push({ type: 'del', key: key.slice() });
+    }
+    return ops;
+  }
+
+  // --- reading the tree ---
+
+  private nodeKey(hash: Uint8Array): Uint8Array {
+    return concat(Uint8Array.of(this.buckets.nodes), hash);
+  }
+
+  private rootKey(version: bigint): Uint8Array {
+    return concat(Uint8Array.of(this.buckets.roots), u64(version));
+  }
+
+  private staleKey(version: bigint, hash: Uint8Array): Uint8Array {
+    return concat(Uint8Array.of(this.buckets.stale), u64(version), hash);
+  }
+
+  private latestKey(key: Uint8Array): Uint8Array {
+    return concat(Uint8Array.of(this.buckets.latest), key);
+  }
+
+  private async load(hash: Uint8Array): Promise<TreeNode> {
+    const id = toHex(hash);
+    const cached = this.cache.get(id);
+    if (cached !== undefined) return cached;
+    const bytes = await this.db.get(this.nodeKey(hash), VIEW);
+    if (bytes === undefined) throw new CareLedgerError('STATE_NODE_MISSING', `state node ${id} is missing`);
+    const { node } = decodeNode(hash, bytes);
+    this.cache.set(id, node);
+    return node;
+  }
+
+  private async rootRef(root: Uint8Array): Promise<Ref> {
+    if (isEmptyHash(root)) return EMPTY_REF;
+    const node = await this.load(root);
+    return { hash: node.hash, kind: node.kind };
+  }
+
+  /** The path of `keyHash` in the tree of `version` (root `root`): siblings from the top, and the leaf it ends at. */
+  private async walk(
+    version: bigint,
+    root: Uint8Array,
+    keyHash: Uint8Array,
+  ): Promise<{ siblings: Uint8Array[]; leaf: LeafNode | null }> {
+    const siblings: Uint8Array[] = [];
+    if (isEmptyHash(root)) return { siblings, leaf: null };
+    try {
+      let node = await this.load(root);
+      for (let depth = 0; node.kind === INTERNAL; depth++) {
+        const right = pathBit(keyHash, depth) === 1;
+        const next = right ? node.right : node.left;
+        siblings.push((right ? node.left : node.right).hash.slice());
+        if (next.kind === EMPTY) return { siblings, leaf: null };
+        node = await this.load(next.hash);
+      }
+      return { siblings, leaf: node };
+    } catch (err) {
+      // A prune written while we walked removes nodes under our feet: say so, not "corrupt".
+      if (err instanceof CareLedgerError && err.code === 'STATE_NODE_MISSING') {
+        if (version < this.latest && (await this.db.get(this.rootKey(version), VIEW)) === undefined) {
+          throw new CareLedgerError('STATE_VERSION_PRUNED', `state version ${version} was pruned`);
+        }
+        throw new CareLedgerError('STATE_CORRUPT', err.message);
+      }
+      throw err;
+    }
+  }
+
+  // --- building the next version ---
+
+  private toUpdates(changes: Iterable<StateChange>): Update[] {
+    const updates: Update[] = [];
+    for (const change of changes) {
+      if (!Array.isArray(change) || change.length !== 2) {
+        throw new CareLedgerError('STATE_CHANGE_INVALID', 'a state change is [key, value or null]');
+      }
+      const [key, value] = change;
+      checkKey(key);
+      if (value !== null && !(value instanceof Uint8Array)) {
+        throw new CareLedgerError('STATE_CHANGE_INVALID', 'a state value is bytes, or null to delete');
+      }
+      if (value !== null && value.length > MAX_VALUE_BYTES) {
+        throw new CareLedgerError(
+          'STATE_VALUE_TOO_LARGE',
+          `a state value is at most ${MAX_VALUE_BYTES} bytes`,
+        );
+      }
+      updates.push({
+        key: key.slice(),
+        keyHash: keyHashOf(key),
+        value: value === null ? null : value.slice(),
+        valueHash: value === null ? null : valueHashOf(value),
+      });
+    }
+    updates.sort((a, b) => Buffer.compare(a.keyHash, b.keyHash));
+    for (let i = 1; i < updates.length; i++) {
+      if (sameBytes(updates[i - 1]!.keyHash, updates[i]!.keyHash)) {
+        throw new CareLedgerError('STATE_DUPLICATE_KEY', 'a key appears twice in one set of state changes');
+      }
+    }
+    return updates;
+  }
+
+  /** The subtree at `ref` (at `depth`) with updates [lo, hi) applied; all of them lie below it. */
+  private async update(
+    ref: Ref,
+    depth: number,
+    updates: readonly Update[],
+    lo: number,
+    hi: number,
+    work: Work,
+  ): Promise<Ref> {
+    if (lo === hi) return ref;
+    if (ref.kind === EMPTY) {
+      const items: Item[] = [];
+      for (let i = lo; i < hi; i++) {
+        const u = updates[i]!;
+        if (u.value !== null) items.push({ ...u, existing: null });
+      }
+      return this.build(depth, items, 0, items.length, work);
+    }
+    const node = await this.load(ref.hash);
+    if (node.kind === LEAF) return this.mergeLeaf(ref, node, depth, updates, lo, hi, work);
+    const mid = splitAt(updates, lo, hi, depth);
+    const [left, right] = await Promise.all([
+      this.update(node.left, depth + 1, updates, lo, mid, work),
+      this.update(node.right, depth + 1, updates, mid, hi, work),
+    ]);
+    if (left === node.left && right === node.right) return ref;
+    const result = this.join(left, right, work);
+    if (sameBytes(result.hash, ref.hash)) return ref;
+    work.removed.set(toHex(ref.hash), ref.hash);
+    return result;
+  }
+
+  /** The subtree that replaces the leaf `leaf` (at `ref`) once updates [lo, hi) are applied. */
+  private mergeLeaf(
+    ref: Ref,
+    leaf: LeafNode,
+    depth: number,
+    updates: readonly Update[],
+    lo: number,
+    hi: number,
+    work: Work,
+  ): Ref {
+    const items: Item[] = [];
+    const kept: Item = { keyHash: leaf.keyHash, existing: ref };
+    let placed = false;
+    for (let i = lo; i < hi; i++) {
+      const u = updates[i]!;
+      const order = Buffer.compare(u.keyHash, leaf.keyHash);
+      if (order === 0) {
+        placed = true;
+        if (u.valueHash !== null && sameBytes(u.valueHash, leaf.valueHash)) items.push(kept);
+        else {
+          work.removed.set(toHex(ref.hash), ref.hash);
+          if (u.value !== null) items.push({ ...u, existing: null });
+        }
+        continue;
+      }
+      if (order > 0 && !placed) {
+        items.push(kept);
+        placed = true;
+      }
+      if (u.value !== null) items.push({ ...u, existing: null });
+    }
+    if (!placed) items.push(kept);
+    return this.build(depth, items, 0, items.length, work);
+  }
+
+  /** The subtree at `depth` holding exactly the leaves items[lo, hi), sorted by path. */
+  private build(depth: number, items: readonly Item[], lo: number, hi: number, work: Work): Ref {
+    if (lo === hi) return EMPTY_REF;
+    if (hi - lo === 1) {
+      const item = items[lo]!;
+      if (item.existing !== null) return item.existing;
+      const leaf = makeLeaf(item.key, item.keyHash, item.value!, item.valueHash!);
+      work.created.set(toHex(leaf.hash), leaf);
+      return { hash: leaf.hash, kind: LEAF };
+    }
+    const mid = splitAt(items, lo, hi, depth);
+    return this.join(
+      this.build(depth + 1, items, lo, mid, work),
+      this.build(depth + 1, items, mid, hi, work),
+      work,
+    );
+  }
+
+  /**
+   * The node over two subtrees. A leaf with an empty sibling moves up in its place (leaf
+   * compression), so every internal node has at least two leaves below it and the tree's shape
+   * depends only on its contents.
+   */
+  private join(left: Ref, right: Ref, work: Work): Ref {
+    if (left.kind === EMPTY && right.kind !== INTERNAL) return right;
+    if (right.kind === EMPTY && left.kind !== INTERNAL) return left;
+    const node = makeInternal(left, right);
+    work.created.set(toHex(node.hash), node);
+    return { hash: node.hash, kind: INTERNAL };
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * A real 4-validator consortium: OS processes, TCP sockets, LevelDB in temp folders. One
+ * consortium goes through the scenarios in order, as an operator's week would: normal load,
+ * a kill -9, losing two of four, and a node rebuilt from an empty data folder.
+ */
+import { renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Consortium, KvClient } from './harness.ts';
+
+const net = Consortium.create({ validators: 4, basePort: 36656 });
+const client = new KvClient(net.chainId);
+const committedKeys: string[] = [];
+
+async function send(node: number, key: string): Promise<void> {
+  const tx = client.tx(key, `value-of-${key}`);
+  const r = await net.rpc<{ code: number; hash: string; codespace: string }>(
+    node,
+    `/broadcast_tx_sync?tx=${tx.hex}`,
+  );
+  assert.is(r.code, 0, `tx ${key} refused: ${r.codespace}`);
+  assert.is(r.hash, tx.hash);
+}
+
+async function readValue(node: number, key: string): Promise<string | null> {
+  const data = Buffer.from(key).toString('hex');
+  const r = await net.rpc<{ response: { value: string | null } }>(
+    node,
+    `/abci_query?path="/kv"&data=0x${data}`,
+  );
+  return r.response.value === null ? null : Buffer.from(r.response.value, 'base64').toString();
+}
+
+async function waitForKey(node: number, key: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await readValue(node, key).catch(() => null)) !== null) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`key ${key} not committed on node ${node} within ${timeoutMs} ms\n${net.logTail(node)}`);
+}
+
+/** Every node has the same block id and app hash at every height up to `to`. */
+async function assertSameChain(nodes: number[], to: bigint): Promise<void> {
+  for (let h = 1n; h <= to; h++) {
+    const ids = await Promise.all(nodes.map((i) => net.blockId(i, h)));
+    for (const id of ids) {
+      assert.is(id.hash, ids[0]!.hash, `block id differs at height ${h}`);
+      assert.is(id.appHash, ids[0]!.appHash, `app hash differs at height ${h}`);
+    }
+  }
+}
+
+test.after(async () => {
+  await net.destroy();
+});
+
+test('4 validators commit 50 heights with txs; every node has identical block ids and app hashes', async () => {
+  net.startAll();
+  await Promise.all([0, 1, 2, 3].map((i) => net.waitForHeight(i, 2n, 30_000)));
+  for (let k = 0; k < 40; k++) {
+    const key = `a${k}`;
+    await send(k % 4, key);
+    committedKeys.push(key);
+  }
+  await Promise.all([0, 1, 2, 3].map((i) => net.waitForHeight(i, 50n, 90_000)));
+  for (const key of committedKeys) await waitForKey(0, key, 10_000);
+  for (const i of [1, 2, 3])
+    for (const key of committedKeys) assert.is(await readValue(i, key), `value-of-${key}`);
+  await assertSameChain([0, 1, 2, 3], 50n);
+});
+
+test('kill -9 one validator under load: the others keep committing; restarted, it catches up and votes again', async () => {
+  const before = await net.height(0);
+  const load = (async () => {
+    for (let k = 0; k < 20; k++) {
+      const key = `b${k}`;
+      await send(k % 3, key);
+      committedKeys.push(key);
+    }
+  })();
+  await net.stop(3, 'SIGKILL');
+  await load;
+  await Promise.all([0, 1, 2].map((i) => net.waitForHeight(i, before + 8n, 60_000)));
+  net.start(3);
+  const target = (await net.height(0)) + 3n;
+  await net.waitForHeight(3, target, 60_000);
+  // No tx acknowledged as committed is lost, on the restarted node either.
+  for (const key of committedKeys) await waitForKey(3, key, 15_000);
+  // It votes again: a later block's last commit carries its signature.
+  const own = (await net.rpc<{ validator_info: { address: string } }>(3, '/status')).validator_info.address;
+  const deadline = Date.now() + 30_000;
+  let signed = false;
+  while (!signed && Date.now() < deadline) {
+    const h = await net.height(0);
+    const b = await net.rpc<{
+      block: { last_commit: { signatures: { validator_address: string; block_id_flag: number }[] } };
+    }>(0, `/block?height=${h}`);
+    signed = b.block.last_commit.signatures.some((s) => s.validator_address === own && s.block_id_flag === 2);
+    if (!signed) await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.ok(signed, 'restarted validator never signed a commit again');
+  await assertSameChain([0, 3], await net.height(3));
+});
+
+test('no double sign: no block carries evidence against an honest validator', async () => {
+  const top = await net.height(0);
+  for (let h = 1n; h <= top; h++) {
+    const b = await net.rpc<{ block: { evidence: { evidence: unknown[] } } }>(0, `/block?height=${h}`);
+    assert.is(b.block.evidence.evidence.length, 0, `evidence committed at height ${h}`);
+  }
+});
+
+test('stop two of four: commits halt; bring one back: commits resume', async () => {
+  await net.stop(1);
+  await net.stop(2);
+  const halted = await net.height(0);
+  // With half the power gone no height can commit (one may have been in flight when they stopped).
+  await new Promise((r) => setTimeout(r, 4000));
+  const after = await net.height(0);
+  assert.ok(after <= halted + 1n, `height moved from ${halted} to ${after} with two of four validators down`);
+  assert.is(await net.height(3), after, 'the two live nodes agree on the height');
+  net.start(1);
+  await net.waitForHeight(0, after + 3n, 60_000);
+  await net.waitForHeight(1, after + 3n, 60_000);
+  net.start(2);
+  await net.waitForHeight(2, after + 3n, 60_000);
+});
+
+test('a node started with an empty data folder syncs the whole chain from its peers and verifies it', async () => {
+  await net.stop(3);
+  const data = join(net.homes[3]!, 'data');
+  // Keep the double-sign state: deleting it is how validators get slashed.
+  renameSync(join(data, 'priv_validator_state.json'), join(net.homes[3]!, 'sign-state.keep'));
+  rmSync(data, { recursive: true, force: true });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(data);
+  renameSync(join(net.homes[3]!, 'sign-state.keep'), join(data, 'priv_validator_state.json'));
+  net.start(3);
+  const target = await net.height(0);
+  await net.waitForHeight(3, target, 90_000);
+  await assertSameChain([0, 3], target);
+  for (const key of committedKeys) assert.is(await readValue(3, key), `value-of-${key}`);
+});
+
+test.run();

@@ -1,0 +1,178 @@
+/**
+ * End-to-end harness: a real consortium of node processes on loopback, each with its own home,
+ * LevelDB and sockets, created by the same `createTestnet` operators use. Waits are polls with a
+ * deadline (never a bare sleep); on a timeout the error carries the tail of each node's log.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestnet } from '../../node/testnet.ts';
+import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
+import { sha256 } from '../../packages/crypto/hash.ts';
+import { signTx } from '../../packages/types/tx.ts';
+import { encodeKvOp } from '../../state/kvstore-app.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const cli = join(root, 'node', 'cli.ts');
+
+export interface ConsortiumOptions {
+  readonly validators: number;
+  readonly basePort: number;
+  /** Faster than production so tests stay short; the algorithm is the same. */
+  readonly timeoutCommitMs?: number;
+}
+
+export class Consortium {
+  readonly dir: string;
+  readonly homes: string[];
+  readonly rpcs: string[];
+  readonly chainId: string;
+  private readonly procs: (ChildProcess | null)[];
+
+  private constructor(dir: string, homes: string[], rpcs: string[], chainId: string) {
+    this.dir = dir;
+    this.homes = homes;
+    this.rpcs = rpcs;
+    this.chainId = chainId;
+    this.procs = homes.map(() => null);
+  }
+
+  static create(opts: ConsortiumOptions): Consortium {
+    const dir = mkdtempSync(join(tmpdir(), 'careledger-e2e-'));
+    const chainId = `e2e-${opts.basePort}`;
+    const homes = createTestnet({
+      validators: opts.validators,
+      output: dir,
+      chainId,
+      basePort: opts.basePort,
+    });
+    const rpcs = homes.map((home) => {
+      const path = join(home, 'config', 'config.json');
+      const config = JSON.parse(readFileSync(path, 'utf8'));
+      config.consensus.timeout_commit_ms = opts.timeoutCommitMs ?? 300;
+      config.consensus.timeout_propose_ms = 1500;
+      config.consensus.gossip_interval_ms = 500;
+      config.log.level = 'debug';
+      writeFileSync(path, JSON.stringify(config, null, 2));
+      return `http://${config.rpc.listen}`;
+    });
+    return new Consortium(dir, homes, rpcs, chainId);
+  }
+
+  start(i: number): void {
+    if (this.procs[i] !== null) throw new Error(`node ${i} is already running`);
+    const child = spawn(process.execPath, [cli, 'start', '--home', this.homes[i]!], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr?.pipe(createWriteStream(join(this.homes[i]!, 'node.log'), { flags: 'a' }));
+    child.on('exit', () => {
+      if (this.procs[i] === child) this.procs[i] = null;
+    });
+    this.procs[i] = child;
+  }
+
+  startAll(): void {
+    for (let i = 0; i < this.homes.length; i++) this.start(i);
+  }
+
+  isRunning(i: number): boolean {
+    return this.procs[i] !== null;
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async stop(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.procs[i];
+    if (child === null || child === undefined) return null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.procs[i] = null;
+    return code;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.homes.map((_, i) => this.stop(i)));
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.homes.map((_, i) => this.stop(i, 'SIGKILL')));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logTail(i: number, lines = 15): string {
+    try {
+      return readFileSync(join(this.homes[i]!, 'node.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async rpc<T = Record<string, unknown>>(i: number, path: string): Promise<T> {
+    const res = await fetch(`${this.rpcs[i]}${path}`, { signal: AbortSignal.timeout(3000) });
+    const body = (await res.json()) as { result?: T; error?: { data: string } };
+    if (body.result === undefined)
+      throw new Error(`rpc ${path} on node ${i}: ${body.error?.data ?? res.status}`);
+    return body.result;
+  }
+
+  async height(i: number): Promise<bigint> {
+    const status = await this.rpc<{ sync_info: { latest_block_height: string } }>(i, '/status');
+    return BigInt(status.sync_info.latest_block_height);
+  }
+
+  /** Polls until node i reports at least `height`, or fails after `timeoutMs` with the logs. */
+  async waitForHeight(i: number, height: bigint, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = -1n;
+    while (Date.now() < deadline) {
+      try {
+        last = await this.height(i);
+        if (last >= height) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(
+      `node ${i} reached height ${last}, not ${height}, within ${timeoutMs} ms\n${this.homes.map((_, j) => `--- node ${j}\n${this.logTail(j)}`).join('\n')}`,
+    );
+  }
+
+  async blockId(i: number, height: bigint): Promise<{ hash: string; appHash: string }> {
+    const r = await this.rpc<{ block_id: { hash: string }; block: { header: { app_hash: string } } }>(
+      i,
+      `/block?height=${height}`,
+    );
+    return { hash: r.block_id.hash, appHash: r.block.header.app_hash };
+  }
+}
+
+/** A client that signs kvstore txs with a deterministic key. */
+export class KvClient {
+  private readonly key = keyPairFromSeed(sha256(Buffer.from('careledger-e2e-client')));
+  private nonce = 0n;
+  private readonly chainId: string;
+
+  constructor(chainId: string) {
+    this.chainId = chainId;
+  }
+
+  tx(key: string, value: string): { hex: string; hash: string } {
+    const signed = signTx(
+      this.chainId,
+      this.key.secretKey,
+      this.key.publicKey,
+      this.nonce++,
+      encodeKvOp({ op: 'set', key, value: Buffer.from(value) }),
+    );
+    return {
+      hex: `0x${Buffer.from(signed.bytes).toString('hex')}`,
+      hash: Buffer.from(signed.hash).toString('hex').toUpperCase(),
+    };
+  }
+}
