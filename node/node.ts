@@ -7,6 +7,7 @@
  * then does consensus move to the next height. A node that starts behind its peers block-syncs
  * (verifying every commit against the validator set) before and while it takes part.
  */
+import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { TimeoutStep } from '../consensus/core/state-machine.ts';
 import {
@@ -37,7 +38,7 @@ import {
 } from '../packages/types/commit.ts';
 import { type CheckedTx, checkTxBytes } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
-import { type ExecTxResult, resultsHash } from '../state/application.ts';
+import { type AppEvent, type ExecTxResult, resultsHash } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import {
   applyBlock,
@@ -80,6 +81,13 @@ export class CareLedgerNode {
   private syncing = false;
   private stopped = false;
   private lastTickHeight = -1n;
+  /**
+   * 'block' (block: Block, results: { txResults, events }, after: ChainState) after each commit,
+   * and 'validator-set' when the set of a coming height changes: for RPC subscriptions.
+   */
+  readonly events = new EventEmitter<{
+    block: [block: Block, results: { txResults: readonly ExecTxResult[]; events: readonly AppEvent[] }, after: ChainState];
+  }>();
   /** Resolvers waiting for a tx hash to commit (broadcast_tx_commit). */
   readonly commitWaiters = new Map<string, ((result: { height: bigint; result: ExecTxResult }) => void)[]>();
 
