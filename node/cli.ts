@@ -122,7 +122,7 @@ async function start(args: string[]): Promise<void> {
   }
   if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', startUsage);
   const home = loadHome(v.home);
-  const log = createLogger(home.config.log.level, 'node', { moniker: home.config.moniker });
+  const log = createLogger(home.config.log, { moniker: home.config.moniker });
   const node = await CareLedgerNode.start(home, log);
   let stopping = false;
   const stop = (signal: string): void => {

@@ -35,10 +35,24 @@ export interface NodeConfig {
     readonly maxTxs: number;
     readonly maxBytes: number;
   };
+  readonly instrumentation: {
+    /** Serve Prometheus metrics at http://<prometheusListen>/metrics. */
+    readonly prometheus: boolean;
+    readonly prometheusListen: string;
+    /** Metric name prefix; CometBFT's default keeps existing dashboards working. */
+    readonly namespace: string;
+  };
   readonly log: {
-    readonly level: 'debug' | 'info' | 'warn' | 'error';
+    readonly level: LogLevel;
+    /** `json` (one object per line) or `pretty` (for a person at a terminal). */
+    readonly format: 'json' | 'pretty';
+    /** Per-module levels, e.g. { "p2p": "warn", "consensus": "debug" }. */
+    readonly levels: Readonly<Record<string, LogLevel>>;
   };
 }
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
 
 export function defaultConfig(moniker: string): NodeConfig {
   return {
@@ -56,7 +70,8 @@ export function defaultConfig(moniker: string): NodeConfig {
       gossipIntervalMs: 1000,
     },
     mempool: { maxTxs: 10_000, maxBytes: 64 * 1024 * 1024 },
-    log: { level: 'info' },
+    instrumentation: { prometheus: true, prometheusListen: '127.0.0.1:26660', namespace: 'cometbft' },
+    log: { level: 'info', format: 'json', levels: {} },
   };
 }
 
@@ -116,6 +131,19 @@ export function parseConfig(text: string): NodeConfig {
   const consensus = section(raw, 'consensus');
   const mempool = section(raw, 'mempool');
   const log = section(raw, 'log');
+  const instrumentation = section(raw, 'instrumentation');
+  const levelsRaw = log.levels ?? {};
+  if (typeof levelsRaw !== 'object' || levelsRaw === null || Array.isArray(levelsRaw))
+    bad('log.levels', 'an object of module: level');
+  for (const [module, value] of Object.entries(levelsRaw)) {
+    if (!/^[a-z-]{1,32}$/.test(module) || typeof value !== 'string' || !LOG_LEVELS.includes(value)) {
+      bad(`log.levels.${module}`, 'debug, info, warn or error');
+    }
+  }
+  const format = log.format ?? d.log.format;
+  if (format !== 'json' && format !== 'pretty') bad('log.format', 'json or pretty');
+  const prometheus = instrumentation.prometheus ?? d.instrumentation.prometheus;
+  if (typeof prometheus !== 'boolean') bad('instrumentation.prometheus', 'true or false');
   const peers = p2p.persistent_peers ?? [];
   if (
     !Array.isArray(peers) ||
@@ -191,9 +219,29 @@ export function parseConfig(text: string): NodeConfig {
       maxTxs: int(mempool, 'max_txs', 'mempool.max_txs', d.mempool.maxTxs, 1, 10_000_000),
       maxBytes: int(mempool, 'max_bytes', 'mempool.max_bytes', d.mempool.maxBytes, 1024, 2 ** 40),
     },
-    log: { level },
+    instrumentation: {
+      prometheus,
+      prometheusListen: str(
+        instrumentation,
+        'prometheus_listen',
+        'instrumentation.prometheus_listen',
+        d.instrumentation.prometheusListen,
+        HOST_PORT,
+        'host:port',
+      ),
+      namespace: str(
+        instrumentation,
+        'namespace',
+        'instrumentation.namespace',
+        d.instrumentation.namespace,
+        /^[a-z][a-z0-9_]{0,31}$/,
+        'a metric prefix such as cometbft',
+      ),
+    },
+    log: { level, format, levels: levelsRaw as Record<string, LogLevel> },
   };
   port(config.rpc.listen, 'rpc.listen');
+  port(config.instrumentation.prometheusListen, 'instrumentation.prometheus_listen');
   port(config.p2p.listen.replace(/\/tcp\//, ':'), 'p2p.listen');
   return config;
 }
@@ -219,7 +267,12 @@ export function configToJson(c: NodeConfig): string {
         gossip_interval_ms: c.consensus.gossipIntervalMs,
       },
       mempool: { max_txs: c.mempool.maxTxs, max_bytes: c.mempool.maxBytes },
-      log: { level: c.log.level },
+      instrumentation: {
+        prometheus: c.instrumentation.prometheus,
+        prometheus_listen: c.instrumentation.prometheusListen,
+        namespace: c.instrumentation.namespace,
+      },
+      log: { level: c.log.level, format: c.log.format, levels: c.log.levels },
     },
     null,
     2,

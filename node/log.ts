@@ -1,10 +1,12 @@
 /**
- * Structured JSON logs, one object per line on stderr: time, level, module, message and fields.
+ * Structured logs through pino: JSON lines on stderr with a `module` field, levels set per module
+ * in config (`log.levels`), or a pretty mode for a person at a terminal (`log.format: "pretty"`).
  * Only operational facts are logged (heights, peers, codes): never keys, never tx payloads.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import pino from 'pino';
+import type { LogLevel } from './config.ts';
 
-const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export type { LogLevel };
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -14,22 +16,36 @@ export interface Logger {
   child(module: string): Logger;
 }
 
-function replacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
+export interface LogOptions {
+  readonly level: LogLevel;
+  readonly format: 'json' | 'pretty';
+  readonly levels: Readonly<Record<string, LogLevel>>;
 }
 
-export function createLogger(level: LogLevel, module = 'node', base: Record<string, unknown> = {}): Logger {
-  const write = (at: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-    if (rank[at] < rank[level]) return;
-    process.stderr.write(
-      `${JSON.stringify({ time: new Date().toISOString(), level: at, module, ...base, msg, ...fields }, replacer)}\n`,
-    );
-  };
+function wrap(logger: pino.Logger, opts: LogOptions): Logger {
   return {
-    debug: (msg, fields) => write('debug', msg, fields),
-    info: (msg, fields) => write('info', msg, fields),
-    warn: (msg, fields) => write('warn', msg, fields),
-    error: (msg, fields) => write('error', msg, fields),
-    child: (child) => createLogger(level, child, base),
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+    child: (module) => wrap(logger.child({ module }, { level: opts.levels[module] ?? opts.level }), opts),
   };
+}
+
+export function createLogger(opts: LogOptions, base: Record<string, unknown> = {}): Logger {
+  // Per-module levels can be lower than the default, so the root passes everything they may need.
+  const levels = [opts.level, ...Object.values(opts.levels)];
+  const lowest = (['debug', 'info', 'warn', 'error'] as const).find((l) => levels.includes(l)) ?? 'info';
+  const root = pino(
+    {
+      level: lowest,
+      base,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    opts.format === 'pretty'
+      ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: process.stderr.isTTY } })
+      : pino.destination({ dest: 2, sync: true }),
+  );
+  return wrap(root.child({ module: 'node' }, { level: opts.levels.node ?? opts.level }), opts);
 }

@@ -27,9 +27,10 @@ import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { signerFor } from '../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
-import { type Block, blockFields, blockFromFields, txHash } from '../packages/types/block.ts';
+import { type Block, blockFields, blockFromFields, encodeBlock, txHash } from '../packages/types/block.ts';
 import {
   type Commit,
+  CommitFlag,
   commitFields,
   commitFromFields,
   type DuplicateVoteEvidence,
@@ -53,6 +54,7 @@ import { KvStoreApp } from '../state/kvstore-app.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
 import { Mempool } from './mempool.ts';
+import { NodeMetrics } from './metrics.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 
@@ -72,6 +74,8 @@ export class CareLedgerNode {
   p2p!: P2PHost;
   driver!: ConsensusDriver;
   private rpc: Server | null = null;
+  private metricsServer: Server | null = null;
+  readonly metrics: NodeMetrics | null;
   private commitQueue: Promise<void> = Promise.resolve();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly peerHeights = new Map<string, bigint>();
@@ -86,7 +90,11 @@ export class CareLedgerNode {
    * and 'validator-set' when the set of a coming height changes: for RPC subscriptions.
    */
   readonly events = new EventEmitter<{
-    block: [block: Block, results: { txResults: readonly ExecTxResult[]; events: readonly AppEvent[] }, after: ChainState];
+    block: [
+      block: Block,
+      results: { txResults: readonly ExecTxResult[]; events: readonly AppEvent[] },
+      after: ChainState,
+    ];
   }>();
   /** Resolvers waiting for a tx hash to commit (broadcast_tx_commit). */
   readonly commitWaiters = new Map<string, ((result: { height: bigint; result: ExecTxResult }) => void)[]>();
@@ -106,6 +114,10 @@ export class CareLedgerNode {
     this.app = app;
     this.chain = chain;
     this.peerId = peerIdFromNodeKey(home.nodeKeySeed);
+    const { instrumentation } = home.config;
+    this.metrics = instrumentation.prometheus
+      ? new NodeMetrics(instrumentation.namespace, chain.chainId)
+      : null;
     this.mempool = new Mempool(
       chain.chainId,
       {
@@ -113,6 +125,7 @@ export class CareLedgerNode {
         isCommitted: (hash) => this.recentCommitted.has(toHex(hash)),
       },
       { maxTxs: home.config.mempool.maxTxs, maxBytes: home.config.mempool.maxBytes },
+      this.metrics?.forMempool() ?? null,
     );
   }
 
@@ -172,7 +185,9 @@ export class CareLedgerNode {
         validate: (kind, bytes, from) =>
           kind === 'tx' ? this.onGossipTx(bytes) : this.onConsensusMessage(bytes, from),
         onRequest: (kind, bytes) => this.onRequest(kind, bytes),
+        onError: (err, where) => this.log.debug('p2p error', { where, error: (err as Error).message }),
       },
+      this.metrics?.forP2P() ?? null,
     );
     const guard = new DoubleSignGuard(
       new FileSignStateStore(paths.signState),
@@ -200,6 +215,9 @@ export class CareLedgerNode {
       { guard, pubKey: validatorKey.publicKey },
       nextHeightStart(this.chain),
     );
+    if (this.metrics !== null)
+      this.metricsServer = await this.metrics.serve(config.instrumentation.prometheusListen);
+    this.updateMetrics(null);
     this.rpc = await startRpcServer(rpcMethods(this), {
       listen: config.rpc.listen,
       maxBodyBytes: config.rpc.maxBodyBytes,
@@ -245,6 +263,7 @@ export class CareLedgerNode {
       this.publish('consensus', encodeMessage(status));
     }
     this.lastTickHeight = height;
+    this.metrics?.rounds.set(this.metrics.labels, this.driver.round);
     const best = [...this.peerHeights.values()].reduce((m, h) => (h > m ? h : m), 0n);
     if (best > this.chain.lastHeight + 1n && !this.syncing) void this.blockSync();
   }
@@ -381,6 +400,8 @@ export class CareLedgerNode {
   private async commitBlock(block: Block, commit: Commit): Promise<void> {
     const height = block.header.height;
     if (height !== this.chain.lastHeight + 1n) return;
+    const started = performance.now();
+    const previousTime = this.chain.lastBlockTime;
     const txs = this.checkedTxs(block);
     // Replay protection: a tx hash committed before (or twice in this block) is not executed.
     const fresh: CheckedTx[] = [];
@@ -424,6 +445,41 @@ export class CareLedgerNode {
       txs: block.txs.length,
       appHash: toHex(result.appHash).slice(0, 16),
     });
+  }
+
+  /** Refreshes the gauges after a commit (or at start, with no block). */
+  private updateMetrics(block: Block | null, previousTime = 0n, started = 0): void {
+    const m = this.metrics;
+    if (m === null) return;
+    const labels = m.labels;
+    const set = this.chain.validators.set;
+    m.height.set(labels, Number(this.chain.lastHeight + 1n));
+    m.latestBlockHeight.set(labels, Number(this.chain.lastHeight));
+    m.validators.set(labels, set.validators.length);
+    m.validatorsPower.set(labels, Number(set.totalVotingPower));
+    m.syncing.set(labels, this.syncing ? 1 : 0);
+    m.mempoolSize.set(labels, this.mempool.size);
+    if (block === null) return;
+    m.blockProcessingTime.observe(labels, performance.now() - started);
+    if (previousTime > 0n) m.blockInterval.observe(labels, Number(block.header.time - previousTime) / 1000);
+    m.numTxs.set(labels, block.txs.length);
+    m.totalTxs.inc(labels, block.txs.length);
+    m.blockSizeBytes.set(labels, encodeBlock(block).length);
+    const signers = this.chain.lastValidators?.set;
+    const missing =
+      block.lastCommit?.signatures.flatMap((sig, i) =>
+        sig.flag === CommitFlag.absent ? [signers?.validators[i]] : [],
+      ) ?? [];
+    m.missingValidators.set(labels, missing.length);
+    m.missingValidatorsPower.set(labels, Number(missing.reduce((p, v) => p + (v?.votingPower ?? 0n), 0n)));
+    const byzantine = block.evidence.map(
+      (e) => this.blocks.validatorsAt(e.voteA.height)?.validators[e.voteA.validatorIndex],
+    );
+    m.byzantineValidators.set(labels, byzantine.length);
+    m.byzantineValidatorsPower.set(
+      labels,
+      Number(byzantine.reduce((p, v) => p + (v?.votingPower ?? 0n), 0n)),
+    );
   }
 
   private rememberCommitted(hash: Uint8Array): void {
@@ -527,6 +583,9 @@ export class CareLedgerNode {
     this.timers.clear();
     // Let the commit in progress finish its batch before closing the database.
     await this.commitQueue;
+    await new Promise<void>((resolve) =>
+      this.metricsServer === null ? resolve() : this.metricsServer.close(() => resolve()),
+    );
     const rpc = this.rpc;
     if (rpc !== null) {
       const closed = new Promise<void>((resolve) => rpc.close(() => resolve()));

@@ -98,6 +98,11 @@ export function createTestnet(opts: TestnetOptions): string[] {
           .map((p) => `${multiaddrHost(p.host)}/tcp/${p.p2pPort}/p2p/${p.peerId}`),
       },
       rpc: { ...base.rpc, listen: `${rpcHost.includes(':') ? `[${rpcHost}]` : rpcHost}:${node.rpcPort}` },
+      // Metrics on P2P port + 4 (26660 for node 0), as CometBFT's prometheus_listen_addr.
+      instrumentation: {
+        ...base.instrumentation,
+        prometheusListen: `${rpcHost.includes(':') ? `[${rpcHost}]` : rpcHost}:${node.p2pPort + 4}`,
+      },
     };
     writeHome(dir, {
       config: configToJson(config),
