@@ -445,6 +445,8 @@ export class CareLedgerNode {
       txs: block.txs.length,
       appHash: toHex(result.appHash).slice(0, 16),
     });
+    this.events.emit('block', block, { txResults, events: result.events }, after);
+    this.updateMetrics(block, previousTime, started);
   }
 
   /** Refreshes the gauges after a commit (or at start, with no block). */
