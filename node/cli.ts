@@ -3,18 +3,29 @@
  * `careledger`: the node's command line, modelled on `cometbft`. Each command has --help; bad
  * flags, missing homes and corrupt files print one clear line and exit non-zero.
  */
+import { rmSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { loadHome } from './home.ts';
 import { createLogger } from './log.ts';
 import { CareLedgerNode } from './node.ts';
+import { pubKeyJson } from './rpc-format.ts';
+import { NODE_VERSION } from './rpc-methods.ts';
 import { createTestnet } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
 
 Commands:
-  testnet   create home folders for a consortium of validators
-  start     run a node from its home folder
+  init              create a home folder for a single-validator chain
+  testnet           create home folders for a consortium of validators
+  start             run a node from its home folder
+  status            show a running node's height, peers, sync state and voting power
+  show-node-id      print the node's libp2p peer id
+  show-validator    print the validator's public key
+  unsafe-reset-all  delete a node's blocks, state and WAL (keeps keys and config)
+  version           print the version
 
 Run \`careledger <command> --help\` for a command's options.
 `;
@@ -141,8 +152,160 @@ async function start(args: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+const initUsage = `Usage: careledger init --home DIR [--chain-id ID] [--moniker NAME]
+
+Creates a home folder with new keys, a default config and a genesis in which this node is the
+only validator (a chain to try things on; a consortium starts from \`careledger testnet\`).
+
+Options:
+  --home DIR          the folder to create (required; must not hold keys already)
+  --chain-id ID       chain id (default careledger-<random>)
+  --moniker NAME      node name (default the folder's name)
+  -h, --help          show this help
+`;
+
+async function init(args: string[]): Promise<void> {
+  const v = parse(
+    args,
+    { home: { type: 'string' }, 'chain-id': { type: 'string' }, moniker: { type: 'string' } },
+    initUsage,
+  );
+  if (v.help === true) {
+    process.stdout.write(initUsage);
+    return;
+  }
+  if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', initUsage);
+  const moniker = typeof v.moniker === 'string' ? v.moniker : basename(resolve(v.home));
+  const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
+  const dir = createTestnet({
+    validators: 1,
+    output: v.home,
+    names: [moniker],
+    flat: true,
+    ...(chainId === undefined ? {} : { chainId }),
+  })[0]!;
+  process.stdout.write(`initialised ${dir}: start it with \`careledger start --home ${dir}\`\n`);
+}
+
+function homeOnlyUsage(command: string, what: string): string {
+  return `Usage: careledger ${command} --home DIR\n\n${what}\n\nOptions:\n  --home DIR          the node's home folder (required)\n  -h, --help          show this help\n`;
+}
+
+function homeArg(args: string[], help: string): string | null {
+  const v = parse(args, { home: { type: 'string' } }, help);
+  if (v.help === true) {
+    process.stdout.write(help);
+    return null;
+  }
+  if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', help);
+  return v.home;
+}
+
+async function showNodeId(args: string[]): Promise<void> {
+  const dir = homeArg(
+    args,
+    homeOnlyUsage('show-node-id', 'Prints the libp2p peer id of the node (from config/node_key.json).'),
+  );
+  if (dir !== null) process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
+}
+
+async function showValidator(args: string[]): Promise<void> {
+  const dir = homeArg(
+    args,
+    homeOnlyUsage(
+      'show-validator',
+      'Prints the validator\'s public key as CometBFT does: {"type", "value"}.',
+    ),
+  );
+  if (dir !== null)
+    process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
+}
+
+async function unsafeResetAll(args: string[]): Promise<void> {
+  const help = homeOnlyUsage(
+    'unsafe-reset-all',
+    "Deletes the node's blocks, state and consensus WAL, and resets the double-sign guard to height 0.\nKeys and config stay. Unsafe: a validator reset this way can sign again at heights it signed\nbefore; only use it on a chain that is itself being reset.",
+  );
+  const dir = homeArg(args, help);
+  if (dir === null) return;
+  const paths = loadHome(dir).paths;
+  rmSync(paths.db, { recursive: true, force: true });
+  rmSync(paths.wal, { force: true });
+  rmSync(paths.signState, { force: true });
+  process.stdout.write(`removed ${paths.db}, ${paths.wal} and ${paths.signState}\n`);
+}
+
+const statusUsage = `Usage: careledger status [--rpc URL] [--json]
+
+Shows a running node's height, sync state, peers and voting power, from its RPC.
+
+Options:
+  --rpc URL           the node's RPC (default http://127.0.0.1:26657)
+  --json              print the raw /status result as JSON
+  -h, --help          show this help
+`;
+
+async function status(args: string[]): Promise<void> {
+  const v = parse(args, { rpc: { type: 'string' }, json: { type: 'boolean' } }, statusUsage);
+  if (v.help === true) {
+    process.stdout.write(statusUsage);
+    return;
+  }
+  const rpc = (typeof v.rpc === 'string' ? v.rpc : 'http://127.0.0.1:26657').replace(/\/$/, '');
+  if (!/^https?:\/\/[^\s/]+$/.test(rpc))
+    fail('--rpc must be a URL such as http://127.0.0.1:26657', statusUsage);
+  const get = async <T>(path: string): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${rpc}${path}`, { signal: AbortSignal.timeout(5000) });
+    } catch (err) {
+      throw new CareLedgerError('RPC_UNREACHABLE', `cannot reach ${rpc} (${(err as Error).message})`);
+    }
+    const body = (await res.json()) as { result?: T; error?: { data?: string } };
+    if (body.result === undefined)
+      throw new CareLedgerError('RPC_ERROR', `${path} failed: ${body.error?.data ?? res.status}`);
+    return body.result;
+  };
+  const s = await get<{
+    node_info: { moniker: string; network: string };
+    sync_info: { latest_block_height: string; latest_block_time: string; catching_up: boolean };
+    validator_info: { voting_power: string };
+  }>('/status');
+  if (v.json === true) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const peers = await get<{ n_peers?: string }>('/net_info').then(
+    (n) => String(n.n_peers ?? '?'),
+    () => '?',
+  );
+  const lines = [
+    ['moniker', s.node_info.moniker],
+    ['chain', s.node_info.network],
+    ['height', s.sync_info.latest_block_height],
+    ['block time', s.sync_info.latest_block_time],
+    ['catching up', String(s.sync_info.catching_up)],
+    ['peers', peers],
+    ['voting power', s.validator_info.voting_power],
+  ];
+  for (const [k, val] of lines) process.stdout.write(`${k!.padEnd(13)} ${val}\n`);
+}
+
+async function version(): Promise<void> {
+  process.stdout.write(`${NODE_VERSION}\n`);
+}
+
 const [command, ...rest] = process.argv.slice(2);
-const commands: Record<string, (args: string[]) => Promise<void>> = { testnet, start };
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  init,
+  testnet,
+  start,
+  status,
+  'show-node-id': showNodeId,
+  'show-validator': showValidator,
+  'unsafe-reset-all': unsafeResetAll,
+  version,
+};
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(usage);
   process.exit(command === undefined ? 2 : 0);

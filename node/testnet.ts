@@ -27,6 +27,8 @@ export interface TestnetOptions {
   readonly chainId?: string;
   /** Listen on all interfaces (0.0.0.0) rather than the node's own address. */
   readonly listenAll?: boolean;
+  /** Write the single home directly into `output` rather than output/node0 (for `init`). */
+  readonly flat?: boolean;
   /** P2P port of node 0 (RPC is one above); node I adds 10*I. Default 26656. */
   readonly basePort?: number;
   readonly progress?: (line: string) => void;
@@ -81,7 +83,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
   };
   const genesisJson = genesisToJson(genesis);
   return nodes.map((node) => {
-    const dir = join(opts.output, `node${node.i}`);
+    const dir = opts.flat === true ? opts.output : join(opts.output, `node${node.i}`);
     const base = defaultConfig(names[node.i] ?? `node${node.i}`);
     // An IP is listened on directly; a DNS name cannot be, so P2P takes every interface and RPC
     // stays on loopback until an operator opens it.
