@@ -623,7 +623,7 @@ export async function createP2PHost(
         return encodeResponse(Status.ok, result.value);
       }
       case 'direct': {
-        if (request.body.length > opts.maxMessageBytes) return encodeResponse(Status.tooLarge);
+        // An oversized message is a rejected message, as on gossip (validateIncoming checks).
         const verdict = await validateIncoming(request.topic, request.body, from);
         if (verdict === 'accept') deliver(request.topic, request.body, from, 'direct');
         return encodeResponse(Status.ok, encodeVerdict(verdict));
