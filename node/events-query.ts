@@ -116,7 +116,8 @@ const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 const isFirstTagChar = (c: string): boolean => c === '_' || /^[\p{L}\p{Nd}]$/u.test(c);
 const isTagChar = (c: string): boolean => c === '.' || c === '-' || isFirstTagChar(c);
 
-const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})$/;
+const TIME =
+  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})$/;
 const DATE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
 
 /** Milliseconds of an RFC 3339 timestamp, or null if it is not one (or the year is off range). */
@@ -136,7 +137,8 @@ function checkedDate(text: string, ms: number): number | null {
   const year = Number(text.slice(0, 4));
   const month = Number(text.slice(5, 7));
   const day = Number(text.slice(8, 10));
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate())
+    return null;
   return ms;
 }
 
@@ -180,7 +182,7 @@ function tokenize(input: string): Token[] {
       }
     } else if (c === "'") {
       const end = input.indexOf("'", i + 1);
-      if (end < 0) throw new QueryError(start, 'unterminated string (a string is quoted with \')');
+      if (end < 0) throw new QueryError(start, "unterminated string (a string is quoted with ')");
       tokens.push({ kind: 'string', text: input.slice(i + 1, end), offset: start });
       i = end + 1;
     } else if (c === '=') {
@@ -214,7 +216,8 @@ export function parseQuery(input: unknown): Query {
   let pos = 0;
   const take = (...kinds: TokenKind[]): Token => {
     const token = tokens[pos];
-    if (token === undefined) throw new QueryError(input.length, `got end of query, wanted ${expectedLabel(kinds)}`);
+    if (token === undefined)
+      throw new QueryError(input.length, `got end of query, wanted ${expectedLabel(kinds)}`);
     if (!kinds.includes(token.kind))
       throw new QueryError(token.offset, `got ${TOKEN_NAMES[token.kind]}, wanted ${expectedLabel(kinds)}`);
     pos++;
@@ -227,7 +230,11 @@ export function parseQuery(input: unknown): Query {
     let arg: QueryArg | null = null;
     if (op.kind !== 'EXISTS') {
       const kinds: TokenKind[] =
-        op.kind === '=' ? ['number', 'time', 'date', 'string'] : op.kind === 'CONTAINS' ? ['string'] : ['number', 'time', 'date'];
+        op.kind === '='
+          ? ['number', 'time', 'date', 'string']
+          : op.kind === 'CONTAINS'
+            ? ['string']
+            : ['number', 'time', 'date'];
       const value = take(...kinds);
       arg = argOf(value);
     }
@@ -256,21 +263,21 @@ function argOf(token: Token): QueryArg {
 
 /** The canonical text of a query (CometBFT's String()): the key of a subscription. */
 export function queryText(q: Query): string {
-  return q.conditions
-    .map((c) => {
-      if (c.arg === null) return `${c.tag} ${c.op}`;
-      switch (c.arg.kind) {
-        case 'string':
-          return `${c.tag} ${c.op} '${c.arg.value}'`;
-        case 'number':
-          return `${c.tag} ${c.op} ${c.arg.text}`;
-        case 'time':
-          return `${c.tag} ${c.op} TIME ${c.arg.text}`;
-        case 'date':
-          return `${c.tag} ${c.op} DATE ${c.arg.text}`;
-      }
-    })
-    .join(' AND ');
+  return q.conditions.map(conditionText).join(' AND ');
+}
+
+function conditionText(c: Condition): string {
+  if (c.arg === null) return `${c.tag} ${c.op}`;
+  switch (c.arg.kind) {
+    case 'string':
+      return `${c.tag} ${c.op} '${c.arg.value}'`;
+    case 'number':
+      return `${c.tag} ${c.op} ${c.arg.text}`;
+    case 'time':
+      return `${c.tag} ${c.op} TIME ${c.arg.text}`;
+    case 'date':
+      return `${c.tag} ${c.op} DATE ${c.arg.text}`;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +342,10 @@ export function matches(q: Query, events: EventMap): boolean {
 
 /** Flattens app events into `type.key -> values`, skipping empty types and keys (as CometBFT). */
 export function flattenEvents(
-  events: readonly { readonly type: string; readonly attributes: readonly { readonly key: string; readonly value: string }[] }[],
+  events: readonly {
+    readonly type: string;
+    readonly attributes: readonly { readonly key: string; readonly value: string }[];
+  }[],
   into: Map<string, string[]> = new Map(),
 ): Map<string, string[]> {
   for (const e of events) {

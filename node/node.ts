@@ -57,6 +57,7 @@ import { Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
+import { txIndexOps } from './tx-index.ts';
 
 const SYNC_BATCH = 20;
 const REQUEST_TIMEOUT_MS = 5000;
@@ -424,6 +425,7 @@ export class CareLedgerNode {
     const after = applyBlock(this.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
     const ops = [
       ...this.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
+      ...txIndexOps(block, txResults, result.events, replayed),
       ...result.ops,
     ];
     await this.db.batch(ops, { sync: true });

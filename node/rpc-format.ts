@@ -4,11 +4,13 @@
  * nanoseconds. Fields CareLedger's header lacks (part sets, consensus hash) are returned
  * well-formed rather than missing.
  */
-import { sha256 } from '../packages/crypto/hash.ts';
-import type { Block, Header } from '../packages/types/block.ts';
+import { innerHash, leafHash, sha256 } from '../packages/crypto/hash.ts';
+import { type Block, type BlockLimits, blockIdOf, type Header, txHash } from '../packages/types/block.ts';
 import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../packages/types/commit.ts';
-import type { ValidatorSet } from '../packages/types/validator.ts';
+import type { Genesis } from '../packages/types/genesis.ts';
+import { addressOf, type Validator, type ValidatorSet } from '../packages/types/validator.ts';
 import type { Vote } from '../packages/types/vote.ts';
+import type { AppEvent, ExecTxResult } from '../state/application.ts';
 
 export const BLOCK_PROTOCOL_VERSION = '11';
 export const PUB_KEY_TYPE = 'tendermint/PubKeyEd25519';
@@ -125,4 +127,136 @@ export function blockJson(
 
 export function pubKeyJson(pubKey: Uint8Array): { type: string; value: string } {
   return { type: PUB_KEY_TYPE, value: base64(pubKey) };
+}
+
+/** Go's zero time, which CometBFT prints for absent timestamps. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function validatorJson(v: Validator): Record<string, unknown> {
+  return {
+    address: hexUpper(v.address),
+    pub_key: pubKeyJson(v.pubKey),
+    voting_power: v.votingPower.toString(),
+    proposer_priority: v.proposerPriority.toString(),
+  };
+}
+
+/** An ABCI `ValidatorUpdate` as CometBFT v0.38 prints it (the protobuf oneof of the key). */
+export function validatorUpdateJson(pubKey: Uint8Array, power: bigint): Record<string, unknown> {
+  return {
+    pub_key: { Sum: { type: 'tendermint.crypto.PublicKey_Ed25519', value: { ed25519: base64(pubKey) } } },
+    power: power.toString(),
+  };
+}
+
+export function eventJson(e: AppEvent): Record<string, unknown> {
+  return {
+    type: e.type,
+    attributes: e.attributes.map((a) => ({ key: a.key, value: a.value, index: a.index })),
+  };
+}
+
+/** ABCI `ExecTxResult`; CareLedger has no gas, data or info, so those are zero. */
+export function execTxResultJson(r: ExecTxResult | null): Record<string, unknown> {
+  return {
+    code: r?.code ?? 0,
+    data: null,
+    log: r?.log ?? '',
+    info: '',
+    gas_wanted: '0',
+    gas_used: '0',
+    events: (r?.events ?? []).map(eventJson),
+    codespace: r?.codespace ?? '',
+  };
+}
+
+/** ABCI `CheckTxResponse` (v0.38 fields). */
+export function checkTxJson(code: number, codespace: string, log: string): Record<string, unknown> {
+  return { code, data: null, log, info: '', gas_wanted: '0', gas_used: '0', events: [], codespace };
+}
+
+function subtreeRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 1) return leaves[0]!;
+  const k = splitPoint(leaves.length);
+  return innerHash(subtreeRoot(leaves.slice(0, k)), subtreeRoot(leaves.slice(k)));
+}
+
+function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** Sibling hashes from the leaf up, as CometBFT's `merkle.Proof.Aunts`. */
+function aunts(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
+  if (leaves.length <= 1) return [];
+  const k = splitPoint(leaves.length);
+  return index < k
+    ? [...aunts(leaves.slice(0, k), index), subtreeRoot(leaves.slice(k))]
+    : [...aunts(leaves.slice(k), index - k), subtreeRoot(leaves.slice(0, k))];
+}
+
+/**
+ * CometBFT's `TxProof` of the tx at `index` against the block's data hash (a Merkle tree over the
+ * tx hashes, as CometBFT's `Txs.Hash`); null gives the empty proof CometBFT returns without `prove`.
+ */
+export function txProofJson(block: Block | null, index: number): Record<string, unknown> {
+  if (block === null || index >= block.txs.length) {
+    return { root_hash: '', data: null, proof: { total: '0', index: '0', leaf_hash: null, aunts: null } };
+  }
+  const leaves = block.txs.map((tx) => leafHash(txHash(tx)));
+  return {
+    root_hash: hexUpper(block.header.dataHash),
+    data: base64(block.txs[index]!),
+    proof: {
+      total: String(block.txs.length),
+      index: String(index),
+      leaf_hash: base64(leaves[index]!),
+      aunts: aunts(leaves, index).map(base64),
+    },
+  };
+}
+
+/** `BlockMeta` for `blockchain`: `size` is the encoded block's length. */
+export function blockMetaJson(b: Block, size: number): Record<string, unknown> {
+  return {
+    block_id: blockIdJson(blockIdOf(b.header)),
+    block_size: String(size),
+    header: headerJson(b.header),
+    num_txs: String(b.txs.length),
+  };
+}
+
+/**
+ * CometBFT's consensus params from CareLedger's block limits. A block holds at most `maxTxs` txs
+ * of `maxTxBytes` each, so that product bounds its size; evidence and versions are CometBFT's.
+ */
+export function consensusParamsJson(limits: BlockLimits, evidenceMaxAge: bigint): Record<string, unknown> {
+  return {
+    block: { max_bytes: String(limits.maxTxs * limits.maxTxBytes), max_gas: '-1' },
+    evidence: {
+      max_age_num_blocks: evidenceMaxAge.toString(),
+      max_age_duration: '172800000000000',
+      max_bytes: '1048576',
+    },
+    validator: { pub_key_types: ['ed25519'] },
+    version: { app: '1' },
+    abci: { vote_extensions_enable_height: '0' },
+  };
+}
+
+export function genesisJson(g: Genesis, params: Record<string, unknown>): Record<string, unknown> {
+  return {
+    genesis_time: rfc3339(g.genesisTime),
+    chain_id: g.chainId,
+    initial_height: g.initialHeight.toString(),
+    consensus_params: params,
+    validators: g.validators.map((v) => ({
+      address: hexUpper(addressOf(v.pubKey)),
+      pub_key: pubKeyJson(v.pubKey),
+      power: v.power.toString(),
+      name: v.name,
+    })),
+    app_hash: '',
+  };
 }

@@ -1,49 +1,293 @@
 /**
- * The RPC methods a node serves, with CometBFT's names, parameters and result shapes. Parameters
- * are checked at the boundary and a bad one gets a JSON-RPC "Invalid params" error naming it.
+ * The RPC methods a node serves, with CometBFT v0.38's names, parameters (and their order, for
+ * positional JSON-RPC params), result shapes and error messages. Parameters are read at the
+ * boundary (node/rpc.ts readers): a value that is not its type is "Invalid params"; a well-typed
+ * value the method cannot serve (a height past the chain, an unknown tx) is the method's error,
+ * -32603 with CometBFT's sentence.
+ *
+ * It also turns each committed block into CometBFT's events (NewBlock, NewBlockHeader, one Tx per
+ * tx, ValidatorSetUpdates when the set changes) for the WebSocket subscriptions.
  */
-import { blockIdOf } from '../packages/types/block.ts';
-import { addressOf } from '../packages/types/validator.ts';
-import type { CareLedgerNode } from './node.ts';
-import { invalidParams, type RpcMethod, type RpcParams } from './rpc.ts';
-import { base64, blockIdJson, blockJson, hexUpper, pubKeyJson, rfc3339 } from './rpc-format.ts';
+import type { ConsensusState } from '../consensus/core/state-machine.ts';
+import type { ProposedBlock } from '../consensus/driver.ts';
+import type { P2PHost } from '../p2p/host.ts';
+import { CareLedgerError } from '../packages/core/errors.ts';
+import { toHex } from '../packages/crypto/hash.ts';
+import { type Block, blockIdOf, txHash } from '../packages/types/block.ts';
+import { checkTxBytes, MAX_TX_BYTES } from '../packages/types/tx.ts';
+import { addressOf, type Validator, type ValidatorSet } from '../packages/types/validator.ts';
+import type { VoteType } from '../packages/types/vote.ts';
+import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
+import type { BlockStore } from '../state/block-store.ts';
+import type { ChainState } from '../state/chain-state.ts';
+import type { Db } from '../state/db.ts';
+import {
+  flattenEvents,
+  MAX_QUERY_LENGTH,
+  parseQuery,
+  type Query,
+  QueryError,
+  queryText,
+} from './events-query.ts';
+import type { Home } from './home.ts';
+import type { Mempool } from './mempool.ts';
+import {
+  boolParam,
+  bytesParam,
+  type CallContext,
+  countParam,
+  hashParam,
+  intParam,
+  invalidParams,
+  methodError,
+  type RpcMethod,
+  type RpcParams,
+  stringParam,
+  type Transport,
+} from './rpc.ts';
+import {
+  base64,
+  blockIdJson,
+  blockJson,
+  blockMetaJson,
+  checkTxJson,
+  commitJson,
+  consensusParamsJson,
+  eventJson,
+  execTxResultJson,
+  genesisJson,
+  headerJson,
+  hexUpper,
+  pubKeyJson,
+  rfc3339,
+  txProofJson,
+  validatorJson,
+  validatorUpdateJson,
+  ZERO_TIME,
+} from './rpc-format.ts';
+import { EventBus, SubscriptionError } from './rpc-ws.ts';
+import { SearchError, searchBlocks, searchTxs } from './tx-index.ts';
 
 export const NODE_VERSION = '0.1.0';
+export const APP_NAME = 'careledger-kvstore';
 
-/** A height parameter: absent means the latest; otherwise a positive integer within the chain. */
-function heightParam(params: RpcParams, latest: bigint, base: bigint): bigint {
-  const raw = params.height;
-  if (raw === undefined || raw === null || raw === '' || raw === 0 || raw === '0') return latest;
-  const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text !== 'string' || !/^[1-9][0-9]{0,18}$/.test(text))
-    throw invalidParams('height must be a positive integer');
-  const height = BigInt(text);
-  if (height > latest)
-    throw invalidParams(
-      `height ${height} must be less than or equal to the current blockchain height ${latest}`,
-    );
-  if (height < base) throw invalidParams(`height ${height} is not available, lowest height is ${base}`);
-  return height;
+export type BlockResults = {
+  readonly txResults: readonly ExecTxResult[];
+  readonly events: readonly AppEvent[];
+};
+
+/** What the RPC needs from a node (CareLedgerNode has all of it; tests pass a smaller one). */
+export interface RpcNode {
+  readonly home: Pick<Home, 'config' | 'genesis' | 'validatorKey'>;
+  readonly peerId: string;
+  readonly chain: ChainState;
+  readonly chainId: string;
+  readonly isCatchingUp: boolean;
+  readonly db: Db;
+  readonly blocks: BlockStore;
+  readonly app: Pick<Application, 'info' | 'checkTx' | 'query'>;
+  readonly mempool: Pick<Mempool, 'size' | 'bytes' | 'reap'>;
+  readonly p2p: Pick<P2PHost, 'peers' | 'addresses'>;
+  readonly driver: { readonly consensusState: Readonly<ConsensusState<ProposedBlock>> };
+  readonly events: {
+    on(event: 'block', listener: (block: Block, results: BlockResults, after: ChainState) => void): unknown;
+  };
+  readonly commitWaiters: Map<string, ((result: { height: bigint; result: ExecTxResult }) => void)[]>;
+  submitTx(
+    bytes: Uint8Array,
+  ): { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError };
 }
 
-/** Tx bytes: `0x…` hex (URI form) or base64 (JSON-RPC form, as CometBFT). */
-export function txParam(params: RpcParams): Uint8Array {
-  const raw = params.tx;
-  if (typeof raw !== 'string' || raw.length === 0) throw invalidParams('tx is required');
-  if (raw.startsWith('0x') || raw.startsWith('0X')) {
-    if (!/^0[xX](?:[0-9a-fA-F]{2})+$/.test(raw)) throw invalidParams('tx is not valid hex');
-    return Buffer.from(raw.slice(2), 'hex');
+export interface MethodOptions {
+  /** broadcast_tx_commit waits this long for the commit (CometBFT's timeout_broadcast_tx_commit). */
+  readonly broadcastTxCommitTimeoutMs: number;
+  /** broadcast_tx_commit calls waiting at once. */
+  readonly maxCommitWaiters: number;
+}
+
+export const defaultMethodOptions: MethodOptions = {
+  broadcastTxCommitTimeoutMs: 10_000,
+  maxCommitWaiters: 1000,
+};
+
+/** CometBFT's pagination: 30 per page by default, at most 100. */
+export const DEFAULT_PER_PAGE = 30;
+export const MAX_PER_PAGE = 100;
+/** At most this many block metas per `blockchain` call, newest first. */
+export const BLOCKCHAIN_LIMIT = 20n;
+
+export function perPageOf(params: RpcParams, name = 'per_page'): number {
+  const n = countParam(params, name);
+  if (n === null || n < 1) return DEFAULT_PER_PAGE;
+  return n > MAX_PER_PAGE ? MAX_PER_PAGE : n;
+}
+
+/** CometBFT's `validatePage`: absent is 1; otherwise within [1, pages]. */
+export function pageOf(params: RpcParams, perPage: number, total: number): number {
+  const page = countParam(params, 'page');
+  if (page === null) return 1;
+  const pages = Math.max(1, Math.ceil(total / perPage));
+  if (page < 1 || page > pages) throw methodError(`page should be within [1, ${pages}] range, given ${page}`);
+  return page;
+}
+
+/** Tx bytes: base64 in JSON-RPC (CometBFT), `0x…` hex or a quoted string in a URI. */
+export function txParam(params: RpcParams, transport: Transport): Uint8Array {
+  const tx = bytesParam(params, 'tx', transport, 'base64');
+  if (tx === null || tx.length === 0) throw invalidParams('tx is required');
+  return tx;
+}
+
+function queryParam(
+  params: RpcParams,
+  transport: Transport,
+  failurePrefix = '',
+): { text: string; query: Query } {
+  const text = stringParam(params, 'query', transport);
+  if (text === null || text.trim() === '') throw invalidParams('query is required');
+  if (text.length > MAX_QUERY_LENGTH) throw methodError('maximum query length exceeded');
+  try {
+    return { text, query: parseQuery(text) };
+  } catch (err) {
+    if (err instanceof QueryError) throw methodError(`${failurePrefix}${err.message}`);
+    throw err;
   }
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || raw.length % 4 !== 0)
-    throw invalidParams('tx is neither 0x-hex nor base64');
-  return Buffer.from(raw, 'base64');
 }
 
-export function rpcMethods(node: CareLedgerNode): Map<string, RpcMethod> {
+function orderParam(
+  params: RpcParams,
+  transport: Transport,
+  fallback: 'asc' | 'desc',
+  what: string,
+): 'asc' | 'desc' {
+  const order = stringParam(params, 'order_by', transport) ?? '';
+  if (order === '') return fallback;
+  if (order === 'asc' || order === 'desc') return order;
+  throw methodError(what.replace('%s', order));
+}
+
+/** The changes from one validator set to the next: new or re-weighted, then removed (power 0). */
+export function validatorDiff(
+  before: ValidatorSet | undefined,
+  after: ValidatorSet | undefined,
+): { validator: Validator; power: bigint }[] {
+  if (before === undefined || after === undefined) return [];
+  const old = new Map(before.validators.map((v) => [toHex(v.pubKey), v]));
+  const out: { validator: Validator; power: bigint }[] = [];
+  for (const v of after.validators) {
+    const prior = old.get(toHex(v.pubKey));
+    if (prior === undefined || prior.votingPower !== v.votingPower)
+      out.push({ validator: v, power: v.votingPower });
+    old.delete(toHex(v.pubKey));
+  }
+  for (const v of old.values()) out.push({ validator: v, power: 0n });
+  return out;
+}
+
+const STEP_NUMBER: Record<string, number> = { propose: 3, prevote: 4, precommit: 6 };
+const VOTE_NAMES: Record<number, string> = {
+  1: 'SIGNED_MSG_TYPE_PREVOTE(Prevote)',
+  2: 'SIGNED_MSG_TYPE_PRECOMMIT(Precommit)',
+};
+
+function fingerprint(bytes: Uint8Array): string {
+  return hexUpper(bytes.subarray(0, 6));
+}
+
+const FLOW_MONITOR = {
+  Start: ZERO_TIME,
+  Bytes: '0',
+  Samples: '0',
+  InstRate: '0',
+  CurRate: '0',
+  AvgRate: '0',
+  PeakRate: '0',
+  BytesRem: '0',
+  Duration: '0',
+  Idle: '0',
+  TimeRem: '0',
+  Progress: 0,
+  Active: false,
+};
+
+function ipOf(multiaddr: string | undefined): string {
+  const parts = (multiaddr ?? '').split('/');
+  return parts[1] === 'ip4' || parts[1] === 'ip6' || parts[1]?.startsWith('dns') ? (parts[2] ?? '') : '';
+}
+
+export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}): Map<string, RpcMethod> {
+  const opts: MethodOptions = { ...defaultMethodOptions, ...options };
+  const bus = new EventBus();
+  let pendingCommits = 0;
+
   const latest = (): bigint => node.chain.lastHeight;
   const base = (): bigint => node.chain.initialHeight;
 
-  const status: RpcMethod = async () => {
+  /** CometBFT's `getHeight`: absent is `latestHeight`; otherwise within [base, latestHeight]. */
+  const heightOf = (params: RpcParams, latestHeight = latest()): bigint => {
+    const h = intParam(params, 'height');
+    if (h === null) {
+      if (latestHeight < base()) throw methodError('no block has been committed yet');
+      return latestHeight;
+    }
+    if (h <= 0n) throw methodError(`height must be greater than 0, but got ${h}`);
+    if (h > latestHeight)
+      throw methodError(
+        `height ${h} must be less than or equal to the current blockchain height ${latestHeight}`,
+      );
+    if (h < base()) throw methodError(`height ${h} is not available, lowest height is ${base()}`);
+    return h;
+  };
+
+  const loadBlock = async (height: bigint): Promise<Block> => {
+    const b = await node.blocks.block(height);
+    if (b === null) throw methodError(`block at height ${height} is not available`);
+    return b;
+  };
+
+  const blockResult = (b: Block): Record<string, unknown> => {
+    const height = b.header.height;
+    return {
+      block_id: blockIdJson(blockIdOf(b.header)),
+      block: blockJson(b, node.blocks.validatorsAt(height - 1n), node.blocks.validatorsAt(height)),
+    };
+  };
+
+  /** The app hash after executing `height` (it is in the next header). */
+  const appHashAfter = async (height: bigint): Promise<Uint8Array> =>
+    height >= latest() ? node.chain.appHash : (await loadBlock(height + 1n)).header.appHash;
+
+  const txResultJson = async (
+    height: bigint,
+    index: number,
+    prove: boolean,
+    cache: Map<bigint, { block: Block; results: BlockResults | null }>,
+  ): Promise<Record<string, unknown>> => {
+    let entry = cache.get(height);
+    if (entry === undefined) {
+      entry = { block: await loadBlock(height), results: await node.blocks.results(height) };
+      cache.set(height, entry);
+    }
+    const tx = entry.block.txs[index];
+    if (tx === undefined) throw methodError(`tx ${index} of block ${height} is not available`);
+    return {
+      hash: hexUpper(txHash(tx)),
+      height: height.toString(),
+      index,
+      tx_result: execTxResultJson(entry.results?.txResults[index] ?? null),
+      tx: base64(tx),
+      proof: txProofJson(prove ? entry.block : null, index),
+    };
+  };
+
+  const m = new Map<string, RpcMethod>();
+  const def = (name: string, params: readonly string[], run: RpcMethod['run'], wsOnly = false): void => {
+    m.set(name, wsOnly ? { params, run, wsOnly } : { params, run });
+  };
+
+  def('health', [], async () => ({}));
+
+  def('status', [], async () => {
     const height = latest();
     const block = height >= base() ? await node.blocks.block(height) : null;
     const earliest = height >= base() ? await node.blocks.block(base()) : null;
@@ -64,13 +308,14 @@ export function rpcMethods(node: CareLedgerNode): Map<string, RpcMethod> {
       sync_info: {
         latest_block_hash: block === null ? '' : hexUpper(blockIdOf(block.header)),
         latest_app_hash: hexUpper(node.chain.appHash),
-        latest_block_height: (height >= base() ? height : 0n).toString(),
+        latest_block_height: (block === null ? 0n : height).toString(),
         latest_block_time: rfc3339(node.chain.lastBlockTime),
         earliest_block_hash: earliest === null ? '' : hexUpper(blockIdOf(earliest.header)),
         earliest_app_hash: earliest === null ? '' : hexUpper(earliest.header.appHash),
         earliest_block_height: (earliest === null ? 0n : base()).toString(),
-        earliest_block_time:
-          earliest === null ? rfc3339(node.home.genesis.genesisTime) : rfc3339(earliest.header.time),
+        earliest_block_time: rfc3339(
+          earliest === null ? node.home.genesis.genesisTime : earliest.header.time,
+        ),
         catching_up: node.isCatchingUp,
       },
       validator_info: {
@@ -79,42 +324,376 @@ export function rpcMethods(node: CareLedgerNode): Map<string, RpcMethod> {
         voting_power: (validator?.votingPower ?? 0n).toString(),
       },
     };
-  };
+  });
 
-  const block: RpcMethod = async (params) => {
-    if (latest() < base()) throw invalidParams('no blocks yet');
-    const height = heightParam(params, latest(), base());
-    const b = await node.blocks.block(height);
-    if (b === null) throw invalidParams(`block at height ${height} is not available`);
+  def('net_info', [], async () => {
+    const peers = node.p2p.peers().filter((p) => p.connected);
     return {
-      block_id: blockIdJson(blockIdOf(b.header)),
-      block: blockJson(b, node.blocks.validatorsAt(height - 1n), node.blocks.validatorsAt(height)),
+      listening: true,
+      listeners: node.p2p.addresses().map((a) => `Listener(@${a})`),
+      n_peers: String(peers.length),
+      peers: peers.map((p) => ({
+        node_info: {
+          protocol_version: { p2p: '8', block: '11', app: '1' },
+          id: p.id,
+          listen_addr: p.addrs[0] ?? '',
+          network: node.chainId,
+          version: '',
+          channels: '',
+          moniker: '',
+          other: { tx_index: '', rpc_address: '' },
+        },
+        is_outbound: p.persistent,
+        connection_status: {
+          Duration: '0',
+          SendMonitor: FLOW_MONITOR,
+          RecvMonitor: FLOW_MONITOR,
+          Channels: [],
+        },
+        remote_ip: ipOf(p.addrs[0]),
+      })),
     };
-  };
+  });
 
-  const broadcastTxSync: RpcMethod = async (params) => {
-    const result = node.submitTx(txParam(params));
-    return result.ok
-      ? { code: 0, data: '', log: '', codespace: '', hash: hexUpper(result.hash) }
+  def('genesis', [], async () => ({
+    genesis: genesisJson(
+      node.home.genesis,
+      consensusParamsJson(node.home.genesis.blockLimits, node.chain.evidenceMaxAge),
+    ),
+  }));
+
+  def('blockchain', ['minHeight', 'maxHeight'], async (params) => {
+    let min = intParam(params, 'minHeight') ?? 0n;
+    let max = intParam(params, 'maxHeight') ?? 0n;
+    if (min < 0n || max < 0n) throw methodError('heights must be non-negative');
+    const top = latest() >= base() ? latest() : 0n;
+    if (min === 0n) min = 1n;
+    if (max === 0n || max > top) max = top;
+    if (min < base()) min = base();
+    if (min < max - BLOCKCHAIN_LIMIT + 1n) min = max - BLOCKCHAIN_LIMIT + 1n;
+    if (min > max) throw methodError(`min height ${min} can't be greater than max height ${max}`);
+    const metas = [];
+    for (let h = max; h >= min; h--) {
+      const bytes = await node.blocks.blockBytes(h);
+      metas.push(blockMetaJson(await loadBlock(h), bytes?.length ?? 0));
+    }
+    return { last_height: top.toString(), block_metas: metas };
+  });
+
+  def('block', ['height'], async (params) => blockResult(await loadBlock(heightOf(params))));
+
+  def('block_by_hash', ['hash'], async (params, ctx) => {
+    const height = await node.blocks.heightOf(hashParam(params, 'hash', ctx.transport));
+    if (height === null) return { block_id: blockIdJson(new Uint8Array(0)), block: null };
+    return blockResult(await loadBlock(height));
+  });
+
+  def('header', ['height'], async (params) => ({
+    header: headerJson((await loadBlock(heightOf(params))).header),
+  }));
+
+  def('header_by_hash', ['hash'], async (params, ctx) => {
+    const height = await node.blocks.heightOf(hashParam(params, 'hash', ctx.transport));
+    return { header: height === null ? null : headerJson((await loadBlock(height)).header) };
+  });
+
+  def('block_results', ['height'], async (params) => {
+    const height = heightOf(params);
+    const results = await node.blocks.results(height);
+    if (results === null) throw methodError(`could not find results for height #${height}`);
+    return {
+      height: height.toString(),
+      txs_results: results.txResults.map(execTxResultJson),
+      finalize_block_events: results.events.map(eventJson),
+      validator_updates: validatorDiff(
+        node.blocks.validatorsAt(height + 1n),
+        node.blocks.validatorsAt(height + 2n),
+      ).map((u) => validatorUpdateJson(u.validator.pubKey, u.power)),
+      consensus_param_updates: null,
+      app_hash: base64(await appHashAfter(height)),
+    };
+  });
+
+  def('commit', ['height'], async (params) => {
+    const height = heightOf(params);
+    const block = await loadBlock(height);
+    const set = node.blocks.validatorsAt(height);
+    // The canonical commit is the one the next block carries; the newest block has only ours.
+    const next = height < latest() ? await node.blocks.block(height + 1n) : null;
+    const canonical = next?.lastCommit ?? null;
+    const commit = canonical ?? (await node.blocks.commit(height));
+    if (commit === null) throw methodError(`commit at height ${height} is not available`);
+    return {
+      signed_header: {
+        header: headerJson(block.header),
+        commit: commitJson(commit, set, next?.header.time ?? block.header.time),
+      },
+      canonical: canonical !== null,
+    };
+  });
+
+  def('validators', ['height', 'page', 'per_page'], async (params) => {
+    // As CometBFT: the latest height here is the next one, whose set is already known.
+    const height = heightOf(params, latest() + 1n);
+    const set = node.blocks.validatorsAt(height);
+    if (set === undefined) throw methodError(`could not find validator set for height #${height}`);
+    const total = set.validators.length;
+    const perPage = perPageOf(params);
+    const page = pageOf(params, perPage, total);
+    const slice = set.validators.slice((page - 1) * perPage, page * perPage);
+    return {
+      block_height: height.toString(),
+      validators: slice.map(validatorJson),
+      count: String(slice.length),
+      total: String(total),
+    };
+  });
+
+  def('consensus_params', ['height'], async (params) => {
+    const height = heightOf(params, latest() + 1n);
+    return {
+      block_height: height.toString(),
+      consensus_params: consensusParamsJson(node.chain.blockLimits, node.chain.evidenceMaxAge),
+    };
+  });
+
+  def('consensus_state', [], async () => {
+    const s = node.driver.consensusState;
+    const validators = s.validators.validators;
+    const total = s.validators.totalVotingPower;
+    const votesOf = (round: number, type: VoteType) => {
+      const set = type === 1 ? s.votes.prevotes(round) : s.votes.precommits(round);
+      const byIndex = new Map<number, { blockId: Uint8Array; signature: Uint8Array }>();
+      for (const v of set.allVotes()) if (!byIndex.has(v.validatorIndex)) byIndex.set(v.validatorIndex, v);
+      let power = 0n;
+      const bits = validators.map((val, i) => {
+        if (!byIndex.has(i)) return '_';
+        power += val.votingPower;
+        return 'x';
+      });
+      const votes = validators.map((val, i) => {
+        const v = byIndex.get(i);
+        if (v === undefined) return 'nil-Vote';
+        const block = v.blockId.length === 0 ? '000000000000' : fingerprint(v.blockId);
+        return `Vote{${i}:${fingerprint(val.address)} ${s.height}/${String(round).padStart(2, '0')}/${VOTE_NAMES[type]} ${block} ${fingerprint(v.signature)} @ ${ZERO_TIME}}`;
+      });
+      const fraction = total === 0n ? '0.00' : (Number((power * 10000n) / total) / 10000).toFixed(2);
+      return { votes, bitArray: `BA{${validators.length}:${bits.join('')}} ${power}/${total} = ${fraction}` };
+    };
+    const rounds = s.votes.roundsSeen().sort((a, b) => a - b);
+    const proposerIndex = s.proposers.get(s.round) ?? -1;
+    const proposal = s.proposals.get(s.round);
+    return {
+      round_state: {
+        'height/round/step': `${s.height}/${s.round}/${STEP_NUMBER[s.step] ?? 1}`,
+        start_time: ZERO_TIME,
+        proposal_block_hash: proposal === undefined ? '' : hexUpper(proposal.value.id),
+        locked_block_hash: s.lockedValue === null ? '' : hexUpper(s.lockedValue.id),
+        valid_block_hash: s.validValue === null ? '' : hexUpper(s.validValue.id),
+        height_vote_set: rounds.map((round) => {
+          const prevotes = votesOf(round, 1);
+          const precommits = votesOf(round, 2);
+          return {
+            round,
+            prevotes: prevotes.votes,
+            prevotes_bit_array: prevotes.bitArray,
+            precommits: precommits.votes,
+            precommits_bit_array: precommits.bitArray,
+          };
+        }),
+        proposer: {
+          address: proposerIndex < 0 ? '' : hexUpper(validators[proposerIndex]?.address ?? new Uint8Array(0)),
+          index: proposerIndex,
+        },
+      },
+    };
+  });
+
+  def('unconfirmed_txs', ['limit'], async (params) => {
+    const txs = node.mempool.reap(perPageOf(params, 'limit'), Number.POSITIVE_INFINITY);
+    return {
+      n_txs: String(txs.length),
+      total: String(node.mempool.size),
+      total_bytes: String(node.mempool.bytes),
+      txs: txs.map((t) => base64(t.bytes)),
+    };
+  });
+
+  def('num_unconfirmed_txs', [], async () => ({
+    n_txs: String(node.mempool.size),
+    total: String(node.mempool.size),
+    total_bytes: String(node.mempool.bytes),
+    txs: null,
+  }));
+
+  def('tx', ['hash', 'prove'], async (params, ctx) => {
+    const hash = hashParam(params, 'hash', ctx.transport);
+    const prove = boolParam(params, 'prove');
+    const location = await node.blocks.txLocation(hash);
+    if (location === null) throw methodError(`tx (${hexUpper(hash)}) not found`);
+    return txResultJson(location.height, location.index, prove, new Map());
+  });
+
+  def('tx_search', ['query', 'prove', 'page', 'per_page', 'order_by'], async (params, ctx) => {
+    const { query } = queryParam(params, ctx.transport);
+    const prove = boolParam(params, 'prove');
+    const order = orderParam(
+      params,
+      ctx.transport,
+      'asc',
+      'invalid order_by: expected either `asc` or `desc` or empty but got %s',
+    );
+    const perPage = perPageOf(params);
+    let found: { height: bigint; index: number }[];
+    try {
+      found = await searchTxs(node.db, query, (h) => node.blocks.txLocation(h));
+    } catch (err) {
+      if (err instanceof SearchError) throw methodError(err.message);
+      throw err;
+    }
+    if (order === 'desc') found.reverse();
+    const page = pageOf(params, perPage, found.length);
+    const cache = new Map<bigint, { block: Block; results: BlockResults | null }>();
+    const txs = [];
+    for (const p of found.slice((page - 1) * perPage, page * perPage))
+      txs.push(await txResultJson(p.height, p.index, prove, cache));
+    return { txs, total_count: String(found.length) };
+  });
+
+  def('block_search', ['query', 'page', 'per_page', 'order_by'], async (params, ctx) => {
+    const { query } = queryParam(params, ctx.transport);
+    const order = orderParam(
+      params,
+      ctx.transport,
+      'desc',
+      'expected order_by to be either `asc` or `desc` or empty',
+    );
+    const perPage = perPageOf(params);
+    let found: bigint[] | { lo: bigint; hi: bigint };
+    try {
+      found = await searchBlocks(node.db, query, base(), latest());
+    } catch (err) {
+      if (err instanceof SearchError) throw methodError(err.message);
+      throw err;
+    }
+    const total = Array.isArray(found) ? found.length : Number(found.hi - found.lo + 1n);
+    const page = pageOf(params, perPage, total);
+    const heights: bigint[] = [];
+    for (let i = (page - 1) * perPage; i < Math.min(total, page * perPage); i++) {
+      const k = order === 'asc' ? i : total - 1 - i;
+      heights.push(Array.isArray(found) ? found[k]! : found.lo + BigInt(k));
+    }
+    const blocks = [];
+    for (const h of heights) blocks.push(blockResult(await loadBlock(h)));
+    return { blocks, total_count: String(total) };
+  });
+
+  const broadcast = (tx: Uint8Array) => {
+    const submitted = node.submitTx(tx);
+    return submitted.ok
+      ? { code: 0, data: '', log: '', codespace: '', hash: hexUpper(submitted.hash) }
       : {
           code: 1,
           data: '',
-          log: result.error.message,
-          codespace: result.error.code,
-          hash: hexUpper(result.hash),
+          log: submitted.error.message,
+          codespace: submitted.error.code,
+          hash: hexUpper(submitted.hash),
         };
   };
 
-  const abciQuery: RpcMethod = async (params) => {
-    const path = typeof params.path === 'string' ? params.path : '';
-    const dataHex = typeof params.data === 'string' ? params.data.replace(/^0x/, '') : '';
-    if (!/^(?:[0-9a-fA-F]{2})*$/.test(dataHex)) throw invalidParams('data must be hex');
-    const prove = params.prove === true || params.prove === 'true';
-    const height =
-      params.height === undefined || params.height === '0' || params.height === 0
-        ? null
-        : heightParam(params, latest(), base());
-    const r = await node.app.query(path, Buffer.from(dataHex, 'hex'), height, prove);
+  def('broadcast_tx_async', ['tx'], async (params, ctx) => {
+    // CareLedger checks synchronously anyway; a refusal is reported as CometBFT reports a
+    // mempool error from the async path: as the call's error.
+    const result = broadcast(txParam(params, ctx.transport));
+    if (result.code !== 0) throw methodError(`${result.codespace}: ${result.log}`);
+    return result;
+  });
+
+  def('broadcast_tx_sync', ['tx'], async (params, ctx) => broadcast(txParam(params, ctx.transport)));
+
+  def('broadcast_tx_commit', ['tx'], async (params, ctx) => {
+    const tx = txParam(params, ctx.transport);
+    const hash = txHash(tx);
+    if (pendingCommits >= opts.maxCommitWaiters)
+      throw methodError(`maximum number of subscriptions reached: ${opts.maxCommitWaiters}`);
+    // Wait before submitting, so a commit right after the check cannot be missed.
+    const key = toHex(hash);
+    let resolve!: (r: { height: bigint; result: ExecTxResult }) => void;
+    const committed = new Promise<{ height: bigint; result: ExecTxResult }>((r) => {
+      resolve = r;
+    });
+    const waiters = node.commitWaiters.get(key) ?? [];
+    waiters.push(resolve);
+    node.commitWaiters.set(key, waiters);
+    pendingCommits++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const checked = broadcast(tx);
+      if (checked.code !== 0) {
+        return {
+          check_tx: checkTxJson(checked.code, checked.codespace, checked.log),
+          tx_result: execTxResultJson(null),
+          hash: checked.hash,
+          height: '0',
+        };
+      }
+      const timeout = new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), opts.broadcastTxCommitTimeoutMs);
+      });
+      const outcome = await Promise.race([committed, timeout]);
+      if (outcome === null) throw methodError('timed out waiting for tx to be included in a block');
+      return {
+        check_tx: checkTxJson(0, '', ''),
+        tx_result: execTxResultJson(outcome.result),
+        hash: checked.hash,
+        height: outcome.height.toString(),
+      };
+    } finally {
+      clearTimeout(timer);
+      pendingCommits--;
+      const list = node.commitWaiters.get(key);
+      if (list !== undefined) {
+        const i = list.indexOf(resolve);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) node.commitWaiters.delete(key);
+      }
+    }
+  });
+
+  def('check_tx', ['tx'], async (params, ctx) => {
+    const tx = txParam(params, ctx.transport);
+    try {
+      if (tx.length > MAX_TX_BYTES)
+        throw new CareLedgerError('TX_TOO_LARGE', `tx of ${tx.length} bytes exceeds ${MAX_TX_BYTES}`);
+      const refused = node.app.checkTx(checkTxBytes(node.chainId, tx), false);
+      return refused === null ? checkTxJson(0, '', '') : checkTxJson(1, refused.code, refused.message);
+    } catch (err) {
+      if (err instanceof CareLedgerError) return checkTxJson(1, err.code, err.message);
+      throw err;
+    }
+  });
+
+  def('abci_info', [], async () => {
+    const info = node.app.info();
+    return {
+      response: {
+        data: APP_NAME,
+        version: NODE_VERSION,
+        app_version: '1',
+        last_block_height: info.lastHeight.toString(),
+        last_block_app_hash: base64(info.appHash),
+      },
+    };
+  });
+
+  def('abci_query', ['path', 'data', 'height', 'prove'], async (params, ctx) => {
+    const path = stringParam(params, 'path', ctx.transport) ?? '';
+    const data = bytesParam(params, 'data', ctx.transport, 'hex') ?? new Uint8Array(0);
+    const prove = boolParam(params, 'prove');
+    // abci_query's height is a plain int64: 0 (or absent) is the latest state.
+    const h = intParam(params, 'height');
+    const height = h === null || h === 0n ? null : heightOf(params);
+    const r = await node.app.query(path, data, height, prove);
     return {
       response: {
         code: r.code,
@@ -131,13 +710,116 @@ export function rpcMethods(node: CareLedgerNode): Map<string, RpcMethod> {
         codespace: r.codespace,
       },
     };
+  });
+
+  // WebSocket only.
+
+  const sessionOf = (ctx: CallContext) => {
+    if (ctx.session === null) throw methodError('subscriptions need a WebSocket connection');
+    return ctx.session;
   };
 
-  return new Map<string, RpcMethod>([
-    ['health', async () => ({})],
-    ['status', status],
-    ['block', block],
-    ['broadcast_tx_sync', broadcastTxSync],
-    ['abci_query', abciQuery],
-  ]);
+  def(
+    'subscribe',
+    ['query'],
+    async (params, ctx) => {
+      const session = sessionOf(ctx);
+      const { text, query } = queryParam(params, ctx.transport, 'failed to parse query: ');
+      try {
+        bus.subscribe(session, ctx.id, text, queryText(query), query);
+      } catch (err) {
+        if (err instanceof SubscriptionError) throw methodError(err.message);
+        throw err;
+      }
+      return {};
+    },
+    true,
+  );
+
+  def(
+    'unsubscribe',
+    ['query'],
+    async (params, ctx) => {
+      const session = sessionOf(ctx);
+      const { query } = queryParam(params, ctx.transport, 'failed to parse query: ');
+      if (!bus.unsubscribe(session, queryText(query))) throw methodError('subscription not found');
+      return {};
+    },
+    true,
+  );
+
+  def(
+    'unsubscribe_all',
+    [],
+    async (_params, ctx) => {
+      const session = sessionOf(ctx);
+      if (bus.unsubscribeAll(session) === 0) throw methodError('subscription not found');
+      return {};
+    },
+    true,
+  );
+
+  node.events.on('block', (block, results, after) => {
+    // A listener must never throw into the node's commit path.
+    try {
+      if (bus.size > 0) publishBlock(bus, node.blocks, block, results, after);
+    } catch {
+      // an event that cannot be rendered is dropped; the block is committed regardless
+    }
+  });
+
+  return m;
+}
+
+/** CometBFT's events for one committed block, published to the matching subscriptions. */
+export function publishBlock(
+  bus: EventBus,
+  blocks: Pick<BlockStore, 'validatorsAt'>,
+  block: Block,
+  results: BlockResults,
+  after: ChainState,
+): void {
+  const height = block.header.height;
+  const id = blockIdOf(block.header);
+  const updates = validatorDiff(blocks.validatorsAt(height + 1n), blocks.validatorsAt(height + 2n));
+  const blockEvents = flattenEvents(results.events);
+  bus.publish(new Map([...blockEvents, ['tm.event', ['NewBlock']]]), () => ({
+    type: 'tendermint/event/NewBlock',
+    value: {
+      block: blockJson(block, blocks.validatorsAt(height - 1n), blocks.validatorsAt(height)),
+      block_id: blockIdJson(id),
+      result_finalize_block: {
+        events: results.events.map(eventJson),
+        tx_results: results.txResults.map(execTxResultJson),
+        validator_updates: updates.map((u) => validatorUpdateJson(u.validator.pubKey, u.power)),
+        consensus_param_updates: null,
+        app_hash: base64(after.appHash),
+      },
+    },
+  }));
+  bus.publish(new Map([['tm.event', ['NewBlockHeader']]]), () => ({
+    type: 'tendermint/event/NewBlockHeader',
+    value: { header: headerJson(block.header) },
+  }));
+  block.txs.forEach((tx, index) => {
+    const result = results.txResults[index] ?? null;
+    const events = flattenEvents(result?.events ?? []);
+    events.set('tx.hash', [hexUpper(txHash(tx))]);
+    events.set('tx.height', [height.toString()]);
+    events.set('tm.event', ['Tx']);
+    bus.publish(events, () => ({
+      type: 'tendermint/event/Tx',
+      value: {
+        TxResult: { height: height.toString(), index, tx: base64(tx), result: execTxResultJson(result) },
+      },
+    }));
+  });
+  if (updates.length > 0) {
+    bus.publish(new Map([['tm.event', ['ValidatorSetUpdates']]]), () => ({
+      type: 'tendermint/event/ValidatorSetUpdates',
+      value: {
+        validator_updates: updates.map((u) => validatorJson({ ...u.validator, votingPower: u.power })),
+      },
+    }));
+  }
 }

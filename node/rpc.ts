@@ -1,22 +1,69 @@
 /**
- * The node's RPC server, with CometBFT's paths and JSON shapes so existing tools can drive it:
- * URI GET (`/status`, `/block?height=5`, `/broadcast_tx_sync?tx=0x…`) and JSON-RPC 2.0 POST with
- * the same method names. Bounded: request bodies and batches have limits, every malformed call
- * gets a JSON-RPC error (never a crash or a hang), and it listens on loopback unless configured.
+ * The node's RPC server, with CometBFT's paths, parameters, JSON shapes, error codes and HTTP
+ * statuses so existing tools can drive it: URI GET (`/status`, `/block?height=5`,
+ * `/broadcast_tx_sync?tx=0x…`), JSON-RPC 2.0 POST to `/` (single calls and batches, params by name
+ * or by position) and a WebSocket at `/websocket` (node/rpc-ws.ts) on the same port.
+ *
+ * Bounded and safe: request bodies, batches, open connections and the time a call may take have
+ * limits; CORS is off unless origins are listed; `unsafe_*` methods are refused unless enabled;
+ * every malformed call gets a JSON-RPC error, never a crash or a hang. As CometBFT: a method's own
+ * failure is -32603 "Internal error" with the reason in `data`; a parameter that cannot be read as
+ * its type is -32602 "Invalid params"; URI calls answer errors with HTTP 500 (404 for an unknown
+ * method), JSON-RPC POSTs with HTTP 200 unless the body itself is unreadable.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import { CareLedgerError } from '../packages/core/errors.ts';
+import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './rpc-ws.ts';
 
 export type RpcParams = Record<string, unknown>;
-export type RpcMethod = (params: RpcParams) => Promise<unknown>;
+export type Transport = 'uri' | 'jsonrpc' | 'websocket';
+
+export interface CallContext {
+  readonly transport: Transport;
+  /** The JSON-RPC id of the call (-1 for URI calls): a subscription's events carry it. */
+  readonly id: string | number;
+  /** The WebSocket connection the call came over, else null. */
+  readonly session: WsSession | null;
+}
+
+export interface RpcMethod {
+  /** Parameter names, in CometBFT's order: positional params are matched to them. */
+  readonly params: readonly string[];
+  /** Only over the WebSocket (subscribe and friends), as CometBFT. */
+  readonly wsOnly?: boolean;
+  run(params: RpcParams, ctx: CallContext): Promise<unknown>;
+}
+
+export type RpcMethods = ReadonlyMap<string, RpcMethod>;
+
+/**
+ * Whether `unsafe_*` methods may be called. There is no config key for it yet (and no unsafe
+ * method exists): until there is, the server refuses every name starting with `unsafe_`.
+ */
+export const RPC_UNSAFE_ENABLED = false;
 
 export interface RpcOptions {
   readonly listen: string;
   readonly maxBodyBytes: number;
   readonly maxBatch: number;
+  /** Open HTTP and WebSocket connections at once (CometBFT's max_open_connections). */
+  readonly maxOpenConnections?: number;
+  /** Origins allowed by CORS; empty (the default) sends no CORS headers at all. */
+  readonly corsAllowedOrigins?: readonly string[];
+  readonly unsafe?: boolean;
+  /** Longest a call may run before it gets an error (broadcast_tx_commit has its own, shorter). */
+  readonly callTimeoutMs?: number;
+  readonly ws?: Partial<WsOptions>;
 }
 
-export const defaultRpcOptions = { maxBodyBytes: 1_000_000, maxBatch: 10 } as const;
+export const defaultRpcOptions = {
+  maxBodyBytes: 1_000_000,
+  maxBatch: 10,
+  maxOpenConnections: 900,
+  corsAllowedOrigins: [] as readonly string[],
+  unsafe: RPC_UNSAFE_ENABLED,
+  callTimeoutMs: 15_000,
+} as const;
 
 /** JSON-RPC error codes, as CometBFT uses them. */
 export const RpcCode = {
@@ -25,208 +72,510 @@ export const RpcCode = {
   notFound: -32601,
   invalidParams: -32602,
   internal: -32603,
+  server: -32000,
 } as const;
+
+const MESSAGES: Record<number, string> = {
+  [RpcCode.parse]: 'Parse error. Invalid JSON',
+  [RpcCode.invalidRequest]: 'Invalid Request',
+  [RpcCode.notFound]: 'Method not found',
+  [RpcCode.invalidParams]: 'Invalid params',
+  [RpcCode.internal]: 'Internal error',
+  [RpcCode.server]: 'Server error',
+};
 
 export class RpcError extends Error {
   readonly code: number;
   readonly data: string;
 
-  constructor(code: number, message: string, data: string) {
-    super(message);
+  constructor(code: number, data: string) {
+    super(MESSAGES[code] ?? 'Internal error');
     this.code = code;
     this.data = data;
   }
 }
 
+/** A parameter that cannot be read as its type. */
 export function invalidParams(data: string): RpcError {
-  return new RpcError(RpcCode.invalidParams, 'Invalid params', data);
+  return new RpcError(RpcCode.invalidParams, data);
 }
 
-interface Envelope {
+/** The method's own failure (height out of range, tx not found, …), as CometBFT reports it. */
+export function methodError(data: string): RpcError {
+  return new RpcError(RpcCode.internal, data);
+}
+
+export interface ErrorObject {
+  code: number;
+  message: string;
+  data?: string;
+}
+
+export interface Envelope {
   jsonrpc: '2.0';
-  id: unknown;
+  id: string | number | null;
   result?: unknown;
-  error?: { code: number; message: string; data: string };
+  error?: ErrorObject;
 }
 
-async function call(
-  methods: ReadonlyMap<string, RpcMethod>,
-  method: unknown,
+export function errorEnvelope(id: string | number | null, code: number, data: string): Envelope {
+  const error: ErrorObject = { code, message: MESSAGES[code] ?? 'Internal error' };
+  if (data !== '') error.data = data;
+  return { jsonrpc: '2.0', id, error };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters. URI values arrive as raw strings, possibly JSON-quoted (`?query="tm.event='Tx'"`),
+// JSON values with their JSON types; each reader accepts both forms of its type, as CometBFT does.
+
+function absent(v: unknown): boolean {
+  return v === undefined || v === null || v === '';
+}
+
+/** `"…"` (a JSON string, as CometBFT's URI form) -> its content; anything else unchanged. */
+function unquote(raw: string): string {
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed === 'string') return parsed;
+    } catch {
+      // fall through: strip the quotes
+    }
+    return raw.slice(1, -1);
+  }
+  return raw;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** An integer parameter (int64), or null when absent. */
+export function intParam(params: RpcParams, name: string): bigint | null {
+  const raw = params[name];
+  if (absent(raw)) return null;
+  let value: bigint | null = null;
+  if (typeof raw === 'number' && Number.isSafeInteger(raw)) value = BigInt(raw);
+  else if (typeof raw === 'string') {
+    const text = unquote(raw);
+    if (/^-?[0-9]{1,19}$/.test(text)) value = BigInt(text);
+  }
+  if (value === null || value < INT64_MIN || value > INT64_MAX)
+    throw invalidParams(`${name} must be an integer, got ${preview(raw)}`);
+  return value;
+}
+
+/** A small positive count (page, per_page, limit): clamps nothing, only reads. */
+export function countParam(params: RpcParams, name: string): number | null {
+  const v = intParam(params, name);
+  if (v === null) return null;
+  if (v > 1_000_000_000n) return 1_000_000_000;
+  if (v < -1_000_000_000n) return -1_000_000_000;
+  return Number(v);
+}
+
+export function boolParam(params: RpcParams, name: string): boolean {
+  const raw = params[name];
+  if (absent(raw)) return false;
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string') {
+    const text = unquote(raw);
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+  }
+  throw invalidParams(`${name} must be true or false, got ${preview(raw)}`);
+}
+
+/** A string parameter; URI values may be JSON-quoted or 0x-hex (decoded as UTF-8), as CometBFT. */
+export function stringParam(params: RpcParams, name: string, transport: Transport): string | null {
+  const raw = params[name];
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'string') throw invalidParams(`${name} must be a string, got ${preview(raw)}`);
+  if (transport !== 'uri') return raw;
+  if (/^0[xX]/.test(raw)) {
+    if (!/^0[xX](?:[0-9a-fA-F]{2})*$/.test(raw)) throw invalidParams(`${name} is not valid hex`);
+    return Buffer.from(raw.slice(2), 'hex').toString('utf8');
+  }
+  return unquote(raw);
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+/**
+ * A bytes parameter. `0x…` is hex everywhere; a URI `"…"` is the string's own bytes; otherwise the
+ * JSON form is `json` (CometBFT: base64 for []byte, hex for HexBytes such as abci_query's data).
+ */
+export function bytesParam(
   params: RpcParams,
-  id: unknown,
-): Promise<Envelope> {
-  const fn = typeof method === 'string' ? methods.get(method) : undefined;
-  if (fn === undefined) {
-    return {
-      jsonrpc: '2.0',
-      id,
-      error: { code: RpcCode.notFound, message: 'Method not found', data: String(method) },
-    };
+  name: string,
+  transport: Transport,
+  json: 'base64' | 'hex',
+): Uint8Array | null {
+  const raw = params[name];
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'string') throw invalidParams(`${name} must be a string, got ${preview(raw)}`);
+  if (/^0[xX]/.test(raw)) {
+    if (!HEX.test(raw.slice(2))) throw invalidParams(`${name} is not valid hex`);
+    return Buffer.from(raw.slice(2), 'hex');
   }
+  if (transport === 'uri' && raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"'))
+    return Buffer.from(unquote(raw), 'utf8');
+  if (json === 'hex' && HEX.test(raw)) return Buffer.from(raw, 'hex');
+  if (json === 'base64' && BASE64.test(raw)) return Buffer.from(raw, 'base64');
+  throw invalidParams(
+    `${name} must be ${json === 'hex' ? 'hex' : 'base64'} (or 0x-prefixed hex), got ${preview(raw)}`,
+  );
+}
+
+/** A 32-byte hash: 0x-hex, bare hex (64 digits) or base64 (CometBFT's JSON form of []byte). */
+export function hashParam(params: RpcParams, name: string, transport: Transport): Uint8Array {
+  const raw = params[name];
+  if (absent(raw)) throw invalidParams(`${name} is required`);
+  const text = typeof raw === 'string' && transport === 'uri' ? unquote(raw) : raw;
+  if (typeof text === 'string' && /^(?:0[xX])?[0-9a-fA-F]{64}$/.test(text))
+    return Buffer.from(text.replace(/^0[xX]/, ''), 'hex');
+  if (typeof text === 'string' && text.length === 44 && BASE64.test(text)) return Buffer.from(text, 'base64');
+  throw invalidParams(`${name} must be a 32-byte hash in hex or base64, got ${preview(raw)}`);
+}
+
+function preview(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+interface ResolvedOptions {
+  readonly maxBodyBytes: number;
+  readonly maxBatch: number;
+  readonly maxOpenConnections: number;
+  readonly corsAllowedOrigins: readonly string[];
+  readonly unsafe: boolean;
+  readonly callTimeoutMs: number;
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(methodError(`request timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs one call; never throws. */
+export async function dispatch(
+  methods: RpcMethods,
+  opts: { readonly unsafe: boolean; readonly callTimeoutMs: number },
+  name: unknown,
+  rawParams: unknown,
+  ctx: CallContext,
+): Promise<Envelope> {
+  const id = ctx.id;
+  if (typeof name !== 'string' || name === '')
+    return errorEnvelope(id, RpcCode.invalidRequest, 'method must be a non-empty string');
+  if (name.startsWith('unsafe_') && !opts.unsafe)
+    return errorEnvelope(id, RpcCode.notFound, `${name}: unsafe methods are disabled on this node`);
+  const method = methods.get(name);
+  if (method === undefined || (method.wsOnly === true && ctx.transport !== 'websocket'))
+    return errorEnvelope(id, RpcCode.notFound, '');
+  let params: RpcParams;
+  if (rawParams === undefined || rawParams === null) params = {};
+  else if (Array.isArray(rawParams)) {
+    if (rawParams.length > method.params.length)
+      return errorEnvelope(
+        id,
+        RpcCode.invalidParams,
+        `expected at most ${method.params.length} parameters (${method.params.join(', ')}), got ${rawParams.length}`,
+      );
+    params = Object.fromEntries(rawParams.map((v, i) => [method.params[i]!, v]));
+  } else if (typeof rawParams === 'object') params = rawParams as RpcParams;
+  else return errorEnvelope(id, RpcCode.invalidParams, 'params must be an object or an array');
   try {
-    return { jsonrpc: '2.0', id, result: await fn(params) };
+    const result = await withTimeout(method.run(params, ctx), opts.callTimeoutMs);
+    return { jsonrpc: '2.0', id, result };
   } catch (err) {
-    if (err instanceof RpcError)
-      return { jsonrpc: '2.0', id, error: { code: err.code, message: err.message, data: err.data } };
-    const data = err instanceof CareLedgerError ? `${err.code}: ${err.message}` : 'internal error';
-    return { jsonrpc: '2.0', id, error: { code: RpcCode.internal, message: 'Internal error', data } };
+    if (err instanceof RpcError) return errorEnvelope(id, err.code, err.data);
+    if (err instanceof CareLedgerError)
+      return errorEnvelope(id, RpcCode.internal, `${err.code}: ${err.message}`);
+    return errorEnvelope(id, RpcCode.internal, 'internal error');
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+/** A JSON-RPC id must be a string or an integer; null or absent makes the call a notification. */
+export function readId(
+  request: Record<string, unknown>,
+): { ok: true; id: string | number | null } | { ok: false } {
+  const id = request.id;
+  if (id === undefined || id === null) return { ok: true, id: null };
+  if (typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id))) return { ok: true, id };
+  return { ok: false };
+}
+
+/** Checks the JSON-RPC envelope of one request and dispatches it; null for a notification. */
+export async function handleRequest(
+  methods: RpcMethods,
+  opts: { readonly unsafe: boolean; readonly callTimeoutMs: number },
+  request: unknown,
+  transport: 'jsonrpc' | 'websocket',
+  session: WsSession | null,
+): Promise<Envelope | null> {
+  if (typeof request !== 'object' || request === null || Array.isArray(request))
+    return errorEnvelope(null, RpcCode.invalidRequest, 'expected a JSON-RPC 2.0 request object');
+  const r = request as Record<string, unknown>;
+  const id = readId(r);
+  if (!id.ok) return errorEnvelope(null, RpcCode.invalidRequest, 'id must be a string or an integer');
+  if (r.jsonrpc !== '2.0') return errorEnvelope(id.id, RpcCode.invalidRequest, 'jsonrpc must be "2.0"');
+  if (id.id === null) return null;
+  return dispatch(methods, opts, r.method, r.params, { transport, id: id.id, session });
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
+/** Reads the body up to `max` bytes; null if it is larger (the rest is not read). */
 function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      resolve(null);
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let done = false;
+    const finish = (value: string | null): void => {
+      if (done) return;
+      done = true;
+      resolve(value);
+    };
     req.on('data', (chunk: Buffer) => {
+      if (done) return;
       size += chunk.length;
       if (size > max) {
-        resolve(null);
-        req.destroy();
+        req.pause();
+        finish(null);
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => finish(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => finish(null));
+    req.on('close', () => finish(null));
   });
 }
 
-/** URI parameters arrive as strings; CometBFT accepts quoted strings too (`?hash="0x…"`). */
 function uriParams(url: URL): RpcParams {
   const params: RpcParams = {};
-  for (const [k, v] of url.searchParams)
-    params[k] = v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+  for (const [k, v] of url.searchParams) if (!(k in params)) params[k] = v;
   return params;
 }
 
+function corsHeaders(req: IncomingMessage, allowed: readonly string[]): Record<string, string> {
+  const origin = req.headers.origin;
+  if (allowed.length === 0 || origin === undefined) return {};
+  if (!allowed.includes('*') && !allowed.includes(origin)) return {};
+  return {
+    'access-control-allow-origin': allowed.includes('*') ? '*' : origin,
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-allow-headers': 'Origin, Accept, Content-Type, X-Requested-With, X-Server-Time',
+    vary: 'Origin',
+  };
+}
+
 async function handle(
-  methods: ReadonlyMap<string, RpcMethod>,
-  opts: RpcOptions,
+  methods: RpcMethods,
+  opts: ResolvedOptions,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  if (req.method === 'GET') {
-    const name = url.pathname.slice(1);
-    if (name === '') {
-      send(res, 200, { jsonrpc: '2.0', id: -1, result: { methods: [...methods.keys()].sort() } });
-      return;
-    }
-    const envelope = await call(methods, name, uriParams(url), -1);
+  const cors = corsHeaders(req, opts.corsAllowedOrigins);
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    send(res, 400, errorEnvelope(null, RpcCode.invalidRequest, 'malformed URL'), cors);
+    return;
+  }
+  const path = url.pathname.replace(/\/+$/, '');
+  if (req.method === 'OPTIONS' && Object.keys(cors).length > 0) {
+    res.writeHead(204, cors);
+    res.end();
+    return;
+  }
+  const isRoot = path === '' || path === '/v1';
+  if (req.method === 'GET' && isRoot) {
+    const names = [...methods.keys()].filter((n) => !n.startsWith('unsafe_') || opts.unsafe).sort();
+    send(res, 200, { jsonrpc: '2.0', id: -1, result: { methods: names } }, cors);
+    return;
+  }
+  if (req.method === 'GET' && path === '/websocket') {
     send(
       res,
-      envelope.error === undefined ? 200 : envelope.error.code === RpcCode.notFound ? 404 : 500,
-      envelope,
+      400,
+      errorEnvelope(null, RpcCode.invalidRequest, 'use a WebSocket upgrade on /websocket'),
+      cors,
     );
     return;
   }
+  if (req.method === 'GET' || (req.method === 'POST' && !isRoot)) {
+    const name = path.slice(1);
+    const envelope = await dispatch(methods, opts, name, uriParams(url), {
+      transport: 'uri',
+      id: -1,
+      session: null,
+    });
+    const status = envelope.error === undefined ? 200 : envelope.error.code === RpcCode.notFound ? 404 : 500;
+    send(res, status, envelope, cors);
+    return;
+  }
   if (req.method !== 'POST') {
-    send(res, 405, {
-      jsonrpc: '2.0',
-      id: null,
-      error: { code: RpcCode.invalidRequest, message: 'Invalid Request', data: 'use GET or POST' },
+    send(res, 405, errorEnvelope(null, RpcCode.invalidRequest, 'use GET or POST'), {
+      ...cors,
+      allow: 'GET, POST',
     });
     return;
   }
   const body = await readBody(req, opts.maxBodyBytes);
   if (body === null) {
-    send(res, 413, {
-      jsonrpc: '2.0',
-      id: null,
-      error: {
-        code: RpcCode.invalidRequest,
-        message: 'Invalid Request',
-        data: `body over ${opts.maxBodyBytes} bytes`,
-      },
-    });
+    send(
+      res,
+      400,
+      errorEnvelope(
+        null,
+        RpcCode.invalidRequest,
+        `error reading request body: body over ${opts.maxBodyBytes} bytes`,
+      ),
+      { ...cors, connection: 'close' },
+    );
+    res.once('finish', () => req.destroy());
     return;
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
-  } catch {
-    send(res, 400, {
-      jsonrpc: '2.0',
-      id: null,
-      error: { code: RpcCode.parse, message: 'Parse error', data: 'body is not JSON' },
-    });
+  } catch (err) {
+    send(
+      res,
+      500,
+      errorEnvelope(null, RpcCode.parse, `error unmarshaling request: ${(err as Error).message}`),
+      cors,
+    );
     return;
   }
-  const one = async (request: unknown): Promise<Envelope> => {
-    if (
-      typeof request !== 'object' ||
-      request === null ||
-      (request as { jsonrpc?: unknown }).jsonrpc !== '2.0'
-    ) {
-      return {
-        jsonrpc: '2.0',
-        id: null,
-        error: {
-          code: RpcCode.invalidRequest,
-          message: 'Invalid Request',
-          data: 'expected a JSON-RPC 2.0 object',
-        },
-      };
-    }
-    const r = request as { id?: unknown; method?: unknown; params?: unknown };
-    const params = r.params ?? {};
-    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-      return {
-        jsonrpc: '2.0',
-        id: r.id ?? null,
-        error: { code: RpcCode.invalidParams, message: 'Invalid params', data: 'params must be an object' },
-      };
-    }
-    return call(methods, r.method, params as RpcParams, r.id ?? null);
-  };
   if (Array.isArray(parsed)) {
     if (parsed.length === 0 || parsed.length > opts.maxBatch) {
-      send(res, 400, {
-        jsonrpc: '2.0',
-        id: null,
-        error: {
-          code: RpcCode.invalidRequest,
-          message: 'Invalid Request',
-          data: `a batch holds 1 to ${opts.maxBatch} calls`,
-        },
-      });
+      const data =
+        parsed.length === 0
+          ? 'empty batch'
+          : `maximum JSON-RPC batch size exceeded, got: ${parsed.length}, max: ${opts.maxBatch}`;
+      send(res, 400, errorEnvelope(null, RpcCode.invalidRequest, data), cors);
       return;
     }
-    send(res, 200, await Promise.all(parsed.map(one)));
+    const responses = (
+      await Promise.all(parsed.map((r) => handleRequest(methods, opts, r, 'jsonrpc', null)))
+    ).filter((e): e is Envelope => e !== null);
+    if (responses.length === 0) send(res, 200, undefined, cors);
+    else send(res, 200, responses, cors);
     return;
   }
-  send(res, 200, await one(parsed));
+  const response = await handleRequest(methods, opts, parsed, 'jsonrpc', null);
+  send(res, 200, response ?? undefined, cors);
 }
 
-/** Starts the server; resolves once it listens. */
-export async function startRpcServer(
-  methods: ReadonlyMap<string, RpcMethod>,
-  opts: RpcOptions,
-): Promise<Server> {
-  const server = createServer((req, res) => {
+/** An HTTP server whose close also ends its WebSocket connections (they outlive HTTP tracking). */
+class RpcServer extends Server {
+  closeWebSockets: () => void = () => undefined;
+
+  override close(callback?: (err?: Error) => void): this {
+    this.closeWebSockets();
+    return super.close(callback);
+  }
+
+  override closeAllConnections(): void {
+    this.closeWebSockets();
+    super.closeAllConnections();
+  }
+}
+
+function resolveOptions(opts: RpcOptions): ResolvedOptions {
+  return {
+    maxBodyBytes: opts.maxBodyBytes,
+    maxBatch: opts.maxBatch,
+    maxOpenConnections: opts.maxOpenConnections ?? defaultRpcOptions.maxOpenConnections,
+    corsAllowedOrigins: opts.corsAllowedOrigins ?? defaultRpcOptions.corsAllowedOrigins,
+    unsafe: opts.unsafe ?? defaultRpcOptions.unsafe,
+    callTimeoutMs: opts.callTimeoutMs ?? defaultRpcOptions.callTimeoutMs,
+  };
+}
+
+/** Splits `host:port`, `[v6]:port` or `tcp://host:port`. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const text = listen.replace(/^tcp:\/\//, '');
+  const separator = text.lastIndexOf(':');
+  const host = text.slice(0, separator).replace(/^\[|\]$/g, '');
+  const port = Number(text.slice(separator + 1));
+  if (separator < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CareLedgerError('CONFIG_INVALID', `rpc.listen must be host:port, got ${listen}`);
+  return { host, port };
+}
+
+/** Starts the server (HTTP and WebSocket on one port); resolves once it listens. */
+export async function startRpcServer(methods: RpcMethods, options: RpcOptions): Promise<Server> {
+  const opts = resolveOptions(options);
+  const server = new RpcServer((req, res) => {
     handle(methods, opts, req, res).catch(() => {
-      if (!res.headersSent)
-        send(res, 500, {
-          jsonrpc: '2.0',
-          id: null,
-          error: { code: RpcCode.internal, message: 'Internal error', data: 'internal error' },
-        });
+      if (!res.headersSent) send(res, 500, errorEnvelope(null, RpcCode.internal, 'internal error'));
+      else res.destroy();
     });
   });
-  server.requestTimeout = 30_000;
+  server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
-  const separator = opts.listen.lastIndexOf(':');
-  const host = opts.listen.slice(0, separator).replace(/^\[|\]$/g, '');
-  const port = Number(opts.listen.slice(separator + 1));
+  server.maxHeadersCount = 100;
+  server.maxConnections = opts.maxOpenConnections;
+  const ws = attachWebSocket(
+    server,
+    {
+      ...defaultWsOptions,
+      maxMessageBytes: opts.maxBodyBytes,
+      allowedOrigins: opts.corsAllowedOrigins,
+      ...options.ws,
+    },
+    async (session, text) => {
+      let request: unknown;
+      try {
+        request = JSON.parse(text);
+      } catch (err) {
+        return errorEnvelope(null, RpcCode.parse, `error unmarshaling request: ${(err as Error).message}`);
+      }
+      if (Array.isArray(request))
+        return errorEnvelope(null, RpcCode.invalidRequest, 'batches are not supported over the WebSocket');
+      return handleRequest(methods, opts, request, 'websocket', session);
+    },
+  );
+  server.closeWebSockets = () => ws.closeAll();
+  const { host, port } = parseListen(options.listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return server;
 }

@@ -18,6 +18,10 @@ export const Bucket = {
   /** Validator sets by the height from which they apply (change points only). */
   validatorSets: 0x06,
   resultsByHeight: 0x07,
+  /** Event attribute indexes for tx_search and block_search (node/tx-index.ts). */
+  txEvents: 0x08,
+  txByHeight: 0x09,
+  blockEvents: 0x0a,
   /** Merkle state tree (state/merkle). */
   merkleNodes: 0x10,
   merkleRoots: 0x11,

@@ -1,0 +1,359 @@
+/**
+ * The event index behind `tx_search` and `block_search`, as CometBFT's kv indexer: every indexed
+ * attribute (`index: true`) of a tx's events and of a block's events, keyed by `type.key`, value,
+ * height (and position), plus txs by height. `txIndexOps` returns the writes for one block; the
+ * node puts them in the same LevelDB batch as the block, so the index can never lag behind or run
+ * ahead of the chain (CometBFT indexes asynchronously, hence its "tx not found" right after commit).
+ *
+ * Search resolves each condition of a query to a set of positions with one bounded prefix or
+ * range scan and intersects the sets. A condition that would visit more than `MAX_SCAN` index
+ * entries fails with a clear error instead of returning a silently truncated answer.
+ *
+ * Layout (big-endian numbers, so scans run in height order):
+ *   0x08 txEvents     u16 keyLen | key | u32 valueLen | value | u64 height | u32 index  -> ''
+ *   0x09 txByHeight   u64 height | u32 index                                          -> tx hash
+ *   0x0a blockEvents  u16 keyLen | key | u32 valueLen | value | u64 height             -> ''
+ * The three bucket numbers must be reserved in state/db.ts's `Bucket` (they are 0x08-0x0a here).
+ */
+
+import type { Block } from '../packages/types/block.ts';
+import { txHash } from '../packages/types/block.ts';
+import type { AppEvent, ExecTxResult } from '../state/application.ts';
+import type { BatchOp, Db } from '../state/db.ts';
+import { Bucket } from '../state/db.ts';
+import { type Condition, matchesValue, type Query } from './events-query.ts';
+
+export const TxIndexBucket = {
+  txEvents: Bucket.txEvents,
+  txByHeight: Bucket.txByHeight,
+  blockEvents: Bucket.blockEvents,
+} as const;
+
+/** Longer attribute values are not indexed (they can still be matched by subscriptions). */
+export const MAX_INDEXED_VALUE_BYTES = 4096;
+/** Most index entries one condition may visit. */
+export const MAX_SCAN = 200_000;
+
+const EMPTY = new Uint8Array(0);
+
+export class SearchError extends Error {}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function u64(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+}
+
+function tagPrefix(bucket: number, tag: string): Buffer {
+  const key = Buffer.from(tag, 'utf8');
+  return Buffer.concat([Uint8Array.of(bucket), u16(key.length), key]);
+}
+
+function valuePrefix(bucket: number, tag: string, value: string): Buffer {
+  const v = Buffer.from(value, 'utf8');
+  return Buffer.concat([tagPrefix(bucket, tag), u32(v.length), v]);
+}
+
+/** The smallest key greater than every key starting with `prefix`. */
+function prefixEnd(prefix: Uint8Array): Uint8Array {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+}
+
+function indexedAttributes(events: readonly AppEvent[]): { tag: string; value: string }[] {
+  const out: { tag: string; value: string }[] = [];
+  for (const e of events) {
+    if (e.type === '') continue;
+    for (const a of e.attributes) {
+      if (!a.index || a.key === '' || Buffer.byteLength(a.value) > MAX_INDEXED_VALUE_BYTES) continue;
+      out.push({ tag: `${e.type}.${a.key}`, value: a.value });
+    }
+  }
+  return out;
+}
+
+/**
+ * The index writes for one committed block, for the node's batch. Txs refused as replays are not
+ * indexed: their hash already points at their first commit.
+ */
+export function txIndexOps(
+  block: Block,
+  txResults: readonly ExecTxResult[],
+  blockEvents: readonly AppEvent[],
+  replayed: ReadonlySet<number> = new Set(),
+): BatchOp[] {
+  const height = u64(block.header.height);
+  const ops: BatchOp[] = [];
+  block.txs.forEach((tx, index) => {
+    if (replayed.has(index)) return;
+    const position = Buffer.concat([height, u32(index)]);
+    ops.push({
+      type: 'put',
+      key: Buffer.concat([Uint8Array.of(TxIndexBucket.txByHeight), position]),
+      value: txHash(tx),
+    });
+    for (const { tag, value } of indexedAttributes(txResults[index]?.events ?? [])) {
+      ops.push({
+        type: 'put',
+        key: Buffer.concat([valuePrefix(TxIndexBucket.txEvents, tag, value), position]),
+        value: EMPTY,
+      });
+    }
+  });
+  for (const { tag, value } of indexedAttributes(blockEvents)) {
+    ops.push({
+      type: 'put',
+      key: Buffer.concat([valuePrefix(TxIndexBucket.blockEvents, tag, value), height]),
+      value: EMPTY,
+    });
+  }
+  return ops;
+}
+
+/** A tx's position: height and index in its block. */
+export interface TxPosition {
+  readonly height: bigint;
+  readonly index: number;
+}
+
+/** An inclusive height range. */
+export interface HeightRange {
+  lo: bigint;
+  hi: bigint;
+}
+
+/**
+ * The height range a numeric condition on a height tag allows, or null if the condition is not
+ * a plain numeric comparison (then it is matched value by value).
+ */
+function heightRange(c: Condition, max: bigint): HeightRange | null {
+  if (c.arg?.kind !== 'number') return null;
+  const { units, scale } = c.arg.value;
+  const p = 10n ** BigInt(scale);
+  const floor = units / p;
+  const ceil = units % p === 0n ? floor : floor + 1n;
+  switch (c.op) {
+    case '=':
+      return units % p === 0n ? { lo: floor, hi: floor } : { lo: 1n, hi: 0n };
+    case '<':
+      return { lo: 0n, hi: ceil - 1n };
+    case '<=':
+      return { lo: 0n, hi: floor };
+    case '>':
+      return { lo: floor + 1n, hi: max };
+    case '>=':
+      return { lo: ceil, hi: max };
+    default:
+      return null;
+  }
+}
+
+function positionKey(height: bigint, index: number): string {
+  return `${height.toString(16).padStart(16, '0')}${index.toString(16).padStart(8, '0')}`;
+}
+
+function positionOf(key: string): TxPosition {
+  return { height: BigInt(`0x${key.slice(0, 16)}`), index: Number.parseInt(key.slice(16), 16) };
+}
+
+function tooBroad(c: Condition): SearchError {
+  return new SearchError(
+    `condition on ${c.tag} matches over ${MAX_SCAN} index entries: narrow the query (e.g. with tx.height or block.height)`,
+  );
+}
+
+/** Reads positions from txEvents or blockEvents entries of one tag, filtered by the condition. */
+async function scanTag(
+  db: Db,
+  bucket: number,
+  c: Condition,
+  tail: number,
+  onMatch: (position: Buffer) => void,
+): Promise<void> {
+  const exact = c.op === '=' && c.arg?.kind === 'string';
+  const prefix = exact ? valuePrefix(bucket, c.tag, c.arg.value) : tagPrefix(bucket, c.tag);
+  const head = tagPrefix(bucket, c.tag).length;
+  let seen = 0;
+  for await (const raw of db.keys({ gte: prefix, lt: prefixEnd(prefix), limit: MAX_SCAN + 1 })) {
+    if (++seen > MAX_SCAN) throw tooBroad(c);
+    const key = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    const valueLen = key.readUInt32BE(head);
+    if (!exact) {
+      const value = key.toString('utf8', head + 4, head + 4 + valueLen);
+      if (!matchesValue(c, value)) continue;
+    }
+    onMatch(key.subarray(key.length - tail));
+  }
+}
+
+/** All txs (positions and hashes) with heights in `range`, at most MAX_SCAN of them. */
+async function scanTxsByHeight(
+  db: Db,
+  range: HeightRange,
+  c: Condition | null,
+  onTx: (position: TxPosition, hash: Uint8Array) => void,
+): Promise<void> {
+  if (range.lo > range.hi) return;
+  const bucket = Uint8Array.of(TxIndexBucket.txByHeight);
+  const gte = Buffer.concat([bucket, u64(range.lo), u32(0)]);
+  const lt =
+    range.hi >= 2n ** 64n - 1n
+      ? Uint8Array.of(TxIndexBucket.txByHeight + 1)
+      : Buffer.concat([bucket, u64(range.hi + 1n), u32(0)]);
+  let seen = 0;
+  for await (const [raw, hash] of db.iterator({ gte, lt, limit: MAX_SCAN + 1 })) {
+    if (++seen > MAX_SCAN) throw tooBroad(c ?? { tag: 'tx.height', op: 'EXISTS', arg: null });
+    const key = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    onTx({ height: key.readBigUInt64BE(1), index: key.readUInt32BE(9) }, hash);
+  }
+}
+
+const U64_MAX = 2n ** 64n - 1n;
+
+function hexUpper(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex').toUpperCase();
+}
+
+/**
+ * Positions of the txs matching `q`, ascending. `lookupHash` finds a tx by hash (the block
+ * store's tx index) for `tx.hash = '…'`.
+ */
+export async function searchTxs(
+  db: Db,
+  q: Query,
+  lookupHash: (hash: Uint8Array) => Promise<TxPosition | null>,
+): Promise<TxPosition[]> {
+  let result: Set<string> | null = null;
+  const range: HeightRange = { lo: 0n, hi: U64_MAX };
+  // Cheap, selective conditions first: height ranges narrow what the others must keep.
+  for (const c of [...q.conditions].sort((a, b) => rank(a) - rank(b))) {
+    if (result?.size === 0) break;
+    if (c.tag === 'tm.event') {
+      if (!matchesValue(c, 'Tx')) return [];
+      continue;
+    }
+    if ((c.tag === 'tx.height' || c.tag === 'tx.hash') && c.op === 'EXISTS') continue;
+    if (c.tag === 'tx.height') {
+      const r = heightRange(c, U64_MAX);
+      if (r !== null) {
+        narrow(range, r);
+        continue;
+      }
+      const found = new Set<string>();
+      await scanTxsByHeight(db, range, c, (p) => {
+        if (matchesValue(c, p.height.toString())) found.add(positionKey(p.height, p.index));
+      });
+      result = intersect(result, found);
+      continue;
+    }
+    if (c.tag === 'tx.hash') {
+      const found = new Set<string>();
+      const hex = c.arg?.kind === 'string' ? c.arg.value.replace(/^0x/i, '') : '';
+      if (c.op === '=' && /^[0-9a-fA-F]{64}$/.test(hex)) {
+        const p = await lookupHash(Buffer.from(hex, 'hex'));
+        if (p !== null) found.add(positionKey(p.height, p.index));
+      } else {
+        await scanTxsByHeight(db, range, c, (p, hash) => {
+          if (matchesValue(c, hexUpper(hash))) found.add(positionKey(p.height, p.index));
+        });
+      }
+      result = intersect(result, found);
+      continue;
+    }
+    const found = new Set<string>();
+    await scanTag(db, TxIndexBucket.txEvents, c, 12, (position) => {
+      found.add(position.toString('hex'));
+    });
+    result = intersect(result, found);
+  }
+  if (range.lo > range.hi) return [];
+  if (result === null) {
+    // Only height and event-type conditions: every tx in the range.
+    const all: TxPosition[] = [];
+    await scanTxsByHeight(db, range, null, (p) => all.push(p));
+    return all;
+  }
+  return [...result]
+    .sort()
+    .map(positionOf)
+    .filter((p) => p.height >= range.lo && p.height <= range.hi);
+}
+
+function narrow(range: HeightRange, r: HeightRange): void {
+  if (r.lo > range.lo) range.lo = r.lo;
+  if (r.hi < range.hi) range.hi = r.hi;
+}
+
+function rank(c: Condition): number {
+  if (c.tag === 'tm.event') return 0;
+  if ((c.tag === 'tx.height' || c.tag === 'block.height') && c.arg?.kind === 'number' && c.op !== 'CONTAINS')
+    return 1;
+  if (c.op === '=' && c.arg?.kind === 'string') return 2;
+  return 3;
+}
+
+/**
+ * Heights of the blocks matching `q` within [base, latest], ascending. `block.height` conditions
+ * are ranges over the chain; other tags come from the block-events index.
+ */
+export async function searchBlocks(
+  db: Db,
+  q: Query,
+  base: bigint,
+  latest: bigint,
+): Promise<bigint[] | HeightRange> {
+  let result: Set<bigint> | null = null;
+  const range: HeightRange = { lo: base, hi: latest };
+  for (const c of [...q.conditions].sort((a, b) => rank(a) - rank(b))) {
+    if (result?.size === 0) break;
+    if (c.tag === 'tm.event') {
+      if (!matchesValue(c, 'NewBlock')) return [];
+      continue;
+    }
+    if (c.tag === 'block.height' && c.op === 'EXISTS') continue;
+    if (c.tag === 'block.height') {
+      const r = heightRange(c, latest);
+      if (r !== null) {
+        narrow(range, r);
+        continue;
+      }
+      if (range.hi - range.lo >= BigInt(MAX_SCAN)) throw tooBroad(c);
+      const found = new Set<bigint>();
+      for (let h = range.lo; h <= range.hi; h++) if (matchesValue(c, h.toString())) found.add(h);
+      result = intersect(result, found);
+      continue;
+    }
+    const found = new Set<bigint>();
+    await scanTag(db, TxIndexBucket.blockEvents, c, 8, (position) => {
+      found.add(position.readBigUInt64BE(0));
+    });
+    result = intersect(result, found);
+  }
+  if (range.lo > range.hi) return [];
+  if (result === null) return range;
+  return [...result]
+    .filter((h) => h >= range.lo && h <= range.hi)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function intersect<T>(a: Set<T> | null, b: Set<T>): Set<T> {
+  return a === null ? b : new Set([...a].filter((x) => b.has(x)));
+}
