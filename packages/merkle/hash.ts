@@ -16,6 +16,7 @@
  *
  * The root of the empty tree is `empty`; the root of a tree with one key is that key's leaf hash.
  */
+import { hash as oneShot } from 'node:crypto';
 import { HASH_BYTES, sha256 } from '../crypto/hash.ts';
 
 /** The number of bits in a path: a key's path is sha256(key). */
@@ -54,6 +55,19 @@ export function leafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array
 /** Hash of an internal node from its children's hashes (an empty child is `emptyHash()`). */
 export function internalHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(NODE_TAG, left, right);
+}
+
+const scratch = new Uint8Array(NODE_TAG.length + 2 * HASH_BYTES);
+scratch.set(NODE_TAG);
+
+/**
+ * internalHash of the two 32-byte hashes at offsets `left` and `right` of `buf`, written at offset
+ * `out`: the same bytes as internalHash, for code that hashes many nodes (one-shot, no copies out).
+ */
+export function internalHashInto(buf: Uint8Array, left: number, right: number, out: number): void {
+  scratch.set(buf.subarray(left, left + HASH_BYTES), NODE_TAG.length);
+  scratch.set(buf.subarray(right, right + HASH_BYTES), NODE_TAG.length + HASH_BYTES);
+  buf.set(oneShot('sha256', scratch, 'buffer'), out);
 }
 
 /** Bit `index` of a path, most significant bit of byte 0 first: 0 goes left, 1 goes right. */

@@ -1,11 +1,21 @@
 /**
  * Nodes of the state tree as they sit in LevelDB, and a bounded cache of decoded nodes.
  *
+ * Storage is 16-ary, hashing is binary, as in Diem's Jellyfish Merkle tree. A stored internal
+ * node covers four bits of the path (a nibble) and has 16 child slots; its hash is the root of
+ * the binary tree over those slots built with the rules of packages/merkle/hash.ts (an empty half
+ * is the empty hash, a half holding a single leaf is that leaf's hash). So the root hash and the
+ * proofs are exactly those of the binary sparse Merkle tree the verifier knows, while a path of n
+ * keys costs about log16(n) stored nodes to read or write instead of log2(n).
+ *
  * A node is stored under its own hash (content-addressed), so a node shared by many versions is
  * stored once. The stored bytes are the canonical encoding of
- *   internal: [birth, 0, left, right, leafMask]     (an empty child is zero bytes; bit 0 of
- *             leafMask says the left child is a leaf, bit 1 the right: a parent must know whether
- *             a child is a leaf to lift it up when its sibling empties, without reading it)
+ *   internal: [birth, 2, childMask, leafMask, nodeHashes, leafHashes]
+ *             bit i of childMask: slot i is not empty; of leafMask: slot i holds a leaf.
+ *             nodeHashes: the hashes of the internal children, in slot order;
+ *             leafHashes: keyHash || valueHash of each leaf child, in slot order. A parent so
+ *             knows its leaves without reading them: a version is prepared by reading internal
+ *             nodes only, and a leaf's hash is recomputed from what its parent holds.
  *   leaf:     [birth, 1, key, valueHash, value]
  * `birth` is the last version that wrote the node. A node can die (become stale) and later be
  * written again with the same content (a key set back to an earlier value): pruning deletes a
@@ -15,39 +25,64 @@
 import { type Canonical, decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
-import { emptyHash, internalHash, keyHashOf, leafHash } from '../../packages/merkle/hash.ts';
+import { emptyHash, internalHashInto, keyHashOf, leafHash } from '../../packages/merkle/hash.ts';
 
 export const EMPTY = 0;
 export const LEAF = 1;
 export const INTERNAL = 2;
 export type NodeKind = typeof EMPTY | typeof LEAF | typeof INTERNAL;
 
-/** A reference to a subtree: its hash and what kind of node is there. */
-export interface Ref {
-  readonly hash: Uint8Array;
-  readonly kind: NodeKind;
-}
+/** Children of a stored internal node, and path nibbles (4 bits each). */
+export const RADIX = 16;
 
-export interface LeafNode {
+/** A reference to a subtree: its hash, what is there, and for a leaf what it commits to. */
+export type Ref =
+  | { readonly kind: typeof EMPTY; readonly hash: Uint8Array }
+  | { readonly kind: typeof INTERNAL; readonly hash: Uint8Array }
+  | LeafRef;
+
+export interface LeafRef {
   readonly kind: typeof LEAF;
   readonly hash: Uint8Array;
   readonly keyHash: Uint8Array;
   readonly valueHash: Uint8Array;
+}
+
+export interface LeafNode extends LeafRef {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
 }
 
+/**
+ * A stored internal node with the binary tree inside it, numbered as a heap: position 1 is the
+ * node itself, positions p*2 and p*2+1 are the halves of p, and positions 16..31 are the 16 slots.
+ * `kinds[p]` and the 32 bytes of `hashes` at p*32 describe the subtree at position p, after
+ * lifting (a position whose only content is one leaf is that leaf). `leaves` holds, for each leaf
+ * slot s, its keyHash at s*64 and its valueHash at s*64+32.
+ */
 export interface InternalNode {
   readonly kind: typeof INTERNAL;
   readonly hash: Uint8Array;
-  readonly left: Ref;
-  readonly right: Ref;
+  readonly kinds: Uint8Array;
+  readonly hashes: Uint8Array;
+  readonly leaves: Uint8Array;
 }
 
 export type TreeNode = LeafNode | InternalNode;
 
-export const EMPTY_REF: Ref = { hash: emptyHash(), kind: EMPTY };
+export const EMPTY_REF: Ref = { kind: EMPTY, hash: emptyHash() };
 const NO_BYTES = new Uint8Array(0);
+const LEAF_BYTES = 2 * HASH_BYTES;
+
+/** Nibble `depth` of a path: the slot the path takes in a stored node at that depth. */
+export function nibbleAt(path: Uint8Array, depth: number): number {
+  const byte = path[depth >> 1]!;
+  return (depth & 1) === 0 ? byte >> 4 : byte & 0x0f;
+}
+
+export function leafRef(keyHash: Uint8Array, valueHash: Uint8Array): LeafRef {
+  return { kind: LEAF, hash: leafHash(keyHash, valueHash), keyHash, valueHash };
+}
 
 export function makeLeaf(
   key: Uint8Array,
@@ -55,32 +90,160 @@ export function makeLeaf(
   value: Uint8Array,
   valueHash: Uint8Array,
 ): LeafNode {
-  return { kind: LEAF, hash: leafHash(keyHash, valueHash), keyHash, valueHash, key, value };
+  return { ...leafRef(keyHash, valueHash), key, value };
 }
 
-export function makeInternal(left: Ref, right: Ref): InternalNode {
-  return { kind: INTERNAL, hash: internalHash(left.hash, right.hash), left, right };
+function leafInSlot(node: Pick<InternalNode, 'hashes' | 'leaves'>, slot: number): LeafRef {
+  const at = slot * LEAF_BYTES;
+  return {
+    kind: LEAF,
+    hash: node.hashes.subarray((RADIX + slot) * HASH_BYTES, (RADIX + slot + 1) * HASH_BYTES),
+    keyHash: node.leaves.subarray(at, at + HASH_BYTES),
+    valueHash: node.leaves.subarray(at + HASH_BYTES, at + LEAF_BYTES),
+  };
+}
+
+/** The subtree at heap position `pos` (1..31) of an internal node. */
+export function refAt(node: Pick<InternalNode, 'kinds' | 'hashes' | 'leaves'>, pos: number): Ref {
+  const kind = node.kinds[pos] as NodeKind;
+  const hash = node.hashes.subarray(pos * HASH_BYTES, (pos + 1) * HASH_BYTES);
+  if (kind !== LEAF) return { kind, hash };
+  // A leaf here is the one non-empty slot below `pos`.
+  let lo = pos;
+  while (lo < RADIX) lo *= 2;
+  for (let slot = lo - RADIX; ; slot++) if (node.kinds[RADIX + slot] !== EMPTY) return leafInSlot(node, slot);
+}
+
+/** The child in slot `slot` (0..15) of an internal node. */
+export function childAt(node: InternalNode, slot: number): Ref {
+  return refAt(node, RADIX + slot);
+}
+
+/**
+ * What a set of children amounts to: a stored internal node (`node`, and `ref` points to it), or,
+ * when they hold no key or a single leaf, no node: `ref` is then the empty subtree or that leaf,
+ * which moves up in place of the node (leaf compression).
+ */
+export interface Subtree {
+  readonly ref: Ref;
+  readonly node: InternalNode | null;
+}
+
+/** Recomputes the heap positions in `dirty` (a bit per position 1..15), deepest first. */
+function rehash(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, dirty: number): Subtree {
+  for (let pos = RADIX - 1; pos >= 1; pos--) {
+    if ((dirty & (1 << pos)) === 0) continue;
+    const l = 2 * pos;
+    const r = l + 1;
+    const lk = kinds[l]!;
+    const rk = kinds[r]!;
+    // The binary rules: a half holding only a leaf, or nothing, beside an empty half moves up.
+    const from = lk === EMPTY && rk !== INTERNAL ? r : rk === EMPTY && lk !== INTERNAL ? l : 0;
+    if (from !== 0) {
+      kinds[pos] = kinds[from]!;
+      hashes.copyWithin(pos * HASH_BYTES, from * HASH_BYTES, (from + 1) * HASH_BYTES);
+    } else {
+      kinds[pos] = INTERNAL;
+      internalHashInto(hashes, l * HASH_BYTES, r * HASH_BYTES, pos * HASH_BYTES);
+    }
+  }
+  if (kinds[1] !== INTERNAL) return { ref: refAt({ kinds, hashes, leaves }, 1), node: null };
+  const hash = hashes.slice(HASH_BYTES, 2 * HASH_BYTES);
+  return { ref: { kind: INTERNAL, hash }, node: { kind: INTERNAL, hash, kinds, hashes, leaves } };
+}
+
+function setChild(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, slot: number, child: Ref): void {
+  kinds[RADIX + slot] = child.kind;
+  hashes.set(child.hash, (RADIX + slot) * HASH_BYTES);
+  if (child.kind === LEAF) {
+    leaves.set(child.keyHash, slot * LEAF_BYTES);
+    leaves.set(child.valueHash, slot * LEAF_BYTES + HASH_BYTES);
+  }
+}
+
+/** The subtree over 16 children. */
+export function makeInternal(children: readonly Ref[]): Subtree {
+  const kinds = new Uint8Array(2 * RADIX);
+  const hashes = new Uint8Array(2 * RADIX * HASH_BYTES);
+  const leaves = new Uint8Array(RADIX * LEAF_BYTES);
+  for (let slot = 0; slot < RADIX; slot++) setChild(kinds, hashes, leaves, slot, children[slot]!);
+  return rehash(kinds, hashes, leaves, 0xfffe);
+}
+
+/** The subtree over the children of `old` with the slots in `changes` replaced; rehashes only their paths. */
+export function withChildren(old: InternalNode, changes: ReadonlyMap<number, Ref>): Subtree {
+  const kinds = old.kinds.slice();
+  const hashes = old.hashes.slice();
+  const leaves = old.leaves.slice();
+  let dirty = 0;
+  for (const [slot, child] of changes) {
+    setChild(kinds, hashes, leaves, slot, child);
+    for (let p = (RADIX + slot) >> 1; p >= 1; p >>= 1) dirty |= 1 << p;
+  }
+  return rehash(kinds, hashes, leaves, dirty);
 }
 
 export function encodeNode(node: TreeNode, birth: bigint): Uint8Array {
   if (node.kind === LEAF) return encode([birth, LEAF, node.key, node.valueHash, node.value]);
-  const child = (r: Ref) => (r.kind === EMPTY ? NO_BYTES : r.hash);
-  const mask = (node.left.kind === LEAF ? 1 : 0) | (node.right.kind === LEAF ? 2 : 0);
-  return encode([birth, INTERNAL, child(node.left), child(node.right), mask]);
+  let childMask = 0;
+  let leafMask = 0;
+  const nodeHashes: Uint8Array[] = [];
+  const leafHashes: Uint8Array[] = [];
+  for (let slot = 0; slot < RADIX; slot++) {
+    const child = childAt(node, slot);
+    if (child.kind === EMPTY) continue;
+    childMask |= 1 << slot;
+    if (child.kind === LEAF) {
+      leafMask |= 1 << slot;
+      leafHashes.push(child.keyHash, child.valueHash);
+    } else {
+      nodeHashes.push(child.hash);
+    }
+  }
+  const join = (parts: Uint8Array[]) => (parts.length === 0 ? NO_BYTES : Buffer.concat(parts));
+  return encode([birth, INTERNAL, childMask, leafMask, join(nodeHashes), join(leafHashes)]);
 }
 
 function corrupt(hash: Uint8Array, why: string): CareLedgerError {
   return new CareLedgerError('STATE_CORRUPT', `state node ${toHex(hash)} is corrupt: ${why}`);
 }
 
-function childRef(hash: Uint8Array, bytes: Canonical | undefined, isLeaf: boolean): Ref {
-  if (!(bytes instanceof Uint8Array)) throw corrupt(hash, 'child is not bytes');
-  if (bytes.length === 0) {
-    if (isLeaf) throw corrupt(hash, 'an empty child marked as a leaf');
-    return EMPTY_REF;
+function decodeInternal(hash: Uint8Array, fields: readonly Canonical[]): InternalNode {
+  const [, , childMask, leafMask, nodeHashes, leafHashes] = fields;
+  if (
+    typeof childMask !== 'number' ||
+    typeof leafMask !== 'number' ||
+    !(nodeHashes instanceof Uint8Array) ||
+    !(leafHashes instanceof Uint8Array)
+  ) {
+    throw corrupt(hash, 'bad internal node');
   }
-  if (bytes.length !== HASH_BYTES) throw corrupt(hash, 'child hash is not 32 bytes');
-  return { hash: bytes, kind: isLeaf ? LEAF : INTERNAL };
+  if (childMask < 1 || childMask > 0xffff || leafMask < 0 || (leafMask & ~childMask) !== 0) {
+    throw corrupt(hash, 'bad child masks');
+  }
+  const children: Ref[] = [];
+  let nodeAt = 0;
+  let leafAt = 0;
+  for (let slot = 0; slot < RADIX; slot++) {
+    const bit = 1 << slot;
+    if ((childMask & bit) === 0) {
+      children.push(EMPTY_REF);
+    } else if ((leafMask & bit) !== 0) {
+      if (leafAt + LEAF_BYTES > leafHashes.length) throw corrupt(hash, 'leaf hashes too short');
+      const keyHash = leafHashes.subarray(leafAt, leafAt + HASH_BYTES);
+      children.push(leafRef(keyHash, leafHashes.subarray(leafAt + HASH_BYTES, leafAt + LEAF_BYTES)));
+      leafAt += LEAF_BYTES;
+    } else {
+      if (nodeAt + HASH_BYTES > nodeHashes.length) throw corrupt(hash, 'child hashes too short');
+      children.push({ kind: INTERNAL, hash: nodeHashes.subarray(nodeAt, nodeAt + HASH_BYTES) });
+      nodeAt += HASH_BYTES;
+    }
+  }
+  if (nodeAt !== nodeHashes.length || leafAt !== leafHashes.length)
+    throw corrupt(hash, 'child hashes too long');
+  const { node } = makeInternal(children);
+  if (node === null) throw corrupt(hash, 'an internal node needs two keys below it');
+  return node;
 }
 
 /** Decodes the stored bytes of the node whose hash is `hash`, checking that they hash to it. */
@@ -97,16 +260,12 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): { node: TreeNod
   if (fields[1] === LEAF && fields.length === 5) {
     const [, , key, valueHash, value] = fields;
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw corrupt(hash, 'bad leaf');
-    if (!(valueHash instanceof Uint8Array) || valueHash.length !== HASH_BYTES)
+    if (!(valueHash instanceof Uint8Array) || valueHash.length !== HASH_BYTES) {
       throw corrupt(hash, 'bad leaf');
+    }
     node = makeLeaf(key, keyHashOf(key), value, valueHash);
-  } else if (fields[1] === INTERNAL && fields.length === 5) {
-    const mask = fields[4];
-    if (typeof mask !== 'number' || mask < 0 || mask > 3) throw corrupt(hash, 'bad leaf mask');
-    const left = childRef(hash, fields[2], (mask & 1) !== 0);
-    const right = childRef(hash, fields[3], (mask & 2) !== 0);
-    if (left.kind === EMPTY && right.kind === EMPTY) throw corrupt(hash, 'internal node without children');
-    node = makeInternal(left, right);
+  } else if (fields[1] === INTERNAL && fields.length === 6) {
+    node = decodeInternal(hash, fields);
   } else {
     throw corrupt(hash, 'unknown node kind');
   }
@@ -114,9 +273,20 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): { node: TreeNod
   return { node, birth };
 }
 
+/**
+ * The birth version of a stored node, read from the front of its bytes (a fixarray of 5 or 6 whose
+ * first element is an int64) without decoding the rest; anything else is decoded in full.
+ */
+export function birthOf(hash: Uint8Array, bytes: Uint8Array): bigint {
+  if (bytes.length >= 10 && (bytes[0] === 0x95 || bytes[0] === 0x96) && bytes[1] === 0xd3) {
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigInt64(2);
+  }
+  return decodeNode(hash, bytes).birth;
+}
+
 /** Rough memory cost of a decoded node, for the cache's byte budget. */
 function costOf(node: TreeNode): number {
-  return node.kind === LEAF ? 200 + node.key.length + node.value.length : 200;
+  return node.kind === LEAF ? 300 + node.key.length + node.value.length : 2000;
 }
 
 /**

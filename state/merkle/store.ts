@@ -1,7 +1,8 @@
 /**
- * The Merkle-ized, versioned key-value store that holds the application state: a binary sparse
- * Merkle tree in the style of Diem's Jellyfish Merkle tree (hashing rules in packages/merkle), one
- * root per version, inside the node's one LevelDB database.
+ * The Merkle-ized, versioned key-value store that holds the application state, inside the node's
+ * one LevelDB database: a sparse Merkle tree in the style of Diem's Jellyfish Merkle tree, binary
+ * for hashing and proofs (rules in packages/merkle, shared with verifiers), 16-ary for storage
+ * (node.ts), with one root per version.
  *
  * The store never writes. `prepare` computes the next version and returns the root (the app hash)
  * and the put/del operations that store it; the node adds them to the batch that also holds the
@@ -17,6 +18,7 @@
  *                                         written at `version`, so a read of the latest state is
  *                                         one lookup instead of a walk down the tree
  * Versions are consecutive: 0 is the empty tree, and prepare(v) requires v = latestVersion + 1.
+ * Version 1 also writes the root entry of version 0, so pruning treats it like any other.
  *
  * Pruning: a node made unreachable by version s is used only by versions < s, so prune(k) deletes
  * the nodes of the stale entries with s <= k, and the roots of versions < k. A node can be written
@@ -25,21 +27,29 @@
  */
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
-import { emptyHash, isEmptyHash, keyHashOf, pathBit, valueHashOf } from '../../packages/merkle/hash.ts';
+import { emptyHash, isEmptyHash, keyHashOf, valueHashOf } from '../../packages/merkle/hash.ts';
 import type { MerkleProof } from '../../packages/merkle/proof.ts';
 import {
+  birthOf,
+  childAt,
   decodeNode,
   EMPTY,
   EMPTY_REF,
   encodeNode,
   INTERNAL,
+  type InternalNode,
   LEAF,
   type LeafNode,
+  type LeafRef,
   makeInternal,
   makeLeaf,
   NodeCache,
+  nibbleAt,
+  RADIX,
   type Ref,
+  refAt,
   type TreeNode,
+  withChildren,
 } from './node.ts';
 
 /** One bucket byte per kind of record; the four must differ and must not collide with other users of the DB. */
@@ -61,6 +71,10 @@ export interface StateDb {
     key: Uint8Array,
     options: { keyEncoding: 'view'; valueEncoding: 'view' },
   ): Promise<Uint8Array | undefined>;
+  getMany(
+    keys: Uint8Array[],
+    options: { keyEncoding: 'view'; valueEncoding: 'view' },
+  ): Promise<(Uint8Array | undefined)[]>;
   keys(options: {
     keyEncoding: 'view';
     gte: Uint8Array;
@@ -89,11 +103,16 @@ export interface MerkleStoreOptions {
   readonly maxPrepared: number;
 }
 
-export const defaultMerkleStoreOptions: MerkleStoreOptions = { cacheBytes: 64 * 1024 * 1024, maxPrepared: 4 };
+export const defaultMerkleStoreOptions: MerkleStoreOptions = {
+  cacheBytes: 256 * 1024 * 1024,
+  maxPrepared: 8,
+};
 
 export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 const MAX_VERSION = 2n ** 63n - 1n;
+/** Stale entries whose nodes prune reads in one go. */
+const PRUNE_READ_CHUNK = 1024;
 
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 const NO_BYTES = new Uint8Array(0);
@@ -111,8 +130,18 @@ type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | (Update &
 
 /** What one prepare does: the nodes it writes and the nodes of the old version it unlinks. */
 interface Work {
+  /** The nodes of the old version that the changes reach, read ahead by `prefetch`. */
+  readonly loaded: ReadonlyMap<string, TreeNode>;
   readonly created: Map<string, TreeNode>;
   readonly removed: Map<string, Uint8Array>;
+}
+
+/** A node of the old version to read, and the range of updates that reach it. */
+interface Visit {
+  readonly hash: Uint8Array;
+  readonly lo: number;
+  readonly hi: number;
+  readonly depth: number;
 }
 
 interface Prepared {
@@ -150,21 +179,25 @@ function checkKey(key: Uint8Array): void {
   }
 }
 
-/** First index in [lo, hi) whose path has bit `depth` set; the range is sorted and shares the bits above. */
-function splitAt(
+/**
+ * Calls `fn` for each run of items[lo, hi) that takes the same slot at nibble `depth`; the range
+ * is sorted by path and shares the nibbles above `depth`, so each slot is one run.
+ */
+function forEachSlot(
   items: readonly { readonly keyHash: Uint8Array }[],
   lo: number,
   hi: number,
   depth: number,
-): number {
-  let a = lo;
-  let b = hi;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (pathBit(items[m]!.keyHash, depth) === 0) a = m + 1;
-    else b = m;
+  fn: (slot: number, lo: number, hi: number) => void,
+): void {
+  let i = lo;
+  while (i < hi) {
+    const slot = nibbleAt(items[i]!.keyHash, depth);
+    let j = i + 1;
+    while (j < hi && nibbleAt(items[j]!.keyHash, depth) === slot) j++;
+    fn(slot, i, j);
+    i = j;
   }
-  return a;
 }
 
 export class MerkleStore {
@@ -297,10 +330,11 @@ export class MerkleStore {
       );
     }
     const updates = this.toUpdates(changes);
-    const work: Work = { created: new Map(), removed: new Map() };
     const base = this.root;
-    const oldRoot = await this.rootRef(base);
-    const newRoot = await this.update(oldRoot, 0, updates, 0, updates.length, work);
+    const loaded = await this.prefetch(base, updates);
+    const work: Work = { loaded, created: new Map(), removed: new Map() };
+    const oldRoot = this.rootRef(base, updates, work);
+    const newRoot = this.update(oldRoot, 0, updates, 0, updates.length, work);
 
     const ops: BatchOp[] = [];
     const created = new Map<string, TreeNode>();
@@ -355,7 +389,8 @@ export class MerkleStore {
     }
     this.latest = version;
     this.root = root.slice();
-    for (const [id, node] of prepared.created) this.cache.set(id, node);
+    // Leaves are left out: the newest values are read from the `latest` bucket.
+    for (const [id, node] of prepared.created) if (node.kind === INTERNAL) this.cache.set(id, node);
     this.prepared.clear();
   }
 
@@ -381,24 +416,36 @@ export class MerkleStore {
 
     const ops: BatchOp[] = [];
     const staleFrom = Uint8Array.of(this.buckets.stale);
+    let chunk: Uint8Array[] = [];
+    const sweep = async () => {
+      const candidates = chunk.filter((key) => !pending.has(toHex(key.subarray(9))));
+      chunk = [];
+      const stored = await this.db.getMany(
+        candidates.map((key) => this.nodeKey(key.subarray(9))),
+        VIEW,
+      );
+      for (const [i, key] of candidates.entries()) {
+        const hash = key.subarray(9);
+        const bytes = stored[i];
+        if (bytes !== undefined && birthOf(hash, bytes) < readU64(key, 1)) {
+          ops.push({ type: 'del', key: this.nodeKey(hash) });
+          this.cache.delete(toHex(hash));
+        }
+        ops.push({ type: 'del', key });
+      }
+    };
     for await (const key of this.db.keys({
       keyEncoding: 'view',
       gte: staleFrom,
       lte: concat(staleFrom, u64(keepFrom), FULL_HASH),
     })) {
-      if (key.length !== 1 + 8 + HASH_BYTES)
+      if (key.length !== 1 + 8 + HASH_BYTES) {
         throw new CareLedgerError('STATE_CORRUPT', 'malformed stale-index key');
-      const staleSince = readU64(key, 1);
-      const hash = key.slice(9);
-      const id = toHex(hash);
-      if (pending.has(id)) continue;
-      const bytes = await this.db.get(this.nodeKey(hash), VIEW);
-      if (bytes !== undefined && decodeNode(hash, bytes).birth < staleSince) {
-        ops.push({ type: 'del', key: this.nodeKey(hash) });
-        this.cache.delete(id);
       }
-      ops.push({ type: 'del', key: key.slice() });
+      chunk.push(key.slice());
+      if (chunk.length >= PRUNE_READ_CHUNK) await sweep();
     }
+    await sweep();
     const rootsFrom = Uint8Array.of(this.buckets.roots);
     for await (const key of this.db.keys({
       keyEncoding: 'view',
@@ -428,21 +475,34 @@ export class MerkleStore {
     return concat(Uint8Array.of(this.buckets.latest), key);
   }
 
-  private async load(hash: Uint8Array): Promise<TreeNode> {
-    const id = toHex(hash);
-    const cached = this.cache.get(id);
-    if (cached !== undefined) return cached;
-    const bytes = await this.db.get(this.nodeKey(hash), VIEW);
-    if (bytes === undefined) throw new CareLedgerError('STATE_NODE_MISSING', `state node ${id} is missing`);
-    const { node } = decodeNode(hash, bytes);
-    this.cache.set(id, node);
-    return node;
+  /** Adds the nodes `hashes` to `into`, from the cache or else in one read of the database. */
+  private async loadAll(hashes: readonly Uint8Array[], into: Map<string, TreeNode>): Promise<void> {
+    const missing: { id: string; hash: Uint8Array }[] = [];
+    for (const hash of hashes) {
+      const id = toHex(hash);
+      if (into.has(id)) continue;
+      const cached = this.cache.get(id);
+      if (cached !== undefined) into.set(id, cached);
+      else missing.push({ id, hash });
+    }
+    if (missing.length === 0) return;
+    const stored = await this.db.getMany(
+      missing.map((m) => this.nodeKey(m.hash)),
+      VIEW,
+    );
+    for (const [i, { id, hash }] of missing.entries()) {
+      const bytes = stored[i];
+      if (bytes === undefined) throw new CareLedgerError('STATE_NODE_MISSING', `state node ${id} is missing`);
+      const { node } = decodeNode(hash, bytes);
+      this.cache.set(id, node);
+      into.set(id, node);
+    }
   }
 
-  private async rootRef(root: Uint8Array): Promise<Ref> {
-    if (isEmptyHash(root)) return EMPTY_REF;
-    const node = await this.load(root);
-    return { hash: node.hash, kind: node.kind };
+  private async load(hash: Uint8Array): Promise<TreeNode> {
+    const into = new Map<string, TreeNode>();
+    await this.loadAll([hash], into);
+    return into.values().next().value!;
   }
 
   /** The path of `keyHash` in the tree of `version` (root `root`): siblings from the top, and the leaf it ends at. */
@@ -456,11 +516,19 @@ export class MerkleStore {
     try {
       let node = await this.load(root);
       for (let depth = 0; node.kind === INTERNAL; depth++) {
-        const right = pathBit(keyHash, depth) === 1;
-        const next = right ? node.right : node.left;
-        siblings.push((right ? node.left : node.right).hash.slice());
-        if (next.kind === EMPTY) return { siblings, leaf: null };
-        node = await this.load(next.hash);
+        // Down the binary tree inside the node, one bit of the slot at a time, until the path
+        // leaves it through a slot holding another stored node, or ends at a leaf or nothing.
+        const slot = nibbleAt(keyHash, depth);
+        let pos = 1;
+        for (let bit = 3; bit >= 0; bit--) {
+          const side = (slot >> bit) & 1;
+          siblings.push(refAt(node, 2 * pos + 1 - side).hash.slice());
+          pos = 2 * pos + side;
+          if (node.kinds[pos] !== INTERNAL) break;
+        }
+        const end = refAt(node, pos);
+        if (end.kind === EMPTY) return { siblings, leaf: null };
+        node = await this.load(end.hash);
       }
       return { siblings, leaf: node };
     } catch (err) {
@@ -510,15 +578,59 @@ export class MerkleStore {
     return updates;
   }
 
-  /** The subtree at `ref` (at `depth`) with updates [lo, hi) applied; all of them lie below it. */
-  private async update(
+  /** A reference to the root `root` of the tree the updates apply to. */
+  private rootRef(root: Uint8Array, updates: readonly Update[], work: Work): Ref {
+    // With no updates nothing was read, and the root stays as it is whatever it is.
+    if (isEmptyHash(root) || updates.length === 0) return { kind: EMPTY, hash: root };
+    const node = this.loadedNode(work, root);
+    return node.kind === LEAF
+      ? { kind: LEAF, hash: node.hash, keyHash: node.keyHash, valueHash: node.valueHash }
+      : { kind: INTERNAL, hash: node.hash };
+  }
+
+  /**
+   * Reads every internal node of the tree at `root` that the updates reach (and the root), one level at a time with one
+   * database read per level, so that the update itself runs without waiting.
+   */
+  private async prefetch(root: Uint8Array, updates: readonly Update[]): Promise<Map<string, TreeNode>> {
+    const loaded = new Map<string, TreeNode>();
+    if (updates.length === 0 || isEmptyHash(root)) return loaded;
+    let level: Visit[] = [{ hash: root, lo: 0, hi: updates.length, depth: 0 }];
+    while (level.length > 0) {
+      await this.loadAll(
+        level.map((v) => v.hash),
+        loaded,
+      );
+      const next: Visit[] = [];
+      for (const visit of level) {
+        const node = loaded.get(toHex(visit.hash))!;
+        if (node.kind !== INTERNAL) continue;
+        forEachSlot(updates, visit.lo, visit.hi, visit.depth, (slot, lo, hi) => {
+          const child = childAt(node, slot);
+          if (child.kind === INTERNAL) next.push({ hash: child.hash, lo, hi, depth: visit.depth + 1 });
+        });
+      }
+      level = next;
+    }
+    return loaded;
+  }
+
+  private loadedNode(work: Work, hash: Uint8Array): TreeNode {
+    const node = work.loaded.get(toHex(hash));
+    if (node === undefined)
+      throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} was not read`);
+    return node;
+  }
+
+  /** The subtree at `ref` (a stored node at nibble `depth`) with updates [lo, hi) applied; all lie below it. */
+  private update(
     ref: Ref,
     depth: number,
     updates: readonly Update[],
     lo: number,
     hi: number,
     work: Work,
-  ): Promise<Ref> {
+  ): Ref {
     if (lo === hi) return ref;
     if (ref.kind === EMPTY) {
       const items: Item[] = [];
@@ -528,24 +640,32 @@ export class MerkleStore {
       }
       return this.build(depth, items, 0, items.length, work);
     }
-    const node = await this.load(ref.hash);
-    if (node.kind === LEAF) return this.mergeLeaf(ref, node, depth, updates, lo, hi, work);
-    const mid = splitAt(updates, lo, hi, depth);
-    const [left, right] = await Promise.all([
-      this.update(node.left, depth + 1, updates, lo, mid, work),
-      this.update(node.right, depth + 1, updates, mid, hi, work),
-    ]);
-    if (left === node.left && right === node.right) return ref;
-    const result = this.join(left, right, work);
-    if (sameBytes(result.hash, ref.hash)) return ref;
-    work.removed.set(toHex(ref.hash), ref.hash);
+    if (ref.kind === LEAF) return this.mergeLeaf(ref, depth, updates, lo, hi, work);
+    const node = this.loadedNode(work, ref.hash);
+    if (node.kind !== INTERNAL) throw new CareLedgerError('STATE_CORRUPT', 'a parent calls a leaf internal');
+    const changes = new Map<number, Ref>();
+    forEachSlot(updates, lo, hi, depth, (slot, a, b) => {
+      const before = childAt(node, slot);
+      const after = this.update(before, depth + 1, updates, a, b, work);
+      if (after !== before) changes.set(slot, after);
+    });
+    if (changes.size === 0) return ref;
+    return this.replace(ref, node, changes, work);
+  }
+
+  /** The subtree that takes the place of the stored node `old` (at `ref`) once `changes` replace some children. */
+  private replace(ref: Ref, old: InternalNode, changes: ReadonlyMap<number, Ref>, work: Work): Ref {
+    // No node when at most a single leaf is left: the leaf moves up (leaf compression).
+    const { ref: result, node } = withChildren(old, changes);
+    if (sameBytes(result.hash, old.hash)) return ref;
+    work.removed.set(toHex(old.hash), old.hash);
+    if (node !== null) work.created.set(toHex(node.hash), node);
     return result;
   }
 
-  /** The subtree that replaces the leaf `leaf` (at `ref`) once updates [lo, hi) are applied. */
+  /** The subtree that replaces the leaf at `leaf` once updates [lo, hi) are applied; the leaf is not read. */
   private mergeLeaf(
-    ref: Ref,
-    leaf: LeafNode,
+    leaf: LeafRef,
     depth: number,
     updates: readonly Update[],
     lo: number,
@@ -553,7 +673,7 @@ export class MerkleStore {
     work: Work,
   ): Ref {
     const items: Item[] = [];
-    const kept: Item = { keyHash: leaf.keyHash, existing: ref };
+    const kept: Item = { keyHash: leaf.keyHash, existing: leaf };
     let placed = false;
     for (let i = lo; i < hi; i++) {
       const u = updates[i]!;
@@ -562,7 +682,7 @@ export class MerkleStore {
         placed = true;
         if (u.valueHash !== null && sameBytes(u.valueHash, leaf.valueHash)) items.push(kept);
         else {
-          work.removed.set(toHex(ref.hash), ref.hash);
+          work.removed.set(toHex(leaf.hash), leaf.hash);
           if (u.value !== null) items.push({ ...u, existing: null });
         }
         continue;
@@ -577,7 +697,7 @@ export class MerkleStore {
     return this.build(depth, items, 0, items.length, work);
   }
 
-  /** The subtree at `depth` holding exactly the leaves items[lo, hi), sorted by path. */
+  /** The subtree at nibble `depth` holding exactly the leaves items[lo, hi), sorted by path. */
   private build(depth: number, items: readonly Item[], lo: number, hi: number, work: Work): Ref {
     if (lo === hi) return EMPTY_REF;
     if (hi - lo === 1) {
@@ -585,26 +705,15 @@ export class MerkleStore {
       if (item.existing !== null) return item.existing;
       const leaf = makeLeaf(item.key, item.keyHash, item.value!, item.valueHash!);
       work.created.set(toHex(leaf.hash), leaf);
-      return { hash: leaf.hash, kind: LEAF };
+      return { kind: LEAF, hash: leaf.hash, keyHash: leaf.keyHash, valueHash: leaf.valueHash };
     }
-    const mid = splitAt(items, lo, hi, depth);
-    return this.join(
-      this.build(depth + 1, items, lo, mid, work),
-      this.build(depth + 1, items, mid, hi, work),
-      work,
-    );
-  }
-
-  /**
-   * The node over two subtrees. A leaf with an empty sibling moves up in its place (leaf
-   * compression), so every internal node has at least two leaves below it and the tree's shape
-   * depends only on its contents.
-   */
-  private join(left: Ref, right: Ref, work: Work): Ref {
-    if (left.kind === EMPTY && right.kind !== INTERNAL) return right;
-    if (right.kind === EMPTY && left.kind !== INTERNAL) return left;
-    const node = makeInternal(left, right);
-    work.created.set(toHex(node.hash), node);
-    return { hash: node.hash, kind: INTERNAL };
+    const children: Ref[] = new Array<Ref>(RADIX).fill(EMPTY_REF);
+    forEachSlot(items, lo, hi, depth, (slot, a, b) => {
+      children[slot] = this.build(depth + 1, items, a, b, work);
+    });
+    // Two or more keys always make a node.
+    const { ref, node } = makeInternal(children);
+    work.created.set(toHex(ref.hash), node!);
+    return ref;
   }
 }

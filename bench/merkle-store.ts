@@ -1,34 +1,39 @@
 /**
  * Measures the state tree: inserts N keys (default 100 000) in versions of B changes (default
  * 1000) into a fresh classic-level database, writing each version's batch as the node would, then
- * reports the time, the proof sizes at N keys and the stored node count.
+ * reports the time, the proof sizes at N keys, the stored node count, and what pruning every
+ * old version removes. CACHE_MB sets the node cache (default: the store's default).
  * Usage: npx node state/merkle/bench.ts [N] [B]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { encodeProof, verifyMembership, verifyNonMembership } from '../../packages/merkle/proof.ts';
-import { type MerkleBuckets, MerkleStore, type StateChange } from './store.ts';
+import { encodeProof, verifyMembership, verifyNonMembership } from '../packages/merkle/proof.ts';
+import { type MerkleBuckets, MerkleStore, type StateChange } from '../state/merkle/store.ts';
 
 const total = Number(process.argv[2] ?? 100_000);
 const batch = Number(process.argv[3] ?? 1000);
 const buckets: MerkleBuckets = { nodes: 0x20, roots: 0x21, stale: 0x22, latest: 0x23 };
 const utf8 = new TextEncoder();
 const keyOf = (i: number) => utf8.encode(`patient/${i.toString().padStart(8, '0')}/consent`);
-const valueOf = (i: number) => utf8.encode(`{"grant":${i},"scope":"lab-results","purpose":"treatment"}`);
+const valueFor = (i: number) => utf8.encode(`{"grant":${i},"scope":"lab-results","purpose":"treatment"}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'careledger-merkle-bench-'));
 const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
 await db.open();
 try {
-  const store = await MerkleStore.open(db, buckets);
+  const store = await MerkleStore.open(
+    db,
+    buckets,
+    process.env.CACHE_MB ? { cacheBytes: Number(process.env.CACHE_MB) * 2 ** 20 } : {},
+  );
   let prepareMs = 0;
   let writeMs = 0;
   const started = performance.now();
   for (let from = 0; from < total; from += batch) {
     const changes: StateChange[] = [];
-    for (let i = from; i < Math.min(total, from + batch); i++) changes.push([keyOf(i), valueOf(i)]);
+    for (let i = from; i < Math.min(total, from + batch); i++) changes.push([keyOf(i), valueFor(i)]);
     const t0 = performance.now();
     const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
     const t1 = performance.now();
@@ -70,13 +75,28 @@ try {
       throw new Error(`absence proof ${s} failed`);
     absentSizes.push(encodeProof(proof).length);
   }
-  let nodes = 0;
-  for await (const _ of db.keys({ gte: Uint8Array.of(buckets.nodes), lt: Uint8Array.of(buckets.nodes + 1) }))
-    nodes++;
+  const countNodes = async () => {
+    let n = 0;
+    for await (const _ of db.keys({
+      gte: Uint8Array.of(buckets.nodes),
+      lt: Uint8Array.of(buckets.nodes + 1),
+    }))
+      n++;
+    return n;
+  };
+  const nodes = await countNodes();
+  const q0 = performance.now();
+  const pruneOps = await store.prune(store.latestVersion);
+  await db.batch(pruneOps.slice(), { keyEncoding: 'view', valueEncoding: 'view' });
+  const pruneMs = performance.now() - q0;
+  const nodesAfterPrune = await countNodes();
 
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  console.log(`keys=${total} batch=${batch} versions=${store.latestVersion}`);
+  console.log(
+    `keys=${total} batch=${batch} versions=${store.latestVersion} ` +
+      `(${cpus().length} cpus, load average ${loadavg()[0]!.toFixed(1)})`,
+  );
   console.log(
     `insert: ${fmt(elapsed)} total (prepare ${fmt(prepareMs)}, LevelDB batch writes ${fmt(writeMs)}), ` +
       `${Math.round(total / (elapsed / 1000))} keys/s`,
@@ -89,7 +109,10 @@ try {
   console.log(
     `non-membership proof: avg ${avg(absentSizes).toFixed(0)} B, max ${Math.max(...absentSizes)} B`,
   );
-  console.log(`stored nodes: ${nodes}`);
+  console.log(
+    `stored nodes: ${nodes}; after prune(${store.latestVersion}): ${nodesAfterPrune} ` +
+      `(${pruneOps.length} ops, ${pruneMs.toFixed(0)} ms)`,
+  );
 } finally {
   await db.close();
   rmSync(dir, { recursive: true, force: true });
