@@ -3,7 +3,7 @@
  * 1000) into a fresh classic-level database, writing each version's batch as the node would, then
  * reports the time, the proof sizes at N keys, the stored node count, and what pruning every
  * old version removes. CACHE_MB sets the node cache (default: the store's default).
- * Usage: npx node state/merkle/bench.ts [N] [B]
+ * Usage: npx node bench/merkle-store.ts [N] [B]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
