@@ -11,6 +11,7 @@ import { CareLedgerError } from '../packages/core/errors.ts';
 import { loadHome } from './home.ts';
 import { createLogger } from './log.ts';
 import { CareLedgerNode } from './node.ts';
+import { rollback } from './rollback.ts';
 import { pubKeyJson } from './rpc-format.ts';
 import { NODE_VERSION } from './rpc-methods.ts';
 import { createTestnet } from './testnet.ts';
@@ -24,6 +25,7 @@ Commands:
   status            show a running node's height, peers, sync state and voting power
   show-node-id      print the node's libp2p peer id
   show-validator    print the validator's public key
+  rollback          move a stopped node's state back one height
   unsafe-reset-all  delete a node's blocks, state and WAL (keeps keys and config)
   version           print the version
 
@@ -291,6 +293,19 @@ async function status(args: string[]): Promise<void> {
   for (const [k, val] of lines) process.stdout.write(`${k!.padEnd(13)} ${val}\n`);
 }
 
+async function rollbackCommand(args: string[]): Promise<void> {
+  const help = homeOnlyUsage(
+    'rollback',
+    "Moves a stopped node's state back one height (H to H-1), to recover from a wrong state\ntransition: the database is rebuilt by replaying the node's blocks up to H-1, checked against\nthe app hash block H recorded, and swapped in; the old one is kept beside it. On restart the\nnode gets block H again from its peers. The double-sign state is kept.",
+  );
+  const dir = homeArg(args, help);
+  if (dir === null) return;
+  const result = await rollback(loadHome(dir), (line) => process.stdout.write(`${line}\n`));
+  process.stdout.write(
+    `rolled back from height ${result.from} to ${result.to}; the old database is kept at ${result.kept}\n`,
+  );
+}
+
 async function version(): Promise<void> {
   process.stdout.write(`${NODE_VERSION}\n`);
 }
@@ -304,6 +319,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   'show-node-id': showNodeId,
   'show-validator': showValidator,
   'unsafe-reset-all': unsafeResetAll,
+  rollback: rollbackCommand,
   version,
 };
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

@@ -39,10 +39,9 @@ import {
 } from '../packages/types/commit.ts';
 import { type CheckedTx, checkTxBytes } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
-import { type AppEvent, type ExecTxResult, resultsHash } from '../state/application.ts';
+import type { AppEvent, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import {
-  applyBlock,
   buildBlock,
   type ChainState,
   genesisState,
@@ -51,13 +50,13 @@ import {
 } from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { KvStoreApp } from '../state/kvstore-app.ts';
+import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
 import { Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
-import { txIndexOps } from './tx-index.ts';
 
 const SYNC_BATCH = 20;
 const REQUEST_TIMEOUT_MS = 5000;
@@ -404,33 +403,18 @@ export class CareLedgerNode {
     const started = performance.now();
     const previousTime = this.chain.lastBlockTime;
     const txs = this.checkedTxs(block);
-    // Replay protection: a tx hash committed before (or twice in this block) is not executed.
-    const fresh: CheckedTx[] = [];
-    const replayed = new Set<number>();
-    const seen = new Set<string>();
-    for (const [i, tx] of txs.entries()) {
-      const key = toHex(tx.hash);
-      if (seen.has(key) || this.recentCommitted.has(key) || (await this.blocks.txLocation(tx.hash)) !== null)
-        replayed.add(i);
-      else fresh.push(tx);
-      seen.add(key);
-    }
-    const result = await this.app.finalizeBlock(block, fresh);
-    let next = 0;
-    const txResults: ExecTxResult[] = txs.map((_, i) =>
-      replayed.has(i)
-        ? { code: 1, codespace: 'TX_ALREADY_COMMITTED', log: 'tx was already committed', events: [] }
-        : result.txResults[next++]!,
+    const { after, txResults, events, appHash, replayed } = await executeBlock(
+      {
+        db: this.db,
+        blocks: this.blocks,
+        app: this.app,
+        chain: this.chain,
+        recentlyCommitted: (key) => this.recentCommitted.has(key),
+      },
+      block,
+      commit,
+      txs,
     );
-    const after = applyBlock(this.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
-    const ops = [
-      ...this.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
-      ...txIndexOps(block, txResults, result.events, replayed),
-      ...result.ops,
-    ];
-    await this.db.batch(ops, { sync: true });
-    this.blocks.committed(block, after);
-    this.app.commit(height, result.appHash);
     this.chain = after;
     for (const [i, tx] of txs.entries()) {
       if (replayed.has(i)) continue;
@@ -445,9 +429,9 @@ export class CareLedgerNode {
     this.log.info('committed', {
       height,
       txs: block.txs.length,
-      appHash: toHex(result.appHash).slice(0, 16),
+      appHash: toHex(appHash).slice(0, 16),
     });
-    this.events.emit('block', block, { txResults, events: result.events }, after);
+    this.events.emit('block', block, { txResults, events }, after);
     this.updateMetrics(block, previousTime, started);
   }
 

@@ -144,4 +144,24 @@ test('a node started with an empty data folder syncs the whole chain from its pe
   for (const key of committedKeys) assert.is(await readValue(3, key), `value-of-${key}`);
 });
 
+test('rollback moves a stopped node back one height; restarted, it rejoins the same chain', async () => {
+  await net.stop(2);
+  const before = await net.height(2).catch(() => null);
+  assert.is(before, null, 'node 2 is stopped');
+  const { spawnSync } = await import('node:child_process');
+  const cli = join(import.meta.dirname, '..', '..', 'node', 'cli.ts');
+  const r = spawnSync(process.execPath, [cli, 'rollback', '--home', net.homes[2]!], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.is(r.status, 0, r.stderr);
+  const m = /rolled back from height (\d+) to (\d+)/.exec(r.stdout);
+  assert.ok(m !== null, r.stdout);
+  assert.is(BigInt(m![2]!), BigInt(m![1]!) - 1n);
+  net.start(2);
+  const target = (await net.height(0)) + 2n;
+  await net.waitForHeight(2, target, 60_000);
+  await assertSameChain([0, 2], target);
+});
+
 test.run();

@@ -1,0 +1,78 @@
+/**
+ * Executes a decided block and makes it durable: replay protection by tx hash, the application's
+ * finalize, the next chain state, then the block, its commit, its indexes, the state changes and
+ * the chain state in ONE synced LevelDB batch. Used by the running node and by `rollback`, which
+ * rebuilds a database by replaying blocks, so both go through exactly the same steps.
+ */
+import { toHex } from '../packages/crypto/hash.ts';
+import type { Block } from '../packages/types/block.ts';
+import type { Commit } from '../packages/types/commit.ts';
+import type { CheckedTx } from '../packages/types/tx.ts';
+import { type AppEvent, type Application, type ExecTxResult, resultsHash } from '../state/application.ts';
+import type { BlockStore } from '../state/block-store.ts';
+import { applyBlock, type ChainState } from '../state/chain-state.ts';
+import type { Db } from '../state/db.ts';
+import { txIndexOps } from './tx-index.ts';
+
+export interface Executed {
+  readonly after: ChainState;
+  readonly txResults: readonly ExecTxResult[];
+  readonly events: readonly AppEvent[];
+  readonly appHash: Uint8Array;
+  /** Positions of txs refused because their hash was already committed. */
+  readonly replayed: ReadonlySet<number>;
+}
+
+export interface ExecutionContext {
+  readonly db: Db;
+  readonly blocks: BlockStore;
+  readonly app: Application;
+  readonly chain: ChainState;
+  /** A fast answer for recently committed hashes; the tx index answers the rest. */
+  readonly recentlyCommitted?: (hashHex: string) => boolean;
+}
+
+const REPLAYED: ExecTxResult = {
+  code: 1,
+  codespace: 'TX_ALREADY_COMMITTED',
+  log: 'tx was already committed',
+  events: [],
+};
+
+/** `txs` are the block's txs, decoded and signature-checked, in block order. */
+export async function executeBlock(
+  ctx: ExecutionContext,
+  block: Block,
+  commit: Commit,
+  txs: readonly CheckedTx[],
+): Promise<Executed> {
+  // A tx hash committed before, or twice in this block, is not executed: the same on every node,
+  // since every node has the same tx index at this height.
+  const fresh: CheckedTx[] = [];
+  const replayed = new Set<number>();
+  const seen = new Set<string>();
+  for (const [i, tx] of txs.entries()) {
+    const key = toHex(tx.hash);
+    if (
+      seen.has(key) ||
+      ctx.recentlyCommitted?.(key) === true ||
+      (await ctx.blocks.txLocation(tx.hash)) !== null
+    )
+      replayed.add(i);
+    else fresh.push(tx);
+    seen.add(key);
+  }
+  const result = await ctx.app.finalizeBlock(block, fresh);
+  let next = 0;
+  const txResults = txs.map((_, i) => (replayed.has(i) ? REPLAYED : result.txResults[next++]!));
+  const after = applyBlock(ctx.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
+  const ops = [
+    ...ctx.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
+    ...txIndexOps(block, txResults, result.events, replayed),
+    ...result.ops,
+  ];
+  await ctx.db.batch(ops, { sync: true });
+  ctx.blocks.committed(block, after);
+  ctx.app.commit(block.header.height, result.appHash);
+  return { after, txResults, events: result.events, appHash: result.appHash, replayed };
+}

@@ -1,0 +1,78 @@
+/**
+ * `careledger rollback`: moves a stopped node's state back one height, to recover from a state
+ * transition that wrote a wrong app hash (as CometBFT's `rollback`). It rebuilds the database by
+ * replaying the node's own blocks up to H-1 through the same executor the node uses, checks the
+ * rebuilt app hash against the one block H's header recorded, then swaps the databases, keeping
+ * the old one beside it. On restart the node gets block H again from its peers and re-executes it.
+ * Replaying costs time in proportion to the chain (progress is printed); the double-sign state is
+ * left as it is, so the node never signs again at a height it signed.
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { CareLedgerError } from '../packages/core/errors.ts';
+import { equalBytes } from '../packages/crypto/hash.ts';
+import { checkTxBytes } from '../packages/types/tx.ts';
+import { BlockStore } from '../state/block-store.ts';
+import { genesisState } from '../state/chain-state.ts';
+import { openDb } from '../state/db.ts';
+import { KvStoreApp } from '../state/kvstore-app.ts';
+import { executeBlock } from './executor.ts';
+import type { Home } from './home.ts';
+
+export interface RollbackResult {
+  readonly from: bigint;
+  readonly to: bigint;
+  /** Where the database from before the rollback was kept. */
+  readonly kept: string;
+}
+
+export async function rollback(home: Home, progress: (line: string) => void): Promise<RollbackResult> {
+  const { paths } = home;
+  if (!existsSync(paths.db)) throw new CareLedgerError('ROLLBACK_NOTHING', `no database at ${paths.db}`);
+  const old = await openDb(paths.db);
+  const rebuilt = `${paths.db}.rollback-in-progress`;
+  try {
+    const oldBlocks = await BlockStore.open(old);
+    const chain = await oldBlocks.chainState();
+    if (chain === null || chain.lastHeight < chain.initialHeight)
+      throw new CareLedgerError('ROLLBACK_NOTHING', 'the node has no block to roll back');
+    const target = chain.lastHeight - 1n;
+    rmSync(rebuilt, { recursive: true, force: true });
+    const db = await openDb(rebuilt);
+    try {
+      const blocks = await BlockStore.open(db);
+      const app = await KvStoreApp.open(db);
+      let state = genesisState(home.genesis, app.info().appHash);
+      await db.batch(blocks.genesisOps(state), { sync: true });
+      blocks.genesisCommitted(state);
+      for (let h = state.initialHeight; h <= target; h++) {
+        const block = await oldBlocks.block(h);
+        const commit = await oldBlocks.commit(h);
+        if (block === null || commit === null)
+          throw new CareLedgerError('ROLLBACK_MISSING_BLOCK', `block ${h} is missing from the store`);
+        const txs = block.txs.map((tx) => checkTxBytes(state.chainId, tx));
+        state = (await executeBlock({ db, blocks, app, chain: state }, block, commit, txs)).after;
+        if (h % 500n === 0n) progress(`replayed ${h} of ${target} blocks`);
+      }
+      // Block H's header records the app hash after H-1: the rebuilt state must match it.
+      const last = await oldBlocks.block(chain.lastHeight);
+      if (last !== null && !equalBytes(last.header.appHash, state.appHash)) {
+        throw new CareLedgerError(
+          'ROLLBACK_MISMATCH',
+          `replaying to height ${target} gives an app hash that block ${chain.lastHeight} does not record`,
+        );
+      }
+    } finally {
+      await db.close();
+    }
+    await old.close();
+    const kept = `${paths.db}.before-rollback-${chain.lastHeight}`;
+    renameSync(paths.db, kept);
+    renameSync(rebuilt, paths.db);
+    rmSync(paths.wal, { force: true });
+    return { from: chain.lastHeight, to: target, kept };
+  } catch (err) {
+    if (old.status === 'open') await old.close();
+    rmSync(rebuilt, { recursive: true, force: true });
+    throw err;
+  }
+}
