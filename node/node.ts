@@ -61,6 +61,8 @@ import { rpcMethods } from './rpc-methods.ts';
 const SYNC_BATCH = 20;
 const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
+/** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
+const MAX_DIRECT_SENDS_PER_TICK = 24;
 
 export class CareLedgerNode {
   readonly home: Home;
@@ -85,6 +87,8 @@ export class CareLedgerNode {
   private syncing = false;
   private stopped = false;
   private lastTickHeight = -1n;
+  private stuckTicks = 0;
+  private directBudget = MAX_DIRECT_SENDS_PER_TICK;
   /**
    * 'block' (block: Block, results: { txResults, events }, after: ChainState) after each commit,
    * and 'validator-set' when the set of a coming height changes: for RPC subscriptions.
@@ -252,8 +256,12 @@ export class CareLedgerNode {
   /** Periodic: re-gossip while stuck, announce our height, block-sync if peers are ahead. */
   private tick(): void {
     if (this.stopped) return;
+    this.directBudget = MAX_DIRECT_SENDS_PER_TICK;
     const height = this.chain.lastHeight;
-    if (height === this.lastTickHeight) this.driver.rebroadcast();
+    this.stuckTicks = height === this.lastTickHeight ? this.stuckTicks + 1 : 0;
+    // A height normally spans a tick or two (commit pause included): re-gossip only when stuck
+    // longer, so that repair traffic never competes with a healthy chain.
+    if (this.stuckTicks >= 2) this.driver.rebroadcast();
     else {
       const status: ConsensusMessage = {
         kind: 'status',
@@ -270,14 +278,18 @@ export class CareLedgerNode {
 
   /**
    * Gossips a message. Gossipsub drops bytes it saw within its seen-cache TTL, but consensus
-   * re-sends identical messages on purpose when a height is stuck: those go straight to each peer.
+   * re-sends identical messages on purpose when a height is stuck: those go straight to each
+   * peer, within a budget per tick, so that repair never starves block sync of streams.
    */
   private publish(kind: 'tx' | 'consensus', bytes: Uint8Array): void {
     this.p2p.publish(kind, bytes).then(
       (outcome) => {
         if (outcome.status !== 'duplicate') return;
-        for (const peer of this.p2p.topicPeers(kind))
+        for (const peer of this.p2p.topicPeers(kind)) {
+          if (this.directBudget <= 0) return;
+          this.directBudget--;
           this.p2p.sendDirect(peer, kind, bytes).catch(() => undefined);
+        }
       },
       (err: unknown) => this.log.debug('publish failed', { kind, error: (err as Error).message }),
     );
