@@ -5,7 +5,7 @@
  * CometBFT's `prometheus_listen_addr`.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { P2PMetrics } from '../p2p/host.ts';
 import type { MempoolMetrics } from './mempool.ts';
 
@@ -130,6 +130,12 @@ export class NodeMetrics {
       registers,
     });
     this.syncing = gauge('blocksync', 'syncing', 'Whether the node is block-syncing (1) or not (0).');
+    // The process's own health (CPU, memory, event-loop lag, GC), as every Node exporter has.
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: `${namespace}_process_`,
+      labels: { chain_id: chainId },
+    });
   }
 
   get labels(): { chain_id: string } {

@@ -67,6 +67,8 @@ const MAX_DIRECT_SENDS_PER_TICK = 24;
 export class CareLedgerNode {
   readonly home: Home;
   readonly log: Logger;
+  /** Per-module loggers, so `log.levels` can quiet or open up one part. */
+  private readonly logs: { readonly p2p: Logger; readonly consensus: Logger; readonly sync: Logger };
   readonly peerId: string;
   readonly db: Db;
   readonly blocks: BlockStore;
@@ -113,6 +115,7 @@ export class CareLedgerNode {
   ) {
     this.home = home;
     this.log = log;
+    this.logs = { p2p: log.child('p2p'), consensus: log.child('consensus'), sync: log.child('sync') };
     this.db = db;
     this.blocks = blocks;
     this.app = app;
@@ -189,7 +192,7 @@ export class CareLedgerNode {
         validate: (kind, bytes, from) =>
           kind === 'tx' ? this.onGossipTx(bytes) : this.onConsensusMessage(bytes, from),
         onRequest: (kind, bytes) => this.onRequest(kind, bytes),
-        onError: (err, where) => this.log.debug('p2p error', { where, error: (err as Error).message }),
+        onError: (err, where) => this.logs.p2p.debug('p2p error', { where, error: (err as Error).message }),
       },
       this.metrics?.forP2P() ?? null,
     );
@@ -236,7 +239,10 @@ export class CareLedgerNode {
     });
     const replayed = this.driver.recover(nextHeightStart(this.chain));
     if (replayed > 0)
-      this.log.info('replayed the consensus WAL', { records: replayed, height: this.chain.lastHeight + 1n });
+      this.logs.consensus.info('replayed the consensus WAL', {
+        records: replayed,
+        height: this.chain.lastHeight + 1n,
+      });
     this.every(config.consensus.gossipIntervalMs, () => this.tick());
   }
 
@@ -291,7 +297,7 @@ export class CareLedgerNode {
           this.p2p.sendDirect(peer, kind, bytes).catch(() => undefined);
         }
       },
-      (err: unknown) => this.log.debug('publish failed', { kind, error: (err as Error).message }),
+      (err: unknown) => this.logs.p2p.debug('publish failed', { kind, error: (err as Error).message }),
     );
   }
 
@@ -307,7 +313,7 @@ export class CareLedgerNode {
     if (this.stopped) return 'ignore';
     const outcome = this.driver.receive(bytes, from);
     if (outcome.result === 'reject')
-      this.log.debug('rejected a consensus message', { from, code: outcome.code });
+      this.logs.consensus.debug('rejected a consensus message', { from, code: outcome.code });
     return outcome.result;
   }
 
@@ -342,7 +348,7 @@ export class CareLedgerNode {
         if (peer === '' || best <= this.chain.lastHeight + 1n || this.stopped) return;
         const from = this.chain.lastHeight + 1n;
         const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
-        this.log.info('block sync', { peer, from, to, best });
+        this.logs.sync.info('block sync', { peer, from, to, best });
         const response = decode(
           await this.p2p.request(peer, 'blocks', encode(['blocks', from, to]), {
             timeoutMs: REQUEST_TIMEOUT_MS,
@@ -362,7 +368,7 @@ export class CareLedgerNode {
         this.advanceConsensus();
       }
     } catch (err) {
-      this.log.warn('block sync failed', { error: (err as Error).message });
+      this.logs.sync.warn('block sync failed', { error: (err as Error).message });
     } finally {
       this.syncing = false;
     }
@@ -509,7 +515,10 @@ export class CareLedgerNode {
           validateBlock(this.chain, block, this.evidenceLookup());
           return this.app.processProposal(block, this.checkedTxs(block));
         } catch (err) {
-          this.log.debug('invalid proposal', { height: block.header.height, error: (err as Error).message });
+          this.logs.consensus.debug('invalid proposal', {
+            height: block.header.height,
+            error: (err as Error).message,
+          });
           return false;
         }
       },
@@ -526,7 +535,7 @@ export class CareLedgerNode {
         const key = toHex(evidenceHash(e));
         if (!this.blocks.isEvidenceCommitted(evidenceHash(e)) && !this.evidencePool.has(key)) {
           this.evidencePool.set(key, e);
-          this.log.warn('equivocation detected', {
+          this.logs.consensus.warn('equivocation detected', {
             validator: e.voteA.validatorIndex,
             height: e.voteA.height,
             round: e.voteA.round,
