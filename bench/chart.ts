@@ -1,0 +1,118 @@
+/**
+ * The sweep's chart as a self-contained SVG: p50 and p99 submit-to-commit latency (log scale)
+ * against committed throughput, one point per offered rate, with the target region (at least
+ * `targetTps` committed, p99 under `targetP99Ms`) shaded. No dependencies; opens in any browser.
+ */
+
+export interface ChartPoint {
+  readonly offeredTps: number;
+  readonly committedTps: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+export interface ChartOptions {
+  readonly title: string;
+  readonly subtitle: string;
+  readonly targetTps: number;
+  readonly targetP99Ms: number;
+}
+
+const W = 860;
+const H = 540;
+const M = { left: 80, right: 30, top: 70, bottom: 70 };
+
+function esc(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function niceStep(max: number): number {
+  const raw = max / 8;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return m * mag;
+  return 10 * mag;
+}
+
+export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): string {
+  const plotW = W - M.left - M.right;
+  const plotH = H - M.top - M.bottom;
+  const lat = points.flatMap((p) => [p.p50Ms, p.p99Ms]).filter((v): v is number => v !== null && v > 0);
+  const xMax = Math.max(opts.targetTps * 1.25, ...points.map((p) => p.committedTps)) * 1.08;
+  const yLo = 10 ** Math.floor(Math.log10(Math.max(1, Math.min(100, ...lat))));
+  const yHi = 10 ** Math.ceil(Math.log10(Math.max(opts.targetP99Ms * 2, ...lat)));
+  const x = (v: number): number => M.left + (v / xMax) * plotW;
+  const y = (v: number): number =>
+    M.top +
+    plotH -
+    ((Math.log10(Math.max(v, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo))) * plotH;
+
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title)}</text>`,
+    `<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">${esc(opts.subtitle)}</text>`,
+  );
+  // Target region: throughput at least the target, p99 under the bound.
+  const tx = x(opts.targetTps);
+  const ty = y(opts.targetP99Ms);
+  out.push(
+    `<rect x="${tx}" y="${ty}" width="${M.left + plotW - tx}" height="${M.top + plotH - ty}" fill="#2e7d32" fill-opacity="0.08" stroke="#2e7d32" stroke-dasharray="4 3"/>`,
+    `<text x="${M.left + plotW - 6}" y="${ty + 16}" text-anchor="end" fill="#2e7d32">target: ≥ ${opts.targetTps} tx/s with p99 &lt; ${opts.targetP99Ms / 1000} s</text>`,
+  );
+  // Grid and axes.
+  const step = niceStep(xMax);
+  for (let v = 0; v <= xMax; v += step) {
+    out.push(
+      `<line x1="${x(v)}" y1="${M.top}" x2="${x(v)}" y2="${M.top + plotH}" stroke="#eee"/>`,
+      `<text x="${x(v)}" y="${M.top + plotH + 18}" text-anchor="middle">${v}</text>`,
+    );
+  }
+  for (let decade = yLo; decade <= yHi; decade *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = decade * m;
+      if (v > yHi) break;
+      const label = v >= 1000 ? `${v / 1000} s` : `${v} ms`;
+      out.push(
+        `<line x1="${M.left}" y1="${y(v)}" x2="${M.left + plotW}" y2="${y(v)}" stroke="${m === 1 ? '#ddd' : '#f2f2f2'}"/>`,
+        `<text x="${M.left - 8}" y="${y(v) + 4}" text-anchor="end">${label}</text>`,
+      );
+    }
+  }
+  out.push(
+    `<line x1="${M.left}" y1="${M.top + plotH}" x2="${M.left + plotW}" y2="${M.top + plotH}" stroke="black"/>`,
+    `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + plotH}" stroke="black"/>`,
+    `<text x="${M.left + plotW / 2}" y="${H - 22}" text-anchor="middle" font-size="13">committed throughput (tx/s, measured window)</text>`,
+    `<text transform="translate(20 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="13">submit-to-commit latency (log scale)</text>`,
+  );
+  const series = (key: 'p50Ms' | 'p99Ms', color: string, label: string, dy: number): void => {
+    const pts = points.filter((p) => p[key] !== null);
+    if (pts.length > 1) {
+      const d = pts.map(
+        (p, i) => `${i === 0 ? 'M' : 'L'}${x(p.committedTps).toFixed(1)},${y(p[key]!).toFixed(1)}`,
+      );
+      out.push(`<path d="${d.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    }
+    for (const p of pts) {
+      out.push(
+        `<circle cx="${x(p.committedTps)}" cy="${y(p[key]!)}" r="4" fill="${color}"><title>${label}: ${Math.round(p[key]!)} ms at ${Math.round(p.committedTps)} tx/s committed (offered ${p.offeredTps}/s)</title></circle>`,
+      );
+      if (key === 'p99Ms')
+        out.push(
+          `<text x="${x(p.committedTps) + 6}" y="${y(p[key]!) + dy}" fill="#666" font-size="10">offered ${p.offeredTps}</text>`,
+        );
+    }
+  };
+  series('p50Ms', '#1565c0', 'p50', 0);
+  series('p99Ms', '#c62828', 'p99', -8);
+  // Legend.
+  const lx = M.left + 14;
+  const ly = M.top + 14;
+  out.push(
+    `<rect x="${lx - 8}" y="${ly - 12}" width="150" height="44" fill="white" stroke="#ccc"/>`,
+    `<circle cx="${lx}" cy="${ly}" r="4" fill="#1565c0"/><text x="${lx + 10}" y="${ly + 4}">p50 latency</text>`,
+    `<circle cx="${lx}" cy="${ly + 20}" r="4" fill="#c62828"/><text x="${lx + 10}" y="${ly + 24}">p99 latency</text>`,
+    '</svg>',
+  );
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,448 @@
+/**
+ * The load process of `npm run bench` (forked by bench/run.ts; not meant to be run by hand).
+ *
+ * It signs every tx of the run before the clock starts (many signer keys, unique nonces, a kvstore
+ * `set` of a fresh key padded to the requested encoded size), then offers them at a fixed rate in
+ * an open loop: tx i is due at i/rate seconds and is sent then whatever the replies so far, round
+ * robin over the nodes' `/broadcast_tx_sync?tx=0x…` on keep-alive sockets. Its submit time is the
+ * time it was due, not when a socket freed up, so a slow node cannot hide its queueing from the
+ * latency (no coordinated omission). Refusals (MEMPOOL_FULL…) and transport errors are counted
+ * apart, by code.
+ *
+ * Commit times come from following one node's blocks: `/block?height=H` as soon as the previous
+ * height was read, polling every `pollMs` while H does not exist yet; each tx in a block is hashed
+ * (sha256 of its bytes) and looked up. A commit is timed when the block is first seen on that node,
+ * so latencies include up to one poll interval and one block fetch.
+ *
+ * Everything it needs comes in one `config` message; it answers `ready` once signed, starts on
+ * `start`, reports phases and progress, and ends with one `result` message. It exits if the parent
+ * goes away.
+ */
+import { createHash } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { keyPairFromSeed, signerFor } from '../packages/crypto/ed25519.ts';
+import { encodeTx, txSignBytes } from '../packages/types/tx.ts';
+import { encodeKvOp } from '../state/kvstore-app.ts';
+import {
+  type BlockSample,
+  type FromLoad,
+  type LoadConfig,
+  type LoadResult,
+  monoMicros,
+  percentiles,
+  type ToLoad,
+} from './protocol.ts';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+const Status = { pending: 0, inFlight: 1, accepted: 2, refused: 3, error: 4, skipped: 5 } as const;
+
+function send(message: FromLoad): void {
+  process.send?.(message);
+}
+
+if (process.send === undefined) {
+  process.stderr.write('bench/load.ts is forked by bench/run.ts (npm run bench); it has no CLI of its own\n');
+  process.exit(2);
+}
+process.on('disconnect', () => process.exit(1));
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+
+interface Signed {
+  /** `/broadcast_tx_sync?tx=0x…` */
+  readonly paths: string[];
+  /** sha256 of the tx bytes, hex, to index number. */
+  readonly byHash: Map<string, number>;
+  readonly txBytes: number;
+}
+
+function kvKey(i: number): string {
+  // Fixed width, so every tx of a run has the same size.
+  return `bench/${i.toString().padStart(9, '0')}`;
+}
+
+/** Value length that makes the encoded tx exactly (or just under) `target` bytes. */
+function valueLength(
+  chainId: string,
+  target: number,
+  build: (i: number, valueLen: number) => Uint8Array,
+): number {
+  let len = Math.max(0, target - build(0, 0).length);
+  for (let tries = 0; tries < 8; tries++) {
+    const size = build(0, len).length;
+    if (size === target) return len;
+    len = Math.max(0, len + target - size);
+    if (len === 0) break;
+  }
+  // msgpack length headers grow at 256 and 65536 bytes: settle just under the target.
+  while (len > 0 && build(0, len).length > target) len--;
+  if (build(0, len).length > target) {
+    throw new Error(
+      `--tx-bytes ${target} is below the smallest kvstore tx on chain ${chainId} (${build(0, 0).length} bytes)`,
+    );
+  }
+  return len;
+}
+
+function signAll(cfg: LoadConfig, count: number): Signed {
+  const keys = Array.from({ length: cfg.signers }, (_, k) => {
+    const pair = keyPairFromSeed(
+      createHash('sha256').update(`careledger/bench/load/${cfg.chainId}/${k}`).digest(),
+    );
+    return { publicKey: pair.publicKey, sign: signerFor(pair.secretKey) };
+  });
+  const build = (i: number, valueLen: number): Uint8Array => {
+    const key = keys[i % keys.length]!;
+    const value = Buffer.alloc(valueLen, 0x61 + (i % 26));
+    const payload = encodeKvOp({ op: 'set', key: kvKey(i), value });
+    const unsigned = { signer: key.publicKey, nonce: BigInt(Math.floor(i / keys.length)), payload };
+    return encodeTx({ ...unsigned, signature: key.sign(txSignBytes(cfg.chainId, unsigned)) });
+  };
+  const len = valueLength(cfg.chainId, cfg.txBytes, build);
+  const paths: string[] = new Array(count);
+  const byHash = new Map<string, number>();
+  let txBytes = 0;
+  for (let i = 0; i < count; i++) {
+    const bytes = build(i, len);
+    txBytes = bytes.length;
+    paths[i] = `/broadcast_tx_sync?tx=0x${Buffer.from(bytes).toString('hex')}`;
+    byHash.set(createHash('sha256').update(bytes).digest('hex'), i);
+  }
+  return { paths, byHash, txBytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+interface Target {
+  readonly host: string;
+  readonly port: number;
+  readonly agent: Agent;
+}
+
+function target(base: string, sockets: number): Target {
+  const url = new URL(base);
+  return {
+    host: url.hostname,
+    port: Number(url.port),
+    agent: new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets }),
+  };
+}
+
+/** GET a path; resolves with the parsed JSON body, rejects on transport errors and timeouts. */
+function getJson(t: Target, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: t.host, port: t.port, path, method: 'GET', agent: t.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          reject(new Error(`bad JSON (HTTP ${res.statusCode})`));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> {
+  const count = Math.ceil(cfg.rate * (cfg.warmupSeconds + cfg.durationSeconds));
+  const signStart = performance.now();
+  const signed = signAll(cfg, count);
+  const signSeconds = (performance.now() - signStart) / 1000;
+  send({ type: 'ready', txs: count, txBytes: signed.txBytes, signSeconds });
+  await waitForStart;
+
+  const nodes = cfg.rpcs.map((base) => target(base, cfg.socketsPerNode));
+  const tracked = target(cfg.rpcs[cfg.trackNode]!, 1);
+  const status = new Uint8Array(count);
+  const ackAt = new Float64Array(count).fill(Number.NaN);
+  const committedAt = new Float64Array(count).fill(Number.NaN);
+  const refusedByCode = new Map<number, string>();
+  const errorByKind = new Map<number, string>();
+  const dueAt = (i: number): number => (i * 1000) / cfg.rate;
+  const warmMs = cfg.warmupSeconds * 1000;
+  const endMs = (cfg.warmupSeconds + cfg.durationSeconds) * 1000;
+
+  let outstanding = 0;
+  let next = 0;
+  let committed = 0;
+  let height = 0;
+  const counts = { accepted: 0, refused: 0, errors: 0, skipped: 0 };
+  const blocks: BlockSample[] = [];
+
+  // Start following from the height the tracked node is at now: earlier blocks hold none of ours.
+  const startStatus = (await getJson(tracked, '/status')) as {
+    result?: { sync_info?: { latest_block_height?: string } };
+  };
+  let followHeight = Number(startStatus.result?.sync_info?.latest_block_height ?? '0') + 1;
+  height = followHeight - 1;
+
+  const t0 = performance.now();
+  const now = (): number => performance.now() - t0;
+  send({ type: 'phase', phase: 'warmup', monoUs: monoMicros() });
+
+  const submit = (i: number): void => {
+    const node = nodes[i % nodes.length]!;
+    status[i] = Status.inFlight;
+    outstanding++;
+    getJson(node, signed.paths[i]!).then(
+      (body) => {
+        outstanding--;
+        ackAt[i] = now();
+        const b = body as { result?: { code?: number; codespace?: string }; error?: { data?: string } };
+        if (b.result?.code === 0) {
+          status[i] = Status.accepted;
+          counts.accepted++;
+        } else if (b.result !== undefined) {
+          status[i] = Status.refused;
+          counts.refused++;
+          refusedByCode.set(i, b.result.codespace || 'UNKNOWN');
+        } else {
+          status[i] = Status.error;
+          counts.errors++;
+          errorByKind.set(i, `rpc: ${b.error?.data ?? 'no result'}`);
+        }
+      },
+      (err: unknown) => {
+        outstanding--;
+        ackAt[i] = now();
+        status[i] = Status.error;
+        counts.errors++;
+        errorByKind.set(i, (err as Error).message);
+      },
+    );
+  };
+
+  // The open-loop scheduler: every due tx goes out, whatever happened to the ones before.
+  const schedulerDone = new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(count, Math.floor((now() * cfg.rate) / 1000) + 1);
+      for (; next < due; next++) {
+        if (outstanding >= cfg.maxOutstanding) {
+          status[next] = Status.skipped;
+          counts.skipped++;
+        } else submit(next);
+      }
+      if (next >= count) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+
+  let following = true;
+  let recent: number[] = [];
+  const follow = async (): Promise<void> => {
+    while (following) {
+      let body: { result?: { block?: { header?: { time?: string }; data?: { txs?: string[] } } } };
+      try {
+        body = (await getJson(tracked, `/block?height=${followHeight}`)) as typeof body;
+      } catch {
+        await sleep(cfg.pollMs);
+        continue;
+      }
+      const block = body.result?.block;
+      if (block === undefined) {
+        await sleep(cfg.pollMs);
+        continue;
+      }
+      const observed = now();
+      const txs = block.data?.txs ?? [];
+      let ours = 0;
+      for (const b64 of txs) {
+        const i = signed.byHash.get(createHash('sha256').update(Buffer.from(b64, 'base64')).digest('hex'));
+        if (i === undefined || !Number.isNaN(committedAt[i]!)) continue;
+        committedAt[i] = observed;
+        ours++;
+        committed++;
+        recent.push(observed - dueAt(i));
+      }
+      const time = block.header?.time ?? '';
+      blocks.push({
+        height: followHeight,
+        timeMs: Date.parse(`${time.slice(0, 23)}Z`),
+        txs: txs.length,
+        ours,
+        observedMs: Math.round(observed * 10) / 10,
+      });
+      height = followHeight;
+      followHeight++;
+    }
+  };
+  const follower = follow();
+
+  let phase = 'warmup';
+  let lastProgress = { at: 0, committed: 0 };
+  const progress = setInterval(() => {
+    const at = now();
+    const sorted = Float64Array.from(recent).sort();
+    const pick = (p: number): number | null =>
+      sorted.length === 0
+        ? null
+        : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
+    send({
+      type: 'progress',
+      elapsedSeconds: Math.round(at / 100) / 10,
+      phase,
+      scheduled: next,
+      accepted: counts.accepted,
+      refused: counts.refused,
+      errors: counts.errors,
+      skipped: counts.skipped,
+      outstanding,
+      committed,
+      height,
+      recentTps: Math.round(
+        ((committed - lastProgress.committed) * 1000) / Math.max(1, at - lastProgress.at),
+      ),
+      recentP50Ms: pick(0.5),
+      recentP99Ms: pick(0.99),
+    });
+    recent = [];
+    lastProgress = { at, committed };
+  }, cfg.progressEveryMs);
+
+  const cpuAtMeasure = { value: process.cpuUsage() };
+  const measureTimer = setTimeout(() => {
+    phase = 'measure';
+    cpuAtMeasure.value = process.cpuUsage();
+    send({ type: 'phase', phase: 'measure', monoUs: monoMicros() });
+  }, warmMs);
+  await schedulerDone;
+  // The last tx is due just before endMs; the window closes at endMs itself.
+  await sleep(Math.max(0, endMs - now()));
+  clearTimeout(measureTimer);
+  const loadCpu = process.cpuUsage(cpuAtMeasure.value);
+  phase = 'drain';
+  send({ type: 'phase', phase: 'drain', monoUs: monoMicros() });
+
+  // Drain: until every accepted tx is in a block and every request answered, or the deadline.
+  const drainDeadline = now() + cfg.drainSeconds * 1000;
+  const allDone = (): boolean => {
+    if (outstanding > 0) return false;
+    for (let i = 0; i < count; i++)
+      if (status[i] === Status.accepted && Number.isNaN(committedAt[i]!)) return false;
+    return true;
+  };
+  while (now() < drainDeadline && !allDone()) await sleep(100);
+  following = false;
+  clearInterval(progress);
+  await Promise.race([follower, sleep(REQUEST_TIMEOUT_MS)]);
+  const endedAt = now();
+  send({ type: 'phase', phase: 'done', monoUs: monoMicros() });
+
+  // Results over the measured window: txs due in [warm-up end, end).
+  const first = Math.ceil((warmMs * cfg.rate) / 1000);
+  const latencies: number[] = [];
+  const rpcLatencies: number[] = [];
+  const refused: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  let windowAccepted = 0;
+  let windowCommitted = 0;
+  let uncommitted = 0;
+  let skipped = 0;
+  for (let i = first; i < count; i++) {
+    const s = status[i]!;
+    if (s === Status.skipped) skipped++;
+    if (!Number.isNaN(ackAt[i]!)) rpcLatencies.push(ackAt[i]! - dueAt(i));
+    if (s === Status.refused) {
+      const code = refusedByCode.get(i) ?? 'UNKNOWN';
+      refused[code] = (refused[code] ?? 0) + 1;
+    }
+    if (s === Status.error || s === Status.inFlight) {
+      const kind = s === Status.inFlight ? 'no reply' : (errorByKind.get(i) ?? 'unknown');
+      errors[kind] = (errors[kind] ?? 0) + 1;
+    }
+    if (!Number.isNaN(committedAt[i]!)) {
+      windowCommitted++;
+      latencies.push(committedAt[i]! - dueAt(i));
+    }
+    if (s === Status.accepted) {
+      windowAccepted++;
+      if (Number.isNaN(committedAt[i]!)) {
+        uncommitted++;
+        latencies.push(endedAt - dueAt(i));
+      }
+    }
+  }
+  let totalCommitted = 0;
+  for (let i = 0; i < count; i++) if (!Number.isNaN(committedAt[i]!)) totalCommitted++;
+
+  // Committed throughput between the first and the last block seen inside the window: the txs
+  // of every block after the first, over the time between them (whole blocks, no edge effects).
+  const inWindow = blocks.filter((b) => b.observedMs > warmMs && b.observedMs <= endMs);
+  let committedTps = 0;
+  if (inWindow.length >= 2) {
+    const span = (inWindow[inWindow.length - 1]!.observedMs - inWindow[0]!.observedMs) / 1000;
+    committedTps = inWindow.slice(1).reduce((sum, b) => sum + b.txs, 0) / span;
+  } else if (inWindow.length === 1) {
+    committedTps = inWindow[0]!.txs / cfg.durationSeconds;
+  }
+  const windowCount = count - first;
+  const result: LoadResult = {
+    type: 'result',
+    txBytes: signed.txBytes,
+    signSeconds: Math.round(signSeconds * 100) / 100,
+    warmupSeconds: cfg.warmupSeconds,
+    durationSeconds: cfg.durationSeconds,
+    window: {
+      scheduled: windowCount,
+      accepted: windowAccepted,
+      refused,
+      errors,
+      skipped,
+      committed: windowCommitted,
+      uncommitted,
+    },
+    total: { scheduled: count, ...counts, committed: totalCommitted },
+    offeredTps: Math.round((windowCount / cfg.durationSeconds) * 10) / 10,
+    acceptedTps: Math.round((windowAccepted / cfg.durationSeconds) * 10) / 10,
+    committedTps: Math.round(committedTps * 10) / 10,
+    latencyMs: percentiles(Float64Array.from(latencies)),
+    latencyIsLowerBound: uncommitted > 0,
+    rpcLatencyMs: percentiles(Float64Array.from(rpcLatencies)),
+    blocks,
+    loadCpuSeconds: Math.round(((loadCpu.user + loadCpu.system) / 1e6) * 100) / 100,
+    loadPeakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+  for (const n of [...nodes, tracked]) n.agent.destroy();
+  await new Promise<void>((resolve) => process.send!(result, () => resolve()));
+}
+
+let startNow: () => void = () => undefined;
+const started = new Promise<void>((resolve) => {
+  startNow = resolve;
+});
+process.on('message', (message: ToLoad) => {
+  if (message.type === 'start') startNow();
+  else if (message.type === 'config') {
+    run(message, started).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`bench/load.ts: ${(err as Error).stack ?? String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  }
+});
