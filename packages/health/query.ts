@@ -26,7 +26,13 @@ import { healthError } from './errors.ts';
 import { ANY_MEMBER, idOf, isIdOf, isMemberId, memberId } from './ids.ts';
 import { LIST_KINDS, type ListKind, stateKey } from './keys.ts';
 import { decodeBlockInfo, decodeConsent, decodeIdList, decodeRecord } from './model.ts';
-import { type Decision, type DecisionReason, decideForRecord } from './policy.ts';
+import {
+  type Decision,
+  type DecisionReason,
+  decideForRecord,
+  type PolicyConsent,
+  type PolicyRecord,
+} from './policy.ts';
 
 export const QUERY_PATHS = [
   '/health/block',
@@ -127,6 +133,28 @@ export interface DecisionRequest {
   readonly action: Action;
   /** Evaluate at this time; null: the time of the queried block. */
   readonly time: bigint | null;
+}
+
+/**
+ * The policy decision for a decision query: the one mapping of a request onto the engine, used
+ * by the application to answer and by a client to re-check a proven answer.
+ */
+export function decideRequest(
+  consents: readonly PolicyConsent[],
+  record: (Omit<PolicyRecord, 'erased'> & { readonly erasure: unknown }) | null,
+  request: DecisionRequest,
+  time: bigint,
+  height: bigint,
+): Decision {
+  return decideForRecord(consents, record === null ? null : { ...record, erased: record.erasure !== null }, {
+    patient: request.patient,
+    grantee: request.grantee,
+    recordId: request.record,
+    purpose: request.purpose,
+    action: request.action,
+    time,
+    height,
+  });
 }
 
 export function decisionQueryData(r: DecisionRequest): Uint8Array {
@@ -345,19 +373,7 @@ export function verifyDecision(
     const answer = decodeDecisionAnswer(value);
     const time = request.time ?? block.time;
     if (answer.height !== block.height + 1n || answer.time !== time) return null;
-    const decision = decideForRecord(
-      consents,
-      record === null ? null : { ...record, erased: record.erasure !== null },
-      {
-        patient: request.patient,
-        grantee: request.grantee,
-        recordId: request.record,
-        purpose: request.purpose,
-        action: request.action,
-        time,
-        height: answer.height,
-      },
-    );
+    const decision = decideRequest(consents, record, request, time, answer.height);
     const same =
       decision.permit === answer.permit &&
       decision.consentId === answer.consentId &&

@@ -35,9 +35,9 @@ import {
   encodeParams,
   encodeValidators,
 } from '../../packages/health/model.ts';
-import { decideForRecord } from '../../packages/health/policy.ts';
 import { compareStrings } from '../../packages/health/provision.ts';
 import {
+  decideRequest,
   decodeDecisionRequest,
   encodeBundle,
   encodeDecisionAnswer,
@@ -440,19 +440,7 @@ export class HealthApp implements Application {
     });
     const record = await ctx.record(request.record);
     const consents = await policyConsents(ctx, request.patient, request.grantee);
-    const decision = decideForRecord(
-      consents,
-      record === null ? null : { ...record, erased: record.erasure !== null },
-      {
-        patient: request.patient,
-        grantee: request.grantee,
-        recordId: request.record,
-        purpose: request.purpose,
-        action: request.action,
-        time,
-        height: block.height + 1n,
-      },
-    );
+    const decision = decideRequest(consents, record, request, time, block.height + 1n);
     const value = encodeDecisionAnswer({ ...decision, height: block.height + 1n, time });
     let proof: Uint8Array | null = null;
     if (prove) {
