@@ -57,12 +57,15 @@ import { Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
+import { decodeTxBatch, TxBatcher } from './tx-gossip.ts';
 
 const SYNC_BATCH = 20;
 const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
 /** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
 const MAX_DIRECT_SENDS_PER_TICK = 24;
+/** How long client txs wait to be gossiped together. */
+const TX_BATCH_INTERVAL_MS = 50;
 
 export class CareLedgerNode {
   readonly home: Home;
@@ -90,6 +93,8 @@ export class CareLedgerNode {
   private stopped = false;
   private lastTickHeight = -1n;
   private stuckTicks = 0;
+  /** Client txs on their way to the peers, one gossip message per batch. */
+  private readonly txBatcher = new TxBatcher(512 * 1024, (batch) => this.publish('tx', batch));
   private directBudget = MAX_DIRECT_SENDS_PER_TICK;
   /**
    * 'block' (block: Block, results: { txResults, events }, after: ChainState) after each commit,
@@ -244,6 +249,7 @@ export class CareLedgerNode {
         height: this.chain.lastHeight + 1n,
       });
     this.every(config.consensus.gossipIntervalMs, () => this.tick());
+    this.every(TX_BATCH_INTERVAL_MS, () => this.txBatcher.flush());
   }
 
   private every(ms: number, run: () => void): void {
@@ -303,10 +309,18 @@ export class CareLedgerNode {
 
   // Gossip validation: decode and verify once, then accept, ignore or reject.
 
+  /** A batch of txs: accepted if it brought a new valid tx, rejected if any tx is invalid. */
   private onGossipTx(bytes: Uint8Array): 'accept' | 'ignore' | 'reject' {
-    const result = this.mempool.add(bytes);
-    if (result.ok) return result.duplicate ? 'ignore' : 'accept';
-    return result.error.action === 'reject' && result.error.code !== 'MEMPOOL_FULL' ? 'reject' : 'ignore';
+    let verdict: 'accept' | 'ignore' = 'ignore';
+    for (const tx of decodeTxBatch(bytes)) {
+      const result = this.mempool.add(tx);
+      if (result.ok) {
+        if (!result.duplicate) verdict = 'accept';
+      } else if (result.error.action === 'reject' && result.error.code !== 'MEMPOOL_FULL') {
+        return 'reject';
+      }
+    }
+    return verdict;
   }
 
   private onConsensusMessage(bytes: Uint8Array, from: string): 'accept' | 'ignore' | 'reject' {
@@ -574,7 +588,7 @@ export class CareLedgerNode {
     }
     const result = this.mempool.add(bytes);
     if (!result.ok) return { ok: false, hash, error: result.error };
-    if (!result.duplicate) this.publish('tx', bytes);
+    if (!result.duplicate) this.txBatcher.add(bytes);
     return { ok: true, hash };
   }
 
