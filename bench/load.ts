@@ -387,7 +387,11 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
     }
   }
   let totalCommitted = 0;
-  for (let i = 0; i < count; i++) if (!Number.isNaN(committedAt[i]!)) totalCommitted++;
+  let acceptedReplies = 0;
+  for (let i = 0; i < count; i++) {
+    if (!Number.isNaN(committedAt[i]!)) totalCommitted++;
+    if (status[i] === Status.accepted && ackAt[i]! >= warmMs && ackAt[i]! < endMs) acceptedReplies++;
+  }
 
   // Committed throughput between the first and the last block seen inside the window: the txs
   // of every block after the first, over the time between them (whole blocks, no edge effects).
@@ -409,6 +413,7 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
     window: {
       scheduled: windowCount,
       accepted: windowAccepted,
+      acceptedReplies,
       refused,
       errors,
       skipped,

@@ -93,6 +93,8 @@ export interface LoadResult {
   readonly window: {
     readonly scheduled: number;
     readonly accepted: number;
+    /** Accepting replies that arrived inside the window, whenever their tx was due: the nodes' intake. */
+    readonly acceptedReplies: number;
     readonly refused: Record<string, number>;
     readonly errors: Record<string, number>;
     readonly skipped: number;

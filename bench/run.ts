@@ -452,7 +452,7 @@ async function runOnce(opts: Options, rate: number, step: number, stamp: string)
       const s = marks.start?.procs[i];
       const d = marks.done?.procs[i] ?? end[i];
       const window = a && b ? b.cpuSeconds - a.cpuSeconds : null;
-      const accepted = loadResult.window.accepted;
+      const accepted = loadResult.window.acceptedReplies;
       const perTx = (x: number | null | undefined, y: number | null | undefined): number | null =>
         x === null || x === undefined || y === null || y === undefined || accepted === 0
           ? null
@@ -530,7 +530,7 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
   const lines = [
     '',
     `offered      ${l.offeredTps} tx/s (${w.scheduled} txs of ${l.txBytes} bytes in ${l.durationSeconds} s after ${l.warmupSeconds} s warm-up)`,
-    `accepted     ${l.acceptedTps} tx/s; refused ${refused.length === 0 ? 'none' : refused.join(', ')}; errors ${errors.length === 0 ? 'none' : errors.join(', ')}; skipped (client backlog) ${w.skipped}`,
+    `accepted     ${l.acceptedTps} tx/s of the window's txs (nodes answered ${(w.acceptedReplies / l.durationSeconds).toFixed(1)} acceptances/s in the window); refused ${refused.length === 0 ? 'none' : refused.join(', ')}; errors ${errors.length === 0 ? 'none' : errors.join(', ')}; skipped (client backlog) ${w.skipped}`,
     `committed    ${l.committedTps} tx/s; ${w.committed} of the window's txs committed, ${w.uncommitted} accepted but not committed by the end of the drain`,
     `latency      submit->commit p50 ${ms(l.latencyMs.p50)}  p95 ${ms(l.latencyMs.p95)}  p99 ${ms(l.latencyMs.p99)}  max ${ms(l.latencyMs.max)}${l.latencyIsLowerBound ? '  (lower bounds: some txs never committed)' : ''}`,
     `rpc          broadcast_tx_sync reply p50 ${ms(l.rpcLatencyMs.p50)}  p99 ${ms(l.rpcLatencyMs.p99)}`,
@@ -559,7 +559,7 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
  */
 function cpuPerTxMs(r: RunResult): number | null {
   const cpu = r.nodes.reduce((sum, n) => sum + (n.cpuSecondsWindow ?? 0), 0);
-  const txs = r.load.window.accepted;
+  const txs = r.load.window.acceptedReplies;
   return txs === 0 ? null : Math.round(((cpu * 1000) / txs) * 100) / 100;
 }
 
@@ -567,7 +567,7 @@ function cpuPerTxLine(r: RunResult): string {
   const perTx = cpuPerTxMs(r);
   if (perTx === null) return 'per tx       - (no tx accepted in the window)';
   const cores = availableParallelism();
-  return `per tx       ${perTx} ms of node CPU per accepted tx, all nodes together (${(perTx / r.nodes.length).toFixed(2)} ms each): ${cores} cores would carry at most ${Math.round((cores * 1000) / perTx)} tx/s`;
+  return `per tx       ${perTx} ms of node CPU per tx accepted in the window, all nodes together (${(perTx / r.nodes.length).toFixed(2)} ms each): ${cores} cores would carry at most ${Math.round((cores * 1000) / perTx)} tx/s`;
 }
 
 function finalLine(r: RunResult): string {
