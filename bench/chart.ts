@@ -2,7 +2,10 @@
  * The sweep's chart as a self-contained SVG: p50 and p99 submit-to-commit latency (log scale)
  * against committed throughput, one point per offered rate, with the target region (at least
  * `targetTps` committed, p99 under `targetP99Ms`) shaded. No dependencies; opens in any browser.
+ * `node bench/chart.ts SWEEP.json` draws it again from a sweep's JSON.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 export interface ChartPoint {
   readonly offeredTps: number;
@@ -105,8 +108,8 @@ export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): str
   };
   series('p50Ms', '#1565c0', 'p50', 0);
   series('p99Ms', '#c62828', 'p99', -8);
-  // Legend.
-  const lx = M.left + 14;
+  // Legend, top right: the data of a struggling node sits top left, the target bottom right.
+  const lx = M.left + plotW - 142;
   const ly = M.top + 14;
   out.push(
     `<rect x="${lx - 8}" y="${ly - 12}" width="150" height="44" fill="white" stroke="#ccc"/>`,
@@ -115,4 +118,40 @@ export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): str
     '</svg>',
   );
   return `${out.join('\n')}\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // `node bench/chart.ts SWEEP.json`: draws (again) the SVG of a sweep's JSON, beside it.
+  const file = process.argv[2];
+  if (file === undefined || !file.endsWith('.json')) {
+    process.stderr.write('Usage: node bench/chart.ts bench/results/throughput-sweep-….json\n');
+    process.exit(2);
+  }
+  const sweep = JSON.parse(readFileSync(file, 'utf8')) as {
+    startedAt: string;
+    options: { validators: number; txBytes: number; warmupSeconds: number; durationSeconds: number };
+    verifyRate: { perCore: number; cores: number };
+    target: { committedTps: number; p99Ms: number };
+    steps: { rate: number; committedTps: number; latencyMs: { p50: number | null; p99: number | null } }[];
+  };
+  const o = sweep.options;
+  const out = file.replace(/\.json$/, '.svg');
+  writeFileSync(
+    out,
+    sweepSvg(
+      sweep.steps.map((r) => ({
+        offeredTps: r.rate,
+        committedTps: r.committedTps,
+        p50Ms: r.latencyMs.p50,
+        p99Ms: r.latencyMs.p99,
+      })),
+      {
+        title: `CareLedger: latency against committed throughput (${o.validators} validators, ${o.txBytes}-byte txs)`,
+        subtitle: `${sweep.verifyRate.cores} cores, ${sweep.verifyRate.perCore} ed25519 verifies/s per core; ${o.warmupSeconds} s warm-up + ${o.durationSeconds} s per step, fresh consortium per step; ${sweep.startedAt.slice(0, 16)}`,
+        targetTps: sweep.target.committedTps,
+        targetP99Ms: sweep.target.p99Ms,
+      },
+    ),
+  );
+  process.stdout.write(`wrote ${out}\n`);
 }
