@@ -23,10 +23,32 @@ export interface ChartOptions {
 
 const W = 860;
 const H = 540;
-const M = { left: 80, right: 30, top: 70, bottom: 70 };
+const M = { left: 80, right: 30, top: 78, bottom: 70 };
+
+/** `commit 1234abc (+ local changes); ` for chart subtitles, or nothing outside a git checkout. */
+export function versionLabel(info: Record<string, unknown> | undefined): string {
+  const commit = info?.commit;
+  if (typeof commit !== 'string') return '';
+  const extra =
+    typeof info?.experiment === 'string'
+      ? ` + ${info.experiment}`
+      : info?.dirty === true
+        ? ' + local changes'
+        : '';
+  return `commit ${commit.slice(0, 7)}${extra}; `;
+}
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A long subtitle on two lines, split at the "; " nearest its middle. */
+function subtitleLines(text: string): string[] {
+  if (text.length <= 120) return [text];
+  let best = -1;
+  for (let i = text.indexOf('; '); i >= 0; i = text.indexOf('; ', i + 1))
+    if (best < 0 || Math.abs(i - text.length / 2) < Math.abs(best - text.length / 2)) best = i;
+  return best < 0 ? [text] : [text.slice(0, best + 1), text.slice(best + 2)];
 }
 
 function niceStep(max: number): number {
@@ -54,7 +76,10 @@ export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): str
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title)}</text>`,
-    `<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">${esc(opts.subtitle)}</text>`,
+    ...subtitleLines(opts.subtitle).map(
+      (line, i) =>
+        `<text x="${W / 2}" y="${42 + 15 * i}" text-anchor="middle" fill="#555" font-size="11">${esc(line)}</text>`,
+    ),
   );
   // Target region: throughput at least the target, p99 under the bound.
   const tx = x(opts.targetTps);
@@ -129,6 +154,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const sweep = JSON.parse(readFileSync(file, 'utf8')) as {
     startedAt: string;
+    git?: Record<string, unknown>;
     options: { validators: number; txBytes: number; warmupSeconds: number; durationSeconds: number };
     verifyRate: { perCore: number; cores: number };
     target: { committedTps: number; p99Ms: number };
@@ -147,7 +173,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       })),
       {
         title: `CareLedger: latency against committed throughput (${o.validators} validators, ${o.txBytes}-byte txs)`,
-        subtitle: `${sweep.verifyRate.cores} cores, ${sweep.verifyRate.perCore} ed25519 verifies/s per core; ${o.warmupSeconds} s warm-up + ${o.durationSeconds} s per step, fresh consortium per step; ${sweep.startedAt.slice(0, 16)}`,
+        subtitle: `${sweep.verifyRate.cores} cores, ${sweep.verifyRate.perCore} ed25519 verifies/s per core; ${o.warmupSeconds} s warm-up + ${o.durationSeconds} s per step, fresh consortium per step; ${versionLabel(sweep.git)}${sweep.startedAt.slice(0, 16)}`,
         targetTps: sweep.target.committedTps,
         targetP99Ms: sweep.target.p99Ms,
       },

@@ -29,7 +29,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { sweepSvg } from './chart.ts';
+import { sweepSvg, versionLabel } from './chart.ts';
 import {
   Consortium,
   type MachineSample,
@@ -641,11 +641,12 @@ async function main(): Promise<void> {
   process.stdout.write(
     `  ${verifyRate.perCore} verifies/s per core; ${verifyRate.cores} cores, ${opts.validators} nodes: ceiling ${verifyRate.ceilingTps} tx/s\n`,
   );
+  const gitInfo = git();
   const header = {
     kind: 'careledger-throughput',
     startedAt,
     machine: machine(),
-    git: git(),
+    git: gitInfo,
     options: { ...opts },
     target: { committedTps: TARGET_TPS, p99Ms: TARGET_P99_MS, validators: 4, txBytes: 250 },
     verifyRate,
@@ -707,7 +708,7 @@ async function main(): Promise<void> {
       })),
       {
         title: `CareLedger: latency against committed throughput (${opts.validators} validators, ${opts.txBytes}-byte txs)`,
-        subtitle: `${availableParallelism()} cores, ${verifyRate.perCore} ed25519 verifies/s per core; ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s per step, fresh consortium per step; ${startedAt.slice(0, 16)}`,
+        subtitle: `${availableParallelism()} cores, ${verifyRate.perCore} ed25519 verifies/s per core; ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s per step, fresh consortium per step; ${versionLabel(gitInfo)}${startedAt.slice(0, 16)}`,
         targetTps: TARGET_TPS,
         targetP99Ms: TARGET_P99_MS,
       },
