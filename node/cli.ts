@@ -8,6 +8,7 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
+import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
 import { createLogger } from './log.ts';
 import { CareLedgerNode } from './node.ts';
@@ -43,7 +44,13 @@ Options:
   --validators N      number of validators, 1 to 100 (required)
   --output DIR        where to create the homes (required; must not hold keys already)
   --hostnames LIST    comma-separated hostnames or IPs, one per validator
-  --names LIST        comma-separated monikers, one per validator (default node0, node1, …)
+  --names LIST        comma-separated monikers, one per validator (default node0, node1, …);
+                      each node's institution joins the genesis as a member of that name
+                      (lower-cased), its signing key in DIR/nodeI/config/member_key.json
+  --roles LIST        comma-separated member roles (provider, lab, payer, research), one per
+                      validator (default from the name: lab…, insur…/payer…, research…, else provider)
+  --app NAME          the application: health (default) or kvstore (a test key-value store for
+                      benchmarks and consensus tests)
   --chain-id ID       chain id (default careledger-<random>)
   --base-port P       P2P port of node 0, RPC is P+1, node I adds 10*I (default 26656)
   -h, --help          show this help
@@ -98,6 +105,8 @@ async function testnet(args: string[]): Promise<void> {
       output: { type: 'string' },
       hostnames: { type: 'string' },
       names: { type: 'string' },
+      roles: { type: 'string' },
+      app: { type: 'string' },
       'chain-id': { type: 'string' },
       'base-port': { type: 'string' },
     },
@@ -112,6 +121,10 @@ async function testnet(args: string[]): Promise<void> {
   if (typeof v.output !== 'string' || v.output.length === 0) fail('--output DIR is required', testnetUsage);
   const hostnames = list(v.hostnames);
   const names = list(v.names);
+  const roles = list(v.roles);
+  const app = v.app;
+  if (app !== undefined && !APPLICATIONS.includes(app as ApplicationName))
+    fail(`--app must be ${APPLICATIONS.join(' or ')}`, testnetUsage);
   const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
   const basePort = v['base-port'];
   if (basePort !== undefined && (typeof basePort !== 'string' || !/^\d+$/.test(basePort)))
@@ -121,6 +134,8 @@ async function testnet(args: string[]): Promise<void> {
     output: v.output,
     ...(hostnames === undefined ? {} : { hostnames }),
     ...(names === undefined ? {} : { names }),
+    ...(roles === undefined ? {} : { roles }),
+    ...(app === undefined ? {} : { app: app as ApplicationName }),
     ...(chainId === undefined ? {} : { chainId }),
     ...(basePort === undefined ? {} : { basePort: Number(basePort) }),
     progress: (line) => process.stdout.write(`${line}\n`),

@@ -5,8 +5,17 @@
  */
 import { CareLedgerError } from '../packages/core/errors.ts';
 
+/** The applications a node can run (CometBFT's `proxy_app`, built in rather than over a socket). */
+export const APPLICATIONS = ['health', 'kvstore'] as const;
+export type ApplicationName = (typeof APPLICATIONS)[number];
+
 export interface NodeConfig {
   readonly moniker: string;
+  /**
+   * `health`: the health-data application (the product). `kvstore`: a key-value test application
+   * for consensus tests and throughput benchmarks, whose txs need no members or patients.
+   */
+  readonly proxyApp: ApplicationName;
   readonly p2p: {
     /** libp2p multiaddr to listen on. */
     readonly listen: string;
@@ -57,6 +66,7 @@ const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
 export function defaultConfig(moniker: string): NodeConfig {
   return {
     moniker,
+    proxyApp: 'health',
     p2p: { listen: '/ip4/127.0.0.1/tcp/26656', persistentPeers: [], maxMessageBytes: 4 * 1024 * 1024 },
     rpc: { listen: '127.0.0.1:26657', maxBodyBytes: 1_000_000 },
     consensus: {
@@ -151,6 +161,8 @@ export function parseConfig(text: string): NodeConfig {
   ) {
     bad('p2p.persistent_peers', 'a list of multiaddrs ending in /p2p/<peer id>');
   }
+  const proxyApp = raw.proxy_app ?? d.proxyApp;
+  if (!APPLICATIONS.includes(proxyApp as ApplicationName)) bad('proxy_app', APPLICATIONS.join(' or '));
   const c = (key: string, fallback: number) => int(consensus, key, `consensus.${key}`, fallback, 1, 600_000);
   const level = log.level ?? d.log.level;
   if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error')
@@ -168,6 +180,7 @@ export function parseConfig(text: string): NodeConfig {
       /^[\w.-]{1,64}$/,
       '1 to 64 letters, digits, dots, dashes or underscores',
     ),
+    proxyApp: proxyApp as ApplicationName,
     p2p: {
       listen: str(
         p2p,
@@ -250,6 +263,7 @@ export function configToJson(c: NodeConfig): string {
   return `${JSON.stringify(
     {
       moniker: c.moniker,
+      proxy_app: c.proxyApp,
       p2p: {
         listen: c.p2p.listen,
         persistent_peers: c.p2p.persistentPeers,

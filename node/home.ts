@@ -5,6 +5,8 @@
  *   config/genesis.json              the chain's genesis, identical on every node
  *   config/node_key.json             the node's libp2p identity (ed25519 seed)
  *   config/priv_validator_key.json   the validator's signing key
+ *   config/member_key.json           the institution's key for signing health-data txs (member id,
+ *                                    roles); used by the client CLI, never by the node itself
  *   data/priv_validator_state.json   the double-sign guard's last signed height/round/step
  *   data/cs.wal                      the consensus write-ahead log
  *   data/state.db/                   LevelDB: blocks, state, indexes
@@ -26,6 +28,7 @@ export interface HomePaths {
   readonly genesis: string;
   readonly nodeKey: string;
   readonly validatorKey: string;
+  readonly memberKey: string;
   readonly signState: string;
   readonly wal: string;
   readonly db: string;
@@ -38,6 +41,7 @@ export function homePaths(root: string): HomePaths {
     genesis: join(root, 'config', 'genesis.json'),
     nodeKey: join(root, 'config', 'node_key.json'),
     validatorKey: join(root, 'config', 'priv_validator_key.json'),
+    memberKey: join(root, 'config', 'member_key.json'),
     signState: join(root, 'data', 'priv_validator_state.json'),
     wal: join(root, 'data', 'cs.wal'),
     db: join(root, 'data', 'state.db'),
@@ -97,7 +101,13 @@ export function loadHome(root: string): Home {
 /** Writes a complete home folder. Refuses to overwrite existing keys. */
 export function writeHome(
   root: string,
-  files: { config: string; genesis: string; nodeKeySeed: Uint8Array; validatorSeed: Uint8Array },
+  files: {
+    config: string;
+    genesis: string;
+    nodeKeySeed: Uint8Array;
+    validatorSeed: Uint8Array;
+    member?: { readonly id: string; readonly roles: readonly string[]; readonly seed: Uint8Array };
+  },
 ): void {
   const paths = homePaths(root);
   if (existsSync(paths.validatorKey) || existsSync(paths.nodeKey)) {
@@ -117,4 +127,16 @@ export function writeHome(
     }),
     { mode: 0o600 },
   );
+  if (files.member !== undefined) {
+    const member = keyPairFromSeed(files.member.seed);
+    writeFileSync(
+      paths.memberKey,
+      keyFileJson(files.member.seed, {
+        member_id: files.member.id,
+        roles: files.member.roles,
+        pub_key: { type: 'ed25519', value: Buffer.from(member.publicKey).toString('base64') },
+      }),
+      { mode: 0o600 },
+    );
+  }
 }

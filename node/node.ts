@@ -39,17 +39,11 @@ import {
 } from '../packages/types/commit.ts';
 import { type CheckedTx, checkTxBytes } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
-import type { AppEvent, ExecTxResult } from '../state/application.ts';
+import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
-import {
-  buildBlock,
-  type ChainState,
-  genesisState,
-  nextHeightStart,
-  validateBlock,
-} from '../state/chain-state.ts';
+import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
-import { KvStoreApp } from '../state/kvstore-app.ts';
+import { initChain, openApplication } from './app.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
@@ -75,7 +69,7 @@ export class CareLedgerNode {
   readonly peerId: string;
   readonly db: Db;
   readonly blocks: BlockStore;
-  readonly app: KvStoreApp;
+  readonly app: Application;
   readonly mempool: Mempool;
   chain: ChainState;
   p2p!: P2PHost;
@@ -115,7 +109,7 @@ export class CareLedgerNode {
     log: Logger,
     db: Db,
     blocks: BlockStore,
-    app: KvStoreApp,
+    app: Application,
     chain: ChainState,
   ) {
     this.home = home;
@@ -153,14 +147,13 @@ export class CareLedgerNode {
   static async start(home: Home, log: Logger): Promise<CareLedgerNode> {
     const db = await openDb(home.paths.db);
     const blocks = await BlockStore.open(db);
-    const app = await KvStoreApp.open(db);
+    const app = await openApplication(home.config.proxyApp, db);
     let chain = await blocks.chainState();
     if (chain === null) {
-      chain = genesisState(home.genesis, app.info().appHash);
-      await db.batch([...blocks.genesisOps(chain)], { sync: true });
-      blocks.genesisCommitted(chain);
+      chain = await initChain(home.genesis, db, blocks, app);
       log.info('initialised from genesis', {
         chainId: chain.chainId,
+        app: home.config.proxyApp,
         validators: chain.validators.set.validators.length,
       });
     }

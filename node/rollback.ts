@@ -12,9 +12,8 @@ import { CareLedgerError } from '../packages/core/errors.ts';
 import { equalBytes } from '../packages/crypto/hash.ts';
 import { checkTxBytes } from '../packages/types/tx.ts';
 import { BlockStore } from '../state/block-store.ts';
-import { genesisState } from '../state/chain-state.ts';
 import { openDb } from '../state/db.ts';
-import { KvStoreApp } from '../state/kvstore-app.ts';
+import { initChain, openApplication } from './app.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 
@@ -40,10 +39,8 @@ export async function rollback(home: Home, progress: (line: string) => void): Pr
     const db = await openDb(rebuilt);
     try {
       const blocks = await BlockStore.open(db);
-      const app = await KvStoreApp.open(db);
-      let state = genesisState(home.genesis, app.info().appHash);
-      await db.batch(blocks.genesisOps(state), { sync: true });
-      blocks.genesisCommitted(state);
+      const app = await openApplication(home.config.proxyApp, db);
+      let state = await initChain(home.genesis, db, blocks, app);
       for (let h = state.initialHeight; h <= target; h++) {
         const block = await oldBlocks.block(h);
         const commit = await oldBlocks.commit(h);

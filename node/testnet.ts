@@ -10,9 +10,13 @@ import { join } from 'node:path';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { keyPairFromSeed } from '../packages/crypto/ed25519.ts';
+import { ROLES, type Role } from '../packages/health/codes.ts';
+import { healthAppStateToJson } from '../packages/health/genesis.ts';
+import { isMemberId } from '../packages/health/ids.ts';
+import { defaultParams } from '../packages/health/model.ts';
 import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type Genesis, genesisToJson, validateChainId } from '../packages/types/genesis.ts';
-import { configToJson, defaultConfig } from './config.ts';
+import { type ApplicationName, configToJson, defaultConfig } from './config.ts';
 import { writeHome } from './home.ts';
 
 export const DEFAULT_P2P_PORT = 26656;
@@ -31,7 +35,31 @@ export interface TestnetOptions {
   readonly flat?: boolean;
   /** P2P port of node 0 (RPC is one above); node I adds 10*I. Default 26656. */
   readonly basePort?: number;
+  /** config `proxy_app` of every node (default health). */
+  readonly app?: ApplicationName;
+  /** The health-data role of each node's institution (default: guessed from its name). */
+  readonly roles?: readonly string[];
   readonly progress?: (line: string) => void;
+}
+
+/** The health-data member id of a node named `name` (a moniker may hold capitals, dots, underscores). */
+export function memberIdFromName(name: string): string {
+  let id = name.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (!/^[a-z]/.test(id)) id = `m-${id}`;
+  id = id.slice(0, 40);
+  if (!isMemberId(id)) throw new CareLedgerError('TESTNET_INVALID', `"${name}" cannot name a member`);
+  return id;
+}
+
+/**
+ * A member's role when none is given: `lab…` a lab, `insur…`/`payer…` a payer, `research…` a
+ * research body, anything else (hospital, clinic, node0) a provider.
+ */
+export function roleFromName(name: string): Role {
+  if (/lab/.test(name)) return 'lab';
+  if (/insur|payer/.test(name)) return 'payer';
+  if (/research/.test(name)) return 'research';
+  return 'provider';
 }
 
 function multiaddrHost(host: string): string {
@@ -59,6 +87,22 @@ export function createTestnet(opts: TestnetOptions): string[] {
     );
   }
   const names = opts.names ?? Array.from({ length: n }, (_, i) => `node${i}`);
+  if (names.length !== n)
+    throw new CareLedgerError('TESTNET_INVALID', `--names lists ${names.length} names for ${n} validators`);
+  const memberIds = names.map(memberIdFromName);
+  if (new Set(memberIds).size !== n)
+    throw new CareLedgerError('TESTNET_INVALID', `--names must give every node its own member id`);
+  if (opts.roles !== undefined && opts.roles.length !== n)
+    throw new CareLedgerError(
+      'TESTNET_INVALID',
+      `--roles lists ${opts.roles.length} roles for ${n} validators`,
+    );
+  const roles = names.map((name, i) => {
+    const role = opts.roles?.[i] ?? roleFromName(name);
+    if (!(ROLES as readonly string[]).includes(role))
+      throw new CareLedgerError('TESTNET_INVALID', `role "${role}" is not one of ${ROLES.join(', ')}`);
+    return role as Role;
+  });
   const chainId = validateChainId(opts.chainId ?? `careledger-${randomBytes(3).toString('hex')}`);
   const nodes = Array.from({ length: n }, (_, i) => {
     const host = opts.hostnames?.[i] ?? '127.0.0.1';
@@ -68,23 +112,42 @@ export function createTestnet(opts: TestnetOptions): string[] {
     const rpcPort = p2pPort + 1;
     const nodeKeySeed = new Uint8Array(randomBytes(32));
     const validatorSeed = new Uint8Array(randomBytes(32));
-    return { i, host, p2pPort, rpcPort, nodeKeySeed, validatorSeed, peerId: peerIdFromNodeKey(nodeKeySeed) };
+    const memberSeed = new Uint8Array(randomBytes(32));
+    return {
+      i,
+      host,
+      p2pPort,
+      rpcPort,
+      nodeKeySeed,
+      validatorSeed,
+      memberSeed,
+      peerId: peerIdFromNodeKey(nodeKeySeed),
+    };
   });
   const genesis: Genesis = {
     chainId,
     genesisTime: BigInt(Date.now()),
     initialHeight: 1n,
     validators: nodes.map((node) => ({
-      name: names[node.i] ?? `node${node.i}`,
+      name: names[node.i]!,
       pubKey: keyPairFromSeed(node.validatorSeed).publicKey,
       power: 10n,
     })),
     blockLimits: defaultBlockLimits,
+    // Each node's institution is a founding member of the health-data consortium.
+    appState: healthAppStateToJson({
+      members: nodes.map((node) => ({
+        id: memberIds[node.i]!,
+        pubKey: keyPairFromSeed(node.memberSeed).publicKey,
+        roles: [roles[node.i]!],
+      })),
+      params: defaultParams,
+    }),
   };
   const genesisJson = genesisToJson(genesis);
   return nodes.map((node) => {
     const dir = opts.flat === true ? opts.output : join(opts.output, `node${node.i}`);
-    const base = defaultConfig(names[node.i] ?? `node${node.i}`);
+    const base = defaultConfig(names[node.i]!);
     // An IP is listened on directly; a DNS name cannot be, so P2P takes every interface and RPC
     // stays on loopback until an operator opens it.
     const named = isIP(node.host) === 0;
@@ -92,6 +155,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
     const rpcHost = opts.listenAll === true ? '0.0.0.0' : named ? '127.0.0.1' : node.host;
     const config = {
       ...base,
+      proxyApp: opts.app ?? base.proxyApp,
       p2p: {
         ...base.p2p,
         listen: `${listenHost}/tcp/${node.p2pPort}`,
@@ -111,6 +175,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
       genesis: genesisJson,
       nodeKeySeed: node.nodeKeySeed,
       validatorSeed: node.validatorSeed,
+      member: { id: memberIds[node.i]!, roles: [roles[node.i]!], seed: node.memberSeed },
     });
     opts.progress?.(`created ${dir} (${config.moniker}): p2p ${config.p2p.listen}, rpc ${config.rpc.listen}`);
     return dir;

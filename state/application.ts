@@ -11,6 +11,7 @@ import { encode } from '../packages/codec/canonical.ts';
 import type { CareLedgerError } from '../packages/core/errors.ts';
 import { merkleRoot } from '../packages/crypto/hash.ts';
 import type { Block } from '../packages/types/block.ts';
+import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import type { ValidatorUpdate } from './chain-state.ts';
 import type { BatchOp } from './db.ts';
@@ -57,7 +58,19 @@ export interface QueryResult {
   readonly height: bigint;
 }
 
+export interface InitChainResult {
+  /** The app hash of the genesis state: the first block's header carries it. */
+  readonly appHash: Uint8Array;
+  /** Written in the node's genesis batch; then the node calls `commit(initialHeight - 1n, appHash)`. */
+  readonly ops: readonly BatchOp[];
+}
+
 export interface Application {
+  /**
+   * Builds the genesis state from the genesis document (its `appState` is the app's to check),
+   * without writing, as ABCI's InitChain. Called once, on an empty database.
+   */
+  initChain(genesis: Genesis): Promise<InitChainResult>;
   /** The last height the application committed and its app hash (for the handshake at start). */
   info(): { readonly lastHeight: bigint; readonly appHash: Uint8Array };
   /** Stateless and cheap stateful checks of a tx whose signature was already verified. */

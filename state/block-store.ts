@@ -125,6 +125,16 @@ export class BlockStore {
     return { height: b.readBigUInt64BE(0), index: b.readUInt32BE(8) };
   }
 
+  /**
+   * Which of `hashes` the tx index already holds, in one LevelDB read for the whole list: the
+   * replay check of a block costs one trip through the event loop, not one per tx.
+   */
+  async committedTxs(hashes: readonly Uint8Array[]): Promise<boolean[]> {
+    if (hashes.length === 0) return [];
+    const found = await this.db.getMany(hashes.map((h) => key(Bucket.txByHash, h)));
+    return found.map((v) => v !== undefined);
+  }
+
   async results(height: bigint): Promise<{ txResults: ExecTxResult[]; events: AppEvent[] } | null> {
     const bytes = await getOrNull(this.db, heightKey(Bucket.resultsByHeight, height));
     return bytes === null ? null : decodeResults(bytes);
@@ -149,6 +159,8 @@ export class BlockStore {
     return [
       this.setOp(chain.lastHeight + 1n, chain.validators.set),
       this.setOp(chain.lastHeight + 2n, chain.nextValidators.set),
+      // Stored, so a restart before the first block finds the genesis done and never repeats it.
+      { type: 'put', key: META_CHAIN_STATE, value: encodeChainState(chain) },
     ];
   }
 

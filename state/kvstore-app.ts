@@ -9,8 +9,16 @@ import * as s from '../packages/codec/schema.ts';
 import { type CareLedgerError, invalid } from '../packages/core/errors.ts';
 import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
+import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
-import type { AppEvent, Application, ExecTxResult, FinalizeResult, QueryResult } from './application.ts';
+import type {
+  AppEvent,
+  Application,
+  ExecTxResult,
+  FinalizeResult,
+  InitChainResult,
+  QueryResult,
+} from './application.ts';
 import { Bucket, type Db } from './db.ts';
 import { MerkleStore } from './merkle/store.ts';
 
@@ -70,6 +78,11 @@ export class KvStoreApp implements Application {
     return new KvStoreApp(store);
   }
 
+  /** The kvstore starts empty: its genesis state is the empty tree, with nothing to write. */
+  async initChain(_genesis: Genesis): Promise<InitChainResult> {
+    return { appHash: this.store.latestRoot, ops: [] };
+  }
+
   info(): { lastHeight: bigint; appHash: Uint8Array } {
     return { lastHeight: this.store.latestVersion, appHash: this.store.latestRoot };
   }
@@ -121,6 +134,8 @@ export class KvStoreApp implements Application {
   }
 
   commit(height: bigint, appHash: Uint8Array): void {
+    // Height 0 is the empty genesis state: version 0 of the store, committed by definition.
+    if (height === 0n) return;
     this.store.committed(height, appHash);
   }
 

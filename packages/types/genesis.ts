@@ -21,7 +21,15 @@ export interface Genesis {
   readonly initialHeight: bigint;
   readonly validators: readonly GenesisValidator[];
   readonly blockLimits: BlockLimits;
+  /**
+   * The application's part (`app_state`), as parsed JSON: opaque here, as in CometBFT, and checked
+   * by the application when it builds its genesis state. Absent for apps that need none.
+   */
+  readonly appState?: unknown;
 }
+
+/** app_state is read into memory whole at every start: keep it to what a genesis needs. */
+export const MAX_APP_STATE_JSON_BYTES = 4 * 1024 * 1024;
 
 function bad(message: string): never {
   throw new CareLedgerError('GENESIS_INVALID', `genesis: ${message}`);
@@ -79,6 +87,7 @@ export function genesisToJson(g: Genesis): string {
         max_tx_bytes: g.blockLimits.maxTxBytes,
         max_evidence: g.blockLimits.maxEvidence,
       },
+      ...(g.appState === undefined ? {} : { app_state: g.appState }),
     },
     null,
     2,
@@ -99,6 +108,8 @@ export function parseGenesisJson(text: string): Genesis {
   if (typeof limitsRaw !== 'object' || limitsRaw === null || Array.isArray(limitsRaw))
     bad('block_limits must be an object');
   const limits = limitsRaw as Record<string, unknown>;
+  if (raw.app_state !== undefined && JSON.stringify(raw.app_state).length > MAX_APP_STATE_JSON_BYTES)
+    bad(`app_state must be at most ${MAX_APP_STATE_JSON_BYTES} bytes of JSON`);
   const genesis: Genesis = {
     chainId: validateChainId(raw.chain_id),
     genesisTime: decimal(raw.genesis_time, 'genesis_time'),
@@ -123,6 +134,7 @@ export function parseGenesisJson(text: string): Genesis {
         'block_limits.max_evidence',
       ),
     },
+    ...(raw.app_state === undefined ? {} : { appState: raw.app_state }),
   };
   if (genesis.initialHeight < 1n) bad('initial_height must be at least 1');
   genesisValidatorSet(genesis);

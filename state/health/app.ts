@@ -20,7 +20,7 @@ import * as s from '../../packages/codec/schema.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { toHex } from '../../packages/crypto/hash.ts';
 import { errorNumber, HEALTH_ERRORS, healthError } from '../../packages/health/errors.ts';
-import type { HealthAppState } from '../../packages/health/genesis.ts';
+import { type HealthAppState, parseHealthAppState } from '../../packages/health/genesis.ts';
 import { EXPIRY_SLOT_MS, keyBytes, stateKey } from '../../packages/health/keys.ts';
 import {
   type ChainMeta,
@@ -49,9 +49,16 @@ import { encodeProof } from '../../packages/merkle/proof.ts';
 import type { Block } from '../../packages/types/block.ts';
 import type { Genesis } from '../../packages/types/genesis.ts';
 import type { CheckedTx } from '../../packages/types/tx.ts';
-import type { AppEvent, Application, ExecTxResult, FinalizeResult, QueryResult } from '../application.ts';
+import type {
+  AppEvent,
+  Application,
+  ExecTxResult,
+  FinalizeResult,
+  InitChainResult,
+  QueryResult,
+} from '../application.ts';
 import type { ValidatorUpdate } from '../chain-state.ts';
-import { type BatchOp, Bucket } from '../db.ts';
+import { Bucket } from '../db.ts';
 import { type MerkleBuckets, MerkleStore, type MerkleStoreOptions, type StateDb } from '../merkle/store.ts';
 import { TxContext } from './context.ts';
 import { executeTx, expireProposal, expireRequest, policyConsents } from './exec.ts';
@@ -78,15 +85,6 @@ export const defaultHealthAppOptions: HealthAppOptions = {
   nonceCacheSize: 100_000,
   maxExpirySlotsPerBlock: 1440,
 };
-
-export interface InitChainResult {
-  /** The app hash of the genesis state: the first block's header carries it. */
-  readonly appHash: Uint8Array;
-  /** Write these in the genesis batch, then call `commit(initialHeight - 1n, appHash)`. */
-  readonly ops: readonly BatchOp[];
-  /** Always empty: the genesis validators are the genesis document's. */
-  readonly validatorUpdates: readonly ValidatorUpdate[];
-}
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -142,7 +140,10 @@ export class HealthApp implements Application {
    * the genesis validators. Writes nothing: the caller writes `ops` in its genesis batch and then
    * calls `commit(genesis.initialHeight - 1n, appHash)`.
    */
-  async initChain(genesis: Genesis, appState: HealthAppState): Promise<InitChainResult> {
+  async initChain(
+    genesis: Genesis,
+    appState: HealthAppState = parseHealthAppState(genesis.appState),
+  ): Promise<InitChainResult> {
     if (this.store.latestVersion !== 0n)
       throw new CareLedgerError('HEALTH_ALREADY_INITIALIZED', 'the health state already has a genesis');
     const meta: ChainMeta = {
@@ -185,7 +186,7 @@ export class HealthApp implements Application {
       [...changes].map(([k, v]) => [keyBytes(k), v] as const),
     );
     this.genesisMeta = meta;
-    return { appHash: root, ops, validatorUpdates: [] };
+    return { appHash: root, ops };
   }
 
   // --- the Application interface ---

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ApplicationName } from '../../node/config.ts';
 import { createTestnet } from '../../node/testnet.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { sha256 } from '../../packages/crypto/hash.ts';
@@ -21,6 +22,10 @@ export interface ConsortiumOptions {
   readonly basePort: number;
   /** Faster than production so tests stay short; the algorithm is the same. */
   readonly timeoutCommitMs?: number;
+  /** The nodes' application (default kvstore, whose txs `KvClient` signs). */
+  readonly app?: ApplicationName;
+  /** Node names, which become the genesis members' ids (default node0, node1, …). */
+  readonly names?: readonly string[];
 }
 
 export class Consortium {
@@ -46,6 +51,8 @@ export class Consortium {
       output: dir,
       chainId,
       basePort: opts.basePort,
+      app: opts.app ?? 'kvstore',
+      ...(opts.names === undefined ? {} : { names: opts.names }),
     });
     const rpcs = homes.map((home) => {
       const path = join(home, 'config', 'config.json');

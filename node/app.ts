@@ -1,0 +1,38 @@
+/**
+ * The application a node runs (config `proxy_app`) and the genesis handshake. On an empty
+ * database the application builds its genesis state (ABCI's InitChain) and the node writes it
+ * together with the genesis chain state in one synced batch, so a crash leaves either nothing or
+ * a complete genesis. The running node and `rollback` start chains through here alike.
+ */
+import type { Genesis } from '../packages/types/genesis.ts';
+import type { Application } from '../state/application.ts';
+import type { BlockStore } from '../state/block-store.ts';
+import { type ChainState, genesisState } from '../state/chain-state.ts';
+import type { Db } from '../state/db.ts';
+import { HealthApp } from '../state/health/app.ts';
+import { KvStoreApp } from '../state/kvstore-app.ts';
+import type { ApplicationName } from './config.ts';
+
+export async function openApplication(name: ApplicationName, db: Db): Promise<Application> {
+  switch (name) {
+    case 'health':
+      return HealthApp.open(db);
+    case 'kvstore':
+      return KvStoreApp.open(db);
+  }
+}
+
+/** Writes the genesis state of `app` and of the chain into the empty `db`; returns the chain state. */
+export async function initChain(
+  genesis: Genesis,
+  db: Db,
+  blocks: BlockStore,
+  app: Application,
+): Promise<ChainState> {
+  const init = await app.initChain(genesis);
+  const chain = genesisState(genesis, init.appHash);
+  await db.batch([...blocks.genesisOps(chain), ...init.ops], { sync: true });
+  blocks.genesisCommitted(chain);
+  app.commit(chain.initialHeight - 1n, init.appHash);
+  return chain;
+}
