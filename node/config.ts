@@ -126,6 +126,17 @@ function str(
 const HOST_PORT = /^[A-Za-z0-9.:[\]-]+:\d{1,5}$/;
 const MULTIADDR = /^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d{1,5}(\/p2p\/[1-9A-HJ-NP-Za-km-z]+)?$/;
 
+/** Splits a listen address `host:port`, `[v6]:port` or `tcp://host:port` (`field` names it in errors). */
+export function parseListen(listen: string, field: string): { host: string; port: number } {
+  const text = listen.replace(/^tcp:\/\//, '');
+  const separator = text.lastIndexOf(':');
+  const host = text.slice(0, separator).replace(/^\[|\]$/g, '');
+  const port = Number(text.slice(separator + 1));
+  if (separator < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CareLedgerError('CONFIG_INVALID', `${field} must be host:port, got ${listen}`);
+  return { host, port };
+}
+
 /** Parses and checks config JSON, filling defaults for missing keys. */
 export function parseConfig(text: string): NodeConfig {
   let raw: Record<string, unknown>;

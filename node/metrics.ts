@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { P2PMetrics } from '../p2p/host.ts';
+import { parseListen } from './config.ts';
 import type { MempoolMetrics } from './mempool.ts';
 
 export class NodeMetrics {
@@ -177,10 +178,10 @@ export class NodeMetrics {
         () => res.writeHead(500).end(),
       );
     });
-    const separator = listen.lastIndexOf(':');
+    const { host, port } = parseListen(listen, 'instrumentation.prometheus_listen');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(Number(listen.slice(separator + 1)), listen.slice(0, separator), () => resolve());
+      server.listen(port, host, () => resolve());
     });
     return server;
   }

@@ -13,6 +13,7 @@
  */
 import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import { CareLedgerError } from '../packages/core/errors.ts';
+import { parseListen } from './config.ts';
 import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './rpc-ws.ts';
 
 export type RpcParams = Record<string, unknown>;
@@ -524,17 +525,6 @@ function resolveOptions(opts: RpcOptions): ResolvedOptions {
   };
 }
 
-/** Splits `host:port`, `[v6]:port` or `tcp://host:port`. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const text = listen.replace(/^tcp:\/\//, '');
-  const separator = text.lastIndexOf(':');
-  const host = text.slice(0, separator).replace(/^\[|\]$/g, '');
-  const port = Number(text.slice(separator + 1));
-  if (separator < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new CareLedgerError('CONFIG_INVALID', `rpc.listen must be host:port, got ${listen}`);
-  return { host, port };
-}
-
 /** Starts the server (HTTP and WebSocket on one port); resolves once it listens. */
 export async function startRpcServer(methods: RpcMethods, options: RpcOptions): Promise<Server> {
   const opts = resolveOptions(options);
@@ -569,7 +559,7 @@ export async function startRpcServer(methods: RpcMethods, options: RpcOptions): 
     },
   );
   server.closeWebSockets = () => ws.closeAll();
-  const { host, port } = parseListen(options.listen);
+  const { host, port } = parseListen(options.listen, 'rpc.listen');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
