@@ -1,0 +1,324 @@
+/**
+ * packages/client/light-client.ts against a real chain served by the real RPC (light-chain.ts):
+ * sequential and skipping verification from genesis across validator-set changes (new validators,
+ * a power change, the genesis set removed), verified app hashes and query proofs (present and
+ * absent keys, waiting for the next header, the wait's timeout), and a node that lies: a forged
+ * signature, a commit of too little power, a header that does not hash to its block id, a set
+ * that is not the header's, a chain forged by outsiders with a consistent set, a proof or key or
+ * height that does not match, and seeded random corruption of every field a verification reads.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { blockIdJson, headerJson, validatorJson } from '../../../node/rpc-format.ts';
+import { LightClient, type LightClientOptions } from '../../../packages/client/light-client.ts';
+import { RpcClient } from '../../../packages/client/rpc.ts';
+import { signMessage } from '../../../packages/crypto/ed25519.ts';
+import { toHex } from '../../../packages/crypto/hash.ts';
+import { blockIdOf, type Header } from '../../../packages/types/block.ts';
+import { validatorSetHash } from '../../../packages/types/validator.ts';
+import { VoteType, voteSignBytes } from '../../../packages/types/vote.ts';
+import { makeFixture } from '../consensus/fixtures.ts';
+import { addValidator, keyQuery, prng, startChain } from './light-chain.ts';
+
+const chain = await startChain([10n, 10n, 10n, 10n], 'lc');
+const rpc = new RpcClient(chain.url, { timeoutMs: 5000 });
+const client = (options: Partial<LightClientOptions> = {}) => new LightClient(chain.genesis, rpc, options);
+
+const pk = (n: number) => new Uint8Array(32).fill(n);
+const utf8 = new TextEncoder();
+
+// h1 writes A; h2 adds four validators of power 100 (at h4); h5 removes the genesis validators
+// and raises n0 to 150 (at h7), so no genesis validator signs from h7 on.
+await chain.commitBlock({ writes: [[keyQuery(pk(1)), utf8.encode('alpha')]] });
+await chain.commitBlock({ updates: [0, 1, 2, 3].map((i) => addValidator(`lc-new-${i}`, 100n)) });
+await chain.commitBlock({ writes: [[keyQuery(pk(2)), utf8.encode('beta')]] });
+await chain.commitBlock();
+await chain.commitBlock({
+  updates: [...[0, 1, 2, 3].map((i) => addValidator(`lc-${i}`, 0n)), addValidator('lc-new-0', 150n)],
+});
+for (let i = 0; i < 4; i++) await chain.commitBlock();
+await chain.commitBlock({ signers: [0, 1, 2], writes: [[keyQuery(pk(1)), utf8.encode('alpha-2')]] });
+await chain.commitBlock();
+await chain.commitBlock();
+const LATEST = 12n;
+
+test.after.each(() => chain.reset());
+test.after(() => chain.close());
+
+/** Headers from the store hold Buffers, decoded ones Uint8Arrays: compare what they hash to. */
+function sameHeader(got: Header, want: Header): void {
+  assert.is(toHex(blockIdOf(got)), toHex(blockIdOf(want)));
+}
+
+async function rejects(work: Promise<unknown>, code: string, reason?: string): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    const e = err as { code?: string; details?: Record<string, unknown>; message: string };
+    assert.is(e.code, code, e.message);
+    if (reason !== undefined) assert.is(e.details?.reason, reason, e.message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test('the chain under test changes its validator set completely', () => {
+  assert.is(chain.chain().lastHeight, LATEST);
+  const at = (h: bigint) => chain.blocks.validatorsAt(h)!;
+  assert.is(at(3n).validators.length, 4);
+  assert.is(at(4n).validators.length, 8);
+  assert.is(at(7n).validators.length, 4);
+  assert.is(at(7n).totalVotingPower, 450n);
+});
+
+test('sequential verification follows every validator-set change from genesis', async () => {
+  const lc = client({ skipping: false });
+  for (let h = 1n; h <= LATEST; h++)
+    sameHeader(await lc.verifiedHeader(h), chain.committed[Number(h) - 1]!.header);
+  assert.is(chain.calls.get('commit'), Number(LATEST));
+});
+
+test('skipping verification jumps where trusted power vouches and bisects where it does not', async () => {
+  const lc = client();
+  sameHeader(await lc.verifiedHeader(3n), chain.committed[2]!.header);
+  assert.is(chain.calls.get('commit'), 1, 'genesis validators signed height 3: one fetch');
+  sameHeader(await lc.verifiedHeader(LATEST), chain.committed[Number(LATEST) - 1]!.header);
+  const fetched = chain.calls.get('commit')!;
+  assert.ok(fetched < Number(LATEST), `bisection fetched ${fetched} headers`);
+  // Cached and lower heights verify too, from the nearest verified height below them.
+  sameHeader(await lc.verifiedHeader(LATEST), chain.committed[Number(LATEST) - 1]!.header);
+  sameHeader(await lc.verifiedHeader(8n), chain.committed[7]!.header);
+  await rejects(lc.verifiedHeader(0n), 'CLIENT_HEIGHT_INVALID');
+});
+
+test('a memory bound of one height still verifies, from genesis when it must', async () => {
+  const lc = client({ maxCachedHeights: 1 });
+  sameHeader(await lc.verifiedHeader(10n), chain.committed[9]!.header);
+  sameHeader(await lc.verifiedHeader(2n), chain.committed[1]!.header);
+});
+
+test('verifiedAppHash is the next header app hash', async () => {
+  const lc = client();
+  assert.equal(await lc.verifiedAppHash(3n), chain.committed[3]!.header.appHash);
+});
+
+test('verifiedQuery proves a value and an absence against a verified app hash', async () => {
+  const lc = client();
+  const a = await lc.verifiedQuery('/health/key', pk(1), { height: 3n });
+  assert.equal(a.value, utf8.encode('alpha'));
+  assert.is(a.height, 3n);
+  assert.equal(a.key, keyQuery(pk(1)));
+  assert.equal(a.appHash, chain.committed[3]!.header.appHash);
+  const later = await lc.verifiedQuery('/health/key', pk(1), { height: 11n });
+  assert.equal(later.value, utf8.encode('alpha-2'));
+  const none = await lc.verifiedQuery('/health/key', pk(9), { height: 3n });
+  assert.is(none.value, null);
+  await rejects(lc.verifiedQuery('/health/decision', new Uint8Array(1)), 'CLIENT_QUERY_UNSUPPORTED');
+  await rejects(lc.verifiedQuery('/nope', new Uint8Array(1)), 'CLIENT_QUERY_UNSUPPORTED');
+});
+
+test('verifiedQuery at the latest height waits for the next header', async () => {
+  const lc = client({ pollIntervalMs: 1 });
+  const height = chain.chain().lastHeight;
+  let statusCalls = 0;
+  // The node commits the next block only after the client has seen it missing.
+  chain.after('status', async () => {
+    statusCalls++;
+    if (statusCalls === 1) await chain.commitBlock();
+  });
+  const answer = await lc.verifiedQuery('/health/key', pk(2));
+  assert.is(answer.height, height);
+  assert.equal(answer.value, utf8.encode('beta'));
+  assert.equal(answer.appHash, chain.committed[Number(height)]!.header.appHash);
+  assert.ok(statusCalls >= 2);
+});
+
+test('waiting for a header that never comes ends in CLIENT_WAIT_TIMEOUT', async () => {
+  const lc = client({ pollIntervalMs: 5, waitTimeoutMs: 30 });
+  await rejects(lc.verifiedAppHash(chain.chain().lastHeight + 5n), 'CLIENT_WAIT_TIMEOUT');
+});
+
+test('a forged signature is refused', async () => {
+  chain.tamper('commit', (r) => {
+    const sig = r.signed_header.commit.signatures[1];
+    const bytes = Buffer.from(sig.signature, 'base64');
+    bytes[0]! ^= 1;
+    sig.signature = bytes.toString('base64');
+    return r;
+  });
+  await rejects(client().verifiedHeader(2n), 'CLIENT_COMMIT_INVALID', 'COMMIT_BAD_SIGNATURE');
+});
+
+test('a commit of two thirds or less of the power is refused', async () => {
+  chain.tamper('commit', (r) => {
+    for (const i of [0, 1])
+      r.signed_header.commit.signatures[i] = {
+        block_id_flag: 1,
+        validator_address: '',
+        timestamp: '0001-01-01T00:00:00Z',
+        signature: null,
+      };
+    return r;
+  });
+  await rejects(client().verifiedHeader(2n), 'CLIENT_COMMIT_INVALID', 'COMMIT_INSUFFICIENT_POWER');
+});
+
+test('a header that does not hash to the committed block id is refused', async () => {
+  chain.tamper('commit', (r) => {
+    r.signed_header.header.app_hash = 'AB'.repeat(32);
+    return r;
+  });
+  await rejects(client().verifiedHeader(2n), 'CLIENT_HEADER_MISMATCH');
+});
+
+test('a validator set that is not the header validators_hash is refused', async () => {
+  chain.tamper('validators', (r) => {
+    r.validators[0].voting_power = '11';
+    return r;
+  });
+  await rejects(client().verifiedHeader(2n), 'CLIENT_VALIDATORS_MISMATCH');
+});
+
+test('a chain forged by outsiders with a self-consistent set and commit is refused', async () => {
+  // Height 3 re-signed by four keys the genesis never named, with a header naming their set.
+  const evil = makeFixture([10n, 10n, 10n, 10n], 'evil');
+  const real = chain.committed[2]!.header;
+  const forged = { ...real, validatorsHash: validatorSetHash(evil.set), appHash: new Uint8Array(32).fill(7) };
+  const id = blockIdOf(forged);
+  const bytes = voteSignBytes(chain.genesis.chainId, {
+    type: VoteType.precommit,
+    height: 3n,
+    round: 0,
+    blockId: id,
+  });
+  chain.tamper('commit', (r, params) => {
+    if (params.height !== '3') return r;
+    r.signed_header.header = headerJson(forged);
+    const c = r.signed_header.commit;
+    c.block_id = blockIdJson(id);
+    c.signatures = evil.keys.map((k, i) => ({
+      block_id_flag: 2,
+      validator_address: Buffer.from(evil.set.validators[i]!.address).toString('hex').toUpperCase(),
+      timestamp: c.signatures[0].timestamp,
+      signature: Buffer.from(signMessage(k.secretKey, bytes)).toString('base64'),
+    }));
+    return r;
+  });
+  chain.tamper('validators', (r, params) => {
+    if (params.height !== '3') return r;
+    r.validators = evil.set.validators.map(validatorJson);
+    return r;
+  });
+  await rejects(client().verifiedHeader(3n), 'CLIENT_VALIDATORS_MISMATCH');
+  await rejects(client({ skipping: false }).verifiedHeader(5n), 'CLIENT_VALIDATORS_MISMATCH');
+});
+
+test('a proof that does not match the app hash is refused', async () => {
+  chain.tamper('abci_query', (r) => {
+    r.response.value = Buffer.from('forged').toString('base64');
+    return r;
+  });
+  await rejects(client().verifiedQuery('/health/key', pk(1), { height: 3n }), 'CLIENT_PROOF_INVALID');
+});
+
+test('an answer for another key, another height or without proof is refused', async () => {
+  const key2 = Buffer.from(keyQuery(pk(2))).toString('base64');
+  chain.tamper('abci_query', (r) => {
+    // A true proof, but of another key than the one asked.
+    r.response.key = key2;
+    r.response.proofOps.ops[0].key = key2;
+    return r;
+  });
+  await rejects(client().verifiedQuery('/health/key', pk(1), { height: 3n }), 'CLIENT_PROOF_INVALID');
+  chain.tamper('abci_query', (r) => {
+    r.response.height = '4';
+    return r;
+  });
+  await rejects(client().verifiedQuery('/health/key', pk(1), { height: 3n }), 'CLIENT_PROOF_INVALID');
+  chain.tamper('abci_query', (r) => {
+    r.response.proofOps = null;
+    return r;
+  });
+  await rejects(client().verifiedQuery('/health/key', pk(1), { height: 3n }), 'CLIENT_PROOF_INVALID');
+  chain.tamper('abci_query', (r) => {
+    r.response.code = 4;
+    r.response.codespace = 'HEALTH_NOT_INITIALIZED';
+    return r;
+  });
+  await rejects(client().verifiedQuery('/health/key', pk(1), { height: 3n }), 'CLIENT_QUERY_FAILED');
+});
+
+const HEADER_FIELDS = [
+  'chain_id',
+  'height',
+  'time',
+  'last_block_id.hash',
+  'last_commit_hash',
+  'data_hash',
+  'validators_hash',
+  'next_validators_hash',
+  'app_hash',
+  'last_results_hash',
+  'evidence_hash',
+  'proposer_address',
+];
+
+/** Changes one character in [from, to) of a string to a different value of the same alphabet. */
+function mutate(text: string, rand: () => number, from = 0, to = text.length): string {
+  const i = from + Math.floor(rand() * (to - from));
+  const c = text[i]!;
+  const alphabet = /^[0-9A-F]+$/.test(text)
+    ? '0123456789ABCDEF'
+    : /[0-9]/.test(c)
+      ? '0123456789'
+      : /[A-Z]/.test(c)
+        ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+        : 'abcdefghijklmnopqrstuvwxyz';
+  let next = c;
+  while (next === c) next = alphabet[Math.floor(rand() * alphabet.length)]!;
+  return text.slice(0, i) + next + text.slice(i + 1);
+}
+
+test('seeded random corruption of any verified field is refused', async () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const rand = prng(seed);
+    let changed = '';
+    chain.tamper('commit', (r) => {
+      const header = r.signed_header.header;
+      const commit = r.signed_header.commit;
+      const pick = Math.floor(rand() * (HEADER_FIELDS.length + 3));
+      if (pick < HEADER_FIELDS.length) {
+        const path = HEADER_FIELDS[pick]!.split('.');
+        const holder = path.length === 2 ? header[path[0]!] : header;
+        const field = path[path.length - 1]!;
+        // A time keeps its shape (the milliseconds change), so the hash check is what refuses it.
+        holder[field] = field === 'time' ? mutate(holder[field], rand, 20, 23) : mutate(holder[field], rand);
+        changed = `header.${HEADER_FIELDS[pick]}`;
+      } else if (pick === HEADER_FIELDS.length) {
+        commit.round += 1;
+        changed = 'commit.round';
+      } else {
+        const i = Math.floor(rand() * commit.signatures.length);
+        const sig = commit.signatures[i];
+        if (pick === HEADER_FIELDS.length + 1) {
+          sig.signature = mutate(sig.signature, rand, 0, 84);
+          changed = `commit.signatures[${i}].signature`;
+        } else {
+          sig.block_id_flag = 3;
+          changed = `commit.signatures[${i}].block_id_flag`;
+        }
+      }
+      return r;
+    });
+    try {
+      await client().verifiedHeader(3n);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      assert.ok(code.startsWith('CLIENT_'), `seed ${seed} (${changed}): ${(err as Error).message}`);
+      continue;
+    }
+    assert.unreachable(`seed ${seed}: corrupting ${changed} was accepted`);
+  }
+});
+
+test.run();
