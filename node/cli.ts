@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP, runHealthCommand } from '../packages/client/cli.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
@@ -29,6 +30,9 @@ Commands:
   rollback          move a stopped node's state back one height
   unsafe-reset-all  delete a node's blocks, state and WAL (keeps keys and config)
   version           print the version
+
+Health-data commands (a client of any node's RPC; sign with a key file):
+${HEALTH_COMMANDS_HELP}
 
 Run \`careledger <command> --help\` for a command's options.
 `;
@@ -336,6 +340,15 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   'unsafe-reset-all': unsafeResetAll,
   rollback: rollbackCommand,
   version,
+  ...Object.fromEntries(
+    HEALTH_COMMAND_GROUPS.map((group) => [
+      group,
+      async (args: string[]) => {
+        const code = await runHealthCommand([group, ...args]);
+        if (code !== 0) process.exit(code);
+      },
+    ]),
+  ),
 };
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(usage);

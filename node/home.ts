@@ -16,6 +16,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { encodeKeyFile } from '../packages/client/keys.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { type KeyPair, keyPairFromSeed, SECRET_KEY_BYTES } from '../packages/crypto/ed25519.ts';
 import { type Genesis, parseGenesisJson } from '../packages/types/genesis.ts';
@@ -129,14 +130,13 @@ export function writeHome(
   );
   if (files.member !== undefined) {
     const member = keyPairFromSeed(files.member.seed);
-    writeFileSync(
-      paths.memberKey,
-      keyFileJson(files.member.seed, {
-        member_id: files.member.id,
-        roles: files.member.roles,
-        pub_key: { type: 'ed25519', value: Buffer.from(member.publicKey).toString('base64') },
-      }),
-      { mode: 0o600 },
+    // The client SDK's key file format (packages/client/keys.ts), so `--key` takes it as it is.
+    const keyFile = JSON.parse(encodeKeyFile(member));
+    const text = JSON.stringify(
+      { ...keyFile, member_id: files.member.id, roles: files.member.roles },
+      null,
+      2,
     );
+    writeFileSync(paths.memberKey, `${text}\n`, { mode: 0o600 });
   }
 }

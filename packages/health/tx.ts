@@ -13,7 +13,7 @@
 import { type Canonical, decode, encode } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
 import { type KeyPair, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, signMessage } from '../crypto/ed25519.ts';
-import { HASH_BYTES } from '../crypto/hash.ts';
+import { HASH_BYTES, sha256 } from '../crypto/hash.ts';
 import { type CheckedTx, signTx } from '../types/tx.ts';
 import {
   ACTIONS,
@@ -52,7 +52,13 @@ import {
   requestSpecFields,
   requestSpecFromFields,
 } from './model.ts';
-import { codeList, type Provision, provisionFields, provisionFromFields } from './provision.ts';
+import {
+  codeList,
+  compareStrings,
+  type Provision,
+  provisionFields,
+  provisionFromFields,
+} from './provision.ts';
 
 export type HealthTx =
   | { readonly type: 'patient.register'; readonly patientKey: Uint8Array; readonly proof: Uint8Array }
@@ -416,4 +422,99 @@ export function registerPatientTx(chainId: string, member: string, patient: KeyP
 export function rotatePatientKeyTx(chainId: string, patient: string, next: KeyPair): HealthTx {
   const proof = signMessage(next.secretKey, rotateProofBytes(chainId, patient, next.publicKey));
   return { type: 'patient.rotate-key', patient, newKey: next.publicKey, proof };
+}
+
+// --- payload builders for clients: pure, and they put every set in the one order decoding accepts ---
+
+function sortedSet<T extends string>(list: readonly T[]): T[] {
+  return [...new Set(list)].sort(compareStrings);
+}
+
+/**
+ * The salted commitment a record anchor carries: sha256(salt ‖ plaintext). The salt stays off
+ * chain with the record, so no one can confirm a guess of the content from the chain.
+ */
+export function recordCommitment(salt: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  return sha256(salt, plaintext);
+}
+
+/** A record's on-chain fingerprint: what an anchor says about the bytes it stands for. */
+export interface RecordSeal {
+  /** sha256 of the encrypted bytes. */
+  readonly ciphertextHash: Uint8Array;
+  /** recordCommitment(salt, plaintext). */
+  readonly commitment: Uint8Array;
+  /** Length of the encrypted bytes. */
+  readonly size: bigint;
+}
+
+export function recordSeal(ciphertext: Uint8Array, plaintext: Uint8Array, salt: Uint8Array): RecordSeal {
+  return {
+    ciphertextHash: sha256(ciphertext),
+    commitment: recordCommitment(salt, plaintext),
+    size: BigInt(ciphertext.length),
+  };
+}
+
+export function anchorRecordTx(
+  patient: string,
+  category: Category,
+  seal: RecordSeal,
+  supersedes: string | null = null,
+): HealthTxOf<'record.anchor'> {
+  return {
+    type: 'record.anchor',
+    patient,
+    category,
+    ciphertextHash: seal.ciphertextHash,
+    commitment: seal.commitment,
+    size: seal.size,
+    supersedes,
+  };
+}
+
+export type HealthTxOf<T extends HealthTxType> = Extract<HealthTx, { readonly type: T }>;
+
+/** An access request payload; its sets (categories, records, purposes, actions) are sorted and deduplicated. */
+export function requestCreateTx(patient: string, spec: RequestSpec): HealthTxOf<'request.create'> {
+  return {
+    type: 'request.create',
+    patient,
+    categories: sortedSet(spec.categories),
+    records: sortedSet(spec.records),
+    purposes: sortedSet(spec.purposes),
+    actions: sortedSet(spec.actions),
+    reason: spec.reason,
+    periodEnd: spec.periodEnd,
+    expiresAt: spec.expiresAt,
+  };
+}
+
+/** An access event payload; the records are sorted and deduplicated. */
+export function accessRecordTx(
+  a: Omit<HealthTxOf<'access.record'>, 'type' | 'breakGlass'> & { readonly breakGlass?: boolean },
+): HealthTxOf<'access.record'> {
+  return {
+    type: 'access.record',
+    patient: a.patient,
+    recipient: a.recipient,
+    purpose: a.purpose,
+    action: a.action,
+    records: sortedSet(a.records),
+    breakGlass: a.breakGlass ?? false,
+  };
+}
+
+/** A claim payload; each line's records are sorted and deduplicated. */
+export function claimSubmitTx(
+  patient: string,
+  payer: string,
+  lines: readonly ClaimLine[],
+): HealthTxOf<'claim.submit'> {
+  return {
+    type: 'claim.submit',
+    patient,
+    payer,
+    lines: lines.map((l) => ({ ...l, records: sortedSet(l.records) })),
+  };
 }

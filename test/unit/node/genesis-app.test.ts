@@ -13,8 +13,8 @@ import { initChain, openApplication } from '../../../node/app.ts';
 import { configToJson, defaultConfig, parseConfig } from '../../../node/config.ts';
 import { loadHome } from '../../../node/home.ts';
 import { createTestnet, memberIdFromName, roleFromName } from '../../../node/testnet.ts';
+import { loadKeyFile } from '../../../packages/client/keys.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
-import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes } from '../../../packages/crypto/hash.ts';
 import { parseHealthAppState } from '../../../packages/health/genesis.ts';
 import { genesisToJson, parseGenesisJson } from '../../../packages/types/genesis.ts';
@@ -89,9 +89,8 @@ test('testnet: every institution is a genesis member whose key file matches app_
     assert.is(readFileSync(join(home, 'config', 'genesis.json'), 'utf8'), genesisText, 'one genesis');
     const path = loadHome(home).paths.memberKey;
     assert.is(statSync(path).mode & 0o777, 0o600, 'member key is private');
-    const file = JSON.parse(readFileSync(path, 'utf8'));
-    const key = keyPairFromSeed(new Uint8Array(Buffer.from(file.priv_key.value, 'base64')));
-    assert.is(file.member_id, appState.members[i]!.id);
+    const key = loadKeyFile(path);
+    assert.is(JSON.parse(readFileSync(path, 'utf8')).member_id, appState.members[i]!.id);
     assert.ok(equalBytes(key.publicKey, appState.members[i]!.pubKey), `node${i}'s key is its member's`);
     assert.is(loadHome(home).config.proxyApp, 'health');
   }

@@ -1,0 +1,493 @@
+/**
+ * The health commands of the CLI, run in-process against a real HealthApp (through the test
+ * transport): the seed journey typed as a person would, `--help` for every command (and every flag
+ * it documents is one the command accepts), and bad arguments (one line with a code, exit 2).
+ * Private keys and record plaintext never appear in the output. Randomness (salts) comes from a
+ * seeded generator; the seed is printed on failure.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  type CliIo,
+  HEALTH_COMMAND_GROUPS,
+  healthCommandUsage,
+  runHealthCommand,
+} from '../../../packages/client/cli.ts';
+import { loadKeyFile, saveKeyFile } from '../../../packages/client/keys.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
+import { GENESIS_TIME, genesisFor, member } from '../health/fixtures.ts';
+import { AppTransport } from './health-transport.ts';
+
+const SEED = process.env.CARELEDGER_TEST_SEED ?? 'cli-health-1';
+const utf8 = new TextEncoder();
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+class Terminal {
+  readonly dir = mkdtempSync(join(tmpdir(), 'careledger-cli-'));
+  readonly transcript: string[] = [];
+  private counter = 0;
+  private micros = GENESIS_TIME * 1000n;
+  readonly io: Partial<CliIo>;
+
+  constructor(t: AppTransport) {
+    this.io = {
+      connect: async () => t,
+      readGenesis: () => genesisFor().genesis,
+      clockMicros: () => this.micros++,
+      random: (n) => sha256(utf8.encode(`${SEED}/${this.counter++}`)).slice(0, n),
+    };
+  }
+
+  file(name: string, content: Uint8Array | string): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, content);
+    return path;
+  }
+
+  memberKey(id: string): string {
+    const path = join(this.dir, `${id}.key`);
+    saveKeyFile(path, member(id));
+    return path;
+  }
+
+  async run(...args: string[]): Promise<Run> {
+    let out = '';
+    let err = '';
+    const code = await runHealthCommand(args, {
+      ...this.io,
+      stdout: (s) => {
+        out += s;
+      },
+      stderr: (s) => {
+        err += s;
+      },
+    });
+    this.transcript.push(out, err);
+    return { code, out, err };
+  }
+
+  /** Runs a chain command (adds --genesis) that must succeed; returns its --json output. */
+  async ok(...args: string[]): Promise<Record<string, unknown>> {
+    const r = await this.run(...args, '--genesis', 'genesis.json', '--json');
+    assert.is(r.code, 0, `${args.slice(0, 2).join(' ')}: ${r.err}`);
+    return JSON.parse(r.out) as Record<string, unknown>;
+  }
+
+  /** Runs a command that must fail with `code`: one line on stderr, exit 2. */
+  async fails(code: string, ...args: string[]): Promise<string> {
+    const r = await this.run(...args);
+    assert.is(r.code, 2, `${args.slice(0, 2).join(' ')} should fail: ${r.out}`);
+    assert.is(r.out, '');
+    assert.match(r.err, new RegExp(`^careledger: ${code}: [^\\n]+\\n$`), r.err);
+    return r.err;
+  }
+}
+
+function seeded(name: string, fn: () => Promise<void>): void {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      (err as Error).message =
+        `${(err as Error).message} (seed ${SEED}; rerun with CARELEDGER_TEST_SEED=${SEED})`;
+      throw err;
+    }
+  });
+}
+
+async function withTerminal(fn: (term: Terminal, t: AppTransport) => Promise<void>): Promise<void> {
+  const t = await AppTransport.create();
+  const term = new Terminal(t);
+  try {
+    await fn(term, t);
+  } finally {
+    rmSync(term.dir, { recursive: true, force: true });
+    await t.close();
+  }
+}
+
+seeded('the seed journey at the terminal', () =>
+  withTerminal(async (term) => {
+    const hospital = term.memberKey('city-hospital');
+    const lab = term.memberKey('acme-lab');
+    const clinic = term.memberKey('north-clinic');
+    const insurer = term.memberKey('good-insurance');
+
+    // A patient key, and its id.
+    const aliceFile = join(term.dir, 'alice.key');
+    const gen = await term.run('keys', 'generate', '--out', aliceFile, '--json');
+    assert.is(gen.code, 0, gen.err);
+    const alice = (JSON.parse(gen.out) as { patientId: string }).patientId;
+    assert.match(alice, /^p[0-9a-f]{32}$/);
+    const shown = await term.run('keys', 'show', '--key', aliceFile);
+    assert.match(shown.out, alice);
+    const secrets = [hospital, lab, clinic, insurer, aliceFile].map((f) =>
+      Buffer.from(loadKeyFile(f).secretKey).toString('base64'),
+    );
+
+    const reg = await term.ok('patient', 'register', '--key', hospital, '--patient-key', aliceFile);
+    assert.is(reg.id, alice);
+    assert.is((await term.ok('patient', 'show', '--patient', alice)).enrolledBy, 'city-hospital');
+
+    // The lab anchors a result from its files; the plaintext is hashed, never shown.
+    const secretText = 'HbA1c 6.1% CONFIDENTIAL';
+    const enc = term.file('cbc.enc', utf8.encode('encrypted bytes of the result'));
+    const plain = term.file('cbc.json', secretText);
+    const anchored = await term.ok(
+      'record',
+      'anchor',
+      '--key',
+      lab,
+      '--patient',
+      alice,
+      '--category',
+      'Observation.laboratory',
+      '--file',
+      enc,
+      '--plaintext',
+      plain,
+    );
+    const rec = anchored.id as string;
+    assert.match(rec, /^r[0-9a-f]{32}$/);
+    assert.is(
+      anchored.ciphertextHash,
+      Buffer.from(sha256(utf8.encode('encrypted bytes of the result'))).toString('hex'),
+    );
+    assert.is(((await term.ok('record', 'list', '--patient', alice)).records as string[])[0], rec);
+    assert.is((await term.ok('record', 'show', '--record', rec)).custodian, 'acme-lab');
+
+    // The patient grants the hospital; the consent is listed.
+    const grant = await term.ok(
+      'consent',
+      'grant',
+      '--key',
+      aliceFile,
+      '--patient',
+      alice,
+      '--grantee',
+      'city-hospital',
+      '--purposes',
+      'TREAT',
+      '--actions',
+      'read',
+      '--categories',
+      'Observation',
+    );
+    const listed = await term.run('consent', 'list', '--patient', alice, '--genesis', 'g.json');
+    assert.match(listed.out, `${grant.id}  permit city-hospital  read for TREAT on Observation`);
+    const check = await term.ok(
+      'access',
+      'check',
+      '--patient',
+      alice,
+      '--grantee',
+      'city-hospital',
+      '--record',
+      rec,
+      '--purpose',
+      'TREAT',
+      '--action',
+      'read',
+    );
+    assert.is(check.permit, true);
+
+    // The disclosure to the hospital is accepted and in the audit trail; to the clinic it is refused.
+    const access = await term.ok(
+      'access',
+      'record',
+      '--key',
+      lab,
+      '--patient',
+      alice,
+      '--recipient',
+      'city-hospital',
+      '--purpose',
+      'TREAT',
+      '--action',
+      'read',
+      '--records',
+      rec,
+    );
+    const trail = await term.run('disclosures', 'list', '--patient', alice, '--genesis', 'g.json');
+    assert.match(trail.out, `${access.id}`);
+    assert.match(trail.out, `acme-lab -> city-hospital  read for TREAT`);
+    assert.match(trail.out, `${rec}  consent ${grant.id}`);
+    await term.fails(
+      'ACCESS_NO_CONSENT',
+      'access',
+      'record',
+      '--key',
+      lab,
+      '--patient',
+      alice,
+      '--recipient',
+      'north-clinic',
+      '--purpose',
+      'TREAT',
+      '--action',
+      'read',
+      '--records',
+      rec,
+      '--genesis',
+      'g.json',
+    );
+
+    // The clinic asks; the patient sees it pending and approves.
+    const req = await term.ok(
+      'request',
+      'create',
+      '--key',
+      clinic,
+      '--patient',
+      alice,
+      '--purposes',
+      'TREAT',
+      '--actions',
+      'read',
+      '--categories',
+      'Observation',
+      '--reason',
+      'SECOND_OPINION',
+    );
+    const pending = await term.run('request', 'list', '--patient', alice, '--genesis', 'g.json');
+    assert.match(
+      pending.out,
+      `${req.id}  pending  north-clinic asks read for TREAT on Observation (SECOND_OPINION)`,
+    );
+    await term.ok('request', 'approve', '--key', aliceFile, '--request', req.id as string);
+    assert.equal((await term.ok('request', 'list', '--patient', alice)).requests, []);
+
+    // A consented claim, adjudicated; the same service again is a duplicate.
+    await term.ok(
+      'consent',
+      'grant',
+      '--key',
+      aliceFile,
+      '--patient',
+      alice,
+      '--grantee',
+      'good-insurance',
+      '--purposes',
+      'HPAYMT',
+      '--actions',
+      'read',
+      '--categories',
+      'Observation',
+    );
+    const line = `80053:2026-01-01:12050:${rec}`;
+    const claim = await term.ok(
+      'claim',
+      'submit',
+      '--key',
+      hospital,
+      '--patient',
+      alice,
+      '--payer',
+      'good-insurance',
+      '--line',
+      line,
+    );
+    await term.ok(
+      'claim',
+      'adjudicate',
+      '--key',
+      insurer,
+      '--claim',
+      claim.id as string,
+      '--outcome',
+      'approved',
+    );
+    const shownClaim = await term.ok('claim', 'show', '--claim', claim.id as string);
+    assert.is(shownClaim.status, 'approved');
+    await term.fails(
+      'CLAIM_DUPLICATE',
+      'claim',
+      'submit',
+      '--key',
+      hospital,
+      '--patient',
+      alice,
+      '--payer',
+      'good-insurance',
+      '--line',
+      line,
+      '--genesis',
+      'g.json',
+    );
+    assert.equal((await term.ok('claim', 'list', '--patient', alice)).claims, [claim.id]);
+
+    // Revocation; then human output of a receipt.
+    const revoked = await term.run(
+      'consent',
+      'revoke',
+      '--key',
+      aliceFile,
+      '--consent',
+      grant.id as string,
+      '--genesis',
+      'g.json',
+    );
+    assert.is(revoked.code, 0, revoked.err);
+    assert.match(revoked.out, /^consent\.revoke committed at height \d+\n/);
+
+    const all = term.transcript.join('');
+    for (const secret of secrets) assert.not.ok(all.includes(secret), 'a private key was printed');
+    assert.not.ok(all.includes(secretText), 'the plaintext was printed');
+  }),
+);
+
+seeded('every command has --help, and every flag it documents is accepted', () =>
+  withTerminal(async (term) => {
+    for (const group of HEALTH_COMMAND_GROUPS) {
+      const g = await term.run(group, '--help');
+      assert.is(g.code, 0);
+      assert.ok(g.out.startsWith(`Usage: careledger ${group} <command>`));
+      const names = [...g.out.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]!);
+      assert.ok(names.length > 0, group);
+      for (const name of names) {
+        const h = await term.run(group, name, '--help');
+        assert.is(h.code, 0, `${group} ${name}: ${h.err}`);
+        assert.is(h.out, healthCommandUsage(group, name));
+        assert.ok(h.out.startsWith(`Usage: careledger ${group} ${name} `));
+        assert.match(h.out, '  --json');
+        assert.match(h.out, '  -h, --help');
+        // Every documented flag parses (with a value where the help shows one).
+        for (const [, flag, arg] of h.out.matchAll(/^ {2}--([a-z-]+)( [A-Z]+)?/gm)) {
+          const args = arg === undefined ? [`--${flag}`] : [`--${flag}`, 'x'];
+          const r = await term.run(group, name, ...args, '--help');
+          assert.is(r.code, 0, `${group} ${name} --${flag}: ${r.err}`);
+        }
+      }
+    }
+    assert.match(
+      healthCommandUsage('record', 'anchor'),
+      'Usage: careledger record anchor --patient ID --category CODE --file FILE --plaintext FILE --genesis FILE --key FILE [options]',
+    );
+    // Without a command, a group prints its help to stderr and exits 2.
+    const bare = await term.run('claim');
+    assert.is(bare.code, 2);
+    assert.match(bare.err, 'Usage: careledger claim <command>');
+  }),
+);
+
+seeded('bad arguments: one line with a code, exit 2', () =>
+  withTerminal(async (term) => {
+    const key = term.memberKey('acme-lab');
+    const g = ['--genesis', 'g.json'];
+    await term.fails('CLI_ARGS_INVALID', 'nosuch', 'thing');
+    await term.fails('CLI_ARGS_INVALID', 'record', 'nosuch');
+    await term.fails('CLI_ARGS_INVALID', 'record', 'show', '--bogus', ...g);
+    assert.match(await term.fails('CLI_ARGS_INVALID', 'record', 'show', ...g), '--record is required');
+    assert.match(
+      await term.fails('CLI_ARGS_INVALID', 'record', 'show', '--record', 'r1', ...g),
+      'not a record id',
+    );
+    assert.match(
+      await term.fails('CLI_ARGS_INVALID', 'record', 'list', '--patient', alicePlaceholder),
+      '--genesis is required',
+    );
+    await term.fails('CLI_ARGS_INVALID', 'record', 'list', '--patient', 'x', 'positional', ...g);
+    await term.fails(
+      'HEALTH_CODE_INVALID',
+      'record',
+      'anchor',
+      '--key',
+      key,
+      '--patient',
+      alicePlaceholder,
+      '--category',
+      'Gossip',
+      '--file',
+      'f',
+      '--plaintext',
+      'p',
+      ...g,
+    );
+    await term.fails(
+      'CLI_FILE_NOT_FOUND',
+      'record',
+      'anchor',
+      '--key',
+      key,
+      '--patient',
+      alicePlaceholder,
+      '--category',
+      'Observation',
+      '--file',
+      join(term.dir, 'missing'),
+      '--plaintext',
+      'p',
+      ...g,
+    );
+    await term.fails(
+      'KEY_FILE_NOT_FOUND',
+      'consent',
+      'revoke',
+      '--key',
+      join(term.dir, 'nokey'),
+      '--consent',
+      `c${'0'.repeat(32)}`,
+      ...g,
+    );
+    await term.fails(
+      'CLI_ARGS_INVALID',
+      'consent',
+      'grant',
+      '--key',
+      key,
+      '--patient',
+      alicePlaceholder,
+      '--grantee',
+      'city-hospital',
+      '--purposes',
+      'TREAT',
+      '--actions',
+      'read',
+      '--end',
+      'tomorrow',
+      ...g,
+    );
+    await term.fails(
+      'CLI_ARGS_INVALID',
+      'claim',
+      'submit',
+      '--key',
+      key,
+      '--patient',
+      alicePlaceholder,
+      '--payer',
+      'good-insurance',
+      '--line',
+      '80053:2026-01-01:12.50:r1',
+      ...g,
+    );
+    await term.fails('CLI_NOT_FOUND', 'claim', 'show', '--claim', `k${'0'.repeat(32)}`, ...g);
+    await term.fails('KEY_FILE_EXISTS', 'keys', 'generate', '--out', key);
+    await term.fails(
+      'CLAIM_AMOUNTS_INVALID',
+      'claim',
+      'adjudicate',
+      '--key',
+      key,
+      '--claim',
+      `k${'0'.repeat(32)}`,
+      '--outcome',
+      'partial',
+      '--reason',
+      'CO-45',
+      ...g,
+    );
+  }),
+);
+
+const alicePlaceholder = `p${'a'.repeat(32)}`;
+
+test.run();

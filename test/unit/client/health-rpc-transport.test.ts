@@ -1,0 +1,110 @@
+/**
+ * rpcTransport, the adapter from RpcClient and LightClient to HealthTransport, over stand-ins that
+ * answer from a real in-process HealthApp exactly as the node's RPC would (the real RpcClient and
+ * LightClient have their own tests against a node): a check refusal is reported as such, a failed
+ * execution carries the app's code, single-key queries go through the light client, and the
+ * decision query's bundle is checked against the light client's verified app hash.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  HealthClient,
+  type LightPart,
+  type RpcPart,
+  rpcTransport,
+  sealRecord,
+} from '../../../packages/client/health.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
+import { patientIdOf } from '../../../packages/health/ids.ts';
+import { provision } from '../../../packages/health/provision.ts';
+import { CHAIN_ID, keyOf, member } from '../health/fixtures.ts';
+import { AppTransport } from './health-transport.ts';
+
+const EMPTY = { code: 0, codespace: '', log: '', events: [] };
+
+function standIns(t: AppTransport) {
+  const calls: string[] = [];
+  const rpc: RpcPart = {
+    async broadcastTxCommit(tx) {
+      calls.push('broadcastTxCommit');
+      const o = await t.broadcast(tx);
+      const hash = sha256(tx);
+      // The test transport reports a check refusal as height 0.
+      return o.height === 0n
+        ? { hash, height: 0n, checkTx: { ...o, events: [] }, txResult: EMPTY }
+        : { hash, height: o.height, checkTx: EMPTY, txResult: o };
+    },
+    async abciQuery(path, data, opts = {}) {
+      calls.push(`abciQuery ${path}`);
+      return t.h.app.query(path, data, opts.height ?? null, opts.prove ?? false);
+    },
+  };
+  const light: LightPart = {
+    async verifiedQuery(path, data, opts = {}) {
+      calls.push(`verifiedQuery ${path}`);
+      const a = await t.query(path, data, opts);
+      return { key: a.key, value: a.value, height: a.height, proof: a.proof, appHash: a.root };
+    },
+    async verifiedAppHash(height) {
+      calls.push(`verifiedAppHash ${height}`);
+      return t.rootAt(height);
+    },
+  };
+  return { rpc, light, calls };
+}
+
+test('rpcTransport: txs, single-key queries and the decision query', async () => {
+  const t = await AppTransport.create();
+  try {
+    const { rpc, light, calls } = standIns(t);
+    const transport = rpcTransport(rpc, light);
+    const patientKey = keyOf('rpc/alice');
+    const alice = patientIdOf(patientKey.publicKey);
+    const hospital = new HealthClient({ chainId: CHAIN_ID, transport, key: member('city-hospital') });
+    const lab = new HealthClient({ chainId: CHAIN_ID, transport, key: member('acme-lab') });
+    const patient = new HealthClient({ chainId: CHAIN_ID, transport, key: patientKey });
+
+    const reg = await hospital.registerPatient(patientKey);
+    assert.is(reg.id, alice);
+    assert.ok(calls.includes('verifiedQuery /health/key'), 'the member id was read through the light client');
+    const rec = await lab.anchorRecord({
+      patient: alice,
+      category: 'Observation.laboratory',
+      ...sealRecord(new Uint8Array([1, 2, 3]), new Uint8Array([4]), new Uint8Array(16)),
+    });
+    await patient.grantConsent(
+      alice,
+      'city-hospital',
+      provision({ type: 'permit', actions: ['read'], purposes: ['TREAT'], categories: ['Observation'] }),
+    );
+    calls.length = 0;
+    const d = await patient.decision({
+      patient: alice,
+      grantee: 'city-hospital',
+      record: rec.id,
+      purpose: 'TREAT',
+      action: 'read',
+      time: null,
+    });
+    assert.is(d.value.permit, true);
+    assert.equal(calls, ['abciQuery /health/decision', `verifiedAppHash ${d.height}`]);
+
+    // A failed execution: the app's code and its block height.
+    try {
+      await hospital.registerPatient(patientKey);
+      assert.unreachable('a second registration must fail');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'PATIENT_EXISTS');
+      assert.ok((err as { height: bigint }).height > 0n);
+    }
+    // A check refusal (a bad signature never reaches a block): height 0 and the check's code.
+    const refused = await transport.broadcast(new Uint8Array([0x94, 1, 2, 3, 4]));
+    assert.is(refused.height, 0n);
+    assert.ok(refused.code !== 0);
+    assert.ok(refused.codespace !== '');
+  } finally {
+    await t.close();
+  }
+});
+
+test.run();

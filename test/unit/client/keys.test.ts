@@ -1,0 +1,121 @@
+/**
+ * Key files: save and load round trip, mode 0600, no overwrite unless asked, corrupt and insecure
+ * files refused with their codes, and a loaded key's secret never shows when logged or serialised.
+ */
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  decodeKeyFile,
+  encodeKeyFile,
+  generateKey,
+  loadKeyFile,
+  patientIdOfKey,
+  saveKeyFile,
+} from '../../../packages/client/keys.ts';
+import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
+import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
+import { patientIdOf } from '../../../packages/health/ids.ts';
+
+const fixed = keyPairFromSeed(sha256(new TextEncoder().encode('keys-test/1')));
+const secretB64 = Buffer.from(fixed.secretKey).toString('base64');
+
+function inDir(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'careledger-keys-'));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function throwsCode(fn: () => unknown, code: string): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.is((err as { code?: string }).code, code, (err as Error).message);
+    return (err as Error).message;
+  }
+  assert.unreachable(`expected ${code}`);
+  return '';
+}
+
+test('save and load round trip, mode 0600, no temporary file left', () =>
+  inDir((dir) => {
+    const path = join(dir, 'alice.key');
+    saveKeyFile(path, fixed);
+    assert.is(statSync(path).mode & 0o777, 0o600);
+    assert.equal(readdirSync(dir), ['alice.key']);
+    const loaded = loadKeyFile(path);
+    assert.ok(equalBytes(loaded.publicKey, fixed.publicKey));
+    assert.ok(equalBytes(loaded.secretKey, fixed.secretKey));
+    assert.is(patientIdOfKey(loaded), patientIdOf(fixed.publicKey));
+    assert.is(patientIdOfKey(loaded.publicKey), patientIdOf(fixed.publicKey));
+  }));
+
+test('refuses to overwrite unless asked', () =>
+  inDir((dir) => {
+    const path = join(dir, 'k.key');
+    saveKeyFile(path, fixed);
+    const other = generateKey();
+    throwsCode(() => saveKeyFile(path, other), 'KEY_FILE_EXISTS');
+    assert.ok(equalBytes(loadKeyFile(path).publicKey, fixed.publicKey), 'the old key is intact');
+    saveKeyFile(path, other, { overwrite: true });
+    assert.ok(equalBytes(loadKeyFile(path).publicKey, other.publicKey));
+    assert.is(statSync(path).mode & 0o777, 0o600);
+    assert.equal(readdirSync(dir), ['k.key']);
+    throwsCode(() => saveKeyFile(join(dir, 'no', 'such', 'dir.key'), fixed), 'KEY_FILE_WRITE');
+  }));
+
+test('corrupt, missing and insecure files are refused, without quoting the secret', () =>
+  inDir((dir) => {
+    const write = (name: string, text: string): string => {
+      const path = join(dir, name);
+      writeFileSync(path, text, { mode: 0o600 });
+      return path;
+    };
+    throwsCode(() => loadKeyFile(join(dir, 'missing.key')), 'KEY_FILE_NOT_FOUND');
+    const good = JSON.parse(encodeKeyFile(fixed)) as Record<string, string>;
+    const cases: [string, string][] = [
+      ['not json', `{"secret_key": "${secretB64}"`],
+      ['array', '[]'],
+      ['wrong type', JSON.stringify({ ...good, type: 'other' })],
+      ['short secret', JSON.stringify({ ...good, secret_key: 'AAAA' })],
+      ['non-canonical base64', JSON.stringify({ ...good, secret_key: `${good.secret_key!.slice(0, -1)}` })],
+      [
+        'key mismatch',
+        JSON.stringify({ ...good, public_key: Buffer.from(generateKey().publicKey).toString('base64') }),
+      ],
+      ['too large', `${' '.repeat(5000)}{}`],
+    ];
+    for (const [what, text] of cases) {
+      const message = throwsCode(() => loadKeyFile(write('bad.key', text)), 'KEY_FILE_INVALID');
+      assert.not.ok(message.includes(secretB64), `${what}: the error quotes the secret`);
+    }
+    const open = write('open.key', encodeKeyFile(fixed));
+    chmodSync(open, 0o644);
+    throwsCode(() => loadKeyFile(open), 'KEY_FILE_INSECURE');
+    throwsCode(() => decodeKeyFile('null'), 'KEY_FILE_INVALID');
+  }));
+
+test('the secret key does not show when a key is logged or serialised', () =>
+  inDir((dir) => {
+    const path = join(dir, 'k.key');
+    saveKeyFile(path, fixed);
+    for (const key of [loadKeyFile(path), generateKey()]) {
+      const secret = Buffer.from(key.secretKey).toString('base64');
+      const hex = Buffer.from(key.secretKey).toString('hex');
+      for (const shown of [JSON.stringify(key), inspect(key, { depth: 5 }), String(Object.values(key))]) {
+        assert.not.ok(shown.includes(secret) || shown.includes(hex), shown);
+        assert.not.ok(shown.includes(String([...key.secretKey])), shown);
+      }
+      assert.is(key.secretKey.length, 32);
+    }
+    // The file itself holds it, readable only by the owner.
+    assert.ok(readFileSync(path, 'utf8').includes(secretB64));
+  }));
+
+test.run();
