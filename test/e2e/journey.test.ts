@@ -145,6 +145,35 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
   );
   assert.is((await reader.disclosures(alice)).value.length, 1);
 
+  // A new hospital (the clinic) requests access; the patient approves; the lab discloses to it,
+  // and the clinic checks the bytes it received against the anchor.
+  const request = await committed(
+    clinic.createRequest(alice, {
+      categories: ['Observation'],
+      records: [],
+      purposes: ['TREAT'],
+      actions: ['read'],
+      reason: 'SECOND_OPINION',
+      periodEnd: null,
+      expiresAt: BigInt(Date.now()) + DAY_MS,
+    }),
+  );
+  assert.equal((await reader.pendingRequests(alice)).value, [request.id]);
+  const approval = await committed(patient.approveRequest(request.id));
+  assert.is((await reader.request(request.id)).value?.consent, approval.id);
+  await committed(
+    lab.recordAccess({
+      patient: alice,
+      recipient: 'clinic',
+      purpose: 'TREAT',
+      action: 'read',
+      records: [anchor.id],
+    }),
+  );
+  const received = (await clinic.record(anchor.id)).value;
+  assert.ok(received !== null && equalBytes(received.ciphertextHash, sha256(ciphertext)), 'clinic verifies');
+  assert.is((await reader.disclosures(alice)).value.length, 2);
+
   // 6. The insurer, with the patient's consent for payment, adjudicates the hospital's claim.
   await committed(
     patient.grantConsent(
@@ -172,7 +201,7 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
   const found = (await rpc.call('tx_search', { query: `health.access.recorded.patient='${alice}'` })) as {
     total_count: string;
   };
-  assert.is(found.total_count, '1');
+  assert.is(found.total_count, '2');
   const height = (await rpc.status()).latestBlockHeight;
   const ids = await Promise.all(
     NAMES.map((_, i) => net.waitForHeight(i, height, 30_000).then(() => net.blockId(i, height))),
