@@ -5,6 +5,7 @@
  * answer is proven against an app hash the light client verified from signed headers, starting
  * from nothing but genesis.json.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -207,6 +208,30 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
     NAMES.map((_, i) => net.waitForHeight(i, height, 30_000).then(() => net.blockId(i, height))),
   );
   for (const id of ids) assert.equal(id, ids[0]);
+  // A person at a terminal sees the same audit trail through the CLI, proven the same way.
+  const cli = spawnSync(
+    process.execPath,
+    [
+      join(import.meta.dirname, '..', '..', 'node', 'cli.ts'),
+      'disclosures',
+      'list',
+      '--patient',
+      alice,
+      '--genesis',
+      join(net.homes[0]!, 'config', 'genesis.json'),
+      '--node',
+      net.rpcs[1]!,
+      '--json',
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.is(cli.status, 0, cli.stderr);
+  const listed = JSON.parse(cli.stdout) as { disclosures: { id: string; recipient: string }[] };
+  assert.equal(
+    listed.disclosures.map((d) => d.recipient),
+    ['hospital', 'clinic'],
+  );
+  assert.is(listed.disclosures[0]!.id, access.id);
   // And the light client's verified header is the block the nodes committed.
   const header = await new LightClient(genesis, rpc).verifiedHeader(height);
   assert.is(toHex(header.appHash).toUpperCase(), ids[0]!.appHash);
