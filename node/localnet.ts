@@ -38,6 +38,13 @@ if (!existsSync(join(root, 'node0'))) {
 }
 
 const homes = NAMES.map((_, i) => join(root, `node${i}`));
+// Homes made before the health-data application have no members in their genesis.
+if (loadHome(homes[0]!).genesis.appState === undefined) {
+  process.stderr.write(
+    `${root} was created by an older version (its genesis has no app_state); remove it to create a new local consortium\n`,
+  );
+  process.exit(2);
+}
 const rpcs = homes.map((home) => loadHome(home).config.rpc.listen);
 const children: ChildProcess[] = homes.map((home, i) => {
   const child = spawn(process.execPath, [cli, 'start', '--home', home], {
@@ -53,6 +60,9 @@ const children: ChildProcess[] = homes.map((home, i) => {
 for (const [i, name] of NAMES.entries()) {
   process.stdout.write(`${name.padEnd(9)} rpc http://${rpcs[i]}  home ${homes[i]}\n`);
 }
+process.stdout.write(
+  `Each institution signs health-data txs with <home>/config/member_key.json; try \`npx careledger --help\`.\n`,
+);
 process.stdout.write('Ctrl-C stops all four.\n');
 
 async function height(rpc: string): Promise<string> {
