@@ -1,6 +1,7 @@
 /**
- * The health commands of `careledger`, for a person at a terminal: keys, patients, records,
- * consents, access requests, disclosures, break-glass and claims, each over HealthClient (so every
+ * The health commands of `careledger`, for a person at a terminal: keys, patients (and their key
+ * rotation and delegates), records, consents, access requests, disclosures, break-glass, claims
+ * and the consortium's governance (proposals and votes), each over HealthClient (so every
  * answer shown is proven against a light-client-verified app hash). node/cli.ts dispatches the
  * command groups in HEALTH_COMMAND_GROUPS to `runHealthCommand`.
  *
@@ -14,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CareLedgerError } from '../core/errors.ts';
+import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
 import { fromHex, toHex } from '../crypto/hash.ts';
 import {
   ACTIONS,
@@ -21,13 +23,23 @@ import {
   CATEGORIES,
   CLAIM_OUTCOMES,
   DAY_MS,
+  DELEGATE_POWERS,
+  DELEGATE_ROLES,
   ERASURE_REASONS,
   oneOf,
   PURPOSES,
   REQUEST_REASONS,
+  ROLES,
 } from '../health/codes.ts';
 import { isIdOf, isMemberId } from '../health/ids.ts';
-import type { ClaimLine } from '../health/model.ts';
+import {
+  type ClaimLine,
+  type GovAction,
+  PARAM_BOUNDS,
+  PARAM_NAMES,
+  type ParamName,
+  type Proposal,
+} from '../health/model.ts';
 import { provision } from '../health/provision.ts';
 import { type Genesis, parseGenesisJson } from '../types/genesis.ts';
 import { HealthClient, type HealthTransport, rpcTransport, sealRecord, type TxReceipt } from './health.ts';
@@ -137,20 +149,24 @@ function usageOf(group: string, name: string, c: Command): string {
   const required = Object.entries(options)
     .filter(([, o]) => o.required === true)
     .map(([flag, o]) => `--${flag} ${o.arg}`);
-  const lines = Object.entries(options).map(([flag, o]) => {
+  const rows = Object.entries(options).map(([flag, o]) => {
     const left = `  --${flag}${o.arg === undefined ? '' : ` ${o.arg}`}`;
     const notes = [o.required === true ? 'required' : '', o.multiple === true ? 'repeatable' : '']
       .filter((n) => n !== '')
       .join(', ');
-    return `${left.padEnd(22)}${o.help}${notes === '' ? '' : ` (${notes})`}`;
+    return [left, `${o.help}${notes === '' ? '' : ` (${notes})`}`] as const;
   });
+  // 22 columns, wider only for a command with a long flag and placeholder.
+  const width = Math.max(22, ...rows.map(([left]) => left.length + 2));
+  const lines = [...rows, ['  -h, --help', 'show this help'] as const].map(
+    ([left, help]) => `${left.padEnd(width)}${help}`,
+  );
   return `Usage: careledger ${group} ${name} ${[...required, '[options]'].join(' ')}
 
 ${c.description}
 
 Options:
 ${lines.join('\n')}
-  -h, --help          show this help
 `;
 }
 
@@ -237,6 +253,45 @@ function timeArg(v: Values, flag: string): bigint | null {
 function amountArg(value: string, what: string): bigint {
   if (!/^(0|[1-9]\d{0,15})$/.test(value)) throw argsError(`${what}: an amount is whole cents, like 12050`);
   return BigInt(value);
+}
+
+/** A whole number (a height, a power, a parameter value). */
+function uintArg(v: Values, flag: string): bigint {
+  const value = str(v, flag);
+  if (!/^(0|[1-9]\d{0,18})$/.test(value))
+    throw argsError(`--${flag}: ${quoted(value)} is not a whole number`);
+  return BigInt(value);
+}
+
+const DURATION_UNITS: Readonly<Record<string, bigint>> = { s: 1000n, m: 60_000n, h: 3_600_000n, d: DAY_MS };
+
+/** A duration such as `90d`, `12h`, `30m` or `45s`, as ms; null if the flag is absent. */
+function durationArg(v: Values, flag: string): bigint | null {
+  const value = optStr(v, flag);
+  if (value === undefined) return null;
+  const m = /^([1-9]\d{0,9})([smhd])$/.exec(value);
+  if (m === null) throw argsError(`--${flag}: ${quoted(value)} is not a duration like 90d, 12h or 30m`);
+  return BigInt(m[1]!) * DURATION_UNITS[m[2]!]!;
+}
+
+/** An ed25519 public key: base64 (as genesis.json and `careledger show-validator` write it) or hex. */
+function parsePubKey(value: string, flag: string): Uint8Array {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return fromHex(value);
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.length === PUBLIC_KEY_BYTES && bytes.toString('base64') === value) return new Uint8Array(bytes);
+  throw argsError(`--${flag}: ${quoted(value)} is not a 32-byte public key in base64 or hex`);
+}
+
+/**
+ * The public key of `--NAME-key FILE` (a key file: only its public key is used) or
+ * `--NAME-pubkey KEY`: exactly one of the two.
+ */
+function pubKeyArg(v: Values, name: string): Uint8Array {
+  const file = optStr(v, `${name}-key`);
+  const text = optStr(v, `${name}-pubkey`);
+  if ((file === undefined) === (text === undefined))
+    throw argsError(`give one of --${name}-key FILE and --${name}-pubkey KEY`);
+  return file === undefined ? parsePubKey(text!, `${name}-pubkey`) : loadKeyFile(file).publicKey;
 }
 
 function readInput(path: string, flag: string): Uint8Array {
@@ -342,6 +397,97 @@ const patient: Record<string, Command> = {
       const id = idArg(v, 'patient', 'patient');
       const p = await client.patient(id);
       return shown({ ...found(p.value, 'patient', id), height: p.height });
+    },
+  },
+  'rotate-key': {
+    summary: "move a patient to a new key (signed by the patient's current key)",
+    description:
+      "Moves the patient to the key in --new-key (which signs a proof that it is held); --key is the\npatient's current key and signs the tx. The patient id, records, consents and delegates stay.\nFrom then on the old key signs nothing for the patient, and it can never be bound again. Prints\nthe new public key.",
+    needs: 'signer',
+    options: {
+      ...patientOption,
+      'new-key': { arg: 'FILE', help: 'the new key file (make one with keys generate)', required: true },
+    },
+    async run({ v, client }) {
+      const patientId = idArg(v, 'patient', 'patient');
+      const next = loadKeyFile(str(v, 'new-key'));
+      return receipt(await client.rotatePatientKey(patientId, next), { publicKey: next.publicKey });
+    },
+  },
+};
+
+const delegateKeyOptions: Readonly<Record<string, OptionSpec>> = {
+  'delegate-key': { arg: 'FILE', help: "the delegate's key file (only its public key is used)" },
+  'delegate-pubkey': { arg: 'KEY', help: "or the delegate's public key, in base64 or hex" },
+};
+
+const delegate: Record<string, Command> = {
+  set: {
+    summary: 'name (or replace) a delegate who acts for a patient (signed by the patient)',
+    description:
+      "Lets the holder of --delegate-key (or --delegate-pubkey) act for the patient: a guardian or a\nproxy with the --powers listed (approve, deny: access requests; grant, revoke: consents). A\ndelegate's grants and approvals are limited to --purposes (default: any) and, with --max-consent,\nmust end within that long of when they are made. It can do nothing after --expires. Setting the\nsame key again replaces its powers. A patient has at most 8 delegates.",
+    needs: 'signer',
+    options: {
+      ...patientOption,
+      ...delegateKeyOptions,
+      role: { arg: 'CODE', help: DELEGATE_ROLES.join(', '), required: true },
+      powers: { arg: 'LIST', help: DELEGATE_POWERS.join(', '), required: true },
+      purposes: { arg: 'LIST', help: 'purposes it may grant or approve for (default: any)' },
+      expires: { arg: 'TIME', help: 'it can do nothing from this UTC time (default: until removed)' },
+      'max-consent': {
+        arg: 'DURATION',
+        help: 'its consents end within this long, e.g. 90d, 12h (default: no limit)',
+      },
+    },
+    async run({ v, client }) {
+      const patientId = idArg(v, 'patient', 'patient');
+      const pubKey = pubKeyArg(v, 'delegate');
+      const r = await client.setDelegate(patientId, {
+        pubKey,
+        role: codeArg(v, 'role', DELEGATE_ROLES),
+        powers: codesArg(v, 'powers', DELEGATE_POWERS, true),
+        purposes: codesArg(v, 'purposes', PURPOSES),
+        expiresAt: timeArg(v, 'expires'),
+        maxConsentMs: durationArg(v, 'max-consent'),
+      });
+      return receipt(r, { delegate: pubKey });
+    },
+  },
+  remove: {
+    summary: 'remove a delegate (signed by the patient, or by the delegate stepping down)',
+    description:
+      'Removes the delegate with --delegate-pubkey (or the key in --delegate-key) from the patient. The\npatient signs, or the delegate itself with its own --key.',
+    needs: 'signer',
+    options: { ...patientOption, ...delegateKeyOptions },
+    async run({ v, client }) {
+      const patientId = idArg(v, 'patient', 'patient');
+      const pubKey = pubKeyArg(v, 'delegate');
+      return receipt(await client.removeDelegate(patientId, pubKey), { delegate: pubKey });
+    },
+  },
+  list: {
+    summary: "list a patient's delegates",
+    description: "Lists the patient's delegates: key, role, powers and limits (proven).",
+    needs: 'chain',
+    options: patientOption,
+    async run({ v, client }) {
+      const id = idArg(v, 'patient', 'patient');
+      const p = await client.patient(id);
+      const delegates = found(p.value, 'patient', id).delegates;
+      const time = (t: bigint | null): string => (t === null ? '' : new Date(Number(t)).toISOString());
+      return {
+        json: plain({ height: p.height, delegates }),
+        text:
+          delegates.length === 0
+            ? `no delegates (at height ${p.height})\n`
+            : delegates
+                .map(
+                  (d) =>
+                    `${toHex(d.pubKey)}  ${d.role}  ${d.powers.join(',')} for ${d.purposes.join(',') || '*'}${d.maxConsentMs === null ? '' : `  consents within ${d.maxConsentMs} ms`}${d.expiresAt === null ? '' : `  until ${time(d.expiresAt)}`}`,
+                )
+                .join('\n')
+                .concat('\n'),
+      };
     },
   },
 };
@@ -764,9 +910,232 @@ const claim: Record<string, Command> = {
   },
 };
 
+// --- governance ---
+
+const GOV_ACTIONS = [
+  'member.add',
+  'member.remove',
+  'member.roles',
+  'member.rekey',
+  'validator.set',
+  'params.set',
+] as const satisfies readonly GovAction['kind'][];
+
+/** The action flags each kind takes; an action flag another kind takes is refused, not ignored. */
+const ACTION_FLAGS: Readonly<Record<GovAction['kind'], readonly string[]>> = {
+  'member.add': ['member', 'member-key', 'member-pubkey', 'roles'],
+  'member.remove': ['member'],
+  'member.roles': ['member', 'roles'],
+  'member.rekey': ['member', 'member-key', 'member-pubkey'],
+  'validator.set': ['validator-pubkey', 'power'],
+  'params.set': ['param', 'value'],
+};
+
+const PARAMS = Object.keys(PARAM_NAMES) as ParamName[];
+
+function govAction(v: Values): GovAction {
+  const kind = codeArg(v, 'action', GOV_ACTIONS);
+  for (const flags of Object.values(ACTION_FLAGS))
+    for (const flag of flags)
+      if (v[flag] !== undefined && !ACTION_FLAGS[kind].includes(flag))
+        throw argsError(`--${flag} does not apply to --action ${kind}`);
+  switch (kind) {
+    case 'member.add':
+      return {
+        kind,
+        member: memberArg(v, 'member'),
+        pubKey: pubKeyArg(v, 'member'),
+        roles: codesArg(v, 'roles', ROLES, true),
+      };
+    case 'member.remove':
+      return { kind, member: memberArg(v, 'member') };
+    case 'member.roles':
+      return { kind, member: memberArg(v, 'member'), roles: codesArg(v, 'roles', ROLES, true) };
+    case 'member.rekey':
+      return { kind, member: memberArg(v, 'member'), pubKey: pubKeyArg(v, 'member') };
+    case 'validator.set':
+      return {
+        kind,
+        pubKey: parsePubKey(str(v, 'validator-pubkey'), 'validator-pubkey'),
+        power: uintArg(v, 'power'),
+      };
+    case 'params.set':
+      return { kind, name: codeArg(v, 'param', PARAMS), value: uintArg(v, 'value') };
+    default:
+      return kind satisfies never;
+  }
+}
+
+/** `HEIGHT`, or `+BLOCKS` after the latest block. */
+async function deadlineArg(v: Values, client: HealthClient): Promise<bigint> {
+  const value = str(v, 'deadline');
+  const m = /^(\+?)([1-9]\d{0,15})$/.exec(value);
+  if (m === null)
+    throw argsError(`--deadline: ${quoted(value)} is not a block height, or +BLOCKS after the latest block`);
+  const n = BigInt(m[2]!);
+  // Any proven answer carries the latest height; the open proposals are a small one.
+  return m[1] === '+' ? (await client.openProposals()).height + n : n;
+}
+
+/** One line for an action, e.g. `member.add st-mary (provider) key 3b6a…`. */
+function actionText(a: GovAction): string {
+  switch (a.kind) {
+    case 'member.add':
+      return `${a.kind} ${a.member} (${a.roles.join(',')}) key ${toHex(a.pubKey)}`;
+    case 'member.remove':
+      return `${a.kind} ${a.member}`;
+    case 'member.roles':
+      return `${a.kind} ${a.member} (${a.roles.join(',')})`;
+    case 'member.rekey':
+      return `${a.kind} ${a.member} key ${toHex(a.pubKey)}`;
+    case 'validator.set':
+      return `${a.kind} ${Buffer.from(a.pubKey).toString('base64')} power ${a.power}`;
+    case 'params.set':
+      return `${a.kind} ${a.name} = ${a.value}`;
+    default:
+      return a satisfies never;
+  }
+}
+
+/** The count of an open proposal: votes of active members only, and the yes votes it needs (> 2/3). */
+function tallyOf(p: Proposal, members: readonly string[]) {
+  const active = new Set(members);
+  const counted = p.votes.filter((x) => active.has(x.member));
+  const yes = counted.filter((x) => x.approve).length;
+  return {
+    activeMembers: active.size,
+    yes,
+    no: counted.length - yes,
+    needed: Math.floor((2 * active.size) / 3) + 1,
+  };
+}
+
+/** A proposal's status after a propose or vote tx, from the tx's events (open unless it closed). */
+function statusAfter(r: TxReceipt): Record<string, unknown> {
+  for (const e of r.events) {
+    const m = /^health\.gov\.(passed|rejected|failed)$/.exec(e.type);
+    if (m === null) continue;
+    const failure = e.attributes.find((a) => a.key === 'failure')?.value;
+    return { status: m[1], ...(failure === undefined ? {} : { failure }) };
+  }
+  return { status: 'open' };
+}
+
+const PASS_RULE =
+  "A proposal passes when more than 2/3 of the active members have voted yes (4 of 5, 5 of 6, 7 of 10)\nat or before its deadline height; its action is then carried out in that block. The proposer's\nvote is a yes. It is rejected as soon as that can no longer happen, and expires after the deadline.";
+
+const gov: Record<string, Command> = {
+  propose: {
+    summary: 'propose a consortium change: members, validators, parameters (signed by a member)',
+    description: `Proposes a governance action, signed by an active member. The action is checked now and refused
+if it could not be carried out. Prints the proposal id: send it to the other members for gov vote.
+${PASS_RULE}
+
+Actions and their flags:
+  member.add     --member ID, --member-key FILE or --member-pubkey KEY, --roles LIST
+                 admit an institution; its key then signs as that member
+  member.remove  --member ID
+  member.roles   --member ID --roles LIST        replace the member's roles
+  member.rekey   --member ID, --member-key FILE or --member-pubkey KEY
+  validator.set  --validator-pubkey KEY --power N   add a validator or set its power; 0 removes it
+  params.set     --param NAME --value N
+Roles: ${ROLES.join(', ')}.
+A key is base64 (as genesis.json and careledger show-validator print it) or hex (as careledger keys
+show prints it). Parameters, and their bounds:
+${PARAMS.map((n) => `  ${n.padEnd(23)}${PARAM_BOUNDS[PARAM_NAMES[n]].join(' to ')}`).join('\n')}`,
+    needs: 'signer',
+    options: {
+      action: { arg: 'KIND', help: GOV_ACTIONS.join(', '), required: true },
+      deadline: {
+        arg: 'HEIGHT|+BLOCKS',
+        help: 'the last height votes count at, or blocks after the latest',
+        required: true,
+      },
+      member: { arg: 'ID', help: 'the member id (member.*)' },
+      'member-key': { arg: 'FILE', help: "the member's key file; only its public key is used" },
+      'member-pubkey': { arg: 'KEY', help: "or the member's public key, in base64 or hex" },
+      roles: { arg: 'LIST', help: `the member's roles: ${ROLES.join(', ')}` },
+      'validator-pubkey': { arg: 'KEY', help: "the validator's public key, in base64 or hex" },
+      power: { arg: 'N', help: 'the voting power (0 removes the validator)' },
+      param: { arg: 'NAME', help: PARAMS.join(', ') },
+      value: { arg: 'N', help: "the parameter's new value" },
+    },
+    async run({ v, client }) {
+      const action = govAction(v);
+      const r = await client.propose(action, await deadlineArg(v, client));
+      return receipt(r, { action: actionText(action), ...statusAfter(r) });
+    },
+  },
+  vote: {
+    summary: 'vote yes or no on an open proposal (signed by a member)',
+    description: `Votes --yes or --no on an open proposal, as an active member; each member votes once.
+${PASS_RULE}
+Prints the proposal's status after this vote.`,
+    needs: 'signer',
+    options: {
+      proposal: { arg: 'ID', help: 'the proposal id (g…)', required: true },
+      yes: { help: 'vote for the proposal' },
+      no: { help: 'vote against it' },
+    },
+    async run({ v, client }) {
+      const id = idArg(v, 'proposal', 'proposal');
+      if ((v.yes === true) === (v.no === true)) throw argsError('give one of --yes and --no');
+      const r = await client.vote(id, v.yes === true);
+      return receipt(r, statusAfter(r));
+    },
+  },
+  show: {
+    summary: 'show a proposal, its votes and its status',
+    description: `Shows a proposal: its action, deadline, votes and status; while open, the yes votes of active
+members it has and needs (proven).
+${PASS_RULE}`,
+    needs: 'chain',
+    options: { proposal: { arg: 'ID', help: 'the proposal id (g…)', required: true } },
+    async run({ v, client }) {
+      const id = idArg(v, 'proposal', 'proposal');
+      const p = await client.proposal(id);
+      const proposal = found(p.value, 'proposal', id);
+      const tally =
+        proposal.status === 'open'
+          ? { tally: tallyOf(proposal, (await client.activeMembers({ height: p.height })).value) }
+          : {};
+      return shown({ ...proposal, summary: actionText(proposal.action), ...tally, height: p.height });
+    },
+  },
+  list: {
+    summary: 'list the open proposals',
+    description: 'Lists the open proposals with their action, votes and deadline (proven).',
+    needs: 'chain',
+    options: {},
+    async run({ client }) {
+      const ids = await client.openProposals();
+      const opts = { height: ids.height };
+      const [members, proposals] = await Promise.all([
+        client.activeMembers(opts),
+        Promise.all(ids.value.map(async (id) => (await client.proposal(id, opts)).value!)),
+      ]);
+      const rows = proposals.map((p) => ({ ...p, tally: tallyOf(p, members.value) }));
+      return {
+        json: plain({ height: ids.height, proposals: rows }),
+        text:
+          rows.length === 0
+            ? `no open proposals (at height ${ids.height})\n`
+            : rows
+                .map(
+                  (p) =>
+                    `${p.id}  ${actionText(p.action)}  yes ${p.tally.yes}/${p.tally.needed} of ${p.tally.activeMembers}, no ${p.tally.no}  deadline ${p.deadline}  by ${p.proposer}`,
+                )
+                .join('\n')
+                .concat('\n'),
+      };
+    },
+  },
+};
+
 const GROUPS: Readonly<Record<string, Readonly<Record<string, Command>>>> = {
   keys,
   patient,
+  delegate,
   record,
   consent,
   request,
@@ -774,6 +1143,7 @@ const GROUPS: Readonly<Record<string, Readonly<Record<string, Command>>>> = {
   disclosures,
   breakglass,
   claim,
+  gov,
 };
 
 /** The `careledger` command groups this module handles; node/cli.ts dispatches each to runHealthCommand. */

@@ -511,6 +511,18 @@ export class HealthClient {
     return { value: a.value ?? [], height: a.height };
   }
 
+  /** Ids of the open governance proposals. */
+  async openProposals(opts?: QueryOptions): Promise<Proven<string[]>> {
+    const a = await this.object('/health/open-proposals', new Uint8Array(0), (b) => decodeIdList(b), opts);
+    return { value: a.value ?? [], height: a.height };
+  }
+
+  /** Ids of the active members: the electorate a proposal's votes are counted against. */
+  async activeMembers(opts?: QueryOptions): Promise<Proven<string[]>> {
+    const a = await this.object('/health/members', new Uint8Array(0), (b) => decodeIdList(b), opts);
+    return { value: a.value ?? [], height: a.height };
+  }
+
   /**
    * Every entry of an append-only list, page by page at one height, each page proven; complete
    * once a page is short or the next page is proven absent.
