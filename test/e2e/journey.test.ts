@@ -237,4 +237,26 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
   assert.is(toHex(header.appHash).toUpperCase(), ids[0]!.appHash);
 });
 
+test("governance raises a validator's power; consensus applies it at H+2 and the light client follows", async () => {
+  const [hospital, clinic, lab] = [0, 1, 2].map((i) => clientAt(i, memberKey(i)));
+  const insurerValidator = genesis.validators[3]!.pubKey;
+  const rpc = new RpcClient(net.rpcs[0]!);
+  const now = (await rpc.status()).latestBlockHeight;
+  const proposal = await hospital!.propose(
+    { kind: 'validator.set', pubKey: insurerValidator, power: 25n },
+    now + 500n,
+  );
+  await clinic!.vote(proposal.id, true);
+  // The third yes of four members is more than 2/3: the action is carried out in that block.
+  const passed = await lab!.vote(proposal.id, true);
+  const powerAt = async (h: bigint): Promise<bigint | undefined> =>
+    (await rpc.validators(h)).validators.find((v) => equalBytes(v.pubKey, insurerValidator))?.votingPower;
+  await net.waitForHeight(0, passed.height + 3n, 30_000);
+  assert.is(await powerAt(passed.height + 1n), 10n, 'the set of H+1 was fixed before the change');
+  assert.is(await powerAt(passed.height + 2n), 25n, 'the change takes effect at H+2');
+  // Blocks after the change are signed by the new set, and a light client from genesis accepts them.
+  const header = await new LightClient(genesis, rpc).verifiedHeader(passed.height + 3n);
+  assert.is(header.height, passed.height + 3n);
+});
+
 test.run();
