@@ -22,6 +22,12 @@ export interface NodeConfig {
     /** Multiaddrs with /p2p/<peer id> of the peers to keep connected to. */
     readonly persistentPeers: readonly string[];
     readonly maxMessageBytes: number;
+    /**
+     * The longest wait between redials of a persistent peer (CometBFT's
+     * persistent_peers_max_dial_period): also how soon a node that was just admitted by governance
+     * connects, since it keeps dialling peers that refused it.
+     */
+    readonly maxDialPeriodMs: number;
   };
   readonly rpc: {
     /** host:port; loopback unless an operator opens it. */
@@ -67,7 +73,12 @@ export function defaultConfig(moniker: string): NodeConfig {
   return {
     moniker,
     proxyApp: 'health',
-    p2p: { listen: '/ip4/127.0.0.1/tcp/26656', persistentPeers: [], maxMessageBytes: 4 * 1024 * 1024 },
+    p2p: {
+      listen: '/ip4/127.0.0.1/tcp/26656',
+      persistentPeers: [],
+      maxMessageBytes: 4 * 1024 * 1024,
+      maxDialPeriodMs: 60_000,
+    },
     rpc: { listen: '127.0.0.1:26657', maxBodyBytes: 1_000_000 },
     consensus: {
       timeoutProposeMs: 3000,
@@ -210,6 +221,14 @@ export function parseConfig(text: string): NodeConfig {
         1024,
         64 * 1024 * 1024,
       ),
+      maxDialPeriodMs: int(
+        p2p,
+        'max_dial_period_ms',
+        'p2p.max_dial_period_ms',
+        d.p2p.maxDialPeriodMs,
+        1000,
+        3_600_000,
+      ),
     },
     rpc: {
       listen: str(rpc, 'listen', 'rpc.listen', d.rpc.listen, HOST_PORT, 'host:port, such as 127.0.0.1:26657'),
@@ -279,6 +298,7 @@ export function configToJson(c: NodeConfig): string {
         listen: c.p2p.listen,
         persistent_peers: c.p2p.persistentPeers,
         max_message_bytes: c.p2p.maxMessageBytes,
+        max_dial_period_ms: c.p2p.maxDialPeriodMs,
       },
       rpc: { listen: c.rpc.listen, max_body_bytes: c.rpc.maxBodyBytes },
       consensus: {

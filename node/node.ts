@@ -20,7 +20,7 @@ import {
 import { type ConsensusMessage, encodeMessage } from '../consensus/messages.ts';
 import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
 import { FileWal } from '../consensus/wal.ts';
-import { createP2PHost, type P2PHost } from '../p2p/host.ts';
+import { createP2PHost, defaultP2POptions, type P2PHost } from '../p2p/host.ts';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
@@ -60,6 +60,11 @@ const RECENT_COMMITTED_TXS = 100_000;
 const MAX_DIRECT_SENDS_PER_TICK = 24;
 /** How long client txs wait to be gossiped together. */
 const TX_BATCH_INTERVAL_MS = 50;
+
+/** The peer id at the end of a `/…/p2p/<id>` multiaddr (config has checked the form). */
+function peerIdOfAddr(addr: string): string {
+  return addr.slice(addr.lastIndexOf('/p2p/') + 5);
+}
 
 export class CareLedgerNode {
   readonly home: Home;
@@ -176,7 +181,11 @@ export class CareLedgerNode {
 
   private async startServices(): Promise<void> {
     const { config, validatorKey, paths } = this.home;
-    const members = config.p2p.persistentPeers.map((addr) => addr.slice(addr.lastIndexOf('/p2p/') + 5));
+    const members = await this.admittedPeers();
+    for (const addr of config.p2p.persistentPeers) {
+      if (!members.includes(peerIdOfAddr(addr)))
+        this.logs.p2p.warn('persistent peer is not a member node on chain; it will be refused', { addr });
+    }
     this.p2p = await createP2PHost(
       {
         chainId: this.chainId,
@@ -185,6 +194,7 @@ export class CareLedgerNode {
         members,
         persistentPeers: config.p2p.persistentPeers,
         maxMessageBytes: config.p2p.maxMessageBytes,
+        redial: { ...defaultP2POptions.redial, maxMs: config.p2p.maxDialPeriodMs },
       },
       {
         validate: (kind, bytes, from) =>
@@ -458,6 +468,29 @@ export class CareLedgerNode {
     });
     this.events.emit('block', block, { txResults, events }, after);
     this.updateMetrics(block, previousTime, started);
+    await this.followMembership();
+  }
+
+  /**
+   * Who may connect: the nodes of the application's members on chain, or, for an application
+   * without membership (kvstore), the configured persistent peers.
+   */
+  private async admittedPeers(): Promise<string[]> {
+    if (this.app.allowedPeers === undefined) return this.home.config.p2p.persistentPeers.map(peerIdOfAddr);
+    return (await this.app.allowedPeers()).filter((id) => id !== this.peerId);
+  }
+
+  /** After a commit: a member added, removed or given new nodes changes who may connect. */
+  private async followMembership(): Promise<void> {
+    if (this.app.allowedPeers === undefined) return;
+    const next = await this.admittedPeers();
+    const current = this.p2p.members();
+    if (next.length === current.length && next.every((id) => current.includes(id))) return;
+    this.logs.p2p.info('membership changed', {
+      admitted: next.filter((id) => !current.includes(id)),
+      removed: current.filter((id) => !next.includes(id)),
+    });
+    await this.p2p.setMembers(next);
   }
 
   /** Refreshes the gauges after a commit (or at start, with no block). */

@@ -140,6 +140,8 @@ export function createTestnet(opts: TestnetOptions): string[] {
         id: memberIds[node.i]!,
         pubKey: keyPairFromSeed(node.memberSeed).publicKey,
         roles: [roles[node.i]!],
+        // The node's peer id: the nodes admit each other because the members are on chain.
+        nodes: [node.peerId],
       })),
       params: defaultParams,
     }),

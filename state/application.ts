@@ -84,6 +84,12 @@ export interface Application {
   /** The batch holding the block's ops was written. */
   commit(height: bigint, appHash: Uint8Array): void;
   query(path: string, data: Uint8Array, height: bigint | null, prove: boolean): Promise<QueryResult>;
+  /**
+   * The libp2p peer ids the application admits to the network (membership kept on chain), read
+   * after each commit; absent for an application without membership (the node then admits its
+   * configured persistent peers).
+   */
+  allowedPeers?(): Promise<readonly string[]>;
 }
 
 /**

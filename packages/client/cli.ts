@@ -917,6 +917,7 @@ const GOV_ACTIONS = [
   'member.remove',
   'member.roles',
   'member.rekey',
+  'member.nodes',
   'validator.set',
   'params.set',
 ] as const satisfies readonly GovAction['kind'][];
@@ -927,6 +928,7 @@ const ACTION_FLAGS: Readonly<Record<GovAction['kind'], readonly string[]>> = {
   'member.remove': ['member'],
   'member.roles': ['member', 'roles'],
   'member.rekey': ['member', 'member-key', 'member-pubkey'],
+  'member.nodes': ['member', 'node-ids'],
   'validator.set': ['validator-pubkey', 'power'],
   'params.set': ['param', 'value'],
 };
@@ -953,6 +955,9 @@ function govAction(v: Values): GovAction {
       return { kind, member: memberArg(v, 'member'), roles: codesArg(v, 'roles', ROLES, true) };
     case 'member.rekey':
       return { kind, member: memberArg(v, 'member'), pubKey: pubKeyArg(v, 'member') };
+    case 'member.nodes':
+      // Sorted and unique, as the chain requires; the chain checks each is a peer id.
+      return { kind, member: memberArg(v, 'member'), nodes: [...new Set(listArg(v, 'node-ids'))].sort() };
     case 'validator.set':
       return {
         kind,
@@ -988,6 +993,8 @@ function actionText(a: GovAction): string {
       return `${a.kind} ${a.member} (${a.roles.join(',')})`;
     case 'member.rekey':
       return `${a.kind} ${a.member} key ${toHex(a.pubKey)}`;
+    case 'member.nodes':
+      return `${a.kind} ${a.member} nodes ${a.nodes.length === 0 ? '(none)' : a.nodes.join(',')}`;
     case 'validator.set':
       return `${a.kind} ${Buffer.from(a.pubKey).toString('base64')} power ${a.power}`;
     case 'params.set':
@@ -1037,6 +1044,9 @@ Actions and their flags:
   member.remove  --member ID
   member.roles   --member ID --roles LIST        replace the member's roles
   member.rekey   --member ID, --member-key FILE or --member-pubkey KEY
+  member.nodes   --member ID --node-ids LIST     the peer ids of the member's nodes (from
+                 careledger show-node-id); the nodes admit exactly the active members' nodes,
+                 so this is how a new institution's node joins the network (empty: none)
   validator.set  --validator-pubkey KEY --power N   add a validator or set its power; 0 removes it
   params.set     --param NAME --value N
 Roles: ${ROLES.join(', ')}.
@@ -1055,6 +1065,7 @@ ${PARAMS.map((n) => `  ${n.padEnd(23)}${PARAM_BOUNDS[PARAM_NAMES[n]].join(' to '
       'member-key': { arg: 'FILE', help: "the member's key file; only its public key is used" },
       'member-pubkey': { arg: 'KEY', help: "or the member's public key, in base64 or hex" },
       roles: { arg: 'LIST', help: `the member's roles: ${ROLES.join(', ')}` },
+      'node-ids': { arg: 'LIST', help: "the peer ids of the member's nodes (member.nodes)" },
       'validator-pubkey': { arg: 'KEY', help: "the validator's public key, in base64 or hex" },
       power: { arg: 'N', help: 'the voting power (0 removes the validator)' },
       param: { arg: 'NAME', help: PARAMS.join(', ') },

@@ -23,6 +23,7 @@ export const HEALTH_ERRORS = {
   MEMBER_NOT_FOUND: 20,
   MEMBER_EXISTS: 21,
   MEMBER_LAST: 22,
+  MEMBER_NODE_IN_USE: 23,
   // 30-39: patients and delegates
   PATIENT_NOT_FOUND: 30,
   PATIENT_EXISTS: 31,

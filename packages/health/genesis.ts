@@ -5,7 +5,8 @@
  *
  *   "app_state": {
  *     "members": [
- *       { "id": "city-hospital", "pub_key": "<base64 ed25519>", "roles": ["provider"] },
+ *       { "id": "city-hospital", "pub_key": "<base64 ed25519>", "roles": ["provider"],
+ *         "node_ids": ["12D3KooW…"] },
  *       { "id": "acme-insurance", "pub_key": "<base64 ed25519>", "roles": ["payer"] }
  *     ],
  *     "params": { "break_glass_window_ms": "14400000", "request_max_ttl_ms": "2592000000",
@@ -16,13 +17,23 @@ import { CareLedgerError } from '../core/errors.ts';
 import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
 import { oneOf, ROLES, type Role } from './codes.ts';
 import { isMemberId } from './ids.ts';
-import { checkParam, defaultParams, MAX_MEMBERS, PARAM_NAMES, type ParamName, type Params } from './model.ts';
+import {
+  checkParam,
+  defaultParams,
+  MAX_MEMBERS,
+  nodeIdsFrom,
+  PARAM_NAMES,
+  type ParamName,
+  type Params,
+} from './model.ts';
 import { compareStrings } from './provision.ts';
 
 export interface GenesisMember {
   readonly id: string;
   readonly pubKey: Uint8Array;
   readonly roles: readonly Role[];
+  /** The libp2p peer ids of the member's nodes (`node_ids`, optional; sorted here). */
+  readonly nodes?: readonly string[];
 }
 
 export interface HealthAppState {
@@ -52,9 +63,10 @@ export function parseHealthAppState(raw: unknown): HealthAppState {
     bad(`members must list 1 to ${MAX_MEMBERS} members`);
   const seenIds = new Set<string>();
   const seenKeys = new Set<string>();
+  const seenNodes = new Set<string>();
   const parsed = members.map((m: unknown, i: number): GenesisMember => {
     if (typeof m !== 'object' || m === null) bad(`members[${i}] must be an object`);
-    const { id, pub_key, roles } = m as Record<string, unknown>;
+    const { id, pub_key, roles, node_ids } = m as Record<string, unknown>;
     if (!isMemberId(id)) bad(`members[${i}].id must be 2 to 40 of a-z, 0-9 and -, starting with a letter`);
     if (seenIds.has(id)) bad(`members[${i}].id ${id} appears twice`);
     seenIds.add(id);
@@ -71,7 +83,20 @@ export function parseHealthAppState(raw: unknown): HealthAppState {
     } catch (err) {
       bad((err as Error).message);
     }
-    return { id, pubKey: key, roles: list };
+    let nodes: string[] = [];
+    if (node_ids !== undefined) {
+      if (!Array.isArray(node_ids)) bad(`members[${i}].node_ids must be a list of peer ids`);
+      try {
+        nodes = nodeIdsFrom([...new Set(node_ids as string[])].sort(compareStrings), `members[${i}].node_ids`);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+      for (const node of nodes) {
+        if (seenNodes.has(node)) bad(`members[${i}].node_ids: ${node} is another member's node`);
+        seenNodes.add(node);
+      }
+    }
+    return { id, pubKey: key, roles: list, nodes };
   });
   const params = { ...defaultParams } as { -readonly [K in keyof Params]: bigint };
   if (obj.params !== undefined) {
@@ -99,6 +124,7 @@ export function healthAppStateToJson(state: HealthAppState): unknown {
       id: m.id,
       pub_key: Buffer.from(m.pubKey).toString('base64'),
       roles: [...m.roles],
+      ...(m.nodes === undefined || m.nodes.length === 0 ? {} : { node_ids: [...m.nodes] }),
     })),
     params: Object.fromEntries(
       (Object.entries(PARAM_NAMES) as [ParamName, keyof Params][]).map(([name, field]) => [

@@ -228,14 +228,37 @@ export interface Member {
   readonly active: boolean;
   readonly joinedAt: bigint;
   readonly leftAt: bigint | null;
+  /**
+   * The libp2p peer ids of the member's nodes, sorted: the nodes' connection gaters admit exactly
+   * the nodes of active members, so membership on chain is membership of the network.
+   */
+  readonly nodes: readonly string[];
+}
+
+export const MAX_MEMBER_NODES = 4;
+/** An ed25519 libp2p peer id in its canonical base58btc form (what `show-node-id` prints). */
+const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/;
+
+/** A sorted, duplicate-free list of peer ids (one rule, one encoding). */
+export function nodeIdsFrom(value: Canonical, what: string): string[] {
+  const ids = s.list(value, MAX_MEMBER_NODES, what).map((v, i) => {
+    if (typeof v !== 'string' || !PEER_ID.test(v))
+      throw healthError('HEALTH_ID_INVALID', `${what}[${i}]: expected a libp2p peer id (12D3KooW…)`);
+    return v;
+  });
+  for (let i = 1; i < ids.length; i++) {
+    if (ids[i - 1]! >= ids[i]!)
+      throw healthError('HEALTH_PAYLOAD_INVALID', `${what}: peer ids must be sorted and unique`);
+  }
+  return ids;
 }
 
 export function encodeMember(m: Member): Uint8Array {
-  return encode([m.id, m.pubKey, [...m.roles], m.active, m.joinedAt, m.leftAt]);
+  return encode([m.id, m.pubKey, [...m.roles], m.active, m.joinedAt, m.leftAt, [...m.nodes]]);
 }
 
 export function decodeMember(bytes: Uint8Array): Member {
-  const f = s.tuple(readBytes(bytes, 'member'), 6, 'member');
+  const f = s.tuple(readBytes(bytes, 'member'), 7, 'member');
   return {
     id: memberId(f[0]!, 'member.id'),
     pubKey: key32(f[1]!, 'member.pubKey'),
@@ -243,6 +266,7 @@ export function decodeMember(bytes: Uint8Array): Member {
     active: s.bool(f[3]!, 'member.active'),
     joinedAt: s.u64(f[4]!, 'member.joinedAt'),
     leftAt: opt(f[5]!, (v) => s.u64(v, 'member.leftAt')),
+    nodes: nodeIdsFrom(f[6]!, 'member.nodes'),
   };
 }
 
@@ -719,6 +743,8 @@ export type GovAction =
   | { readonly kind: 'member.remove'; readonly member: string }
   | { readonly kind: 'member.roles'; readonly member: string; readonly roles: readonly Role[] }
   | { readonly kind: 'member.rekey'; readonly member: string; readonly pubKey: Uint8Array }
+  /** Replaces the peer ids of the member's nodes (a new node, a new node key, a node retired). */
+  | { readonly kind: 'member.nodes'; readonly member: string; readonly nodes: readonly string[] }
   | { readonly kind: 'validator.set'; readonly pubKey: Uint8Array; readonly power: bigint }
   | { readonly kind: 'params.set'; readonly name: ParamName; readonly value: bigint };
 
@@ -732,6 +758,8 @@ export function govActionFields(a: GovAction): Canonical {
       return [a.kind, a.member, [...a.roles]];
     case 'member.rekey':
       return [a.kind, a.member, a.pubKey];
+    case 'member.nodes':
+      return [a.kind, a.member, [...a.nodes]];
     case 'validator.set':
       return [a.kind, a.pubKey, a.power];
     case 'params.set':
@@ -766,6 +794,10 @@ export function govActionFromFields(value: Canonical, what: string): GovAction {
     case 'member.rekey': {
       const f = s.tuple(value, 3, what);
       return { kind, member: memberId(f[1]!, `${what}.member`), pubKey: key32(f[2]!, `${what}.pubKey`) };
+    }
+    case 'member.nodes': {
+      const f = s.tuple(value, 3, what);
+      return { kind, member: memberId(f[1]!, `${what}.member`), nodes: nodeIdsFrom(f[2]!, `${what}.nodes`) };
     }
     case 'validator.set': {
       const f = s.tuple(value, 3, what);

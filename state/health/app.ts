@@ -27,6 +27,7 @@ import {
   decodeBlockInfo,
   decodeChainMeta,
   decodeIdList,
+  decodeMember,
   encodeBinding,
   encodeBlockInfo,
   encodeChainMeta,
@@ -87,6 +88,7 @@ export const defaultHealthAppOptions: HealthAppOptions = {
 };
 
 const NO_BYTES = new Uint8Array(0);
+const MEMBER_KEY_PREFIX = stateKey.member('');
 
 export class HealthApp implements Application {
   private readonly store: MerkleStore;
@@ -97,6 +99,10 @@ export class HealthApp implements Application {
   /** Nonces used by each prepared version (by app hash), applied to the cache on commit. */
   private readonly preparedNonces = new Map<string, Map<string, bigint>>();
   private readonly nonceCache = new Map<string, bigint>();
+  /** The active members' nodes as of the last commit; null until read again after a change. */
+  private peers: readonly string[] | null = null;
+  /** Roots of prepared versions whose block changed a member record. */
+  private readonly preparedMemberChanges = new Set<string>();
 
   private constructor(store: MerkleStore, meta: ChainMeta | null, opts: HealthAppOptions) {
     this.store = store;
@@ -176,6 +182,7 @@ export class HealthApp implements Application {
           active: true,
           joinedAt: 0n,
           leftAt: null,
+          nodes: m.nodes ?? [],
         }),
       );
       changes.set(stateKey.key(m.pubKey), encodeBinding({ kind: 'member', id: m.id }));
@@ -309,6 +316,8 @@ export class HealthApp implements Application {
       version,
       [...blockState.entries()].map(([k, v]) => [keyBytes(k), v] as const),
     );
+    if ([...blockState.entries()].some(([key]) => key.startsWith(MEMBER_KEY_PREFIX)))
+      this.preparedMemberChanges.add(toHex(root));
     this.preparedNonces.set(toHex(root), nonces);
     if (this.preparedNonces.size > 8) this.preparedNonces.delete(this.preparedNonces.keys().next().value!);
     return { txResults, events, validatorUpdates: [...validatorUpdates.values()], appHash: root, ops };
@@ -346,6 +355,8 @@ export class HealthApp implements Application {
     this.meta = meta;
     const nonces = this.preparedNonces.get(toHex(appHash));
     this.preparedNonces.clear();
+    if (this.preparedMemberChanges.has(toHex(appHash))) this.peers = null;
+    this.preparedMemberChanges.clear();
     for (const [signer, nonce] of nonces ?? []) {
       this.nonceCache.delete(signer);
       this.nonceCache.set(signer, nonce);
@@ -465,6 +476,23 @@ export class HealthApp implements Application {
   }
 
   /** The ids in an id-list leaf at the latest version (for tools and tests). */
+  /**
+   * The libp2p peer ids the network admits: the nodes of the active members in the committed
+   * state, sorted. The node's connection gater follows this after every commit.
+   */
+  async allowedPeers(): Promise<readonly string[]> {
+    if (this.peers === null) {
+      const nodes: string[] = [];
+      for (const id of await this.idList(stateKey.members())) {
+        const bytes = await this.store.get(keyBytes(stateKey.member(id)));
+        const member = bytes === null ? null : decodeMember(bytes);
+        if (member?.active === true) nodes.push(...member.nodes);
+      }
+      this.peers = nodes.sort(compareStrings);
+    }
+    return this.peers;
+  }
+
   async idList(key: string): Promise<string[]> {
     const bytes = await this.store.get(keyBytes(key));
     return bytes === null ? [] : decodeIdList(bytes);

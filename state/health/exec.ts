@@ -731,6 +731,7 @@ async function applyAction(ctx: TxContext, action: GovAction): Promise<void> {
         active: true,
         joinedAt: ctx.height,
         leftAt: null,
+        nodes: [],
       });
       ctx.put(stateKey.key(action.pubKey), encodeBinding({ kind: 'member', id: action.member }));
       ctx.putIdList(stateKey.members(), [...ids, action.member].sort(compareStrings));
@@ -758,6 +759,19 @@ async function applyAction(ctx: TxContext, action: GovAction): Promise<void> {
         throw healthError('HEALTH_KEY_IN_USE', 'the key is already bound to a member or a patient');
       ctx.putMember({ ...member, pubKey: action.pubKey });
       ctx.put(stateKey.key(action.pubKey), encodeBinding({ kind: 'member', id: member.id }));
+      return;
+    }
+    case 'member.nodes': {
+      const member = await activeMember(ctx, action.member);
+      // One node, one institution: the gater and the audit of who connected stay unambiguous.
+      for (const id of await ctx.memberIds()) {
+        if (id === member.id) continue;
+        const other = await ctx.member(id);
+        const shared = other?.nodes.find((node) => action.nodes.includes(node));
+        if (shared !== undefined)
+          throw healthError('MEMBER_NODE_IN_USE', `node ${shared} is already a node of member ${id}`);
+      }
+      ctx.putMember({ ...member, nodes: action.nodes });
       return;
     }
     case 'validator.set': {

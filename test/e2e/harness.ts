@@ -4,10 +4,11 @@
  * deadline (never a bare sleep); on a timeout the error carries the tail of each node's log.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplicationName } from '../../node/config.ts';
+import { loadHome } from '../../node/home.ts';
 import { createTestnet } from '../../node/testnet.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { sha256 } from '../../packages/crypto/hash.ts';
@@ -26,6 +27,18 @@ export interface ConsortiumOptions {
   readonly app?: ApplicationName;
   /** Node names, which become the genesis members' ids (default node0, node1, …). */
   readonly names?: readonly string[];
+}
+
+/** Test-speed settings for the home's config (the algorithm is the same); returns its RPC URL. */
+function testConfig(home: string, timeoutCommitMs: number): string {
+  const path = join(home, 'config', 'config.json');
+  const config = JSON.parse(readFileSync(path, 'utf8'));
+  config.consensus.timeout_commit_ms = timeoutCommitMs;
+  config.consensus.timeout_propose_ms = 1500;
+  config.consensus.gossip_interval_ms = 500;
+  config.log.level = 'debug';
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return `http://${config.rpc.listen}`;
 }
 
 export class Consortium {
@@ -54,17 +67,36 @@ export class Consortium {
       app: opts.app ?? 'kvstore',
       ...(opts.names === undefined ? {} : { names: opts.names }),
     });
-    const rpcs = homes.map((home) => {
-      const path = join(home, 'config', 'config.json');
-      const config = JSON.parse(readFileSync(path, 'utf8'));
-      config.consensus.timeout_commit_ms = opts.timeoutCommitMs ?? 300;
-      config.consensus.timeout_propose_ms = 1500;
-      config.consensus.gossip_interval_ms = 500;
-      config.log.level = 'debug';
-      writeFileSync(path, JSON.stringify(config, null, 2));
-      return `http://${config.rpc.listen}`;
-    });
+    const rpcs = homes.map((home) => testConfig(home, opts.timeoutCommitMs ?? 300));
     return new Consortium(dir, homes, rpcs, chainId);
+  }
+
+  /**
+   * Creates the home of a node that is not in the genesis (a new institution's): its own keys
+   * and member key, the consortium's genesis, every consortium node as a persistent peer, P2P on
+   * `p2pPort`. Returns its index, for `start`.
+   */
+  addNode(name: string, p2pPort: number): number {
+    const [home] = createTestnet({
+      validators: 1,
+      output: join(this.dir, name),
+      flat: true,
+      names: [name],
+      basePort: p2pPort,
+      app: loadHome(this.homes[0]!).config.proxyApp,
+    });
+    copyFileSync(join(this.homes[0]!, 'config', 'genesis.json'), join(home!, 'config', 'genesis.json'));
+    const peers = new Set(this.homes.flatMap((h) => loadHome(h).config.p2p.persistentPeers));
+    const path = join(home!, 'config', 'config.json');
+    const config = JSON.parse(readFileSync(path, 'utf8'));
+    config.p2p.persistent_peers = [...peers];
+    // It is refused until admitted and keeps redialling: a short period keeps the test short.
+    config.p2p.max_dial_period_ms = 2000;
+    writeFileSync(path, JSON.stringify(config, null, 2));
+    this.homes.push(home!);
+    this.rpcs.push(testConfig(home!, 300));
+    this.procs.push(null);
+    return this.homes.length - 1;
   }
 
   start(i: number): void {

@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { loadHome } from '../../node/home.ts';
+import { peerIdFromNodeKey } from '../../p2p/identity.ts';
 import { HealthClient, rpcTransport, sealRecord } from '../../packages/client/health.ts';
 import { loadKeyFile } from '../../packages/client/keys.ts';
 import { LightClient } from '../../packages/client/light-client.ts';
@@ -257,6 +259,51 @@ test("governance raises a validator's power; consensus applies it at H+2 and the
   // Blocks after the change are signed by the new set, and a light client from genesis accepts them.
   const header = await new LightClient(genesis, rpc).verifiedHeader(passed.height + 3n);
   assert.is(header.height, passed.height + 3n);
+});
+
+test('a new institution joins: its node is refused until governance admits it, then it syncs', async () => {
+  const [hospital, clinic, lab, insurer] = [0, 1, 2, 3].map((i) => clientAt(i, memberKey(i)));
+  const pharmacy = net.addNode('pharmacy', 33696);
+  const pharmacyNode = peerIdFromNodeKey(loadHome(net.homes[pharmacy]!).nodeKeySeed);
+  net.start(pharmacy);
+  // Barrier: the new node answers, and the consortium commits three more heights meanwhile.
+  await net.waitForHeight(pharmacy, 0n, 30_000);
+  const before = await net.height(0);
+  await net.waitForHeight(0, before + 3n, 30_000);
+  assert.is(await net.height(pharmacy), 0n, 'a node that is not a member gets no blocks');
+  const peersOf0 = await net.rpc<{ peers: { node_info: { id: string } }[] }>(0, '/net_info');
+  assert.not.ok(
+    peersOf0.peers.some((p) => p.node_info.id === pharmacyNode),
+    'and no connection',
+  );
+
+  // The members admit the institution, then its node: each proposal needs more than 2/3 of the
+  // active members (3 of 4, then 4 of 5 once the pharmacy is a member itself).
+  const pass = async (
+    action: Parameters<HealthClient['propose']>[0],
+    voters: HealthClient[],
+  ): Promise<void> => {
+    const deadline = (await new RpcClient(net.rpcs[0]!).status()).latestBlockHeight + 500n;
+    const proposal = await hospital!.propose(action, deadline);
+    let last = proposal.height;
+    for (const voter of voters) last = (await voter.vote(proposal.id, true)).height;
+    await net.waitForHeight(0, last, 30_000);
+    assert.is((await hospital!.proposal(proposal.id)).value?.status, 'passed');
+  };
+  const key = memberKey(pharmacy);
+  await pass({ kind: 'member.add', member: 'pharmacy', pubKey: key.publicKey, roles: ['provider'] }, [
+    clinic!,
+    lab!,
+  ]);
+  await pass({ kind: 'member.nodes', member: 'pharmacy', nodes: [pharmacyNode] }, [clinic!, lab!, insurer!]);
+
+  // Now the gaters admit it: it syncs the chain and serves its own institution's writes.
+  const height = await net.height(0);
+  await net.waitForHeight(pharmacy, height, 60_000);
+  assert.equal(await net.blockId(pharmacy, height), await net.blockId(0, height));
+  const bob = keyPairFromSeed(sha256(Buffer.from('journey/bob')));
+  const registered = await clientAt(pharmacy, key).registerPatient(bob);
+  assert.is(registered.id, patientIdOf(bob.publicKey));
 });
 
 test.run();
