@@ -1,0 +1,419 @@
+/**
+ * The p2p guarantees of a real consortium, with OS processes and TCP sockets on 127.0.0.1:
+ *  - a peer outside the membership cannot connect to a node;
+ *  - a member that sends invalid messages has them rejected and scored down, and they are not
+ *    relayed; its slot still works for the honest node that owns the key afterwards.
+ *
+ * The other side is a child process (rogue-peer.ts) running a host built by the project's own
+ * `createP2PHost`. Validators 0-2 run; validator 3 stays down until the end (3 of 4 equal powers
+ * keep committing), so the rogue can hold node 3's real node key. Every wait polls a condition
+ * with a deadline. Every "did not happen" is checked after a positive barrier: the counter that
+ * proves the message arrived, then committed heights on the other nodes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadHome } from '../../node/home.ts';
+import { peerIdFromNodeKey } from '../../p2p/identity.ts';
+import { Consortium } from './harness.ts';
+
+const net = Consortium.create({ validators: 4, basePort: 31656 });
+const homes = net.homes.map((home) => loadHome(home));
+const ids = homes.map((h) => peerIdFromNodeKey(h.nodeKeySeed));
+const p2pAddr = (i: number): string => `${homes[i]!.config.p2p.listen}/p2p/${ids[i]}`;
+const ns = homes[0]!.config.instrumentation.namespace;
+const nodeMaxMessageBytes = homes[0]!.config.p2p.maxMessageBytes;
+const script = join(import.meta.dirname, 'rogue-peer.ts');
+// Testnet ports are base + 10·i + {0, 1, 4}; 31691..31700 are free.
+const OUTSIDER_PORT = 31697;
+const ROGUE_PORT = 31698;
+
+type Reply = Record<string, unknown> & { id?: number; ok?: boolean; error?: string };
+
+/** A rogue-peer.ts process: one JSON command per line in, one JSON reply per line out. */
+class PeerProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<Reply>;
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  private nextId = 1;
+  private stderr = '';
+
+  constructor(opts: { seedHex: string | null; members: string[]; port: number; maxMessageBytes: number }) {
+    const arg = JSON.stringify({
+      chainId: net.chainId,
+      seedHex: opts.seedHex,
+      members: opts.members,
+      listen: `/ip4/127.0.0.1/tcp/${opts.port}`,
+      maxMessageBytes: opts.maxMessageBytes,
+    });
+    this.child = spawn(process.execPath, [script, arg], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    let readyResolve: (r: Reply) => void = () => {};
+    this.ready = withDeadline(
+      new Promise<Reply>((resolve) => {
+        readyResolve = resolve;
+      }),
+      15_000,
+      () => `peer process not ready\n${this.stderr}`,
+    );
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      const r = JSON.parse(line) as Reply;
+      if (r.ready === true) readyResolve(r);
+      else if (r.id !== undefined) this.pending.get(r.id)?.(r);
+    });
+  }
+
+  async call(cmd: string, params: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<Reply> {
+    const id = this.nextId++;
+    const reply = new Promise<Reply>((resolve) => this.pending.set(id, resolve));
+    this.child.stdin!.write(`${JSON.stringify({ id, cmd, ...params })}\n`);
+    const r = await withDeadline(reply, timeoutMs, () => `peer command ${cmd} got no reply\n${this.stderr}`);
+    this.pending.delete(id);
+    assert.ok(r.ok, `peer command ${cmd} failed: ${r.error}\n${this.stderr}`);
+    return r;
+  }
+
+  /** Stops the host and waits for the process to exit; SIGKILL if it does not within 5 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    await this.call('stop').catch(() => undefined);
+    this.child.stdin!.end();
+    await withDeadline(exited, 5_000, () => 'peer process did not exit').catch(() => {
+      this.kill();
+      return exited;
+    });
+  }
+
+  kill(): void {
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
+      process.kill(this.child.pid, 'SIGKILL');
+  }
+}
+
+const peers: PeerProcess[] = [];
+
+async function withDeadline<T>(work: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what())), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- node 0\n${net.logTail(0)}`);
+}
+
+/** One sample of a node's /metrics: value of `name` whose labels include `labels` (0 if absent). */
+async function metric(i: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`http://${homes[i]!.config.instrumentation.prometheusListen}/metrics`, {
+    signal: AbortSignal.timeout(3_000),
+  });
+  const text = await res.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== `${ns}_${name}`) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[3]);
+  }
+  return total;
+}
+
+const rejected = (i: number, topic: string) =>
+  metric(i, 'p2p_messages_rejected_total', { message_type: topic });
+const received = (i: number, topic: string) =>
+  metric(i, 'p2p_messages_received_total', { message_type: topic });
+
+async function netInfoPeers(i: number): Promise<string[]> {
+  const r = await net.rpc<{ peers: { node_info: { id: string } }[] }>(i, '/net_info');
+  return r.peers.map((p) => p.node_info.id);
+}
+
+/** Waits until each node has committed `n` heights more than it had when called. */
+async function commitMore(nodes: number[], n: bigint): Promise<void> {
+  await Promise.all(
+    nodes.map(async (i) => {
+      const h = await net.height(i);
+      await net.waitForHeight(i, h + n, 20_000);
+    }),
+  );
+}
+
+/** Log lines of node i (JSON, pino) whose msg is `msg`. */
+function logLines(i: number, msg: string): Record<string, unknown>[] {
+  const text = readFileSync(join(net.homes[i]!, 'node.log'), 'utf8');
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(msg)) continue;
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (entry.msg === msg) out.push(entry);
+    } catch {
+      // a partly written last line
+    }
+  }
+  return out;
+}
+
+test.after(async () => {
+  for (const p of peers) p.kill();
+  await net.destroy();
+});
+
+test('a peer outside the membership cannot connect, and a node never lists it', async () => {
+  for (const i of [0, 1, 2]) net.start(i);
+  await Promise.all([0, 1, 2].map((i) => net.waitForHeight(i, 2n, 30_000)));
+  await waitFor(
+    'node 0 connected to nodes 1 and 2',
+    async () => (await netInfoPeers(0)).length === 2,
+    10_000,
+  );
+  const receivedTx = await received(0, 'tx');
+  const rejectedBefore = (await rejected(0, 'tx')) + (await rejected(0, 'consensus'));
+
+  // A fresh random node key; its own gater admits node 0, so only node 0's gater can refuse it.
+  const outsider = new PeerProcess({
+    seedHex: null,
+    members: [ids[0]!],
+    port: OUTSIDER_PORT,
+    maxMessageBytes: nodeMaxMessageBytes,
+  });
+  peers.push(outsider);
+  const outsiderId = (await outsider.ready).peerId as string;
+  assert.not.ok(ids.includes(outsiderId), 'the outsider key is not a member key');
+
+  // Sample node 0's peer list for as long as the outsider is trying (net_info is a snapshot; the
+  // outcomes below are what proves that no protocol ever ran on its connection).
+  const seen = new Set<string>();
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      for (const id of await netInfoPeers(0).catch(() => [])) seen.add(id);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  })();
+  let dial: Reply;
+  let request: Reply;
+  let direct: Reply;
+  let publish: Reply;
+  try {
+    // gater.ts: node 0 refuses the connection right after the noise handshake reveals the key
+    // (denyInboundEncryptedConnection), before any protocol. The outsider may finish its own side
+    // of the handshake optimistically, so the dial fails, or the connection it got is closed.
+    dial = await outsider.call('dial', { addr: p2pAddr(0) });
+    // No stream can be opened: a sync request and a direct message both fail to reach node 0.
+    request = await outsider.call('request', { peer: ids[0] });
+    direct = await outsider.call('direct', { peer: ids[0], kind: 'tx' });
+    publish = await outsider.call('publish', { kind: 'tx', count: 1 });
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  assert.ok(dial.outcome === 'failed' || dial.outcome === 'closed', `dial outcome ${JSON.stringify(dial)}`);
+  assert.is(request.code, 'P2P_UNREACHABLE', JSON.stringify(request));
+  assert.is(direct.code, 'P2P_UNREACHABLE', JSON.stringify(direct));
+  assert.equal(
+    publish.outcomes,
+    [{ status: 'no-peers' }],
+    'no gossip peer: the outsider never joined a topic',
+  );
+  const stats = await outsider.call('stats', { peer: ids[0] });
+  assert.equal(stats.connections, [], 'the outsider holds no connection');
+
+  assert.ok(seen.size > 0, 'net_info was sampled');
+  assert.not.ok(seen.has(outsiderId), 'node 0 never listed the outsider as a peer');
+  assert.equal((await netInfoPeers(0)).sort(), [ids[1]!, ids[2]!].sort());
+  assert.is(await metric(0, 'p2p_peers'), 2, 'p2p_peers counts nodes 1 and 2 only');
+  // Nothing the outsider sent was ever validated: no message reached node 0 on any protocol.
+  assert.is(await received(0, 'tx'), receivedTx, 'no tx message reached node 0');
+  assert.is((await rejected(0, 'tx')) + (await rejected(0, 'consensus')), rejectedBefore);
+  await outsider.stop();
+});
+
+test('a member sending invalid messages is rejected, scored down and not relayed; its slot still works', async () => {
+  const before = {
+    rejectedTx: [0, 0, 0],
+    rejectedConsensus: [0, 0, 0],
+    receivedTx: [0, 0, 0],
+    rejectLogs: [0, 0, 0],
+  };
+  for (const i of [0, 1, 2]) {
+    before.rejectedTx[i] = await rejected(i, 'tx');
+    before.rejectedConsensus[i] = await rejected(i, 'consensus');
+    before.receivedTx[i] = await received(i, 'tx');
+    before.rejectLogs[i] = logLines(i, 'rejected a consensus message').length;
+  }
+
+  // Node 3's real node key: a member. It listens on a port nodes 1 and 2 do not know, has only
+  // node 0 as a member, and dials only node 0.
+  const seedHex = Buffer.from(homes[3]!.nodeKeySeed).toString('hex');
+  const rogue = new PeerProcess({
+    seedHex,
+    members: [ids[0]!],
+    port: ROGUE_PORT,
+    // One byte over node 0's limit is still inside its RPC frame limit (limit + 1 KiB).
+    maxMessageBytes: nodeMaxMessageBytes + 1,
+  });
+  peers.push(rogue);
+  assert.is((await rogue.ready).peerId, ids[3]);
+  const dial = await rogue.call('dial', { addr: p2pAddr(0) });
+  assert.is(dial.outcome, 'open', `a member connects: ${JSON.stringify(dial)}`);
+  await waitFor(
+    'node 0 to list the rogue member',
+    async () => (await netInfoPeers(0)).includes(ids[3]!),
+    10_000,
+  );
+  await waitFor(
+    'node 0 subscribed to both topics at the rogue',
+    async () => {
+      const s = (await rogue.call('stats', { peer: ids[0] })).topicPeers as Record<string, string[]>;
+      return s.tx!.includes(ids[0]!) && s.consensus!.includes(ids[0]!);
+    },
+    10_000,
+  );
+  for (const i of [1, 2]) assert.not.ok((await netInfoPeers(i)).includes(ids[3]!), `node ${i} never met it`);
+
+  // Control: while its score is neutral, node 0 gossips consensus messages to it every height.
+  const gossipFrom0 = async (): Promise<number> =>
+    ((await rogue.call('stats', { peer: ids[0] })).gossip as { consensus: number }).consensus;
+  const g0 = await gossipFrom0();
+  await commitMore([0], 2n);
+  assert.ok((await gossipFrom0()) > g0, 'node 0 gossips to a member in good standing');
+
+  // 1. A vote of the current height with one signature bit flipped.
+  const badVote = await rogue.call('badvote', { peer: ids[0] });
+  assert.equal(badVote.outcome, { status: 'published', recipients: 1 });
+  await waitFor(
+    'node 0 to reject the vote for its signature',
+    async () =>
+      logLines(0, 'rejected a consensus message').some(
+        (l) => l.code === 'VOTE_BAD_SIGNATURE' && l.from === ids[3],
+      ),
+    5_000,
+  );
+  await waitFor(
+    'rejected{consensus} +1',
+    async () => (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 1,
+    5_000,
+  );
+  // 2. Garbage on both topics, and 3. one message one byte over node 0's limit.
+  const junk = await rogue.call('publish', { kind: 'consensus', count: 1 });
+  assert.equal(junk.outcomes, [{ status: 'published', recipients: 1 }]);
+  const junkTx = await rogue.call('publish', { kind: 'tx', count: 3 });
+  assert.is((junkTx.outcomes as unknown[]).length, 3);
+  const big = await rogue.call('oversized', { kind: 'tx', size: nodeMaxMessageBytes + 1 });
+  assert.equal(big.outcome, { status: 'published', recipients: 1 });
+  await waitFor(
+    'node 0 to reject all of them (consensus +2, tx +4)',
+    async () =>
+      (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 2 &&
+      (await rejected(0, 'tx')) === before.rejectedTx[0]! + 4,
+    10_000,
+  );
+  assert.is(await received(0, 'tx'), before.receivedTx[0]! + 4, 'node 0 received exactly the 4 tx messages');
+
+  // Not relayed: node 0 had them all (above); nodes 1 and 2 then commit 2 more heights with node 0
+  // and must still have seen none of them, on either topic.
+  await commitMore([1, 2], 2n);
+  for (const i of [1, 2]) {
+    assert.is(await rejected(i, 'tx'), before.rejectedTx[i], `node ${i} rejected no tx message`);
+    assert.is(
+      await rejected(i, 'consensus'),
+      before.rejectedConsensus[i],
+      `node ${i} rejected no consensus message`,
+    );
+    assert.is(await received(i, 'tx'), before.receivedTx[i], `node ${i} received no tx message at all`);
+    assert.is(logLines(i, 'rejected a consensus message').length, before.rejectLogs[i]);
+  }
+  const during = await rogue.call('stats', { peer: ids[0] });
+  assert.ok(
+    (during.connections as string[]).every((id) => id === ids[0]),
+    'the rogue is connected to node 0 only',
+  );
+
+  // Scored down (observable from outside): P4 is -100 · (invalid count)² per topic, so 2 invalid
+  // consensus and 4 invalid tx messages put the rogue near -2000 (decaying by 1 % a second), below
+  // the publish threshold (-1000) and above the graylist (-2500): node 0 no longer
+  // flood-publishes to the rogue and prunes it from its mesh. Node 0 is one of the three voters
+  // every height needs, so a 2-height window without a single gossip message from it shows that.
+  let silent = false;
+  const silenceDeadline = Date.now() + 15_000;
+  while (!silent && Date.now() < silenceDeadline) {
+    const g = await gossipFrom0();
+    await commitMore([0], 2n);
+    silent = (await gossipFrom0()) === g;
+  }
+  assert.ok(silent, 'node 0 kept gossiping to the rogue after scoring it down');
+
+  // Graylisted: more invalid messages push the score below -2500; gossipsub then drops the peer's
+  // RPCs before validation. Settle until the count is stable over 4 heights (≥ 900 ms, since each
+  // height waits timeout_commit = 300 ms: longer than gossipsub's score cache, one 700 ms heartbeat).
+  await rogue.call('publish', { kind: 'tx', count: 10 });
+  await waitFor(
+    'at least 4 more rejections',
+    async () => (await rejected(0, 'tx')) >= before.rejectedTx[0]! + 8,
+    10_000,
+  );
+  let settled = -1;
+  const settleDeadline = Date.now() + 15_000;
+  while (Date.now() < settleDeadline) {
+    const r = await rejected(0, 'tx');
+    await commitMore([0], 4n);
+    if ((await rejected(0, 'tx')) === r) {
+      settled = r;
+      break;
+    }
+  }
+  assert.ok(settled >= 0, 'node 0 rejected count settled');
+  const receivedSettled = await received(0, 'tx');
+  const late = await rogue.call('publish', { kind: 'tx', count: 5 });
+  assert.equal(
+    late.outcomes,
+    Array.from({ length: 5 }, () => ({ status: 'published', recipients: 1 })),
+    'the rogue still sent them to node 0',
+  );
+  // Barrier over the same connection: a direct message is validated whatever the gossip score.
+  const direct = await rogue.call('direct', { peer: ids[0], kind: 'tx' });
+  assert.is(direct.verdict, 'reject');
+  await commitMore([0], 2n);
+  assert.is(await rejected(0, 'tx'), settled + 1, 'only the direct message was judged');
+  assert.is(await received(0, 'tx'), receivedSettled + 1, 'the 5 gossip messages were dropped unread');
+  for (const i of [1, 2]) assert.is(await received(i, 'tx'), before.receivedTx[i], `node ${i} saw none`);
+
+  // The slot still works: the rogue goes, the real node 3 starts with the same key, catches up and
+  // signs commits again.
+  await rogue.stop();
+  net.start(3);
+  const target = await net.height(0);
+  await net.waitForHeight(3, target, 30_000);
+  const own = (await net.rpc<{ validator_info: { address: string } }>(3, '/status')).validator_info.address;
+  let signed = false;
+  const signDeadline = Date.now() + 20_000;
+  while (!signed && Date.now() < signDeadline) {
+    const h = await net.height(0);
+    const b = await net.rpc<{
+      block: { last_commit: { signatures: { validator_address: string; block_id_flag: number }[] } };
+    }>(0, `/block?height=${h}`);
+    signed = b.block.last_commit.signatures.some((s) => s.validator_address === own && s.block_id_flag === 2);
+    if (!signed) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(signed, 'node 3 never signed a commit after taking its slot back');
+});
+
+test.run();
