@@ -87,7 +87,10 @@ export function parseHealthAppState(raw: unknown): HealthAppState {
     if (node_ids !== undefined) {
       if (!Array.isArray(node_ids)) bad(`members[${i}].node_ids must be a list of peer ids`);
       try {
-        nodes = nodeIdsFrom([...new Set(node_ids as string[])].sort(compareStrings), `members[${i}].node_ids`);
+        nodes = nodeIdsFrom(
+          [...new Set(node_ids as string[])].sort(compareStrings),
+          `members[${i}].node_ids`,
+        );
       } catch (err) {
         bad((err as Error).message);
       }
