@@ -40,6 +40,7 @@ import {
   encodeVerdict,
   FrameTooLargeError,
   HEADER_BYTES,
+  MAX_ERROR_CODE_BYTES,
   REQUEST_KINDS,
   type RequestKind,
   readFrame,
@@ -270,11 +271,15 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   return opts;
 }
 
+/** Below this gossip score a peer is ignored: its gossip, its direct messages and its requests. */
+const GRAYLIST_THRESHOLD = -2_500;
+
 /** Gossip scoring for a small, permissioned mesh. */
 function scoreParams(topics: readonly string[]): Partial<PeerScoreParams> {
   // P3/P3b (mesh delivery rate) are off: a quiet consortium delivers few messages, and gossipsub's
   // default threshold (20 per window) would push honest peers below zero. P4 (invalid messages)
-  // carries the weight: one rejected message costs -100, five get a peer graylisted.
+  // carries the weight: the penalty is -100 x (invalid messages on the topic)^2, so six get a peer
+  // graylisted (five give exactly the threshold, which is not below it).
   const topic: TopicScoreParams = {
     topicWeight: 1,
     timeInMeshWeight: 0.1,
@@ -373,7 +378,7 @@ function gossipOptions(opts: P2POptions, topics: readonly string[]): Partial<Gos
     scoreThresholds: {
       gossipThreshold: -500,
       publishThreshold: -1_000,
-      graylistThreshold: -2_500,
+      graylistThreshold: GRAYLIST_THRESHOLD,
       acceptPXThreshold: 1_000,
       opportunisticGraftThreshold: 5,
     },
@@ -600,6 +605,10 @@ export async function createP2PHost(
 
   // Sync protocol: server side.
   const answer = async (request: WireRequest, from: string): Promise<Uint8Array> => {
+    // Gossipsub drops a graylisted peer's gossip unread; the sync protocol must not be a way around
+    // that, so its direct messages and requests are refused unread too.
+    if (pubsub.getScore(from) < GRAYLIST_THRESHOLD)
+      return encodeErrorResponse(Status.handlerFailed, 'P2P_PEER_GRAYLISTED');
     switch (request.type) {
       case 'blocks': {
         if (request.body.length > opts.maxRequestBytes) return encodeResponse(Status.tooLarge);
@@ -687,7 +696,8 @@ export async function createP2PHost(
       writing.catch(() => {});
       let response: Uint8Array;
       try {
-        response = await readFrame(s, maxBody + 1);
+        // Room for an error answer (status + code) even where a good body is tiny (a verdict).
+        response = await readFrame(s, Math.max(maxBody, MAX_ERROR_CODE_BYTES) + 1);
       } catch (err) {
         if (err instanceof FrameTooLargeError) {
           throw new CareLedgerError(

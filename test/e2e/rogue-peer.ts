@@ -151,7 +151,7 @@ async function run(c: Command): Promise<Record<string, unknown>> {
       try {
         return { verdict: await host.sendDirect(c.peer, c.kind, garbage(256)) };
       } catch (err) {
-        return { code: codeOf(err) };
+        return { code: codeOf(err), message: (err as Error).message };
       }
     case 'request':
       try {
