@@ -17,6 +17,21 @@ const root = join(import.meta.dirname, '..');
 const cli = join(root, 'node', 'cli.ts');
 const STOP_GRACE_MS = 10_000;
 
+/**
+ * Keys every benchmark node gets before `--set` overrides (which win), as in config.json:
+ * - `proxy_app: 'kvstore'`: the load generator sends kvstore txs (the node's default app is the
+ *   health app). Written even if config.json has no such key yet.
+ * - `consensus.timeout_commit_ms: 300`: the pause after each commit. The node's default (1 s)
+ *   suits a local consortium that makes ~1 empty block/s (DESIGN.md); under load it sets the block
+ *   interval, and submit-to-commit is ~2 block intervals at best, so with 1 s p99 passes 2 s at
+ *   any rate. 300 ms is what a consortium tuned for latency would run (CometBFT has the same knob).
+ *   `--set consensus.timeout_commit_ms=1000` measures the node's default.
+ */
+export const BENCH_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
+  proxy_app: 'kvstore',
+  'consensus.timeout_commit_ms': 300,
+};
+
 export interface ConsortiumOptions {
   readonly validators: number;
   readonly basePort: number;
@@ -123,6 +138,8 @@ export class Consortium {
       const rpcs = homes.map((home) => {
         const path = join(home, 'config', 'config.json');
         const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+        for (const [key, value] of Object.entries(BENCH_DEFAULTS))
+          if (!(key in opts.overrides)) setPath(config, key, value, true);
         for (const [key, value] of Object.entries(opts.overrides)) setPath(config, key, value);
         writeFileSync(path, JSON.stringify(config, null, 2));
         const rpc = (config.rpc as { listen: string }).listen;
@@ -241,7 +258,13 @@ export class Consortium {
   }
 }
 
-function setPath(config: Record<string, unknown>, path: string, value: string | number | boolean): void {
+function setPath(
+  config: Record<string, unknown>,
+  path: string,
+  value: string | number | boolean,
+  /** Add the last key if the file has none (the bench's own defaults); `--set` must name an existing key. */
+  create = false,
+): void {
   const parts = path.split('.');
   let at: Record<string, unknown> = config;
   for (const part of parts.slice(0, -1)) {
@@ -251,7 +274,7 @@ function setPath(config: Record<string, unknown>, path: string, value: string | 
     at = child as Record<string, unknown>;
   }
   const last = parts[parts.length - 1]!;
-  if (!(last in at)) throw new Error(`--set ${path}: config.json has no key "${last}" there`);
+  if (!create && !(last in at)) throw new Error(`--set ${path}: config.json has no key "${last}" there`);
   at[last] = value;
 }
 

@@ -31,6 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sweepSvg, versionLabel } from './chart.ts';
 import {
+  BENCH_DEFAULTS,
   Consortium,
   type MachineSample,
   machineBusyCores,
@@ -87,7 +88,10 @@ Options:
   --profile           run node 0 with --cpu-prof; prints where its time went in the measured
                       window and keeps the .cpuprofile under bench/results/
   --set KEY=VALUE     override a key of every node's config.json, e.g.
-                      --set consensus.timeout_commit_ms=500 (repeatable)
+                      --set consensus.timeout_commit_ms=500 (repeatable); the bench's own
+                      defaults, which --set overrides: ${Object.entries(BENCH_DEFAULTS)
+                        .map(([k, v]) => `${k}=${v}`)
+                        .join(', ')}
   --drain S           after the load, how long to wait for pending txs to commit (default 15)
   --sockets N         concurrent HTTP requests per node from the load process (default 16)
   --base-port P       P2P port of node 0; RPC is P+1; node I adds 10*I (default 46656)
@@ -648,6 +652,8 @@ async function main(): Promise<void> {
     machine: machine(),
     git: gitInfo,
     options: { ...opts },
+    /** config.json keys every node got before `options.overrides` (which win). */
+    benchDefaults: BENCH_DEFAULTS,
     target: { committedTps: TARGET_TPS, p99Ms: TARGET_P99_MS, validators: 4, txBytes: 250 },
     verifyRate,
   };

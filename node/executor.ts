@@ -47,27 +47,35 @@ export async function executeBlock(
   txs: readonly CheckedTx[],
 ): Promise<Executed> {
   // A tx hash committed before, or twice in this block, is not executed: the same on every node,
-  // since every node has the same tx index at this height.
+  // since every node has the same tx index at this height. The index is read once for the whole
+  // block (one await, not one per tx: each await is a trip through a busy event loop).
   const fresh: CheckedTx[] = [];
   const replayed = new Set<number>();
+  const keys = txs.map((tx) => toHex(tx.hash));
   const seen = new Set<string>();
-  for (const [i, tx] of txs.entries()) {
-    const key = toHex(tx.hash);
-    if (
-      seen.has(key) ||
-      ctx.recentlyCommitted?.(key) === true ||
-      (await ctx.blocks.txLocation(tx.hash)) !== null
-    )
-      replayed.add(i);
-    else fresh.push(tx);
+  const unknown: number[] = [];
+  for (const [i, key] of keys.entries()) {
+    if (seen.has(key) || ctx.recentlyCommitted?.(key) === true) replayed.add(i);
+    else unknown.push(i);
     seen.add(key);
   }
+  const stored = await ctx.blocks.committedTxs(unknown.map((i) => txs[i]!.hash));
+  for (const [j, i] of unknown.entries()) if (stored[j] === true) replayed.add(i);
+  for (const [i, tx] of txs.entries()) if (!replayed.has(i)) fresh.push(tx);
   const result = await ctx.app.finalizeBlock(block, fresh);
   let next = 0;
   const txResults = txs.map((_, i) => (replayed.has(i) ? REPLAYED : result.txResults[next++]!));
   const after = applyBlock(ctx.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
   const ops = [
-    ...ctx.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
+    ...ctx.blocks.commitOps(
+      block,
+      commit,
+      after,
+      txResults,
+      result.events,
+      replayed,
+      txs.map((tx) => tx.hash),
+    ),
     ...txIndexOps(block, txResults, result.events, replayed),
     ...result.ops,
   ];

@@ -19,8 +19,23 @@
  * `update` and the removal listeners.
  */
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
+import { txVerifyId, verifySignature } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
-import { type CheckedTx, checkTxBytes, MAX_TX_BYTES } from '../packages/types/tx.ts';
+import { type CheckedTx, decodeTx, MAX_TX_BYTES, txSignBytes } from '../packages/types/tx.ts';
+
+/**
+ * `checkTxBytes` (packages/types/tx.ts: strict decode, then the one verifier) for a caller that
+ * already hashed the bytes, so a tx is hashed once on its way through the node: `hash` must be
+ * `sha256(bytes)`, and is carried into the CheckedTx and keys the verified-signature cache.
+ * Throws what checkTxBytes throws.
+ */
+export function checkTxHashed(chainId: string, bytes: Uint8Array, hash: Uint8Array): CheckedTx {
+  const tx = decodeTx(bytes);
+  if (!verifySignature(tx.signer, txSignBytes(chainId, tx), tx.signature, txVerifyId(chainId, hash))) {
+    throw invalid('TX_BAD_SIGNATURE', 'tx signature does not verify for its signer');
+  }
+  return { tx, bytes, hash };
+}
 
 export interface MempoolOptions {
   /** Most txs in the pool. */
@@ -153,8 +168,11 @@ export class Mempool {
    * Checks a tx once and adds it. Order, cheapest first: size, dedupe by hash (pool, then recent
    * cache: not verified again, `duplicate: true`), room in the pool, strict decode and signature,
    * committed?, the application. A refused tx changes nothing, not even the cache.
+   *
+   * `hash`, when the caller already computed it, must be `sha256(bytes)` (the tx hash): the pool
+   * then never hashes the tx itself.
    */
-  add(bytes: Uint8Array): AddResult {
+  add(bytes: Uint8Array, hash?: Uint8Array): AddResult {
     if (!(bytes instanceof Uint8Array)) return this.refuse(invalid('CODEC_NOT_BYTES', 'a tx must be bytes'));
     if (bytes.length > MAX_TX_BYTES) {
       return this.refuse(invalid('TX_TOO_LARGE', `tx of ${bytes.length} bytes exceeds ${MAX_TX_BYTES}`));
@@ -170,11 +188,11 @@ export class Mempool {
       );
     }
 
-    const hash = sha256(bytes);
-    const key = keyOf(hash);
+    const txHash = hash ?? sha256(bytes);
+    const key = keyOf(txHash);
     if (this.txs.has(key) || this.cache.has(key)) {
       this.remember(key);
-      return { ok: true, hash, duplicate: true };
+      return { ok: true, hash: txHash, duplicate: true };
     }
 
     // Before the verify, so a flood against a full pool costs a hash per tx.
@@ -192,7 +210,7 @@ export class Mempool {
     const own = new Uint8Array(bytes);
     let checked: CheckedTx;
     try {
-      checked = checkTxBytes(this.chainId, own);
+      checked = checkTxHashed(this.chainId, own, txHash);
     } catch (err) {
       // Anything but a CareLedgerError is a bug in the decoder, not a bad tx: let it surface.
       if (err instanceof CareLedgerError) return this.refuse(err);

@@ -37,7 +37,7 @@ import {
   evidenceHash,
   verifyCommit,
 } from '../packages/types/commit.ts';
-import { type CheckedTx, checkTxBytes } from '../packages/types/tx.ts';
+import type { CheckedTx } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
@@ -47,11 +47,11 @@ import { initChain, openApplication } from './app.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
-import { Mempool } from './mempool.ts';
+import { checkTxHashed, Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
-import { decodeTxBatch, TxBatcher } from './tx-gossip.ts';
+import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
 const SYNC_BATCH = 20;
 const REQUEST_TIMEOUT_MS = 5000;
@@ -93,7 +93,12 @@ export class CareLedgerNode {
   private lastTickHeight = -1n;
   private stuckTicks = 0;
   /** Client txs on their way to the peers, one gossip message per batch. */
-  private readonly txBatcher = new TxBatcher(512 * 1024, (batch) => this.publish('tx', batch));
+  private readonly txBatcher = new TxBatcher(
+    512 * 1024,
+    (batch) => this.publish('tx', batch),
+    // A batch our own publish hands to every member needs no relay by the receivers (tx-gossip.ts).
+    () => !reachesAllMembers(this.peerId, this.p2p.members(), this.p2p.topicPeers('tx')),
+  );
   private directBudget = MAX_DIRECT_SENDS_PER_TICK;
   /**
    * 'block' (block: Block, results: { txResults, events }, after: ChainState) after each commit,
@@ -312,18 +317,23 @@ export class CareLedgerNode {
 
   // Gossip validation: decode and verify once, then accept, ignore or reject.
 
-  /** A batch of txs: accepted if it brought a new valid tx, rejected if any tx is invalid. */
+  /**
+   * A batch of txs: rejected if any tx is invalid; otherwise relayed ('accept') only if it brought
+   * a new tx and its origin asked for relay, i.e. its publish did not reach every member
+   * (node/tx-gossip.ts). Valid txs enter the mempool either way.
+   */
   private onGossipTx(bytes: Uint8Array): 'accept' | 'ignore' | 'reject' {
-    let verdict: 'accept' | 'ignore' = 'ignore';
-    for (const tx of decodeTxBatch(bytes)) {
+    const batch = decodeTxBatchMessage(bytes);
+    let fresh = false;
+    for (const tx of batch.txs) {
       const result = this.mempool.add(tx);
       if (result.ok) {
-        if (!result.duplicate) verdict = 'accept';
+        if (!result.duplicate) fresh = true;
       } else if (result.error.action === 'reject' && result.error.code !== 'MEMPOOL_FULL') {
         return 'reject';
       }
     }
-    return verdict;
+    return fresh && batch.relay ? 'accept' : 'ignore';
   }
 
   private onConsensusMessage(bytes: Uint8Array, from: string): 'accept' | 'ignore' | 'reject' {
@@ -419,16 +429,27 @@ export class CareLedgerNode {
     };
   }
 
-  /** Txs of a block, decoded and verified once: from the mempool when it already checked them. */
+  /** The checked txs of each block seen, so the block validated as a proposal is not redone at commit. */
+  private readonly checkedByBlock = new WeakMap<Block, CheckedTx[]>();
+
+  /**
+   * Txs of a block, decoded and verified once, each hashed once: from the mempool when it already
+   * checked them. The result is a pure function of the block, kept per Block object.
+   */
   private checkedTxs(block: Block): CheckedTx[] {
-    return block.txs.map((bytes) => {
+    const done = this.checkedByBlock.get(block);
+    if (done !== undefined) return done;
+    const txs = block.txs.map((bytes) => {
       const hash = txHash(bytes);
-      const known = this.mempool.get(hash) ?? this.blockTxs.get(toHex(hash));
+      const key = toHex(hash);
+      const known = this.mempool.get(hash) ?? this.blockTxs.get(key);
       if (known !== undefined) return known;
-      const checked = checkTxBytes(this.chainId, bytes);
-      this.blockTxs.set(toHex(hash), checked);
+      const checked = checkTxHashed(this.chainId, bytes, hash);
+      this.blockTxs.set(key, checked);
       return checked;
     });
+    this.checkedByBlock.set(block, txs);
+    return txs;
   }
 
   /** Executes and durably writes a block; everything for one height in one batch. */
@@ -612,7 +633,7 @@ export class CareLedgerNode {
         error: new CareLedgerError('TX_ALREADY_COMMITTED', 'tx was already committed'),
       };
     }
-    const result = this.mempool.add(bytes);
+    const result = this.mempool.add(bytes, hash);
     if (!result.ok) return { ok: false, hash, error: result.error };
     if (!result.duplicate) this.txBatcher.add(bytes);
     return { ok: true, hash };

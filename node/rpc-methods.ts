@@ -103,11 +103,44 @@ export interface MethodOptions {
   readonly broadcastTxCommitTimeoutMs: number;
   /** broadcast_tx_commit calls waiting at once. */
   readonly maxCommitWaiters: number;
+  /**
+   * Admission control: broadcast_tx_* refuse a new tx at once with MEMPOOL_BUSY (code 1, before
+   * any check, so a refusal costs a hash, not a verify) while the mempool holds at least this
+   * fraction of its `mempool.max_txs`, or while the event loop is late by `maxEventLoopLagMs` or
+   * more (the node is CPU-bound: requests are already queueing in front of it). Overload then
+   * turns into quick, typed refusals the client can retry, instead of a full pool, huge blocks,
+   * a request backlog and tens of seconds of latency. Txs from peers are still taken up to the
+   * pool's limit. A fraction of 1 turns the first test off (MEMPOOL_FULL still applies).
+   */
+  readonly mempoolBusyFraction: number;
+  /** See `mempoolBusyFraction`; 0 turns the lag test off. */
+  readonly maxEventLoopLagMs: number;
+  /** The event loop's current lag in ms; by default sampled here by a 20 ms timer (unref'd). */
+  readonly eventLoopLag?: () => number;
+}
+
+const LAG_SAMPLE_MS = 20;
+
+/** How late a repeating timer fires, in ms: 0 when the event loop keeps up. Never holds the process open. */
+export function sampleEventLoopLag(): () => number {
+  let lag = 0;
+  let expected = performance.now() + LAG_SAMPLE_MS;
+  setInterval(() => {
+    const now = performance.now();
+    lag = Math.max(0, now - expected);
+    expected = now + LAG_SAMPLE_MS;
+  }, LAG_SAMPLE_MS).unref();
+  return () => Math.max(lag, performance.now() - expected);
 }
 
 export const defaultMethodOptions: MethodOptions = {
   broadcastTxCommitTimeoutMs: 10_000,
   maxCommitWaiters: 1000,
+  mempoolBusyFraction: 0.5,
+  // Off by default: on a loaded 2-core machine a tx arriving just after a long block would be
+  // refused although the node recovers within a block, and no throughput gain was measured
+  // (bench/THROUGHPUT.md). Operators of busy nodes can turn it on.
+  maxEventLoopLagMs: 0,
 };
 
 /** CometBFT's pagination: 30 per page by default, at most 100. */
@@ -217,6 +250,10 @@ function ipOf(multiaddr: string | undefined): string {
 
 export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}): Map<string, RpcMethod> {
   const opts: MethodOptions = { ...defaultMethodOptions, ...options };
+  if (!(opts.mempoolBusyFraction > 0 && opts.mempoolBusyFraction <= 1))
+    throw new CareLedgerError('RPC_OPTIONS_INVALID', 'mempoolBusyFraction must be above 0 and at most 1');
+  if (!(opts.maxEventLoopLagMs >= 0 && Number.isFinite(opts.maxEventLoopLagMs)))
+    throw new CareLedgerError('RPC_OPTIONS_INVALID', 'maxEventLoopLagMs must be a number of ms, 0 or more');
   const bus = new EventBus();
   let pendingCommits = 0;
 
@@ -588,7 +625,27 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
     return { blocks, total_count: String(total) };
   });
 
+  const lagOf = opts.eventLoopLag ?? (opts.maxEventLoopLagMs > 0 ? sampleEventLoopLag() : (): number => 0);
+  const busy = (): string | null => {
+    const busyAt = Math.max(1, Math.ceil(node.home.config.mempool.maxTxs * opts.mempoolBusyFraction));
+    if (node.mempool.size >= busyAt) return `${node.mempool.size} txs pending, admission stops at ${busyAt}`;
+    if (opts.maxEventLoopLagMs === 0) return null;
+    const lag = lagOf();
+    if (lag >= opts.maxEventLoopLagMs)
+      return `the node is ${Math.round(lag)} ms behind, admission stops at ${opts.maxEventLoopLagMs}`;
+    return null;
+  };
   const broadcast = (tx: Uint8Array) => {
+    const why = busy();
+    if (why !== null) {
+      return {
+        code: 1,
+        data: '',
+        log: `mempool is busy (${why}): retry later`,
+        codespace: 'MEMPOOL_BUSY',
+        hash: hexUpper(txHash(tx)),
+      };
+    }
     const submitted = node.submitTx(tx);
     return submitted.ok
       ? { code: 0, data: '', log: '', codespace: '', hash: hexUpper(submitted.hash) }

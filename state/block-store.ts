@@ -184,6 +184,8 @@ export class BlockStore {
     events: readonly AppEvent[],
     /** Positions of txs refused as replays: their hash already points at their first commit. */
     replayed: ReadonlySet<number> = new Set(),
+    /** The txs' hashes in block order, if the caller has them (each is `txHash` of the tx). */
+    txHashes?: readonly Uint8Array[],
   ): BatchOp[] {
     const height = block.header.height;
     const heightBytes = Buffer.alloc(8);
@@ -200,7 +202,7 @@ export class BlockStore {
       const location = Buffer.alloc(12);
       location.writeBigUInt64BE(height);
       location.writeUInt32BE(index, 8);
-      ops.push({ type: 'put', key: key(Bucket.txByHash, txHash(tx)), value: location });
+      ops.push({ type: 'put', key: key(Bucket.txByHash, txHashes?.[index] ?? txHash(tx)), value: location });
     });
     for (const e of block.evidence) {
       ops.push({ type: 'put', key: key(Bucket.evidenceCommitted, evidenceHash(e)), value: heightBytes });

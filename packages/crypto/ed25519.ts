@@ -94,10 +94,27 @@ function rememberVerified(id: string): void {
   verified.add(id);
 }
 
-/** The consensus verifier. Malformed keys or signatures verify as false, never throw. */
-export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+/**
+ * The consensus verifier. Malformed keys or signatures verify as false, never throw.
+ *
+ * `cacheId` spares the hash of (key, signature, message) that keys the verified cache, for a
+ * caller that already holds a hash binding all three: it must be a string that no other (key,
+ * signature, message) can produce, and must contain a ':' (the built-in ids are base64, which has
+ * none, so the two kinds never collide). A tx uses `tx:<chain id>:<tx hash hex>` (txVerifyId): the tx
+ * hash is the sha256 of the encoded signer, nonce, payload and signature, and with the chain id
+ * they fix the signed message. An id without a ':' is the caller's bug and throws.
+ */
+export function verifySignature(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  cacheId?: string,
+): boolean {
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
-  const id = createHash('sha256').update(publicKey).update(signature).update(message).digest('base64');
+  if (cacheId !== undefined && !cacheId.includes(':'))
+    throw new CareLedgerError('CRYPTO_ARGUMENT_INVALID', 'a verify cache id must contain a colon');
+  const id =
+    cacheId ?? createHash('sha256').update(publicKey).update(signature).update(message).digest('base64');
   if (verified.has(id)) return true;
   let ok: boolean;
   try {
@@ -107,4 +124,9 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
   }
   if (ok) rememberVerified(id);
   return ok;
+}
+
+/** The verified-cache id of a tx's signature (see verifySignature): its chain and its hash. */
+export function txVerifyId(chainId: string, txHash: Uint8Array): string {
+  return `tx:${chainId}:${Buffer.from(txHash.buffer, txHash.byteOffset, txHash.byteLength).toString('hex')}`;
 }

@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   type AddResult,
+  checkTxHashed,
   defaultMempoolOptions,
   Mempool,
   type MempoolOptions,
@@ -17,7 +18,7 @@ import {
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { type KeyPair, keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
-import { type CheckedTx, encodeTx, MAX_TX_BYTES, signTx } from '../../../packages/types/tx.ts';
+import { type CheckedTx, checkTxBytes, encodeTx, MAX_TX_BYTES, signTx } from '../../../packages/types/tx.ts';
 
 const CHAIN_ID = 'careledger-mempool-test';
 const enc = new TextEncoder();
@@ -154,6 +155,54 @@ test('bad signature: TX_BAD_SIGNATURE, nothing changes, and it is not cached', (
   }
   assert.is(app.checkCalls.length, 1, 'the app never sees a tx with a bad signature');
   assert.is(app.committedCalls, 1, 'nor is a committed-hash lookup spent on it');
+});
+
+test('a hash the caller already computed is carried, not recomputed, through the pool', () => {
+  const { mp, app } = pool();
+  const t = tx(0);
+  const hash = sha256(t.bytes);
+  const result = mp.add(t.bytes, hash);
+  if (!result.ok) fail(result.error.message);
+  // The very object: the pool did not hash the bytes again (nor did the check inside it).
+  assert.ok(result.hash === hash);
+  assert.ok(mp.get(hash)!.hash === hash);
+  assert.ok(app.checkCalls.length === 1);
+  const again = mp.add(new Uint8Array(t.bytes), hash);
+  if (!again.ok) fail(again.error.message);
+  assert.ok(again.duplicate && again.hash === hash);
+  // Without one, the pool hashes the bytes itself, as before.
+  const u = tx(1);
+  okNew(mp.add(u.bytes), u);
+});
+
+test('checkTxHashed answers as checkTxBytes, with the given hash', () => {
+  const good = tx(3);
+  const hash = sha256(good.bytes);
+  const checked = checkTxHashed(CHAIN_ID, good.bytes, hash);
+  const reference = checkTxBytes(CHAIN_ID, good.bytes);
+  assert.ok(checked.hash === hash);
+  assert.equal(toHex(checked.hash), toHex(reference.hash));
+  assert.equal(checked.tx, reference.tx);
+  const signature = new Uint8Array(good.tx.signature);
+  signature[5] = signature[5]! ^ 1;
+  const forged = encodeTx({ ...good.tx, signature });
+  for (const bytes of [forged, Uint8Array.of(1, 2, 3)]) {
+    let expected = '';
+    try {
+      checkTxBytes(CHAIN_ID, bytes);
+    } catch (err) {
+      expected = (err as CareLedgerError).code;
+    }
+    try {
+      checkTxHashed(CHAIN_ID, bytes, sha256(bytes));
+      fail('expected a refusal');
+    } catch (err) {
+      assert.is((err as CareLedgerError).code, expected);
+    }
+  }
+  // Another chain's signature does not verify here, even under the same tx hash.
+  const other = tx(4, 16, ALICE, 'another-chain');
+  assert.throws(() => checkTxHashed(CHAIN_ID, other.bytes, other.hash));
 });
 
 test('garbage bytes: a CODEC_* code, nothing changes', () => {

@@ -30,7 +30,14 @@ import {
   startRpcServer,
   stringParam,
 } from '../../../node/rpc.ts';
-import { type BlockResults, type RpcNode, rpcMethods, validatorDiff } from '../../../node/rpc-methods.ts';
+import {
+  type BlockResults,
+  defaultMethodOptions,
+  type RpcNode,
+  rpcMethods,
+  sampleEventLoopLag,
+  validatorDiff,
+} from '../../../node/rpc-methods.ts';
 import { txIndexOps } from '../../../node/tx-index.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
@@ -161,7 +168,8 @@ const node: RpcNode = {
 const servers: Server[] = [];
 async function serve(options: Json = {}, methodOptions: Json = {}): Promise<string> {
   const server = await startRpcServer(
-    rpcMethods(node, { broadcastTxCommitTimeoutMs: 300, ...methodOptions }),
+    // A loaded test machine must not make broadcasts busy: the lag test has its own test.
+    rpcMethods(node, { broadcastTxCommitTimeoutMs: 300, eventLoopLag: () => 0, ...methodOptions }),
     {
       listen: '127.0.0.1:0',
       maxBodyBytes: 20_000,
@@ -486,6 +494,82 @@ test('other methods: shapes from the stand-in node, limits clamped as CometBFT',
   const refused = await ok(get('/broadcast_tx_sync?tx="bad-tx"'));
   assert.equal([refused.code, refused.codespace], [1, 'TX_BAD_SIGNATURE']);
   expectError(await get('/broadcast_tx_async?tx="bad-tx"'), 500, RpcCode.internal, /^TX_BAD_SIGNATURE: /);
+});
+
+test('admission control: MEMPOOL_BUSY at the high-water mark, before the tx is checked', async () => {
+  const pool = { size: 0, bytes: 0, reap: () => [] };
+  const busyNode: RpcNode = { ...node, mempool: pool, submitTx: (bytes) => node.submitTx(bytes) };
+  const config = defaultConfig('unit');
+  assert.is(config.mempool.maxTxs, 10_000);
+  let lag = 0;
+  const methods = rpcMethods(busyNode, {
+    mempoolBusyFraction: 0.25,
+    maxEventLoopLagMs: 500,
+    eventLoopLag: () => lag,
+  });
+  const server = await startRpcServer(methods, {
+    listen: '127.0.0.1:0',
+    maxBodyBytes: 20_000,
+    maxBatch: 3,
+  });
+  servers.push(server);
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const before = submitted.length;
+  pool.size = 2499;
+  assert.is((await ok(get('/broadcast_tx_sync?tx="ok-below"', host))).code, 0);
+  assert.is(submitted.length, before + 1);
+  pool.size = 2500;
+  const busy = await ok(get('/broadcast_tx_sync?tx="ok-busy"', host));
+  assert.equal([busy.code, busy.codespace], [1, 'MEMPOOL_BUSY']);
+  assert.is(busy.hash, toHex(txHash(utf8.encode('ok-busy'))).toUpperCase());
+  assert.match(busy.log, /2500 txs pending, admission stops at 2500/);
+  // Not even checked: a bad tx gets the busy answer too, and nothing reached the node.
+  assert.is((await ok(get('/broadcast_tx_sync?tx="bad-busy"', host))).codespace, 'MEMPOOL_BUSY');
+  expectError(await get('/broadcast_tx_async?tx="ok-busy"', host), 500, RpcCode.internal, /^MEMPOOL_BUSY: /);
+  const tx = Buffer.from('ok-busy').toString('base64');
+  const commit = await ok(
+    post({ jsonrpc: '2.0', id: 1, method: 'broadcast_tx_commit', params: { tx } }, host),
+  );
+  assert.equal([commit.check_tx.codespace, commit.height], ['MEMPOOL_BUSY', '0']);
+  assert.is(submitted.length, before + 1);
+  assert.is(node.commitWaiters.size, 0);
+  // A late event loop makes the node busy too, whatever the pool holds.
+  pool.size = 0;
+  lag = 499;
+  assert.is((await ok(get('/broadcast_tx_sync?tx="ok-lag-1"', host))).code, 0);
+  lag = 500;
+  const late = await ok(get('/broadcast_tx_sync?tx="ok-lag-2"', host));
+  assert.equal([late.code, late.codespace], [1, 'MEMPOOL_BUSY']);
+  assert.match(late.log, /500 ms behind, admission stops at 500/);
+  assert.is(submitted.length, before + 2);
+  // Defaults: half the pool; the lag test off (0), so any lag is admitted; impossible values are refused.
+  assert.is(defaultMethodOptions.mempoolBusyFraction, 0.5);
+  assert.is(defaultMethodOptions.maxEventLoopLagMs, 0);
+  const lagOff = rpcMethods(busyNode, { eventLoopLag: () => 10_000 });
+  const offServer = await startRpcServer(lagOff, {
+    listen: '127.0.0.1:0',
+    maxBodyBytes: 20_000,
+    maxBatch: 3,
+  });
+  servers.push(offServer);
+  const offHost = `127.0.0.1:${(offServer.address() as AddressInfo).port}`;
+  assert.is((await ok(get('/broadcast_tx_sync?tx="ok-lag-off"', offHost))).code, 0);
+  assert.is(submitted.length, before + 3);
+  for (const f of [0, -1, 1.5, Number.NaN])
+    assert.throws(() => rpcMethods(node, { mempoolBusyFraction: f }), /mempoolBusyFraction/);
+  for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+    assert.throws(() => rpcMethods(node, { maxEventLoopLagMs: ms }), /maxEventLoopLagMs/);
+});
+
+test('sampleEventLoopLag: near 0 when idle, the stall when the loop is blocked', async () => {
+  const lagNow = sampleEventLoopLag();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.ok(lagNow() < 200, `idle lag ${lagNow()}`);
+  const until = performance.now() + 150;
+  while (performance.now() < until) {
+    // block the loop
+  }
+  assert.ok(lagNow() >= 100, `blocked lag ${lagNow()}`);
 });
 
 test('broadcast_tx_commit: waits for the commit, times out as CometBFT, cleans up its waiter', async () => {

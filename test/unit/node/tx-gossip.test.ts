@@ -1,7 +1,15 @@
-/** Tx batches on the wire: round trip, strict decoding, and flushing by size. */
+/** Tx batches on the wire: round trip, strict decoding, flushing by size, and the origin's relay flag. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeTxBatch, encodeTxBatch, MAX_TXS_PER_BATCH, TxBatcher } from '../../../node/tx-gossip.ts';
+import {
+  decodeTxBatch,
+  decodeTxBatchMessage,
+  encodeTxBatch,
+  MAX_TXS_PER_BATCH,
+  reachesAllMembers,
+  TX_BATCH_VERSION,
+  TxBatcher,
+} from '../../../node/tx-gossip.ts';
 import { encode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 
@@ -26,7 +34,7 @@ test('a batch round-trips in order', () => {
 
 test('a malformed batch is rejected whole', () => {
   assert.is(
-    code(() => decodeTxBatch(encode([2, [Uint8Array.of(1)]]))),
+    code(() => decodeTxBatch(encode([3, [Uint8Array.of(1)]]))),
     'TX_BATCH_INVALID',
   );
   assert.is(
@@ -63,6 +71,89 @@ test('the batcher sends nothing when empty, flushes on demand and before exceedi
     sent[1]!.map((t) => t[0]),
     [3, 4],
   );
+});
+
+test('relay flag: version 1 (relay) for a batch to relay, version 2 with relay false otherwise', () => {
+  const txs = [Uint8Array.of(1, 2), Uint8Array.of(3)];
+  const relayed = encodeTxBatch(txs);
+  // Unchanged from before version 2, so older nodes still take every batch that must be relayed.
+  assert.equal([...relayed], [...encode([TX_BATCH_VERSION, txs])]);
+  assert.equal([...encodeTxBatch(txs, true)], [...relayed]);
+  assert.equal(decodeTxBatchMessage(relayed), { txs, relay: true });
+  const direct = encodeTxBatch(txs, false);
+  assert.equal([...direct], [...encode([2, txs, false])]);
+  assert.equal(decodeTxBatchMessage(direct), { txs, relay: false });
+  assert.equal(
+    decodeTxBatch(direct).map((t) => [...t]),
+    txs.map((t) => [...t]),
+  );
+  // Version 2 may also say relay: true.
+  assert.equal(decodeTxBatchMessage(encode([2, txs, true])).relay, true);
+});
+
+test('a malformed version 2 batch is rejected whole', () => {
+  assert.is(
+    code(() => decodeTxBatchMessage(encode([2, [Uint8Array.of(1)]]))),
+    'CODEC_SCHEMA',
+  );
+  assert.is(
+    code(() => decodeTxBatchMessage(encode([2, [Uint8Array.of(1)], 'no']))),
+    'CODEC_SCHEMA',
+  );
+  assert.is(
+    code(() => decodeTxBatchMessage(encode([2, [Uint8Array.of(1)], false, 0]))),
+    'CODEC_SCHEMA',
+  );
+  assert.is(
+    code(() => decodeTxBatchMessage(encode([1, [Uint8Array.of(1)], false]))),
+    'CODEC_SCHEMA',
+  );
+  assert.is(
+    code(() => decodeTxBatchMessage(encode([3, [Uint8Array.of(1)], false]))),
+    'TX_BATCH_INVALID',
+  );
+  assert.is(
+    code(() => decodeTxBatchMessage(encode(7))),
+    'CODEC_SCHEMA',
+  );
+});
+
+test('reachesAllMembers: every member but us must be a topic peer', () => {
+  assert.ok(reachesAllMembers('me', ['me', 'a', 'b'], ['b', 'a']));
+  assert.ok(reachesAllMembers('me', ['a', 'b'], ['a', 'b', 'stranger']));
+  // The triangle: we reach a but not b, so our receivers must relay to b.
+  assert.not.ok(reachesAllMembers('me', ['me', 'a', 'b'], ['a']));
+  assert.not.ok(reachesAllMembers('me', ['a'], []));
+  assert.ok(reachesAllMembers('me', [], []));
+  assert.ok(reachesAllMembers('me', ['me'], []));
+});
+
+test('the batcher asks at each flush whether the batch must be relayed', () => {
+  const sent: { txs: number[]; relay: boolean }[] = [];
+  let full = false;
+  const batcher = new TxBatcher(
+    1000,
+    (b) => {
+      const m = decodeTxBatchMessage(b);
+      sent.push({ txs: m.txs.map((t) => t[0]!), relay: m.relay });
+    },
+    () => !full,
+  );
+  batcher.add(Uint8Array.of(1));
+  batcher.flush();
+  full = true;
+  batcher.add(Uint8Array.of(2));
+  batcher.flush();
+  assert.equal(sent, [
+    { txs: [1], relay: true },
+    { txs: [2], relay: false },
+  ]);
+  // Without the callback every batch is relayed, as before.
+  const plain: boolean[] = [];
+  const old = new TxBatcher(1000, (b) => plain.push(decodeTxBatchMessage(b).relay));
+  old.add(Uint8Array.of(3));
+  old.flush();
+  assert.equal(plain, [true]);
 });
 
 test.run();

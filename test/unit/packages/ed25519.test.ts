@@ -17,6 +17,7 @@ import {
   SIGNATURE_BYTES,
   signerFor,
   signMessage,
+  txVerifyId,
   verifySignature,
 } from '../../../packages/crypto/ed25519.ts';
 import { flipBit, hex, throwsCode, unhex } from './fixtures.ts';
@@ -179,6 +180,31 @@ test('generateKeyPair gives fresh, working key pairs', () => {
   assert.is(hex(keyPairFromSeed(one.secretKey).publicKey), hex(one.publicKey));
   assert.ok(verifySignature(one.publicKey, message, signMessage(one.secretKey, message)));
   assert.not.ok(verifySignature(two.publicKey, message, signMessage(one.secretKey, message)));
+});
+
+test('a caller-supplied cache id: verifies as usual, then answers from the cache by that id alone', () => {
+  const pair = keyPairFromSeed(unhex('11'.repeat(32)));
+  const message = new TextEncoder().encode('cache id test');
+  const signature = signMessage(pair.secretKey, message);
+  const id = `test:${hex(signature)}`;
+  const bad = flipBit(signature, 3);
+  // A failure is not remembered under its id.
+  assert.not.ok(verifySignature(pair.publicKey, message, bad, `test:bad:${hex(signature)}`));
+  assert.not.ok(verifySignature(pair.publicKey, message, bad, `test:bad:${hex(signature)}`));
+  assert.ok(verifySignature(pair.publicKey, message, signature, id));
+  // The id is trusted to bind key, signature and message (which is why it must be such a hash):
+  // the same id answers without looking at them again.
+  assert.ok(verifySignature(pair.publicKey, message, bad, id));
+  assert.not.ok(verifySignature(pair.publicKey, message, bad), 'the built-in id still checks');
+  // Wrong lengths stay false, and an id that could collide with the built-in ones is refused.
+  assert.not.ok(verifySignature(pair.publicKey.subarray(1), message, signature, id));
+  throwsCode(
+    () => verifySignature(pair.publicKey, message, signature, 'no-colon'),
+    'CRYPTO_ARGUMENT_INVALID',
+  );
+  const hash = unhex('ab'.repeat(32));
+  assert.is(txVerifyId('chain-a', hash), `tx:chain-a:${'ab'.repeat(32)}`);
+  assert.is.not(txVerifyId('chain-a', hash), txVerifyId('chain-b', hash));
 });
 
 test.run();
