@@ -10,11 +10,13 @@
 import { encode } from '../packages/codec/canonical.ts';
 import type { CareLedgerError } from '../packages/core/errors.ts';
 import { merkleRoot } from '../packages/crypto/hash.ts';
+import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import type { ValidatorUpdate } from './chain-state.ts';
 import type { BatchOp } from './db.ts';
+import type { MerkleStore } from './merkle/store.ts';
 
 export interface EventAttribute {
   readonly key: string;
@@ -90,6 +92,33 @@ export interface Application {
    * configured persistent peers).
    */
   allowedPeers?(): Promise<readonly string[]>;
+}
+
+/**
+ * One key of a Merkle store at `version` as a query answer, with its proof when asked: the
+ * single-key query of every application. `shownKey` is the key the answer names (the app's own
+ * spelling of what was asked), `height` the block height the version stands for.
+ */
+export async function storeQuery(
+  store: MerkleStore,
+  key: Uint8Array,
+  version: bigint,
+  height: bigint,
+  prove: boolean,
+  shownKey: Uint8Array,
+): Promise<QueryResult> {
+  const { value, proof } = prove
+    ? await store.prove(key, version)
+    : { value: await store.get(key, version), proof: null };
+  return {
+    code: 0,
+    codespace: '',
+    log: value === null ? 'does not exist' : 'exists',
+    key: shownKey,
+    value,
+    proof: proof === null ? null : encodeProof(proof),
+    height,
+  };
 }
 
 /**

@@ -7,17 +7,17 @@
 import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { type CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
-import type {
-  AppEvent,
-  Application,
-  ExecTxResult,
-  FinalizeResult,
-  InitChainResult,
-  QueryResult,
+import {
+  type AppEvent,
+  type Application,
+  type ExecTxResult,
+  type FinalizeResult,
+  type InitChainResult,
+  type QueryResult,
+  storeQuery,
 } from './application.ts';
 import { Bucket, type Db } from './db.ts';
 import { MerkleStore } from './merkle/store.ts';
@@ -152,28 +152,13 @@ export class KvStoreApp implements Application {
         height: version,
       };
     }
-    const key = keyBytes(Buffer.from(data).toString('utf8'));
-    if (prove) {
-      const { value, proof } = await this.store.prove(key, version);
-      return {
-        code: 0,
-        codespace: '',
-        log: value === null ? 'does not exist' : 'exists',
-        key: data,
-        value,
-        proof: encodeProof(proof),
-        height: version,
-      };
-    }
-    const value = await this.store.get(key, version);
-    return {
-      code: 0,
-      codespace: '',
-      log: value === null ? 'does not exist' : 'exists',
-      key: data,
-      value,
-      proof: null,
-      height: version,
-    };
+    return storeQuery(
+      this.store,
+      keyBytes(Buffer.from(data).toString('utf8')),
+      version,
+      version,
+      prove,
+      data,
+    );
   }
 }

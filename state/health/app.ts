@@ -50,13 +50,14 @@ import { encodeProof } from '../../packages/merkle/proof.ts';
 import type { Block } from '../../packages/types/block.ts';
 import type { Genesis } from '../../packages/types/genesis.ts';
 import type { CheckedTx } from '../../packages/types/tx.ts';
-import type {
-  AppEvent,
-  Application,
-  ExecTxResult,
-  FinalizeResult,
-  InitChainResult,
-  QueryResult,
+import {
+  type AppEvent,
+  type Application,
+  type ExecTxResult,
+  type FinalizeResult,
+  type InitChainResult,
+  type QueryResult,
+  storeQuery,
 } from '../application.ts';
 import type { ValidatorUpdate } from '../chain-state.ts';
 import { Bucket } from '../db.ts';
@@ -393,28 +394,7 @@ export class HealthApp implements Application {
       const key = queryKey(path, data);
       if (key === null) return await this.decisionQuery(data, version, at, prove);
       const k = keyBytes(key);
-      if (prove) {
-        const { value, proof } = await this.store.prove(k, version);
-        return {
-          code: 0,
-          codespace: '',
-          log: value === null ? 'does not exist' : 'exists',
-          key: k,
-          value,
-          proof: encodeProof(proof),
-          height: at,
-        };
-      }
-      const value = await this.store.get(k, version);
-      return {
-        code: 0,
-        codespace: '',
-        log: value === null ? 'does not exist' : 'exists',
-        key: k,
-        value,
-        proof: null,
-        height: at,
-      };
+      return await storeQuery(this.store, k, version, at, prove, k);
     } catch (err) {
       if (err instanceof CareLedgerError && Object.hasOwn(HEALTH_ERRORS, err.code)) return fail(err, at);
       if (err instanceof CareLedgerError && err.code === 'STATE_VERSION_PRUNED') return fail(err, at);
