@@ -71,6 +71,8 @@ export class BlockStore {
   /** Validator-set change points (height from which a set applies), ascending. */
   private sets: { from: bigint; set: ValidatorSet }[] = [];
   private readonly committedEvidence = new Set<string>();
+  /** setChange answers per chain state (weakly held: a state is dropped once the next exists). */
+  private readonly setChanges = new WeakMap<ChainState, { from: bigint; set: ValidatorSet } | null>();
 
   private constructor(db: Db) {
     this.db = db;
@@ -207,28 +209,35 @@ export class BlockStore {
     for (const e of block.evidence) {
       ops.push({ type: 'put', key: key(Bucket.evidenceCommitted, evidenceHash(e)), value: heightBytes });
     }
-    const nextFrom = after.lastHeight + 2n;
-    const previous = this.validatorsAt(nextFrom);
-    if (
+    const change = this.setChange(after);
+    if (change !== null) ops.push(this.setOp(change.from, change.set));
+    return ops;
+  }
+
+  /**
+   * The validator set that starts two heights after `after`'s block, if it differs from the one
+   * stored for that height; null if not. Remembered per chain state, so `commitOps` and
+   * `committed` hash the sets once.
+   */
+  private setChange(after: ChainState): { from: bigint; set: ValidatorSet } | null {
+    const known = this.setChanges.get(after);
+    if (known !== undefined) return known;
+    const from = after.lastHeight + 2n;
+    const previous = this.validatorsAt(from);
+    const change =
       previous === undefined ||
       !equalBytes(validatorSetHash(previous), validatorSetHash(after.nextValidators.set))
-    ) {
-      ops.push(this.setOp(nextFrom, after.nextValidators.set));
-    }
-    return ops;
+        ? { from, set: after.nextValidators.set }
+        : null;
+    this.setChanges.set(after, change);
+    return change;
   }
 
   /** Updates in-memory indexes once the batch holding `commitOps` is durable. */
   committed(block: Block, after: ChainState): void {
     for (const e of block.evidence) this.committedEvidence.add(toHex(evidenceHash(e)));
-    const nextFrom = after.lastHeight + 2n;
-    const previous = this.validatorsAt(nextFrom);
-    if (
-      previous === undefined ||
-      !equalBytes(validatorSetHash(previous), validatorSetHash(after.nextValidators.set))
-    ) {
-      this.sets.push({ from: nextFrom, set: after.nextValidators.set });
-    }
+    const change = this.setChange(after);
+    if (change !== null) this.sets.push(change);
   }
 
   /** Records the sets written by `genesisOps`. */
