@@ -7,14 +7,13 @@
  * `destroy` always ends every process it started (SIGTERM, then SIGKILL after a grace period)
  * and removes the folder; `destroySync` is the last resort from an `exit` handler.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nodeLogTail, spawnNode } from '../node/spawn.ts';
 import { createTestnet } from '../node/testnet.ts';
 
-const root = join(import.meta.dirname, '..');
-const cli = join(root, 'node', 'cli.ts');
 const STOP_GRACE_MS = 10_000;
 
 /**
@@ -159,11 +158,7 @@ export class Consortium {
           ? ['--cpu-prof', '--cpu-prof-dir', this.profileDir, '--cpu-prof-name', `node${i}.cpuprofile`]
           : [];
       if (profile.length > 0) mkdirSync(this.profileDir, { recursive: true });
-      const child = spawn(process.execPath, [...profile, cli, 'start', '--home', this.homes[i]!], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NODE_OPTIONS: '' },
-      });
-      child.stderr?.pipe(createWriteStream(join(this.homes[i]!, 'node.log'), { flags: 'a' }));
+      const child = spawnNode(this.homes[i]!, profile, { ...process.env, NODE_OPTIONS: '' });
       child.on('exit', () => {
         if (this.procs[i] === child) this.procs[i] = null;
       });
@@ -216,15 +211,7 @@ export class Consortium {
   }
 
   logTail(i: number, lines = 12): string {
-    try {
-      return readFileSync(join(this.homes[i]!, 'node.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .slice(-lines)
-        .join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return nodeLogTail(this.homes[i]!, lines);
   }
 
   logTails(): string {

@@ -5,15 +5,15 @@
  *
  *   CARELEDGER_LOCALNET  the folder for the homes (default ./localnet)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadHome } from './home.ts';
+import { nodeLogPath, spawnNode } from './spawn.ts';
 import { createTestnet } from './testnet.ts';
 
 const NAMES = ['hospital', 'clinic', 'lab', 'insurer'];
 const root = resolve(process.env.CARELEDGER_LOCALNET ?? 'localnet');
-const cli = join(import.meta.dirname, 'cli.ts');
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(`Usage: npm start
@@ -47,11 +47,8 @@ if (loadHome(homes[0]!).genesis.appState === undefined) {
 }
 const rpcs = homes.map((home) => loadHome(home).config.rpc.listen);
 const children: ChildProcess[] = homes.map((home, i) => {
-  const child = spawn(process.execPath, [cli, 'start', '--home', home], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log = join(home, 'node.log');
-  child.stderr?.pipe(createWriteStream(log, { flags: 'a' }));
+  const child = spawnNode(home);
+  const log = nodeLogPath(home);
   child.on('exit', (code, signal) => {
     if (!stopping) process.stdout.write(`${NAMES[i]} exited (${signal ?? code}); see ${log}\n`);
   });

@@ -3,20 +3,18 @@
  * LevelDB and sockets, created by the same `createTestnet` operators use. Waits are polls with a
  * deadline (never a bare sleep); on a timeout the error carries the tail of each node's log.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplicationName } from '../../node/config.ts';
 import { loadHome } from '../../node/home.ts';
+import { nodeLogTail, spawnNode } from '../../node/spawn.ts';
 import { createTestnet } from '../../node/testnet.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { sha256 } from '../../packages/crypto/hash.ts';
 import { signTx } from '../../packages/types/tx.ts';
 import { encodeKvOp } from '../../state/kvstore-app.ts';
-
-const root = join(import.meta.dirname, '..', '..');
-const cli = join(root, 'node', 'cli.ts');
 
 export interface ConsortiumOptions {
   readonly validators: number;
@@ -101,10 +99,7 @@ export class Consortium {
 
   start(i: number): void {
     if (this.procs[i] !== null) throw new Error(`node ${i} is already running`);
-    const child = spawn(process.execPath, [cli, 'start', '--home', this.homes[i]!], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr?.pipe(createWriteStream(join(this.homes[i]!, 'node.log'), { flags: 'a' }));
+    const child = spawnNode(this.homes[i]!);
     child.on('exit', () => {
       if (this.procs[i] === child) this.procs[i] = null;
     });
@@ -140,15 +135,7 @@ export class Consortium {
   }
 
   logTail(i: number, lines = 15): string {
-    try {
-      return readFileSync(join(this.homes[i]!, 'node.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .slice(-lines)
-        .join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return nodeLogTail(this.homes[i]!, lines);
   }
 
   async rpc<T = Record<string, unknown>>(i: number, path: string): Promise<T> {
