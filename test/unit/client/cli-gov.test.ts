@@ -1,111 +1,14 @@
-/**
- * The governance, delegate and key-rotation commands of the CLI, run in-process against a real
- * HealthApp (through the test transport), as cli-health.test.ts does for the other commands: a
- * full governance round that admits a new institution (which can then enrol a patient and anchor
- * a record) and one that adds a validator, a patient's key rotation (the old key is refused after
- * it), a delegate's grant within its limits, bad arguments (one line with a code, exit 2) and the
- * help of every new command. The test chain has five genesis members (test/unit/health/fixtures.ts),
- * so a proposal passes at the fourth yes vote.
- */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CliIo, healthCommandUsage, runHealthCommand } from '../../../packages/client/cli.ts';
-import { loadKeyFile, saveKeyFile } from '../../../packages/client/keys.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
-import { GENESIS_TIME, genesisFor, keyOf, MEMBERS, member } from '../health/fixtures.ts';
-import { AppTransport } from './health-transport.ts';
+import { healthCommandUsage } from '../../../packages/client/cli.ts';
+import { loadKeyFile } from '../../../packages/client/keys.ts';
+import { keyOf, MEMBERS } from '../health/fixtures.ts';
+import { withTerminal } from './cli-terminal.ts';
 
-const utf8 = new TextEncoder();
+const _utf8 = new TextEncoder();
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
-
-class Terminal {
-  readonly dir = mkdtempSync(join(tmpdir(), 'careledger-cli-gov-'));
-  private counter = 0;
-  private micros = GENESIS_TIME * 1000n;
-  readonly io: Partial<CliIo>;
-
-  constructor(t: AppTransport) {
-    this.io = {
-      connect: async () => t,
-      readGenesis: () => genesisFor().genesis,
-      clockMicros: () => this.micros++,
-      random: (n) => sha256(utf8.encode(`cli-gov/${this.counter++}`)).slice(0, n),
-    };
-  }
-
-  file(name: string, content: Uint8Array | string): string {
-    const path = join(this.dir, name);
-    writeFileSync(path, content);
-    return path;
-  }
-
-  memberKey(id: string): string {
-    const path = join(this.dir, `${id}.key`);
-    saveKeyFile(path, member(id));
-    return path;
-  }
-
-  /** A new key file made with `keys generate`; returns its path, public key (hex) and patient id. */
-  async newKey(name: string): Promise<{ file: string; publicKey: string; patientId: string }> {
-    const file = join(this.dir, `${name}.key`);
-    const r = await this.run('keys', 'generate', '--out', file, '--json');
-    assert.is(r.code, 0, r.err);
-    return { file, ...(JSON.parse(r.out) as { publicKey: string; patientId: string }) };
-  }
-
-  async run(...args: string[]): Promise<Run> {
-    let out = '';
-    let err = '';
-    const code = await runHealthCommand(args, {
-      ...this.io,
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-    });
-    return { code, out, err };
-  }
-
-  /** Runs a chain command (adds --genesis) that must succeed; returns its --json output. */
-  async ok(...args: string[]): Promise<Record<string, unknown>> {
-    const r = await this.run(...args, '--genesis', 'genesis.json', '--json');
-    assert.is(r.code, 0, `${args.slice(0, 2).join(' ')}: ${r.err}`);
-    assert.is(r.err, '');
-    return JSON.parse(r.out) as Record<string, unknown>;
-  }
-
-  /** Runs a command that must fail with `code`: one line on stderr, nothing on stdout, exit 2. */
-  async fails(code: string, ...args: string[]): Promise<string> {
-    const r = await this.run(...args);
-    assert.is(r.code, 2, `${args.slice(0, 2).join(' ')} should fail: ${r.out}`);
-    assert.is(r.out, '');
-    assert.match(r.err, new RegExp(`^careledger: ${code}: [^\\n]+\\n$`), r.err);
-    return r.err;
-  }
-}
-
-async function withTerminal(fn: (term: Terminal, t: AppTransport) => Promise<void>): Promise<void> {
-  const t = await AppTransport.create();
-  const term = new Terminal(t);
-  try {
-    await fn(term, t);
-  } finally {
-    rmSync(term.dir, { recursive: true, force: true });
-    await t.close();
-  }
-}
 
 const G = ['--genesis', 'g.json'];
 
@@ -117,7 +20,7 @@ test('the test chain has five genesis members, so a proposal needs four yes vote
 });
 
 test('a governance round admits a new institution, which can then enrol and anchor', () =>
-  withTerminal(async (term, t) => {
+  withTerminal('cli-gov', async (term, t) => {
     const [hospital, clinic, lab, insurer, research] = MEMBERS.map((m) => term.memberKey(m.id)) as [
       string,
       string,
@@ -259,7 +162,7 @@ test('a governance round admits a new institution, which can then enrol and anch
   }));
 
 test('patient rotate-key: the new key signs, the old one is refused', () =>
-  withTerminal(async (term) => {
+  withTerminal('cli-gov', async (term) => {
     const hospital = term.memberKey('city-hospital');
     const alice = await term.newKey('alice');
     const next = await term.newKey('alice-2026');
@@ -331,7 +234,7 @@ test('patient rotate-key: the new key signs, the old one is refused', () =>
   }));
 
 test('delegate set: a delegate grants within its limits; removed, it can do nothing', () =>
-  withTerminal(async (term) => {
+  withTerminal('cli-gov', async (term) => {
     const hospital = term.memberKey('city-hospital');
     const alice = await term.newKey('alice');
     const bob = await term.newKey('bob');
@@ -427,7 +330,7 @@ test('delegate set: a delegate grants within its limits; removed, it can do noth
   }));
 
 test('bad arguments: one line with a code, exit 2', () =>
-  withTerminal(async (term) => {
+  withTerminal('cli-gov', async (term) => {
     const key = term.memberKey('city-hospital');
     const stMary = keyOf('st-mary').publicKey;
     const p = `p${'a'.repeat(32)}`;
@@ -624,7 +527,7 @@ test('bad arguments: one line with a code, exit 2', () =>
   }));
 
 test('--help of every new command, and the groups list them', () =>
-  withTerminal(async (term) => {
+  withTerminal('cli-gov', async (term) => {
     const commands = [
       ['gov', 'propose'],
       ['gov', 'vote'],

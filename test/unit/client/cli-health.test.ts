@@ -1,95 +1,13 @@
-/**
- * The health commands of the CLI, run in-process against a real HealthApp (through the test
- * transport): the seed journey typed as a person would, `--help` for every command (and every flag
- * it documents is one the command accepts), and bad arguments (one line with a code, exit 2).
- * Private keys and record plaintext never appear in the output. Randomness (salts) comes from a
- * seeded generator; the seed is printed on failure.
- */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  type CliIo,
-  HEALTH_COMMAND_GROUPS,
-  healthCommandUsage,
-  runHealthCommand,
-} from '../../../packages/client/cli.ts';
-import { loadKeyFile, saveKeyFile } from '../../../packages/client/keys.ts';
+import { HEALTH_COMMAND_GROUPS, healthCommandUsage } from '../../../packages/client/cli.ts';
+import { loadKeyFile } from '../../../packages/client/keys.ts';
 import { sha256 } from '../../../packages/crypto/hash.ts';
-import { GENESIS_TIME, genesisFor, member } from '../health/fixtures.ts';
-import { AppTransport } from './health-transport.ts';
+import { withTerminal } from './cli-terminal.ts';
 
 const SEED = process.env.CARELEDGER_TEST_SEED ?? 'cli-health-1';
 const utf8 = new TextEncoder();
-
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
-
-class Terminal {
-  readonly dir = mkdtempSync(join(tmpdir(), 'careledger-cli-'));
-  readonly transcript: string[] = [];
-  private counter = 0;
-  private micros = GENESIS_TIME * 1000n;
-  readonly io: Partial<CliIo>;
-
-  constructor(t: AppTransport) {
-    this.io = {
-      connect: async () => t,
-      readGenesis: () => genesisFor().genesis,
-      clockMicros: () => this.micros++,
-      random: (n) => sha256(utf8.encode(`${SEED}/${this.counter++}`)).slice(0, n),
-    };
-  }
-
-  file(name: string, content: Uint8Array | string): string {
-    const path = join(this.dir, name);
-    writeFileSync(path, content);
-    return path;
-  }
-
-  memberKey(id: string): string {
-    const path = join(this.dir, `${id}.key`);
-    saveKeyFile(path, member(id));
-    return path;
-  }
-
-  async run(...args: string[]): Promise<Run> {
-    let out = '';
-    let err = '';
-    const code = await runHealthCommand(args, {
-      ...this.io,
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-    });
-    this.transcript.push(out, err);
-    return { code, out, err };
-  }
-
-  /** Runs a chain command (adds --genesis) that must succeed; returns its --json output. */
-  async ok(...args: string[]): Promise<Record<string, unknown>> {
-    const r = await this.run(...args, '--genesis', 'genesis.json', '--json');
-    assert.is(r.code, 0, `${args.slice(0, 2).join(' ')}: ${r.err}`);
-    return JSON.parse(r.out) as Record<string, unknown>;
-  }
-
-  /** Runs a command that must fail with `code`: one line on stderr, exit 2. */
-  async fails(code: string, ...args: string[]): Promise<string> {
-    const r = await this.run(...args);
-    assert.is(r.code, 2, `${args.slice(0, 2).join(' ')} should fail: ${r.out}`);
-    assert.is(r.out, '');
-    assert.match(r.err, new RegExp(`^careledger: ${code}: [^\\n]+\\n$`), r.err);
-    return r.err;
-  }
-}
 
 function seeded(name: string, fn: () => Promise<void>): void {
   test(name, async () => {
@@ -103,19 +21,8 @@ function seeded(name: string, fn: () => Promise<void>): void {
   });
 }
 
-async function withTerminal(fn: (term: Terminal, t: AppTransport) => Promise<void>): Promise<void> {
-  const t = await AppTransport.create();
-  const term = new Terminal(t);
-  try {
-    await fn(term, t);
-  } finally {
-    rmSync(term.dir, { recursive: true, force: true });
-    await t.close();
-  }
-}
-
 seeded('the seed journey at the terminal', () =>
-  withTerminal(async (term) => {
+  withTerminal(SEED, async (term) => {
     const hospital = term.memberKey('city-hospital');
     const lab = term.memberKey('acme-lab');
     const clinic = term.memberKey('north-clinic');
@@ -345,7 +252,7 @@ seeded('the seed journey at the terminal', () =>
 );
 
 seeded('every command has --help, and every flag it documents is accepted', () =>
-  withTerminal(async (term) => {
+  withTerminal(SEED, async (term) => {
     for (const group of HEALTH_COMMAND_GROUPS) {
       const g = await term.run(group, '--help');
       assert.is(g.code, 0);
@@ -379,7 +286,7 @@ seeded('every command has --help, and every flag it documents is accepted', () =
 );
 
 seeded('bad arguments: one line with a code, exit 2', () =>
-  withTerminal(async (term) => {
+  withTerminal(SEED, async (term) => {
     const key = term.memberKey('acme-lab');
     const g = ['--genesis', 'g.json'];
     await term.fails('CLI_ARGS_INVALID', 'nosuch', 'thing');
