@@ -176,7 +176,9 @@ async function start(args: string[]): Promise<void> {
 const initUsage = `Usage: careledger init --home DIR [--chain-id ID] [--moniker NAME]
 
 Creates a home folder with new keys, a default config and a genesis in which this node is the
-only validator (a chain to try things on; a consortium starts from \`careledger testnet\`).
+only validator (a chain to try things on; a consortium starts from \`careledger testnet\`). The
+node's institution is the chain's one health-data member (id from the moniker, role from it as in
+testnet), signing with config/member_key.json.
 
 Options:
   --home DIR          the folder to create (required; must not hold keys already)
