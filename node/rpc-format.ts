@@ -4,7 +4,7 @@
  * nanoseconds. Fields CareLedger's header lacks (part sets, consensus hash) are returned
  * well-formed rather than missing.
  */
-import { innerHash, leafHash, sha256 } from '../packages/crypto/hash.ts';
+import { leafHash, merkleAunts, sha256 } from '../packages/crypto/hash.ts';
 import { type Block, type BlockLimits, blockIdOf, type Header, txHash } from '../packages/types/block.ts';
 import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../packages/types/commit.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
@@ -175,27 +175,6 @@ export function checkTxJson(code: number, codespace: string, log: string): Recor
   return { code, data: null, log, info: '', gas_wanted: '0', gas_used: '0', events: [], codespace };
 }
 
-function subtreeRoot(leaves: readonly Uint8Array[]): Uint8Array {
-  if (leaves.length === 1) return leaves[0]!;
-  const k = splitPoint(leaves.length);
-  return innerHash(subtreeRoot(leaves.slice(0, k)), subtreeRoot(leaves.slice(k)));
-}
-
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
-/** Sibling hashes from the leaf up, as CometBFT's `merkle.Proof.Aunts`. */
-function aunts(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
-  if (leaves.length <= 1) return [];
-  const k = splitPoint(leaves.length);
-  return index < k
-    ? [...aunts(leaves.slice(0, k), index), subtreeRoot(leaves.slice(k))]
-    : [...aunts(leaves.slice(k), index - k), subtreeRoot(leaves.slice(0, k))];
-}
-
 /**
  * CometBFT's `TxProof` of the tx at `index` against the block's data hash (a Merkle tree over the
  * tx hashes, as CometBFT's `Txs.Hash`); null gives the empty proof CometBFT returns without `prove`.
@@ -212,7 +191,7 @@ export function txProofJson(block: Block | null, index: number): Record<string, 
       total: String(block.txs.length),
       index: String(index),
       leaf_hash: base64(leaves[index]!),
-      aunts: aunts(leaves, index).map(base64),
+      aunts: merkleAunts(leaves, index).map(base64),
     },
   };
 }

@@ -20,19 +20,22 @@
  * Query answers are checked with packages/health/query.ts `verifyAnswer` against the app hash in
  * header `height + 1` (the state after block `height`), and against the state key that the
  * query's path and data name, so a node cannot answer with a proof of another key.
+ * A tx is proven committed (`verifiedTx`) as CometBFT's light client does: its RFC 6962 inclusion
+ * proof must lead from the hash of exactly the returned bytes to the data hash of the verified
+ * header at its height, and those bytes must hash to the hash asked for.
  * Failures: CLIENT_HEIGHT_INVALID, CLIENT_HEADER_MISMATCH, CLIENT_VALIDATORS_MISMATCH,
  * CLIENT_COMMIT_INVALID (details.reason is verifyCommit's code), CLIENT_WAIT_TIMEOUT,
  * CLIENT_QUERY_UNSUPPORTED, CLIENT_QUERY_FAILED, CLIENT_PROOF_INVALID, and RpcClient's codes.
  */
 import { CareLedgerError } from '../core/errors.ts';
-import { equalBytes, toHex } from '../crypto/hash.ts';
+import { equalBytes, leafHash, merkleRootFromAunts, toHex } from '../crypto/hash.ts';
 import { keyBytes } from '../health/keys.ts';
 import { queryKey as healthStateKey, verifyAnswer } from '../health/query.ts';
-import { blockIdOf, type Header } from '../types/block.ts';
+import { blockIdOf, type Header, txHash } from '../types/block.ts';
 import { type Commit, CommitFlag, verifyCommit } from '../types/commit.ts';
 import { type Genesis, genesisValidatorSet } from '../types/genesis.ts';
 import { isOneThirdPlus, type ValidatorSet, validatorSetHash } from '../types/validator.ts';
-import { ClientError, type RpcClient } from './rpc.ts';
+import { ClientError, type RpcClient, type TxOutcome } from './rpc.ts';
 
 export interface LightClientOptions {
   /** Verified heights kept in memory (each holds a header and a validator set). */
@@ -73,6 +76,19 @@ export const defaultLightClientOptions: LightClientOptions = {
   pollIntervalMs: 250,
   queryKey: healthQueryKey,
 };
+
+export interface VerifiedTx {
+  readonly height: bigint;
+  /** The tx's position in its block, bound by the inclusion proof. */
+  readonly index: number;
+  /** Exactly the bytes committed: they hash to the hash asked for. */
+  readonly tx: Uint8Array;
+  /**
+   * The node's execution result, as given: not covered by the proof (it would be by the
+   * last_results_hash of header `height + 1`, which this does not check).
+   */
+  readonly result: TxOutcome;
+}
 
 export interface VerifiedQuery {
   readonly key: Uint8Array;
@@ -185,6 +201,30 @@ export class LightClient {
     if (!verifyAnswer(appHash, key, r.value, r.proof!))
       invalidProof(`the proof does not match the app hash of height ${r.height + 1n}`);
     return { key, value: r.value, height: r.height, appHash, proof: r.proof! };
+  }
+
+  /**
+   * The committed tx of `hash`, proven included in the block of the verified header at its height.
+   * A tx the node does not have is its error (CLIENT_RPC_ERROR); a proof that does not hold is
+   * CLIENT_PROOF_INVALID; a malformed answer is CLIENT_RESPONSE_INVALID.
+   */
+  async verifiedTx(hash: Uint8Array): Promise<VerifiedTx> {
+    const r = await this.rpc.tx(hash, { prove: true });
+    const name = toHex(hash).toUpperCase();
+    const invalid = (why: string): never => fail('CLIENT_PROOF_INVALID', `tx ${name}: ${why}`);
+    if (!equalBytes(txHash(r.tx), hash) || !equalBytes(r.hash, hash))
+      invalid('the node answered with another tx');
+    const proof = r.proof;
+    if (proof === null) return invalid('the node sent no proof');
+    if (!equalBytes(proof.data, r.tx)) invalid('the proof is for other bytes than the tx');
+    if (proof.index !== r.index) invalid(`the proof is for index ${proof.index}, not ${r.index}`);
+    if (!equalBytes(proof.leafHash, leafHash(txHash(r.tx))))
+      invalid('the proof leaf is not the hash of the tx');
+    const header = await this.verifiedHeader(r.height);
+    const root = merkleRootFromAunts(proof.index, proof.total, proof.leafHash, proof.aunts);
+    if (root === null || !equalBytes(root, header.dataHash))
+      invalid(`the proof does not lead to the data hash of header ${r.height}`);
+    return { height: r.height, index: r.index, tx: r.tx, result: r.txResult };
   }
 
   /** Polls the node's status until it reports `height` (an untrusted hint: the header is verified after). */

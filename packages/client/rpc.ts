@@ -365,6 +365,24 @@ export interface TxResult {
   readonly index: number;
   readonly tx: Uint8Array;
   readonly txResult: TxOutcome;
+  /** The inclusion proof, when asked for (`prove`) and given; null otherwise. Unverified: see LightClient. */
+  readonly proof: TxProof | null;
+}
+
+/**
+ * CometBFT's `TxProof`: the RFC 6962 path from the tx's leaf to the block's data hash. The leaves
+ * are the hashes of the block's txs (packages/types/block.ts `dataHashOf`), so `leafHash` is
+ * `leafHash(txHash(data))`; `aunts` are the sibling hashes from the leaf up (the root's child last).
+ */
+export interface TxProof {
+  /** The data hash the node says the proof leads to (the verifier uses the verified header's). */
+  readonly rootHash: Uint8Array;
+  /** The tx bytes the proof is for. */
+  readonly data: Uint8Array;
+  readonly total: number;
+  readonly index: number;
+  readonly leafHash: Uint8Array;
+  readonly aunts: readonly Uint8Array[];
 }
 
 export interface AbciQueryResult {
@@ -527,11 +545,12 @@ export class RpcClient {
     };
   }
 
-  /** A committed tx by hash. */
-  async tx(hash: Uint8Array): Promise<TxResult> {
+  /** A committed tx by hash; `prove` asks for its inclusion proof. Unverified: see LightClient. */
+  async tx(hash: Uint8Array, opts: { prove?: boolean } = {}): Promise<TxResult> {
     if (!(hash instanceof Uint8Array) || hash.length !== HASH_BYTES)
       throw new ClientError('CLIENT_ARGUMENT_INVALID', 'tx hash must be 32 bytes');
-    const r = obj(await this.call('tx', { hash: b64String(hash) }), 'result');
+    const prove = opts.prove === true;
+    const r = obj(await this.call('tx', { hash: b64String(hash), prove }), 'result');
     const tx = b64(r.tx, 'tx');
     return {
       hash: txHashOf(r.hash, 'hash', tx),
@@ -539,6 +558,7 @@ export class RpcClient {
       index: int(r.index, 'index', 0, UINT32_MAX),
       tx,
       txResult: outcomeFromJson(r.tx_result, 'tx_result'),
+      proof: prove ? txProofFromJson(r.proof) : null,
     };
   }
 
@@ -656,6 +676,29 @@ function proofFromJson(v: unknown, key: Uint8Array): Uint8Array | null {
   if (!equalBytes(b64(op.key, 'response.proofOps.ops[0].key'), key))
     throw badResponse('response.proofOps.ops[0].key', 'is not the response key');
   return b64(op.data, 'response.proofOps.ops[0].data');
+}
+
+/** CometBFT's bound on a proof's aunts (a tree of 2^100 txs); a block holds far fewer. */
+export const MAX_TX_PROOF_AUNTS = 100;
+
+/** The `proof` of a `tx` answer: null when the node gave none (`total` 0, as without `prove`). */
+function txProofFromJson(v: unknown): TxProof | null {
+  if (v === null || v === undefined) return null;
+  const p = obj(v, 'proof');
+  const inner = obj(p.proof, 'proof.proof');
+  const total = int(Number(i64(inner.total, 'proof.proof.total', 0n)), 'proof.proof.total', 0, UINT32_MAX);
+  if (total === 0) return null;
+  const index = int(Number(i64(inner.index, 'proof.proof.index', 0n)), 'proof.proof.index', 0, total - 1);
+  return {
+    rootHash: hex(p.root_hash, 'proof.root_hash', HASH_BYTES),
+    data: b64(p.data, 'proof.data'),
+    total,
+    index,
+    leafHash: b64(inner.leaf_hash, 'proof.proof.leaf_hash', HASH_BYTES),
+    aunts: arr(inner.aunts ?? [], 'proof.proof.aunts', MAX_TX_PROOF_AUNTS).map((a, i) =>
+      b64(a, `proof.proof.aunts[${i}]`, HASH_BYTES),
+    ),
+  };
 }
 
 function b64String(bytes: Uint8Array): string {

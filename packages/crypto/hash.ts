@@ -43,6 +43,43 @@ export function merkleRoot(items: readonly Uint8Array[]): Uint8Array {
   return rootOf(items.map(leafHash), 0, items.length);
 }
 
+/**
+ * The inclusion proof of leaf `index` among the leaf hashes `leaves`: the sibling hashes from the
+ * leaf up (CometBFT's `merkle.Proof.Aunts`).
+ */
+export function merkleAunts(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
+  if (leaves.length <= 1) return [];
+  const k = splitPoint(leaves.length);
+  return index < k
+    ? [...merkleAunts(leaves.slice(0, k), index), rootOf(leaves, k, leaves.length)]
+    : [...merkleAunts(leaves.slice(k), index - k), rootOf(leaves, 0, k)];
+}
+
+/**
+ * The root an inclusion proof leads to (CometBFT's `computeHashFromAunts`): `leaf` is the leaf
+ * hash of item `index` of `total`, `aunts` its siblings from the bottom up. Null when the aunts
+ * do not fit a tree of `total` leaves.
+ */
+export function merkleRootFromAunts(
+  index: number,
+  total: number,
+  leaf: Uint8Array,
+  aunts: readonly Uint8Array[],
+): Uint8Array | null {
+  if (index < 0 || index >= total) return null;
+  if (total === 1) return aunts.length === 0 ? leaf : null;
+  if (aunts.length === 0) return null;
+  const k = splitPoint(total);
+  const below = aunts.slice(0, -1);
+  const sibling = aunts[aunts.length - 1]!;
+  if (index < k) {
+    const left = merkleRootFromAunts(index, k, leaf, below);
+    return left === null ? null : innerHash(left, sibling);
+  }
+  const right = merkleRootFromAunts(index - k, total - k, leaf, below);
+  return right === null ? null : innerHash(sibling, right);
+}
+
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }

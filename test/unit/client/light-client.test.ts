@@ -11,14 +11,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { blockIdJson, headerJson, validatorJson } from '../../../node/rpc-format.ts';
 import { LightClient, type LightClientOptions } from '../../../packages/client/light-client.ts';
-import { RpcClient } from '../../../packages/client/rpc.ts';
+import { ClientError, RpcClient } from '../../../packages/client/rpc.ts';
 import { signMessage } from '../../../packages/crypto/ed25519.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import { blockIdOf, type Header } from '../../../packages/types/block.ts';
+import { leafHash, toHex } from '../../../packages/crypto/hash.ts';
+import { type Block, blockIdOf, type Header, txHash } from '../../../packages/types/block.ts';
 import { validatorSetHash } from '../../../packages/types/validator.ts';
 import { VoteType, voteSignBytes } from '../../../packages/types/vote.ts';
 import { makeFixture } from '../consensus/fixtures.ts';
-import { addValidator, keyQuery, prng, startChain } from './light-chain.ts';
+import { addValidator, type Json, keyQuery, prng, startChain } from './light-chain.ts';
 
 const chain = await startChain([10n, 10n, 10n, 10n], 'lc');
 const rpc = new RpcClient(chain.url, { timeoutMs: 5000 });
@@ -319,6 +319,147 @@ test('seeded random corruption of any verified field is refused', async () => {
     }
     assert.unreachable(`seed ${seed}: corrupting ${changed} was accepted`);
   }
+});
+
+// verifiedTx: a block of five txs (an RFC 6962 tree split 4 + 1), committed once, on first use.
+const TXS = ['tx-0', 'tx-1', 'tx-2', 'tx-3', 'tx-4'].map((t) => utf8.encode(t));
+let txBlock: Block | null = null;
+async function txChain(): Promise<Block> {
+  txBlock ??= await chain.commitBlock({ txs: TXS });
+  return txBlock;
+}
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+
+test('verifiedTx proves every tx of a block against the verified data hash', async () => {
+  const block = await txChain();
+  const lc = client();
+  for (const [i, tx] of TXS.entries()) {
+    const got = await lc.verifiedTx(txHash(tx));
+    assert.is(got.height, block.header.height);
+    assert.is(got.index, i);
+    assert.equal(got.tx, tx);
+    assert.is(got.result.code, 0);
+  }
+  assert.is(chain.calls.get('tx'), TXS.length);
+});
+
+test('a tx proof whose aunts, index, total or leaf were altered is refused', async () => {
+  await txChain();
+  const cases: [string, number, (p: Json) => void][] = [
+    ['an aunt changed', 1, (p) => (p.aunts[0] = b64(new Uint8Array(32).fill(7)))],
+    ['the aunts reversed', 1, (p) => p.aunts.reverse()],
+    ['an aunt dropped', 1, (p) => p.aunts.pop()],
+    ['an aunt added', 4, (p) => p.aunts.unshift(b64(new Uint8Array(32).fill(7)))],
+    ['the index moved', 1, (p) => (p.index = '2')],
+    ['the index past the total', 1, (p) => (p.index = '5')],
+    ['the total grown', 4, (p) => (p.total = '6')],
+    ['the total shrunk', 1, (p) => (p.total = '1')],
+    ['the leaf of another tx', 1, (p) => (p.leaf_hash = b64(leafHash(txHash(TXS[2]!))))],
+    ['the leaf as the raw tx hash', 1, (p) => (p.leaf_hash = b64(txHash(TXS[1]!)))],
+  ];
+  for (const [what, i, alter] of cases) {
+    chain.tamper('tx', (r) => {
+      alter(r.proof.proof);
+      // Keep the answer self-consistent, so the proof itself is what is judged.
+      r.index = Number(r.proof.proof.index);
+      return r;
+    });
+    try {
+      await client().verifiedTx(txHash(TXS[i]!));
+    } catch (err) {
+      const e = err as ClientError;
+      assert.ok(
+        e.code === 'CLIENT_PROOF_INVALID' || e.code === 'CLIENT_RESPONSE_INVALID',
+        `${what}: ${e.message}`,
+      );
+      continue;
+    }
+    assert.unreachable(`${what} was accepted`);
+  }
+  // A true proof of another tx (its leaf, index and aunts) offered for this tx's bytes.
+  chain.reset();
+  const other = await rpc.tx(txHash(TXS[2]!), { prove: true });
+  chain.tamper('tx', (r) => {
+    r.index = other.index;
+    r.proof.proof.index = String(other.index);
+    r.proof.proof.leaf_hash = b64(other.proof!.leafHash);
+    r.proof.proof.aunts = other.proof!.aunts.map(b64);
+    return r;
+  });
+  await rejects(client().verifiedTx(txHash(TXS[1]!)), 'CLIENT_PROOF_INVALID');
+  // A proof that is right but for another position than the answer claims, or none at all.
+  chain.tamper('tx', (r) => {
+    r.index = 3;
+    return r;
+  });
+  await rejects(client().verifiedTx(txHash(TXS[1]!)), 'CLIENT_PROOF_INVALID');
+  chain.tamper('tx', (r) => {
+    r.proof = { root_hash: '', data: null, proof: { total: '0', index: '0', leaf_hash: null, aunts: null } };
+    return r;
+  });
+  await rejects(client().verifiedTx(txHash(TXS[1]!)), 'CLIENT_PROOF_INVALID');
+  chain.tamper('tx', (r) => {
+    r.proof.proof.aunts = 'not a list';
+    return r;
+  });
+  await rejects(client().verifiedTx(txHash(TXS[1]!)), 'CLIENT_RESPONSE_INVALID');
+});
+
+test('a tx whose bytes were altered is refused', async () => {
+  await txChain();
+  const forged = utf8.encode('tx-X');
+  const hash = txHash(TXS[1]!);
+  // Only the bytes: they no longer hash to the answer's hash.
+  chain.tamper('tx', (r) => {
+    r.tx = b64(forged);
+    return r;
+  });
+  await rejects(client().verifiedTx(hash), 'CLIENT_RESPONSE_INVALID');
+  // The bytes and every hash of them rewritten to agree: not the tx asked for, and not in the block.
+  chain.tamper('tx', (r) => {
+    r.tx = b64(forged);
+    r.hash = toHex(txHash(forged)).toUpperCase();
+    r.proof.data = b64(forged);
+    r.proof.proof.leaf_hash = b64(leafHash(txHash(forged)));
+    return r;
+  });
+  await rejects(client().verifiedTx(hash), 'CLIENT_PROOF_INVALID');
+  // The proof for other bytes than the tx returned.
+  chain.tamper('tx', (r) => {
+    r.proof.data = b64(forged);
+    return r;
+  });
+  await rejects(client().verifiedTx(hash), 'CLIENT_PROOF_INVALID');
+  // Another committed tx, with its own true proof, in answer to this hash.
+  chain.reset();
+  const other = await rpc.tx(txHash(TXS[2]!), { prove: true });
+  chain.tamper('tx', (r) => {
+    r.tx = b64(other.tx);
+    r.hash = toHex(other.hash).toUpperCase();
+    r.index = other.index;
+    r.proof.data = b64(other.tx);
+    r.proof.proof.index = String(other.index);
+    r.proof.proof.leaf_hash = b64(other.proof!.leafHash);
+    r.proof.proof.aunts = other.proof!.aunts.map(b64);
+    return r;
+  });
+  await rejects(client().verifiedTx(hash), 'CLIENT_PROOF_INVALID');
+});
+
+test('a tx hash not in the chain is the node error, typed', async () => {
+  await txChain();
+  const missing = txHash(utf8.encode('never sent'));
+  try {
+    await client().verifiedTx(missing);
+  } catch (err) {
+    assert.instance(err, ClientError);
+    const e = err as ClientError;
+    assert.is(e.code, 'CLIENT_RPC_ERROR');
+    assert.match(e.message, /not found/);
+    assert.match(e.message, toHex(missing).toUpperCase());
+    return;
+  }
+  assert.unreachable('a missing tx was verified');
 });
 
 test.run();

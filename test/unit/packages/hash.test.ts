@@ -15,7 +15,9 @@ import {
   HASH_BYTES,
   innerHash,
   leafHash,
+  merkleAunts,
   merkleRoot,
+  merkleRootFromAunts,
   sha256,
   toHex,
 } from '../../../packages/crypto/hash.ts';
@@ -188,6 +190,26 @@ test('equalBytes compares length and content', () => {
   assert.not.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3)));
   assert.not.ok(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2, 0)));
   assert.ok(equalBytes(new Uint8Array(0), new Uint8Array(0)));
+});
+
+test('inclusion proofs: every leaf of every tree up to 33 leaves proves the root; a changed proof does not', () => {
+  for (let n = 1; n <= 33; n++) {
+    const items = Array.from({ length: n }, (_, i) => Uint8Array.of(n, i));
+    const leaves = items.map(leafHash);
+    const root = merkleRoot(items);
+    for (let i = 0; i < n; i++) {
+      const aunts = merkleAunts(leaves, i);
+      assert.ok(equalBytes(merkleRootFromAunts(i, n, leaves[i]!, aunts)!, root), `n=${n} i=${i}`);
+      const other = merkleRootFromAunts(i, n, leafHash(Uint8Array.of(255)), aunts);
+      assert.ok(other === null || !equalBytes(other, root), `wrong leaf n=${n} i=${i}`);
+      if (aunts.length > 0) {
+        const bent = aunts.map((a, j) => (j === 0 ? innerHash(a, a) : a));
+        assert.not.ok(equalBytes(merkleRootFromAunts(i, n, leaves[i]!, bent)!, root), `bent n=${n} i=${i}`);
+        assert.is(merkleRootFromAunts(i, n, leaves[i]!, aunts.slice(1)), null, `short n=${n} i=${i}`);
+      }
+    }
+    assert.is(merkleRootFromAunts(n, n, leaves[0]!, merkleAunts(leaves, 0)), null, 'index past the end');
+  }
 });
 
 test.run();
