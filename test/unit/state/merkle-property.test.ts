@@ -5,10 +5,6 @@
  * scratch, pruned versions say so, and no node leaks; and the root depends only on the final
  * contents, not on the order or batching of the changes that reached them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,40 +13,14 @@ import { toHex } from '../../../packages/crypto/hash.ts';
 import { verifyMembership, verifyNonMembership } from '../../../packages/merkle/proof.ts';
 import { rootOfEntries } from '../../../packages/merkle/reference.ts';
 import { type MerkleBuckets, MerkleStore, type StateChange } from '../../../state/merkle/store.ts';
+import { commit, countKeys, VIEW, withDb } from './merkle-fixtures.ts';
 
-type Db = ClassicLevel<Uint8Array, Uint8Array>;
-const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 const BUCKETS: MerkleBuckets = { nodes: 0x10, roots: 0x11, stale: 0x12, latest: 0x13 };
 const FRESH: MerkleBuckets = { nodes: 0x20, roots: 0x21, stale: 0x22, latest: 0x23 };
 const KEYS = 24;
 const utf8 = new TextEncoder();
 const keyOf = (i: number) => utf8.encode(`k${i}`);
 const valueFor = (v: number) => utf8.encode(`value-${v}`);
-
-async function withDb(fn: (db: Db) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'careledger-merkle-prop-'));
-  const db: Db = new ClassicLevel(dir, VIEW);
-  await db.open();
-  try {
-    await fn(db);
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function commit(db: Db, store: MerkleStore, changes: Iterable<StateChange>): Promise<Uint8Array> {
-  const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
-  await db.batch(ops, VIEW);
-  store.committed(version, root);
-  return root;
-}
-
-async function countKeys(db: Db, bucket: number): Promise<number> {
-  let n = 0;
-  for await (const _ of db.keys({ gte: Uint8Array.of(bucket), lt: Uint8Array.of(bucket + 1) })) n++;
-  return n;
-}
 
 type Model = ReadonlyMap<number, number>;
 const entriesOf = (m: Model) => [...m].map(([k, v]) => [keyOf(k), valueFor(v)] as [Uint8Array, Uint8Array]);

@@ -4,66 +4,19 @@
  * to exactly those the kept versions use, including nodes that died and were written again (a key
  * set back to an earlier value) and nodes that a prepared, not yet committed, version writes again.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { toHex } from '../../../packages/crypto/hash.ts';
 import { verifyProof } from '../../../packages/merkle/proof.ts';
 import { rootOfEntries } from '../../../packages/merkle/reference.ts';
-import {
-  type MerkleBuckets,
-  MerkleStore,
-  type StateChange,
-  type StateDb,
-} from '../../../state/merkle/store.ts';
+import { type MerkleBuckets, MerkleStore, type StateDb } from '../../../state/merkle/store.ts';
+import { commit, countKeys, type Db, rejects, VIEW, withDb } from './merkle-fixtures.ts';
 
-type Db = ClassicLevel<Uint8Array, Uint8Array>;
-const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 const BUCKETS: MerkleBuckets = { nodes: 0x10, roots: 0x11, stale: 0x12, latest: 0x13 };
 const FRESH: MerkleBuckets = { nodes: 0x20, roots: 0x21, stale: 0x22, latest: 0x23 };
 const utf8 = new TextEncoder();
 const b = (s: string) => utf8.encode(s);
 const hex = (x: Uint8Array | null) => (x === null ? null : toHex(x));
-
-async function withDb(fn: (db: Db) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'careledger-merkle-prune-'));
-  const db: Db = new ClassicLevel(dir, VIEW);
-  await db.open();
-  try {
-    await fn(db);
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function commit(db: Db, store: MerkleStore, changes: Iterable<StateChange>): Promise<Uint8Array> {
-  const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
-  await db.batch(ops, VIEW);
-  store.committed(version, root);
-  return root;
-}
-
-async function countKeys(db: Db, bucket: number): Promise<number> {
-  let n = 0;
-  for await (const _ of db.keys({ gte: Uint8Array.of(bucket), lt: Uint8Array.of(bucket + 1) })) n++;
-  return n;
-}
-
-async function rejects(fn: () => Promise<unknown>, code: string): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    assert.instance(err, CareLedgerError, String(err));
-    assert.is((err as CareLedgerError).code, code, (err as Error).message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 /** The number of nodes of a tree holding exactly `model`, built in one version in other buckets. */
 async function nodesOfTree(db: Db, model: ReadonlyMap<string, string>): Promise<number> {

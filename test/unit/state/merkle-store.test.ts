@@ -4,9 +4,6 @@
  * root and fail when anything is changed, refused inputs, and the crash-safety contract (prepare
  * writes nothing; reopening gives back the committed version).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -29,9 +26,8 @@ import {
   MerkleStore,
   type StateChange,
 } from '../../../state/merkle/store.ts';
+import { commit, type Db, rejects, VIEW, withDb } from './merkle-fixtures.ts';
 
-type Db = ClassicLevel<Uint8Array, Uint8Array>;
-const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 const BUCKETS: MerkleBuckets = { nodes: 0x40, roots: 0x41, stale: 0x42, latest: 0x43 };
 const utf8 = new TextEncoder();
 const b = (s: string) => utf8.encode(s);
@@ -42,37 +38,6 @@ function flipped(siblings: readonly Uint8Array[], index: number, byte: number, b
   const copy = siblings.map((x) => x.slice());
   copy[index]![byte] = copy[index]![byte]! ^ bit;
   return copy;
-}
-
-async function withDb(fn: (db: Db, dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'careledger-merkle-'));
-  const db: Db = new ClassicLevel(dir, VIEW);
-  await db.open();
-  try {
-    await fn(db, dir);
-  } finally {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Prepares the next version, writes its batch as the node would, and tells the store. */
-async function commit(db: Db, store: MerkleStore, changes: Iterable<StateChange>): Promise<Uint8Array> {
-  const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
-  await db.batch(ops, VIEW);
-  store.committed(version, root);
-  return root;
-}
-
-async function rejects(fn: () => Promise<unknown>, code: string): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    assert.instance(err, CareLedgerError, String(err));
-    assert.is((err as CareLedgerError).code, code, (err as Error).message);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 const set = (k: string, v: string): StateChange => [b(k), b(v)];
