@@ -32,11 +32,11 @@ import {
   verifyDecision,
 } from '../packages/health/query.ts';
 import { encodeHealthTx, type HealthTx, registerProofBytes } from '../packages/health/tx.ts';
-import type { Block } from '../packages/types/block.ts';
 import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type CheckedTx, encodeTx } from '../packages/types/tx.ts';
 import { openDb } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
+import { blockAt } from '../test/unit/health/fixtures.ts';
 
 const { values } = parseArgs({
   options: {
@@ -79,29 +79,6 @@ function envelope(key: KeyPair, payload: HealthTx): CheckedTx {
   return { tx, bytes, hash: sha256(bytes) };
 }
 
-function blockAt(height: bigint, time: bigint): Block {
-  const zero = new Uint8Array(32);
-  return {
-    header: {
-      chainId: CHAIN_ID,
-      height,
-      time,
-      lastBlockId: new Uint8Array(0),
-      lastCommitHash: zero,
-      dataHash: zero,
-      validatorsHash: zero,
-      nextValidatorsHash: zero,
-      appHash: zero,
-      lastResultsHash: zero,
-      evidenceHash: zero,
-      proposerAddress: new Uint8Array(20),
-    },
-    txs: [],
-    evidence: [],
-    lastCommit: null,
-  };
-}
-
 const patientKey = (i: number): KeyPair => keyOf(`patient/${i}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
@@ -133,7 +110,7 @@ async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number;
   height++;
   time += 1000n;
   const t0 = performance.now();
-  const result = await app.finalizeBlock(blockAt(height, time), txs);
+  const result = await app.finalizeBlock(blockAt(height, time, CHAIN_ID), txs);
   const t1 = performance.now();
   await db.batch(result.ops.slice(), { sync: false });
   app.commit(height, result.appHash);

@@ -86,10 +86,11 @@ export function genesisFor(members = MEMBERS): { genesis: Genesis; appState: Hea
   };
 }
 
-export function blockAt(height: bigint, time: bigint): Block {
+/** A block shell for driving the app directly: only its height, time and chain id matter to it. */
+export function blockAt(height: bigint, time: bigint, chainId = CHAIN_ID): Block {
   const zero = new Uint8Array(32);
   const header: Header = {
-    chainId: CHAIN_ID,
+    chainId,
     height,
     time,
     lastBlockId: new Uint8Array(0),
