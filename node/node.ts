@@ -22,6 +22,7 @@ import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
 import { FileWal } from '../consensus/wal.ts';
 import { createP2PHost, defaultP2POptions, type P2PHost } from '../p2p/host.ts';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { parsePersistentPeers } from '../p2p/peers.ts';
 import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
@@ -60,11 +61,6 @@ const RECENT_COMMITTED_TXS = 100_000;
 const MAX_DIRECT_SENDS_PER_TICK = 24;
 /** How long client txs wait to be gossiped together. */
 const TX_BATCH_INTERVAL_MS = 50;
-
-/** The peer id at the end of a `/…/p2p/<id>` multiaddr (config has checked the form). */
-function peerIdOfAddr(addr: string): string {
-  return addr.slice(addr.lastIndexOf('/p2p/') + 5);
-}
 
 export class CareLedgerNode {
   readonly home: Home;
@@ -187,9 +183,11 @@ export class CareLedgerNode {
   private async startServices(): Promise<void> {
     const { config, validatorKey, paths } = this.home;
     const members = await this.admittedPeers();
-    for (const addr of config.p2p.persistentPeers) {
-      if (!members.includes(peerIdOfAddr(addr)))
-        this.logs.p2p.warn('persistent peer is not a member node on chain; it will be refused', { addr });
+    for (const peer of parsePersistentPeers(config.p2p.persistentPeers)) {
+      if (!members.includes(peer.id))
+        this.logs.p2p.warn('persistent peer is not a member node on chain; it will be refused', {
+          addr: peer.addr,
+        });
     }
     this.p2p = await createP2PHost(
       {
@@ -497,7 +495,8 @@ export class CareLedgerNode {
    * without membership (kvstore), the configured persistent peers.
    */
   private async admittedPeers(): Promise<string[]> {
-    if (this.app.allowedPeers === undefined) return this.home.config.p2p.persistentPeers.map(peerIdOfAddr);
+    if (this.app.allowedPeers === undefined)
+      return parsePersistentPeers(this.home.config.p2p.persistentPeers).map((peer) => peer.id);
     return (await this.app.allowedPeers()).filter((id) => id !== this.peerId);
   }
 
