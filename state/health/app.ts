@@ -313,11 +313,12 @@ export class HealthApp implements Application {
       }
     }
 
+    const changes = [...blockState.entries()];
     const { root, ops } = await this.store.prepare(
       version,
-      [...blockState.entries()].map(([k, v]) => [keyBytes(k), v] as const),
+      changes.map(([k, v]) => [keyBytes(k), v] as const),
     );
-    if ([...blockState.entries()].some(([key]) => key.startsWith(MEMBER_KEY_PREFIX)))
+    if (changes.some(([key]) => key.startsWith(MEMBER_KEY_PREFIX)))
       this.preparedMemberChanges.add(toHex(root));
     this.preparedNonces.set(toHex(root), nonces);
     if (this.preparedNonces.size > 8) this.preparedNonces.delete(this.preparedNonces.keys().next().value!);
