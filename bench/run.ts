@@ -5,7 +5,7 @@
  *  1. this machine's ed25519 verify rate (node:crypto, one core), measured first, before any
  *     node runs, so the results read as a fraction of the signature-verification ceiling;
  *  2. a fresh testnet of N validators in a temp folder (`createTestnet`, ports from --base-port,
- *     default 46656, away from `npm start`'s 26656.. and the e2e tests' ranges), one
+ *     default 21656, away from `npm start`'s 26656.. and the e2e tests' ranges), one
  *     `node/cli.ts start` process each, waited for until every node has committed;
  *  3. bench/load.ts in its own process: signs every tx first, then offers them open loop at
  *     --rate tx/s round robin over the nodes' `/broadcast_tx_sync`, and follows one node's blocks
@@ -94,7 +94,7 @@ Options:
                         .join(', ')}
   --drain S           after the load, how long to wait for pending txs to commit (default 15)
   --sockets N         concurrent HTTP requests per node from the load process (default 16)
-  --base-port P       P2P port of node 0; RPC is P+1; node I adds 10*I (default 46656)
+  --base-port P       P2P port of node 0; RPC is P+1; node I adds 10*I (default 21656)
   --quiet-wait S      before each run, wait up to S seconds for the machine to be idle (other
                       processes under ${QUIET_CORES} cores busy); default 0, do not wait
   --keep              keep the temp folder (homes and node logs)
@@ -148,7 +148,7 @@ function parseOptions(): Options {
         set: { type: 'string', multiple: true },
         drain: { type: 'string', default: '15' },
         sockets: { type: 'string', default: '16' },
-        'base-port': { type: 'string', default: '46656' },
+        'base-port': { type: 'string', default: '21656' },
         keep: { type: 'boolean', default: false },
         'quiet-wait': { type: 'string', default: '0' },
         help: { type: 'boolean', short: 'h', default: false },

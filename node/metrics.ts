@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { P2PMetrics } from '../p2p/host.ts';
-import { parseListen } from './config.ts';
+import { listenOn } from './listen.ts';
 import type { MempoolMetrics } from './mempool.ts';
 
 export class NodeMetrics {
@@ -178,11 +178,7 @@ export class NodeMetrics {
         () => res.writeHead(500).end(),
       );
     });
-    const { host, port } = parseListen(listen, 'instrumentation.prometheus_listen');
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
+    await listenOn(server, listen, 'instrumentation.prometheus_listen');
     return server;
   }
 }

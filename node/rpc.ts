@@ -13,7 +13,7 @@
  */
 import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import { CareLedgerError } from '../packages/core/errors.ts';
-import { parseListen } from './config.ts';
+import { listenOn } from './listen.ts';
 import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './rpc-ws.ts';
 
 export type RpcParams = Record<string, unknown>;
@@ -559,13 +559,6 @@ export async function startRpcServer(methods: RpcMethods, options: RpcOptions): 
     },
   );
   server.closeWebSockets = () => ws.closeAll();
-  const { host, port } = parseListen(options.listen, 'rpc.listen');
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, options.listen, 'rpc.listen');
   return server;
 }

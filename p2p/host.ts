@@ -25,7 +25,7 @@ import { type Connection, type Libp2p, type Stream, TopicValidatorResult } from 
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import { CareLedgerError } from '../packages/core/errors.ts';
+import { CareLedgerError, listenFailed } from '../packages/core/errors.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
 import { createMemberGater } from './gater.ts';
 import { parsePeerId, peerIdFromNodeKey, privateKeyFromNodeKey } from './identity.ts';
@@ -725,7 +725,12 @@ export async function createP2PHost(
     }
   };
 
-  await libp2p.start();
+  try {
+    await libp2p.start();
+  } catch (err) {
+    await Promise.resolve(libp2p.stop()).catch(() => undefined);
+    throw listenFailed('p2p.listen', opts.listen, err);
+  }
   try {
     for (const topic of topics.values()) pubsub.subscribe(topic);
     await libp2p.handle(

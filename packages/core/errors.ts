@@ -28,3 +28,31 @@ export function invalid(code: string, message: string): CareLedgerError {
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof CareLedgerError && err.code === code;
 }
+
+/**
+ * Why a socket could not be bound, from the errno a listener reports: its `code`, a `cause`'s, or
+ * inside the message (libp2p folds its transports' errors into its own message).
+ */
+const LISTEN_ERRNOS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is already in use (another node or program listens there)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no network interface of this machine has that address',
+};
+
+/**
+ * The error for a listener that failed to bind `listen` (config field `field`): code
+ * `NODE_LISTEN_FAILED` and a sentence an operator can act on, instead of a stack trace.
+ */
+export function listenFailed(field: string, listen: string, err: unknown): CareLedgerError {
+  let reason = err instanceof Error ? err.message : String(err);
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const { code } = e as { code?: unknown };
+    const errno = typeof code === 'string' ? code : /\b(E[A-Z]+)\b/.exec(e.message)?.[1];
+    const known = errno === undefined ? undefined : LISTEN_ERRNOS[errno];
+    if (known !== undefined) {
+      reason = known;
+      break;
+    }
+  }
+  return new CareLedgerError('NODE_LISTEN_FAILED', `cannot listen on ${field} ${listen}: ${reason}`);
+}

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Consortium, KvClient } from './harness.ts';
 
-const net = Consortium.create({ validators: 4, basePort: 36656 });
+const net = Consortium.create({ validators: 4, basePort: 18656 });
 const client = new KvClient(net.chainId);
 const committedKeys: string[] = [];
 

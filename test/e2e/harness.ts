@@ -138,6 +138,11 @@ export class Consortium {
     return nodeLogTail(this.homes[i]!, lines);
   }
 
+  /** Every node's log tail, for a failure message. */
+  logTails(): string {
+    return this.homes.map((_, j) => `--- node ${j}\n${this.logTail(j)}`).join('\n');
+  }
+
   async rpc<T = Record<string, unknown>>(i: number, path: string): Promise<T> {
     const res = await fetch(`${this.rpcs[i]}${path}`, { signal: AbortSignal.timeout(3000) });
     const body = (await res.json()) as { result?: T; error?: { data: string } };
@@ -156,6 +161,8 @@ export class Consortium {
     const deadline = Date.now() + timeoutMs;
     let last = -1n;
     while (Date.now() < deadline) {
+      // A node that exited will not get there: say so now, with its log, not at the deadline.
+      if (!this.isRunning(i)) throw new Error(`node ${i} is not running\n${this.logTails()}`);
       try {
         last = await this.height(i);
         if (last >= height) return;
@@ -165,7 +172,7 @@ export class Consortium {
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(
-      `node ${i} reached height ${last}, not ${height}, within ${timeoutMs} ms\n${this.homes.map((_, j) => `--- node ${j}\n${this.logTail(j)}`).join('\n')}`,
+      `node ${i} reached height ${last}, not ${height}, within ${timeoutMs} ms\n${this.logTails()}`,
     );
   }
 

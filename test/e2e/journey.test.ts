@@ -26,7 +26,7 @@ import { Consortium } from './harness.ts';
 const NAMES = ['hospital', 'clinic', 'lab', 'insurer'];
 const DAY_MS = 86_400_000n;
 const READER_NODE = 3;
-const net = Consortium.create({ validators: 4, basePort: 33656, app: 'health', names: NAMES });
+const net = Consortium.create({ validators: 4, basePort: 19656, app: 'health', names: NAMES });
 const genesis = parseGenesisJson(readFileSync(join(net.homes[0]!, 'config', 'genesis.json'), 'utf8'));
 
 /** The institution's key from its home, as `testnet` wrote it. */
@@ -263,7 +263,7 @@ test("governance raises a validator's power; consensus applies it at H+2 and the
 
 test('a new institution joins: its node is refused until governance admits it, then it syncs', async () => {
   const [hospital, clinic, lab, insurer] = [0, 1, 2, 3].map((i) => clientAt(i, memberKey(i)));
-  const pharmacy = net.addNode('pharmacy', 33696);
+  const pharmacy = net.addNode('pharmacy', 19696);
   const pharmacyNode = peerIdFromNodeKey(loadHome(net.homes[pharmacy]!).nodeKeySeed);
   net.start(pharmacy);
   // Barrier: the new node answers, and the consortium commits three more heights meanwhile.

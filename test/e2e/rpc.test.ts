@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { Consortium, KvClient } from './harness.ts';
 
-const net = Consortium.create({ validators: 4, basePort: 56656 });
+const net = Consortium.create({ validators: 4, basePort: 17656 });
 const client = new KvClient(net.chainId);
 const base = net.rpcs[0]!;
 const wsUrl = `${base.replace(/^http/, 'ws')}/websocket`;

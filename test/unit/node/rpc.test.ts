@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { defaultTimeouts, initialState } from '../../../consensus/core/state-machine.ts';
 import type { ProposedBlock } from '../../../consensus/driver.ts';
 import { defaultConfig } from '../../../node/config.ts';
+import { NodeMetrics } from '../../../node/metrics.ts';
 import {
   boolParam,
   bytesParam,
@@ -39,7 +40,7 @@ import {
   validatorDiff,
 } from '../../../node/rpc-methods.ts';
 import { txIndexOps } from '../../../node/tx-index.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { CareLedgerError, listenFailed } from '../../../packages/core/errors.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, txHash } from '../../../packages/types/block.ts';
 import { makeValidatorSet, newValidator } from '../../../packages/types/validator.ts';
@@ -559,6 +560,29 @@ test('admission control: MEMPOOL_BUSY at the high-water mark, before the tx is c
     assert.throws(() => rpcMethods(node, { mempoolBusyFraction: f }), /mempoolBusyFraction/);
   for (const ms of [-1, Number.NaN, Number.POSITIVE_INFINITY])
     assert.throws(() => rpcMethods(node, { maxEventLoopLagMs: ms }), /maxEventLoopLagMs/);
+});
+
+test('a port in use is NODE_LISTEN_FAILED for the RPC and the metrics listeners', async () => {
+  const rpcErr = await serve({ listen: main }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.is((rpcErr as CareLedgerError).code, 'NODE_LISTEN_FAILED');
+  assert.is(
+    (rpcErr as Error).message,
+    `cannot listen on rpc.listen ${main}: the port is already in use (another node or program listens there)`,
+  );
+  const metricsErr = await new NodeMetrics('careledger', 'test').serve(main).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.match(
+    (metricsErr as Error).message,
+    `instrumentation.prometheus_listen ${main}: the port is already`,
+  );
+  // An errno the message does not know still names the field and the address.
+  const other = listenFailed('rpc.listen', 'h:1', new Error('boom'));
+  assert.equal([other.code, other.message], ['NODE_LISTEN_FAILED', 'cannot listen on rpc.listen h:1: boom']);
 });
 
 test('sampleEventLoopLag: near 0 when idle, the stall when the loop is blocked', async () => {

@@ -448,6 +448,27 @@ test('stop() releases every socket and the host refuses work afterwards', async 
   assert.is(await errorCode(a.sendDirect(b.peerId, 'tx', new Uint8Array(1))), 'P2P_STOPPED');
 });
 
+test('a listen address in use is NODE_LISTEN_FAILED, naming the field and why, with nothing left open', async () => {
+  const a = await startHost(A, { members: MEMBERS }, recorder().handlers);
+  try {
+    const taken = addrOf(a).replace(/\/p2p\/.*$/, '');
+    const before = await settledTcpHandles();
+    const err = await startHost(B, { members: MEMBERS, listen: taken }, recorder().handlers).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.instance(err, CareLedgerError);
+    assert.is((err as CareLedgerError).code, 'NODE_LISTEN_FAILED');
+    assert.is(
+      (err as Error).message,
+      `cannot listen on p2p.listen ${taken}: the port is already in use (another node or program listens there)`,
+    );
+    await waitFor('no TCP handle left by the failed start', () => tcpHandles() === before, 3_000);
+  } finally {
+    await a.stop();
+  }
+});
+
 test('a process that starts, uses and stops hosts exits by itself', async () => {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'stop-child.ts')], {
     stdio: ['ignore', 'pipe', 'pipe'],
