@@ -45,6 +45,7 @@ import { BlockStore } from '../state/block-store.ts';
 import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
+import { CatchUpPolicy } from './catch-up.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
@@ -81,6 +82,7 @@ export class CareLedgerNode {
   private commitQueue: Promise<void> = Promise.resolve();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly peerHeights = new Map<string, bigint>();
+  private readonly catchUp: CatchUpPolicy;
   private readonly recentCommitted = new Set<string>();
   private readonly blockTxs = new Map<string, CheckedTx>();
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
@@ -126,6 +128,9 @@ export class CareLedgerNode {
     this.app = app;
     this.chain = chain;
     this.peerId = peerIdFromNodeKey(home.nodeKeySeed);
+    // Statuses come once per gossip interval: the second one at the same lagging height sends.
+    const gossipMs = home.config.consensus.gossipIntervalMs;
+    this.catchUp = new CatchUpPolicy(gossipMs / 2, 3 * gossipMs);
     const { instrumentation } = home.config;
     this.metrics = instrumentation.prometheus
       ? new NodeMetrics(instrumentation.namespace, chain.chainId)
@@ -605,7 +610,7 @@ export class CareLedgerNode {
       peerStatus: (peer: string, height: bigint) => {
         const known = this.peerHeights.get(peer) ?? 0n;
         if (height > known) this.peerHeights.set(peer, height);
-        if (height <= this.chain.lastHeight) void this.sendCatchUp(peer, height);
+        if (this.catchUp.onStatus(peer, height, this.chain.lastHeight)) void this.sendCatchUp(peer, height);
       },
     };
   }

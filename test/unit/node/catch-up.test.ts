@@ -1,0 +1,56 @@
+/**
+ * node/catch-up.ts: a peer that reports a height we committed gets that block only once it has
+ * lagged for the grace period, then at most once per resend period; a peer that moves on, or
+ * reports another height, starts afresh. The clock is a variable the test sets.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CatchUpPolicy } from '../../../node/catch-up.ts';
+
+const GRACE = 500;
+const RESEND = 3000;
+
+function policy(): { p: CatchUpPolicy; at: (ms: number) => void } {
+  let now = 0;
+  return { p: new CatchUpPolicy(GRACE, RESEND, () => now), at: (ms) => (now = ms) };
+}
+
+test('a peer deciding a height we have not committed is never sent a catch-up', () => {
+  const { p, at } = policy();
+  for (const t of [0, 1000, 5000, 20_000]) {
+    at(t);
+    assert.is(p.onStatus('a', 11n, 10n), false, `at ${t} ms`);
+  }
+});
+
+test('a lagging peer: nothing at first sight, the block after the grace, then once per resend period', () => {
+  const { p, at } = policy();
+  at(0);
+  assert.is(p.onStatus('a', 10n, 10n), false, 'first status at the lagging height');
+  at(GRACE - 1);
+  assert.is(p.onStatus('a', 10n, 10n), false, 'still within the grace');
+  at(GRACE);
+  assert.is(p.onStatus('a', 10n, 10n), true, 'lagged for the grace: send');
+  at(GRACE + RESEND - 1);
+  assert.is(p.onStatus('a', 10n, 10n), false, 'sent recently');
+  at(GRACE + RESEND);
+  assert.is(p.onStatus('a', 10n, 10n), true, 'not caught up after the resend period: send again');
+});
+
+test('a peer that moves to another height starts afresh; peers are tracked separately', () => {
+  const { p, at } = policy();
+  at(0);
+  p.onStatus('a', 9n, 10n);
+  p.onStatus('b', 10n, 10n);
+  at(1000);
+  assert.is(p.onStatus('a', 10n, 10n), false, 'a reached 10: a new lag starts');
+  assert.is(p.onStatus('b', 10n, 10n), true, 'b has lagged at 10 since 0');
+  at(1200);
+  assert.is(p.onStatus('a', 11n, 10n), false, 'a caught up');
+  at(1300);
+  assert.is(p.onStatus('a', 10n, 12n), false, 'a at 10 again (restarted): a new lag, not an old one');
+  at(1800);
+  assert.is(p.onStatus('a', 10n, 12n), true);
+});
+
+test.run();
