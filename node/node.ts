@@ -87,6 +87,12 @@ export class CareLedgerNode {
   private readonly blockTxs = new Map<string, CheckedTx>();
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
   private syncing = false;
+  /**
+   * Until this node decides a block with the network, its configured persistent peers may connect
+   * besides the members of the state it has replayed: a node syncing from genesis starts with the
+   * genesis members, whose nodes may all be gone. What they send is verified all the same.
+   */
+  private catchingUp = true;
   private stopped = false;
   private lastTickHeight = -1n;
   private stuckTicks = 0;
@@ -187,19 +193,20 @@ export class CareLedgerNode {
 
   private async startServices(): Promise<void> {
     const { config, validatorKey, paths } = this.home;
-    const members = await this.admittedPeers();
+    const members = await this.memberNodes();
     for (const peer of parsePersistentPeers(config.p2p.persistentPeers)) {
-      if (!members.includes(peer.id))
-        this.logs.p2p.warn('persistent peer is not a member node on chain; it will be refused', {
-          addr: peer.addr,
-        });
+      if (members !== null && !members.includes(peer.id))
+        this.logs.p2p.warn(
+          'persistent peer is not a member node in the state at this height: admitted while catching up, refused after unless the chain admits it',
+          { addr: peer.addr },
+        );
     }
     this.p2p = await createP2PHost(
       {
         chainId: this.chainId,
         nodeKeySeed: this.home.nodeKeySeed,
         listen: config.p2p.listen,
-        members,
+        members: await this.admittedPeers(),
         persistentPeers: config.p2p.persistentPeers,
         maxMessageBytes: config.p2p.maxMessageBytes,
         redial: { ...defaultP2POptions.redial, maxMs: config.p2p.maxDialPeriodMs },
@@ -496,13 +503,30 @@ export class CareLedgerNode {
   }
 
   /**
-   * Who may connect: the nodes of the application's members on chain, or, for an application
-   * without membership (kvstore), the configured persistent peers.
+   * Who may connect: the nodes of the application's members on chain (plus the configured
+   * persistent peers while catching up), or, for an application without membership (kvstore),
+   * the configured persistent peers.
    */
   private async admittedPeers(): Promise<string[]> {
-    if (this.app.allowedPeers === undefined)
-      return parsePersistentPeers(this.home.config.p2p.persistentPeers).map((peer) => peer.id);
+    const configured = parsePersistentPeers(this.home.config.p2p.persistentPeers).map((peer) => peer.id);
+    const members = await this.memberNodes();
+    if (members === null) return configured;
+    return this.catchingUp ? [...new Set([...members, ...configured])] : members;
+  }
+
+  /** The other nodes of on-chain members, or null for an application without membership. */
+  private async memberNodes(): Promise<string[] | null> {
+    if (this.app.allowedPeers === undefined) return null;
     return (await this.app.allowedPeers()).filter((id) => id !== this.peerId);
+  }
+
+  /** The first block decided with the network: from now on only on-chain members may connect. */
+  private async caughtUp(): Promise<void> {
+    this.catchingUp = false;
+    this.logs.p2p.info('caught up: admitting the nodes of on-chain members only', {
+      height: this.chain.lastHeight,
+    });
+    await this.followMembership();
   }
 
   /** After a commit: a member added, removed or given new nodes changes who may connect. */
@@ -592,9 +616,10 @@ export class CareLedgerNode {
       scheduleTimeout: (height: bigint, round: number, step: TimeoutStep, delayMs: number) =>
         this.after(delayMs, () => this.driver.onTimeout(height, round, step)),
       decide: (value: ProposedBlock, commit: Commit) => {
-        void this.enqueueCommit(() => this.commitBlock(value.block, commit)).then(() =>
-          this.after(this.home.config.consensus.timeoutCommitMs, () => this.advanceConsensus()),
-        );
+        void this.enqueueCommit(async () => {
+          await this.commitBlock(value.block, commit);
+          if (this.catchingUp) await this.caughtUp();
+        }).then(() => this.after(this.home.config.consensus.timeoutCommitMs, () => this.advanceConsensus()));
       },
       evidence: (e: DuplicateVoteEvidence) => {
         const key = toHex(evidenceHash(e));

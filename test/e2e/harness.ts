@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ApplicationName } from '../../node/config.ts';
 import { loadHome } from '../../node/home.ts';
-import { nodeLogTail, spawnNode } from '../../node/spawn.ts';
+import { nodeLogPath, nodeLogTail, spawnNode } from '../../node/spawn.ts';
 import { createTestnet } from '../../node/testnet.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { sha256 } from '../../packages/crypto/hash.ts';
@@ -71,10 +71,10 @@ export class Consortium {
 
   /**
    * Creates the home of a node that is not in the genesis (a new institution's): its own keys
-   * and member key, the consortium's genesis, every consortium node as a persistent peer, P2P on
-   * `p2pPort`. Returns its index, for `start`.
+   * and member key, the consortium's genesis, `peers` as its persistent peers (default: every
+   * consortium node), P2P on `p2pPort`. Returns its index, for `start`.
    */
-  addNode(name: string, p2pPort: number): number {
+  addNode(name: string, p2pPort: number, peers?: readonly string[]): number {
     const [home] = createTestnet({
       validators: 1,
       output: join(this.dir, name),
@@ -84,10 +84,11 @@ export class Consortium {
       app: loadHome(this.homes[0]!).config.proxyApp,
     });
     copyFileSync(join(this.homes[0]!, 'config', 'genesis.json'), join(home!, 'config', 'genesis.json'));
-    const peers = new Set(this.homes.flatMap((h) => loadHome(h).config.p2p.persistentPeers));
     const path = join(home!, 'config', 'config.json');
     const config = JSON.parse(readFileSync(path, 'utf8'));
-    config.p2p.persistent_peers = [...peers];
+    config.p2p.persistent_peers = peers ?? [
+      ...new Set(this.homes.flatMap((h) => loadHome(h).config.p2p.persistentPeers)),
+    ];
     // It is refused until admitted and keeps redialling: a short period keeps the test short.
     config.p2p.max_dial_period_ms = 2000;
     writeFileSync(path, JSON.stringify(config, null, 2));
@@ -174,6 +175,16 @@ export class Consortium {
     throw new Error(
       `node ${i} reached height ${last}, not ${height}, within ${timeoutMs} ms\n${this.logTails()}`,
     );
+  }
+
+  /** Polls node i's log until it holds `text`, or fails after `timeoutMs` with the logs. */
+  async waitForLog(i: number, text: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!readFileSync(nodeLogPath(this.homes[i]!), 'utf8').includes(text)) {
+      if (Date.now() >= deadline)
+        throw new Error(`node ${i} did not log "${text}" within ${timeoutMs} ms\n${this.logTails()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   async blockId(i: number, height: bigint): Promise<{ hash: string; appHash: string }> {

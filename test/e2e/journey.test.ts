@@ -304,6 +304,31 @@ test('a new institution joins: its node is refused until governance admits it, t
   const bob = keyPairFromSeed(sha256(Buffer.from('journey/bob')));
   const registered = await clientAt(pharmacy, key).registerPatient(bob);
   assert.is(registered.id, patientIdOf(bob.publicKey));
+
+  // A second pharmacy node whose only peer is the first one. The genesis state it starts from
+  // lists no pharmacy node, so it admits its configured peer while catching up. It syncs the
+  // whole chain through that peer, then keeps only on-chain members, which by then include it.
+  const pharmacyAddr = `${loadHome(net.homes[pharmacy]!).config.p2p.listen}/p2p/${pharmacyNode}`;
+  const second = net.addNode('pharmacy-2', 19706, [pharmacyAddr]);
+  const secondNode = peerIdFromNodeKey(loadHome(net.homes[second]!).nodeKeySeed);
+  await pass({ kind: 'member.nodes', member: 'pharmacy', nodes: [pharmacyNode, secondNode].sort() }, [
+    clinic!,
+    lab!,
+    insurer!,
+  ]);
+  net.start(second);
+  const tip = await net.height(0);
+  await net.waitForHeight(second, tip + 2n, 60_000);
+  assert.equal(await net.blockId(second, tip), await net.blockId(0, tip));
+  // Synced, it decides the next heights with the network, and only then narrows its gater.
+  await net.waitForLog(second, 'caught up: admitting the nodes of on-chain members only', 30_000);
+  await net.waitForHeight(second, (await net.height(second)) + 1n, 30_000);
+  const peersOfSecond = await net.rpc<{ peers: { node_info: { id: string } }[] }>(second, '/net_info');
+  assert.equal(
+    peersOfSecond.peers.map((p) => p.node_info.id),
+    [pharmacyNode],
+    'connected to its one peer',
+  );
 });
 
 test.run();
