@@ -5,10 +5,10 @@
  * rebuilds a database by replaying blocks, so both go through exactly the same steps.
  */
 import { toHex } from '../packages/crypto/hash.ts';
-import type { Block } from '../packages/types/block.ts';
+import { type Block, resultsHash } from '../packages/types/block.ts';
 import type { Commit } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
-import { type AppEvent, type Application, type ExecTxResult, resultsHash } from '../state/application.ts';
+import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
 import { applyBlock, type ChainState } from '../state/chain-state.ts';
 import type { Db } from '../state/db.ts';

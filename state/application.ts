@@ -7,9 +7,7 @@
  * which the node writes in the same batch as the block and its indexes, so a crash can never leave
  * one without the other. `commit` is called after that batch is durable.
  */
-import { encode } from '../packages/codec/canonical.ts';
 import type { CareLedgerError } from '../packages/core/errors.ts';
-import { merkleRoot } from '../packages/crypto/hash.ts';
 import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
@@ -119,12 +117,4 @@ export async function storeQuery(
     proof: proof === null ? null : encodeProof(proof),
     height,
   };
-}
-
-/**
- * The hash of a block's results that the next header carries (CometBFT's LastResultsHash): a
- * Merkle root over each tx's deterministic outcome (code and codespace), not its log.
- */
-export function resultsHash(results: readonly ExecTxResult[]): Uint8Array {
-  return merkleRoot(results.map((r) => encode([r.code, r.codespace])));
 }

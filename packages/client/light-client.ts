@@ -22,7 +22,10 @@
  * query's path and data name, so a node cannot answer with a proof of another key.
  * A tx is proven committed (`verifiedTx`) as CometBFT's light client does: its RFC 6962 inclusion
  * proof must lead from the hash of exactly the returned bytes to the data hash of the verified
- * header at its height, and those bytes must hash to the hash asked for.
+ * header at its height, and those bytes must hash to the hash asked for. Its outcome (code and
+ * codespace: a failed tx is committed too) is proven by the next header: the results of the whole
+ * block must hash to that verified header's last results hash. Logs and events are not hashed
+ * into any header, so they stay the node's word, as in CometBFT.
  * Failures: CLIENT_HEIGHT_INVALID, CLIENT_HEADER_MISMATCH, CLIENT_VALIDATORS_MISMATCH,
  * CLIENT_COMMIT_INVALID (details.reason is verifyCommit's code), CLIENT_WAIT_TIMEOUT,
  * CLIENT_QUERY_UNSUPPORTED, CLIENT_QUERY_FAILED, CLIENT_PROOF_INVALID, and RpcClient's codes.
@@ -31,7 +34,7 @@ import { CareLedgerError } from '../core/errors.ts';
 import { equalBytes, leafHash, merkleRootFromAunts, toHex } from '../crypto/hash.ts';
 import { keyBytes } from '../health/keys.ts';
 import { queryKey as healthStateKey, verifyAnswer } from '../health/query.ts';
-import { blockIdOf, type Header, txHash } from '../types/block.ts';
+import { blockIdOf, type Header, resultsHash, txHash } from '../types/block.ts';
 import { type Commit, CommitFlag, verifyCommit } from '../types/commit.ts';
 import { type Genesis, genesisValidatorSet } from '../types/genesis.ts';
 import { isOneThirdPlus, type ValidatorSet, validatorSetHash } from '../types/validator.ts';
@@ -84,8 +87,8 @@ export interface VerifiedTx {
   /** Exactly the bytes committed: they hash to the hash asked for. */
   readonly tx: Uint8Array;
   /**
-   * The node's execution result, as given: not covered by the proof (it would be by the
-   * last_results_hash of header `height + 1`, which this does not check).
+   * The execution result. Its code and codespace are proven by header `height + 1`'s last results
+   * hash; its log and events are the node's word (no header commits to them).
    */
   readonly result: TxOutcome;
 }
@@ -204,7 +207,8 @@ export class LightClient {
   }
 
   /**
-   * The committed tx of `hash`, proven included in the block of the verified header at its height.
+   * The committed tx of `hash`, proven included in the block of the verified header at its height,
+   * with its outcome proven by the next header (waited for, as a query waits: CLIENT_WAIT_TIMEOUT).
    * A tx the node does not have is its error (CLIENT_RPC_ERROR); a proof that does not hold is
    * CLIENT_PROOF_INVALID; a malformed answer is CLIENT_RESPONSE_INVALID.
    */
@@ -224,6 +228,17 @@ export class LightClient {
     const root = merkleRootFromAunts(proof.index, proof.total, proof.leafHash, proof.aunts);
     if (root === null || !equalBytes(root, header.dataHash))
       invalid(`the proof does not lead to the data hash of header ${r.height}`);
+    // The outcome: the block's results, against the next header (it may not exist yet: wait).
+    await this.waitForHeight(r.height + 1n);
+    const next = await this.verifiedHeader(r.height + 1n);
+    const { txsResults } = await this.rpc.blockResults(r.height);
+    if (txsResults.length !== proof.total)
+      invalid(`block ${r.height} has ${proof.total} txs but the node sent ${txsResults.length} results`);
+    if (!equalBytes(resultsHash(txsResults), next.lastResultsHash))
+      invalid(`the results of block ${r.height} do not hash to header ${next.height}'s last results hash`);
+    const proven = txsResults[r.index]!;
+    if (proven.code !== r.txResult.code || proven.codespace !== r.txResult.codespace)
+      invalid(`the node claimed code ${r.txResult.code}, the committed result is ${proven.code}`);
     return { height: r.height, index: r.index, tx: r.tx, result: r.txResult };
   }
 

@@ -468,6 +468,16 @@ export class RpcClient {
     return { blockId: blockIdHash(r.block_id, 'block_id', false), block };
   }
 
+  /** The outcomes of block `height`'s txs, in block order. Unverified: see LightClient.verifiedTx. */
+  async blockResults(height: bigint): Promise<{ height: bigint; txsResults: TxOutcome[] }> {
+    const r = obj(await this.call('block_results', heightParams(height)), 'result');
+    const at = i64(r.height, 'height', 1n);
+    checkHeight(at, height, 'height');
+    // CometBFT answers null for a block without txs.
+    const results = arr(r.txs_results ?? [], 'txs_results', 1_000_000);
+    return { height: at, txsResults: results.map((v, i) => outcomeFromJson(v, `txs_results[${i}]`)) };
+  }
+
   /** The signed header at `height` (the latest if absent). Unverified: see LightClient. */
   async commit(height?: bigint): Promise<SignedHeader> {
     const r = obj(await this.call('commit', heightParams(height)), 'result');

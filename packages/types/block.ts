@@ -115,6 +115,16 @@ export function dataHashOf(txs: readonly Uint8Array[]): Uint8Array {
   return merkleRoot(txs.map(txHash));
 }
 
+/**
+ * The hash of a block's results that the next header carries (CometBFT's LastResultsHash): a
+ * Merkle root over each tx's deterministic outcome (code and codespace), not its log or events.
+ */
+export function resultsHash(
+  results: readonly { readonly code: number; readonly codespace: string }[],
+): Uint8Array {
+  return merkleRoot(results.map((r) => encode([r.code, r.codespace])));
+}
+
 export function evidenceHashOf(evidence: readonly DuplicateVoteEvidence[]): Uint8Array {
   return merkleRoot(evidence.map(evidenceHash));
 }

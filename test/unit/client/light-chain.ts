@@ -24,10 +24,10 @@ import { CareLedgerError } from '../../../packages/core/errors.ts';
 import type { KeyPair } from '../../../packages/crypto/ed25519.ts';
 import { toHex } from '../../../packages/crypto/hash.ts';
 import { encodeProof } from '../../../packages/merkle/proof.ts';
-import { type Block, blockIdOf, txHash } from '../../../packages/types/block.ts';
+import { type Block, blockIdOf, resultsHash, txHash } from '../../../packages/types/block.ts';
 import type { Commit } from '../../../packages/types/commit.ts';
 import type { Genesis } from '../../../packages/types/genesis.ts';
-import { type AppEvent, type ExecTxResult, resultsHash } from '../../../state/application.ts';
+import type { AppEvent, ExecTxResult } from '../../../state/application.ts';
 import { BlockStore } from '../../../state/block-store.ts';
 import { applyBlock, buildBlock, type ChainState, type ValidatorUpdate } from '../../../state/chain-state.ts';
 import { Bucket, openDb } from '../../../state/db.ts';
@@ -106,7 +106,12 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
     const signers = spec.signers ?? set.validators.map((_, i) => i);
     const commit = signedCommit({ set, keys }, signers, height, 0, blockIdOf(block.header));
     const prepared = await state.prepare(height, spec.writes ?? []);
-    const txResults: ExecTxResult[] = txs.map(() => ({ code: 0, codespace: '', log: '', events: [] }));
+    // A tx whose text starts with "fail" fails, as the application would refuse it.
+    const txResults: ExecTxResult[] = txs.map((tx) =>
+      Buffer.from(tx).toString().startsWith('fail')
+        ? { code: 7, codespace: 'KV_BAD_PAYLOAD', log: 'payload refused', events: [] }
+        : { code: 0, codespace: '', log: '', events: [] },
+    );
     const events: AppEvent[] = [];
     const after = applyBlock(chain, block, commit, {
       appHash: prepared.root,

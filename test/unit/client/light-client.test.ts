@@ -321,11 +321,16 @@ test('seeded random corruption of any verified field is refused', async () => {
   }
 });
 
-// verifiedTx: a block of five txs (an RFC 6962 tree split 4 + 1), committed once, on first use.
-const TXS = ['tx-0', 'tx-1', 'tx-2', 'tx-3', 'tx-4'].map((t) => utf8.encode(t));
+// verifiedTx: a block of five txs (an RFC 6962 tree split 4 + 1; the fourth fails), committed
+// once on first use, with the next block, whose header proves the results.
+const TXS = ['tx-0', 'tx-1', 'tx-2', 'fail-3', 'tx-4'].map((t) => utf8.encode(t));
+const FAILED = 3;
 let txBlock: Block | null = null;
 async function txChain(): Promise<Block> {
-  txBlock ??= await chain.commitBlock({ txs: TXS });
+  if (txBlock === null) {
+    txBlock = await chain.commitBlock({ txs: TXS });
+    await chain.commitBlock();
+  }
   return txBlock;
 }
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
@@ -338,9 +343,66 @@ test('verifiedTx proves every tx of a block against the verified data hash', asy
     assert.is(got.height, block.header.height);
     assert.is(got.index, i);
     assert.equal(got.tx, tx);
-    assert.is(got.result.code, 0);
+    assert.equal([got.result.code, got.result.codespace], i === FAILED ? [7, 'KV_BAD_PAYLOAD'] : [0, '']);
   }
   assert.is(chain.calls.get('tx'), TXS.length);
+  assert.is(chain.calls.get('block_results'), TXS.length);
+});
+
+test("verifiedTx proves the outcome: a node's word against the next header's results hash", async () => {
+  const block = await txChain();
+  const failed = txHash(TXS[FAILED]!);
+  // The node says the failed tx succeeded.
+  chain.tamper('tx', (r) => {
+    r.tx_result.code = 0;
+    r.tx_result.codespace = '';
+    return r;
+  });
+  await rejects(client().verifiedTx(failed), 'CLIENT_PROOF_INVALID');
+  // ...and says the same in the block's results: they no longer hash to header H+1's.
+  chain.tamper('block_results', (r) => {
+    r.txs_results[FAILED].code = 0;
+    r.txs_results[FAILED].codespace = '';
+    return r;
+  });
+  await rejects(client().verifiedTx(failed), 'CLIENT_PROOF_INVALID');
+  // Results dropped, or another block's: the count or the hash gives them away.
+  chain.reset();
+  chain.tamper('block_results', (r) => {
+    r.txs_results.pop();
+    return r;
+  });
+  await rejects(client().verifiedTx(failed), 'CLIENT_PROOF_INVALID');
+  chain.reset();
+  chain.tamper('block_results', (r) => {
+    r.txs_results = null;
+    return r;
+  });
+  await rejects(client().verifiedTx(txHash(TXS[0]!)), 'CLIENT_PROOF_INVALID');
+  // A log or events rewritten are not covered by any header: the outcome still verifies.
+  chain.reset();
+  chain.tamper('tx', (r) => {
+    r.tx_result.log = 'rewritten';
+    return r;
+  });
+  const got = await client().verifiedTx(failed);
+  assert.equal([got.height, got.result.code, got.result.log], [block.header.height, 7, 'rewritten']);
+});
+
+test('verifiedTx of a tx in the newest block waits for the next header, bounded', async () => {
+  const tx = utf8.encode('tx-newest');
+  await chain.commitBlock({ txs: [tx] });
+  await rejects(
+    client({ pollIntervalMs: 5, waitTimeoutMs: 30 }).verifiedTx(txHash(tx)),
+    'CLIENT_WAIT_TIMEOUT',
+  );
+  let statusCalls = 0;
+  chain.after('status', async () => {
+    if (++statusCalls === 1) await chain.commitBlock();
+  });
+  const got = await client().verifiedTx(txHash(tx));
+  assert.is(got.result.code, 0);
+  assert.ok(statusCalls >= 2, 'it asked again after the header was missing');
 });
 
 test('a tx proof whose aunts, index, total or leaf were altered is refused', async () => {
