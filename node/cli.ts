@@ -42,7 +42,9 @@ const testnetUsage = `Usage: careledger testnet --validators N --output DIR [opt
 Creates N node home folders (DIR/node0 … DIR/nodeN-1) that share one genesis and list each other
 as persistent peers. Without --hostnames, node I listens on 127.0.0.1 with P2P on 26656+10*I and
 RPC on 26657+10*I. With --hostnames h0,h1,… node I uses the default ports (P2P 26656, RPC 26657)
-on host I: copy DIR/nodeI to host I and run \`careledger start --home DIR/nodeI\` there.
+on host I: copy DIR/nodeI to host I and run \`careledger start --home DIR/nodeI\` there. P2P
+listens on host I's IP (every interface for a DNS name); RPC and metrics (P2P port + 4) listen on
+127.0.0.1 until rpc.listen and instrumentation.prometheus_listen say otherwise.
 
 Options:
   --validators N      number of validators, 1 to 100 (required)

@@ -29,8 +29,6 @@ export interface TestnetOptions {
   readonly hostnames?: readonly string[];
   readonly names?: readonly string[];
   readonly chainId?: string;
-  /** Listen on all interfaces (0.0.0.0) rather than the node's own address. */
-  readonly listenAll?: boolean;
   /** Write the single home directly into `output` rather than output/node0 (for `init`). */
   readonly flat?: boolean;
   /** P2P port of node 0 (RPC is one above); node I adds 10*I. Default 26656. */
@@ -150,11 +148,10 @@ export function createTestnet(opts: TestnetOptions): string[] {
   return nodes.map((node) => {
     const dir = opts.flat === true ? opts.output : join(opts.output, `node${node.i}`);
     const base = defaultConfig(names[node.i]!);
-    // An IP is listened on directly; a DNS name cannot be, so P2P takes every interface and RPC
-    // stays on loopback until an operator opens it.
-    const named = isIP(node.host) === 0;
-    const listenHost = opts.listenAll === true || named ? '/ip4/0.0.0.0' : multiaddrHost(node.host);
-    const rpcHost = opts.listenAll === true ? '0.0.0.0' : named ? '127.0.0.1' : node.host;
+    // P2P listens on the node's IP; a DNS name cannot be listened on, so it takes every
+    // interface. RPC and metrics stay on loopback whatever the host: they are not for the other
+    // members, and an operator who wants them reachable opens them on purpose (rpc.listen).
+    const listenHost = isIP(node.host) === 0 ? '/ip4/0.0.0.0' : multiaddrHost(node.host);
     const config = {
       ...base,
       proxyApp: opts.app ?? base.proxyApp,
@@ -165,12 +162,9 @@ export function createTestnet(opts: TestnetOptions): string[] {
           .filter((p) => p.i !== node.i)
           .map((p) => `${multiaddrHost(p.host)}/tcp/${p.p2pPort}/p2p/${p.peerId}`),
       },
-      rpc: { ...base.rpc, listen: `${rpcHost.includes(':') ? `[${rpcHost}]` : rpcHost}:${node.rpcPort}` },
+      rpc: { ...base.rpc, listen: `127.0.0.1:${node.rpcPort}` },
       // Metrics on P2P port + 4 (26660 for node 0), as CometBFT's prometheus_listen_addr.
-      instrumentation: {
-        ...base.instrumentation,
-        prometheusListen: `${rpcHost.includes(':') ? `[${rpcHost}]` : rpcHost}:${node.p2pPort + 4}`,
-      },
+      instrumentation: { ...base.instrumentation, prometheusListen: `127.0.0.1:${node.p2pPort + 4}` },
     };
     writeHome(dir, {
       config: configToJson(config),

@@ -1,0 +1,42 @@
+/**
+ * node/testnet.ts: the listen addresses of multi-host homes. P2P on the host's IP (every
+ * interface for a DNS name), RPC and metrics on loopback whatever the host, and each node
+ * dialling the others at their hostnames.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadHome } from '../../../node/home.ts';
+import { createTestnet } from '../../../node/testnet.ts';
+
+test('multi-host homes: P2P on the host, RPC and metrics on loopback, peers at their hostnames', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
+  try {
+    const homes = createTestnet({
+      validators: 3,
+      output: dir,
+      hostnames: ['10.1.2.3', 'lab.example.org', '2001:db8::7'],
+      chainId: 'testnet-unit',
+      app: 'kvstore',
+    });
+    const configs = homes.map((h) => loadHome(h).config);
+    assert.equal(
+      configs.map((c) => c.p2p.listen),
+      ['/ip4/10.1.2.3/tcp/26656', '/ip4/0.0.0.0/tcp/26656', '/ip6/2001:db8::7/tcp/26656'],
+    );
+    for (const c of configs) {
+      assert.is(c.rpc.listen, '127.0.0.1:26657');
+      assert.is(c.instrumentation.prometheusListen, '127.0.0.1:26660');
+    }
+    assert.equal(
+      configs[0]!.p2p.persistentPeers.map((p) => p.replace(/\/p2p\/.*$/, '')),
+      ['/dns4/lab.example.org/tcp/26656', '/ip6/2001:db8::7/tcp/26656'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
