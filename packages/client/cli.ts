@@ -95,6 +95,8 @@ interface OptionSpec {
   readonly arg?: string;
   readonly help: string;
   readonly required?: boolean;
+  /** Required unless this boolean flag is given (e.g. a permit's purposes, waived by --deny). */
+  readonly requiredUnless?: string;
   readonly multiple?: boolean;
 }
 
@@ -151,7 +153,11 @@ function usageOf(group: string, name: string, c: Command): string {
     .map(([flag, o]) => `--${flag} ${o.arg}`);
   const rows = Object.entries(options).map(([flag, o]) => {
     const left = `  --${flag}${o.arg === undefined ? '' : ` ${o.arg}`}`;
-    const notes = [o.required === true ? 'required' : '', o.multiple === true ? 'repeatable' : '']
+    const notes = [
+      o.required === true ? 'required' : '',
+      o.requiredUnless === undefined ? '' : `required unless --${o.requiredUnless}`,
+      o.multiple === true ? 'repeatable' : '',
+    ]
       .filter((n) => n !== '')
       .join(', ');
     return [left, `${o.help}${notes === '' ? '' : ` (${notes})`}`] as const;
@@ -569,8 +575,8 @@ const consent: Record<string, Command> = {
     options: {
       ...patientOption,
       grantee: { arg: 'MEMBER', help: 'the member id, or * with --deny', required: true },
-      purposes: { arg: 'LIST', help: 'purposes of use, e.g. TREAT,HPAYMT' },
-      actions: { arg: 'LIST', help: `actions: ${ACTIONS.join(', ')}` },
+      purposes: { arg: 'LIST', help: 'purposes of use, e.g. TREAT,HPAYMT', requiredUnless: 'deny' },
+      actions: { arg: 'LIST', help: `actions: ${ACTIONS.join(', ')}`, requiredUnless: 'deny' },
       categories: { arg: 'LIST', help: 'record categories in scope, e.g. Observation' },
       records: { arg: 'LIST', help: 'record ids in scope' },
       start: { arg: 'TIME', help: 'from this UTC time (default: now)' },
@@ -584,8 +590,9 @@ const consent: Record<string, Command> = {
         type: deny ? 'deny' : 'permit',
         start: timeArg(v, 'start'),
         end: timeArg(v, 'end'),
-        purposes: codesArg(v, 'purposes', PURPOSES, !deny),
-        actions: codesArg(v, 'actions', ACTIONS, !deny),
+        // A permit's purposes and actions are required: checked with the other flags (requiredUnless).
+        purposes: codesArg(v, 'purposes', PURPOSES),
+        actions: codesArg(v, 'actions', ACTIONS),
         categories: codesArg(v, 'categories', CATEGORIES),
         records: listArg(v, 'records').map((id) => idArgValue(id, 'records', 'record')),
       });
@@ -955,9 +962,14 @@ function govAction(v: Values): GovAction {
       return { kind, member: memberArg(v, 'member'), roles: codesArg(v, 'roles', ROLES, true) };
     case 'member.rekey':
       return { kind, member: memberArg(v, 'member'), pubKey: pubKeyArg(v, 'member') };
-    case 'member.nodes':
+    case 'member.nodes': {
+      // Required: the action replaces the list, so a forgotten flag must not remove every node;
+      // `--node-ids ''` says "no nodes" on purpose.
+      if (v['node-ids'] === undefined) throw argsError("--node-ids is required (--node-ids '' for none)");
+      const nodes = v['node-ids'] === '' ? [] : listArg(v, 'node-ids');
       // Sorted and unique, as the chain requires; the chain checks each is a peer id.
-      return { kind, member: memberArg(v, 'member'), nodes: [...new Set(listArg(v, 'node-ids'))].sort() };
+      return { kind, member: memberArg(v, 'member'), nodes: [...new Set(nodes)].sort() };
+    }
     case 'validator.set':
       return {
         kind,
@@ -1045,8 +1057,8 @@ Actions and their flags:
   member.roles   --member ID --roles LIST        replace the member's roles
   member.rekey   --member ID, --member-key FILE or --member-pubkey KEY
   member.nodes   --member ID --node-ids LIST     the peer ids of the member's nodes (from
-                 careledger show-node-id); the nodes admit exactly the active members' nodes,
-                 so this is how a new institution's node joins the network (empty: none)
+                 careledger show-node-id; --node-ids '' for none); the nodes admit exactly the
+                 active members' nodes, so this is how a new institution's node joins the network
   validator.set  --validator-pubkey KEY --power N   add a validator or set its power; 0 removes it
   params.set     --param NAME --value N
 Roles: ${ROLES.join(', ')}.
@@ -1065,7 +1077,10 @@ ${PARAMS.map((n) => `  ${n.padEnd(23)}${PARAM_BOUNDS[PARAM_NAMES[n]].join(' to '
       'member-key': { arg: 'FILE', help: "the member's key file; only its public key is used" },
       'member-pubkey': { arg: 'KEY', help: "or the member's public key, in base64 or hex" },
       roles: { arg: 'LIST', help: `the member's roles: ${ROLES.join(', ')}` },
-      'node-ids': { arg: 'LIST', help: "the peer ids of the member's nodes (member.nodes)" },
+      'node-ids': {
+        arg: 'LIST',
+        help: "the peer ids of the member's nodes, '' for none (required for member.nodes)",
+      },
       'validator-pubkey': { arg: 'KEY', help: "the validator's public key, in base64 or hex" },
       power: { arg: 'N', help: 'the voting power (0 removes the validator)' },
       param: { arg: 'NAME', help: PARAMS.join(', ') },
@@ -1192,8 +1207,10 @@ function parse(c: Command, args: string[]): Values {
 
 async function clientFor(c: Command, v: Values, io: CliIo): Promise<HealthClient> {
   // Check the arguments a person can get wrong before any file or network is touched.
-  for (const [flag, o] of Object.entries(allOptions(c)))
-    if (o.required === true && o.multiple !== true) str(v, flag);
+  for (const [flag, o] of Object.entries(allOptions(c))) {
+    const required = o.required === true || (o.requiredUnless !== undefined && v[o.requiredUnless] !== true);
+    if (required && o.multiple !== true) str(v, flag);
+  }
   if (c.needs === 'none') return new HealthClient({ chainId: 'none', transport: unreachableTransport });
   const genesis = io.readGenesis(str(v, 'genesis'));
   const key = c.needs === 'signer' ? loadKeyFile(str(v, 'key')) : undefined;

@@ -19,6 +19,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  type Stats,
   statSync,
   unlinkSync,
   writeSync,
@@ -107,13 +108,15 @@ export function decodeKeyFile(text: string, path = 'key file'): KeyPair {
 
 /** Reads a key file. Throws KEY_FILE_NOT_FOUND, KEY_FILE_INSECURE or KEY_FILE_INVALID. */
 export function loadKeyFile(path: string): KeyPair {
-  let mode: number;
-  let size: number;
+  let stats: Stats;
   try {
-    ({ mode, size } = statSync(path));
+    stats = statSync(path);
   } catch {
     throw keyError('KEY_FILE_NOT_FOUND', `no key file at ${path}`);
   }
+  // A directory (or device, fifo) is no key file: say so before its mode is blamed or it is read.
+  if (!stats.isFile()) throw keyError('KEY_FILE_NOT_FOUND', `${path} is not a file`);
+  const { mode, size } = stats;
   if (process.platform !== 'win32' && (mode & 0o077) !== 0)
     throw keyError(
       'KEY_FILE_INSECURE',

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { peerIdFromNodeKey } from '../../../p2p/identity.ts';
 import { healthCommandUsage } from '../../../packages/client/cli.ts';
 import { loadKeyFile } from '../../../packages/client/keys.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
 import { keyOf, MEMBERS } from '../health/fixtures.ts';
 import { withTerminal } from './cli-terminal.ts';
 
@@ -159,6 +161,41 @@ test('a governance round admits a new institution, which can then enrol and anch
     const last = await term.ok('gov', 'vote', '--key', insurer, '--proposal', v.id as string, '--yes');
     assert.is(last.status, 'passed');
     assert.equal(t.h.lastResult!.validatorUpdates, [{ pubKey: validator, power: 10n }]);
+  }));
+
+test("member.nodes: --node-ids is required; --node-ids '' proposes no nodes", () =>
+  withTerminal('cli-gov', async (term) => {
+    const key = term.memberKey('city-hospital');
+    const [a, b] = ['a', 'b'].map((l) => peerIdFromNodeKey(sha256(Buffer.from(`node/${l}`)))).sort() as [
+      string,
+      string,
+    ];
+    const nodes = (...args: string[]) => [
+      'gov',
+      'propose',
+      '--key',
+      key,
+      '--action',
+      'member.nodes',
+      '--member',
+      'acme-lab',
+      ...args,
+      '--deadline',
+      '+5',
+    ];
+    const shownNodes = async (id: unknown) =>
+      ((await term.ok('gov', 'show', '--proposal', id as string)).action as { nodes: string[] }).nodes;
+
+    // Omitted, it would propose that the member has no nodes: refused, before any tx.
+    assert.match(await term.fails('CLI_ARGS_INVALID', ...nodes(), ...G), '--node-ids is required');
+    assert.equal((await term.ok('gov', 'list')).proposals, []);
+    const none = await term.ok(...nodes('--node-ids', ''));
+    assert.is(none.action, 'member.nodes acme-lab nodes (none)');
+    assert.equal(await shownNodes(none.id), []);
+    // Sorted and unique, as the chain requires.
+    const two = await term.ok(...nodes('--node-ids', `${b}, ${a},${b}`));
+    assert.is(two.action, `member.nodes acme-lab nodes ${a},${b}`);
+    assert.equal(await shownNodes(two.id), [a, b]);
   }));
 
 test('patient rotate-key: the new key signs, the old one is refused', () =>
@@ -563,10 +600,15 @@ test('--help of every new command, and the groups list them', () =>
       'member.remove',
       'member.roles',
       'member.rekey',
+      'member.nodes',
       'validator.set',
       'params.set',
     ])
       assert.match(propose, `\n  ${kind} `);
+    assert.match(
+      propose,
+      "--node-ids LIST            the peer ids of the member's nodes, '' for none (required for",
+    );
     assert.match(propose, '  --deadline HEIGHT|+BLOCKS  the last height');
     assert.match(propose, 'proposal_max_blocks    10 to 10000000');
     assert.match(

@@ -376,6 +376,24 @@ seeded('bad arguments: one line with a code, exit 2', () =>
       '80053:2026-01-01:12.50:r1',
       ...g,
     );
+    // A permit needs --purposes and --actions, checked with the other flags before the key is read.
+    const grant = ['consent', 'grant', '--patient', alicePlaceholder, '--grantee', 'city-hospital', ...g];
+    const noKey = ['--key', join(term.dir, 'nokey')];
+    assert.match(
+      await term.fails('CLI_ARGS_INVALID', ...grant, ...noKey, '--actions', 'read'),
+      '--purposes is required',
+    );
+    assert.match(
+      await term.fails('CLI_ARGS_INVALID', ...grant, ...noKey, '--purposes', 'TREAT'),
+      '--actions is required',
+    );
+    // A deny rule does not: it passes the flags and reaches the chain.
+    await term.fails('PATIENT_NOT_FOUND', ...grant, '--key', key, '--deny');
+    const usage = healthCommandUsage('consent', 'grant');
+    assert.match(usage, 'e.g. TREAT,HPAYMT (required unless --deny)\n');
+    assert.match(usage, 'read, use (required unless --deny)\n');
+    // A directory is no key file, whatever its mode.
+    assert.match(await term.fails('KEY_FILE_NOT_FOUND', 'keys', 'show', '--key', term.dir), 'is not a file');
     await term.fails('CLI_NOT_FOUND', 'claim', 'show', '--claim', `k${'0'.repeat(32)}`, ...g);
     await term.fails('KEY_FILE_EXISTS', 'keys', 'generate', '--out', key);
     await term.fails(

@@ -1,8 +1,18 @@
 /**
  * Key files: save and load round trip, mode 0600, no overwrite unless asked, corrupt and insecure
- * files refused with their codes, and a loaded key's secret never shows when logged or serialised.
+ * files (and directories) refused with their codes, and a loaded key's secret never shows when
+ * logged or serialised.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -99,6 +109,20 @@ test('corrupt, missing and insecure files are refused, without quoting the secre
     chmodSync(open, 0o644);
     throwsCode(() => loadKeyFile(open), 'KEY_FILE_INSECURE');
     throwsCode(() => decodeKeyFile('null'), 'KEY_FILE_INVALID');
+  }));
+
+test('a directory is not a key file, whatever its mode', () =>
+  inDir((dir) => {
+    const sub = join(dir, 'keys');
+    mkdirSync(sub);
+    // 0700 was read (EISDIR); 0755 was blamed on its mode (KEY_FILE_INSECURE).
+    for (const mode of [0o700, 0o755]) {
+      chmodSync(sub, mode);
+      assert.is(
+        throwsCode(() => loadKeyFile(sub), 'KEY_FILE_NOT_FOUND'),
+        `${sub} is not a file`,
+      );
+    }
   }));
 
 test('the secret key does not show when a key is logged or serialised', () =>
