@@ -16,7 +16,7 @@ import { CareLedgerNode } from './node.ts';
 import { rollback } from './rollback.ts';
 import { pubKeyJson } from './rpc-format.ts';
 import { NODE_VERSION } from './rpc-methods.ts';
-import { createTestnet } from './testnet.ts';
+import { createTestnet, memberIdOf } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
 
@@ -28,23 +28,27 @@ Commands:
   show-node-id      print the node's libp2p peer id
   show-validator    print the validator's public key
   rollback          move a stopped node's state back one height
-  unsafe-reset-all  delete a node's blocks, state and WAL (keeps keys and config)
+  unsafe-reset-all  delete a node's blocks, state and WAL and reset its double-sign guard
+                    (data/priv_validator_state.json); keeps keys and config
   version           print the version
 
 Health-data commands (a client of any node's RPC; sign with a key file):
 ${HEALTH_COMMANDS_HELP}
 
-Run \`careledger <command> --help\` for a command's options.
+Run \`careledger <command> --help\` for a command's options. A failure prints one line
+\`careledger: CODE: message\` to stderr and exits 2; with CARELEDGER_DEBUG=1 in the environment an
+unexpected error also prints its stack.
 `;
 
 const testnetUsage = `Usage: careledger testnet --validators N --output DIR [options]
 
 Creates N node home folders (DIR/node0 … DIR/nodeN-1) that share one genesis and list each other
-as persistent peers. Without --hostnames, node I listens on 127.0.0.1 with P2P on 26656+10*I and
-RPC on 26657+10*I. With --hostnames h0,h1,… node I uses the default ports (P2P 26656, RPC 26657)
-on host I: copy DIR/nodeI to host I and run \`careledger start --home DIR/nodeI\` there. P2P
-listens on host I's IP (every interface for a DNS name); RPC and metrics (P2P port + 4) listen on
-127.0.0.1 until rpc.listen and instrumentation.prometheus_listen say otherwise.
+as persistent peers. P is --base-port (default 26656). Without --hostnames, node I listens on
+127.0.0.1 with P2P on P+10*I and RPC on P+1+10*I. With --hostnames h0,h1,… every node uses P2P P
+and RPC P+1 itself, on host I: copy DIR/nodeI to host I and run
+\`careledger start --home DIR/nodeI\` there. P2P listens on host I's IP (every interface for a DNS
+name); RPC and metrics (P2P port + 4) listen on 127.0.0.1 until rpc.listen and
+instrumentation.prometheus_listen say otherwise.
 
 Options:
   --validators N      number of validators, 1 to 100 (required)
@@ -58,7 +62,8 @@ Options:
   --app NAME          the application: health (default) or kvstore (a test key-value store for
                       benchmarks and consensus tests)
   --chain-id ID       chain id (default careledger-<random>)
-  --base-port P       P2P port of node 0, RPC is P+1, node I adds 10*I (default 26656)
+  --base-port P       P2P port, RPC is P+1 (default 26656): with --hostnames every node's;
+                      without, node 0's, and node I adds 10*I
   -h, --help          show this help
 `;
 
@@ -72,15 +77,30 @@ Options:
   -h, --help          show this help
 `;
 
-function fail(message: string, help?: string): never {
-  process.stderr.write(`careledger: ${message}\n`);
-  if (help !== undefined) process.stderr.write(`\n${help}`);
+const firstLine = (text: string): string => text.split('\n')[0]!;
+
+/** Prints the one line `careledger: CODE: message` (as the health commands do) and exits 2. */
+function report(err: unknown): never {
+  const line =
+    err instanceof CareLedgerError
+      ? `${err.code}: ${err.message}`
+      : `CLI_UNEXPECTED: ${err instanceof Error ? err.message : String(err)}`;
+  process.stderr.write(`careledger: ${firstLine(line)}\n`);
+  // A stack helps whoever debugs the node, not an operator: only on request.
+  if (process.env.CARELEDGER_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(2);
 }
 
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+/** A bad command line, pointing at the help of `command` (or the command list). */
+function argsError(message: string, command?: string): CareLedgerError {
+  const help = command === undefined ? 'careledger --help' : `careledger ${command} --help`;
+  return new CareLedgerError('CLI_ARGS_INVALID', `${message} (see ${help})`);
+}
 
-function parse(args: string[], options: Options, help: string): Record<string, string | boolean | undefined> {
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: Options, command: string): Values {
   try {
     const { values } = parseArgs({
       args,
@@ -88,10 +108,21 @@ function parse(args: string[], options: Options, help: string): Record<string, s
       strict: true,
       allowPositionals: false,
     });
-    return values as Record<string, string | boolean | undefined>;
+    return values as Values;
   } catch (err) {
-    fail((err as Error).message, help);
+    // parseArgs' messages name the flag in their first sentence; the rest is advice for scripts.
+    throw argsError(firstLine((err as Error).message).replace(/\.( To specify.*)?$/, ''), command);
   }
+}
+
+/** A whole-number flag, undefined if absent; a present but bad value is named as such. */
+function wholeNumber(v: Values, flag: string, min: number, max: number, command: string): number | undefined {
+  const value = v[flag];
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw argsError(`--${flag} must be a whole number from ${min} to ${max}`, command);
+  return n;
 }
 
 function list(value: unknown): string[] | undefined {
@@ -116,45 +147,45 @@ async function testnet(args: string[]): Promise<void> {
       'chain-id': { type: 'string' },
       'base-port': { type: 'string' },
     },
-    testnetUsage,
+    'testnet',
   );
   if (v.help === true) {
     process.stdout.write(testnetUsage);
     return;
   }
-  if (typeof v.validators !== 'string' || !/^\d+$/.test(v.validators))
-    fail('--validators N is required', testnetUsage);
-  if (typeof v.output !== 'string' || v.output.length === 0) fail('--output DIR is required', testnetUsage);
+  const validators = wholeNumber(v, 'validators', 1, 100, 'testnet');
+  if (validators === undefined) throw argsError('--validators N is required', 'testnet');
+  if (typeof v.output !== 'string' || v.output.length === 0)
+    throw argsError('--output DIR is required', 'testnet');
   const hostnames = list(v.hostnames);
   const names = list(v.names);
   const roles = list(v.roles);
   const app = v.app;
   if (app !== undefined && !APPLICATIONS.includes(app as ApplicationName))
-    fail(`--app must be ${APPLICATIONS.join(' or ')}`, testnetUsage);
+    throw argsError(`--app must be ${APPLICATIONS.join(' or ')}`, 'testnet');
   const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
-  const basePort = v['base-port'];
-  if (basePort !== undefined && (typeof basePort !== 'string' || !/^\d+$/.test(basePort)))
-    fail('--base-port must be a port number', testnetUsage);
+  // createTestnet checks that every node's ports fit.
+  const basePort = wholeNumber(v, 'base-port', 1024, 65535, 'testnet');
   createTestnet({
-    validators: Number(v.validators),
+    validators,
     output: v.output,
     ...(hostnames === undefined ? {} : { hostnames }),
     ...(names === undefined ? {} : { names }),
     ...(roles === undefined ? {} : { roles }),
     ...(app === undefined ? {} : { app: app as ApplicationName }),
     ...(chainId === undefined ? {} : { chainId }),
-    ...(basePort === undefined ? {} : { basePort: Number(basePort) }),
+    ...(basePort === undefined ? {} : { basePort }),
     progress: (line) => process.stdout.write(`${line}\n`),
   });
 }
 
 async function start(args: string[]): Promise<void> {
-  const v = parse(args, { home: { type: 'string' } }, startUsage);
+  const v = parse(args, { home: { type: 'string' } }, 'start');
   if (v.help === true) {
     process.stdout.write(startUsage);
     return;
   }
-  if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', startUsage);
+  if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'start');
   const home = loadHome(v.home);
   const log = createLogger(home.config.log, { moniker: home.config.moniker });
   const node = await CareLedgerNode.start(home, log);
@@ -193,14 +224,20 @@ async function init(args: string[]): Promise<void> {
   const v = parse(
     args,
     { home: { type: 'string' }, 'chain-id': { type: 'string' }, moniker: { type: 'string' } },
-    initUsage,
+    'init',
   );
   if (v.help === true) {
     process.stdout.write(initUsage);
     return;
   }
-  if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', initUsage);
+  if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'init');
   const moniker = typeof v.moniker === 'string' ? v.moniker : basename(resolve(v.home));
+  // The moniker names the chain's one member; a folder name the user never chose as one gets a hint.
+  if (typeof v.moniker !== 'string' && memberIdOf(moniker) === undefined)
+    throw new CareLedgerError(
+      'INIT_INVALID',
+      `the folder name "${moniker}" is not a valid member id (2-40 of a-z, 0-9 and -): pass --moniker NAME`,
+    );
   const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
   const dir = createTestnet({
     validators: 1,
@@ -216,20 +253,22 @@ function homeOnlyUsage(command: string, what: string): string {
   return `Usage: careledger ${command} --home DIR\n\n${what}\n\nOptions:\n  --home DIR          the node's home folder (required)\n  -h, --help          show this help\n`;
 }
 
-function homeArg(args: string[], help: string): string | null {
-  const v = parse(args, { home: { type: 'string' } }, help);
+/** The --home of a command that takes nothing else; null after printing its help. */
+function homeArg(args: string[], command: string, what: string): string | null {
+  const v = parse(args, { home: { type: 'string' } }, command);
   if (v.help === true) {
-    process.stdout.write(help);
+    process.stdout.write(homeOnlyUsage(command, what));
     return null;
   }
-  if (typeof v.home !== 'string' || v.home.length === 0) fail('--home DIR is required', help);
+  if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', command);
   return v.home;
 }
 
 async function showNodeId(args: string[]): Promise<void> {
   const dir = homeArg(
     args,
-    homeOnlyUsage('show-node-id', 'Prints the libp2p peer id of the node (from config/node_key.json).'),
+    'show-node-id',
+    'Prints the libp2p peer id of the node (from config/node_key.json).',
   );
   if (dir !== null) process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
 }
@@ -237,21 +276,19 @@ async function showNodeId(args: string[]): Promise<void> {
 async function showValidator(args: string[]): Promise<void> {
   const dir = homeArg(
     args,
-    homeOnlyUsage(
-      'show-validator',
-      'Prints the validator\'s public key as CometBFT does: {"type", "value"}.',
-    ),
+    'show-validator',
+    'Prints the validator\'s public key as CometBFT does: {"type", "value"}.',
   );
   if (dir !== null)
     process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
 }
 
 async function unsafeResetAll(args: string[]): Promise<void> {
-  const help = homeOnlyUsage(
+  const dir = homeArg(
+    args,
     'unsafe-reset-all',
     "Deletes the node's blocks, state and consensus WAL, and resets the double-sign guard to height 0.\nKeys and config stay. Unsafe: a validator reset this way can sign again at heights it signed\nbefore; only use it on a chain that is itself being reset.",
   );
-  const dir = homeArg(args, help);
   if (dir === null) return;
   const paths = loadHome(dir).paths;
   rmSync(paths.db, { recursive: true, force: true });
@@ -271,14 +308,14 @@ Options:
 `;
 
 async function status(args: string[]): Promise<void> {
-  const v = parse(args, { rpc: { type: 'string' }, json: { type: 'boolean' } }, statusUsage);
+  const v = parse(args, { rpc: { type: 'string' }, json: { type: 'boolean' } }, 'status');
   if (v.help === true) {
     process.stdout.write(statusUsage);
     return;
   }
   const rpc = (typeof v.rpc === 'string' ? v.rpc : 'http://127.0.0.1:26657').replace(/\/$/, '');
   if (!/^https?:\/\/[^\s/]+$/.test(rpc))
-    fail('--rpc must be a URL such as http://127.0.0.1:26657', statusUsage);
+    throw argsError('--rpc must be a URL such as http://127.0.0.1:26657', 'status');
   const get = async <T>(path: string): Promise<T> => {
     let res: Response;
     try {
@@ -286,9 +323,18 @@ async function status(args: string[]): Promise<void> {
     } catch (err) {
       throw new CareLedgerError('RPC_UNREACHABLE', `cannot reach ${rpc} (${(err as Error).message})`);
     }
-    const body = (await res.json()) as { result?: T; error?: { data?: string } };
-    if (body.result === undefined)
-      throw new CareLedgerError('RPC_ERROR', `${path} failed: ${body.error?.data ?? res.status}`);
+    let body: { result?: T; error?: { data?: string } } | null;
+    try {
+      body = (await res.json()) as typeof body;
+    } catch {
+      // Not a CareLedger RPC (a web page, a proxy's error): say so rather than show a parse error.
+      throw new CareLedgerError(
+        'RPC_ERROR',
+        `${rpc} did not answer JSON-RPC (HTTP ${res.status} for ${path})`,
+      );
+    }
+    if (body?.result === undefined)
+      throw new CareLedgerError('RPC_ERROR', `${path} failed: ${body?.error?.data ?? res.status}`);
     return body.result;
   };
   const s = await get<{
@@ -317,11 +363,11 @@ async function status(args: string[]): Promise<void> {
 }
 
 async function rollbackCommand(args: string[]): Promise<void> {
-  const help = homeOnlyUsage(
+  const dir = homeArg(
+    args,
     'rollback',
     "Moves a stopped node's state back one height (H to H-1), to recover from a wrong state\ntransition: the database is rebuilt by replaying the node's blocks up to H-1, checked against\nthe app hash block H recorded, and swapped in; the old one is kept beside it. On restart the\nnode gets block H again from its peers. The double-sign state is kept.",
   );
-  const dir = homeArg(args, help);
   if (dir === null) return;
   const result = await rollback(loadHome(dir), (line) => process.stdout.write(`${line}\n`));
   process.stdout.write(
@@ -329,8 +375,17 @@ async function rollbackCommand(args: string[]): Promise<void> {
   );
 }
 
-async function version(): Promise<void> {
-  process.stdout.write(`${NODE_VERSION}\n`);
+const versionUsage = `Usage: careledger version
+
+Prints the node's version.
+
+Options:
+  -h, --help          show this help
+`;
+
+async function version(args: string[]): Promise<void> {
+  const v = parse(args, {}, 'version');
+  process.stdout.write(v.help === true ? versionUsage : `${NODE_VERSION}\n`);
 }
 
 const [command, ...rest] = process.argv.slice(2);
@@ -359,8 +414,5 @@ if (command === undefined || command === '--help' || command === '-h' || command
   process.exit(command === undefined ? 2 : 0);
 }
 const run = commands[command];
-if (run === undefined) fail(`unknown command "${command}"`, usage);
-run(rest).catch((err: unknown) => {
-  if (err instanceof CareLedgerError) fail(`${err.code}: ${err.message}`);
-  fail(`unexpected error: ${(err as Error).stack ?? String(err)}`);
-});
+if (run === undefined) report(argsError(`unknown command "${command}"`));
+run(rest).catch(report);

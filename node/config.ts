@@ -154,7 +154,10 @@ export function parseConfig(text: string): NodeConfig {
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw new CareLedgerError('CONFIG_INVALID', `config: not valid JSON (${(err as Error).message})`);
+    throw new CareLedgerError(
+      'CONFIG_INVALID',
+      `config: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`,
+    );
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('the file', 'a JSON object');
   const d = defaultConfig('node');

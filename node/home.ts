@@ -99,21 +99,38 @@ export function loadHome(root: string): Home {
   };
 }
 
-/** Writes a complete home folder. Refuses to overwrite existing keys. */
-export function writeHome(
-  root: string,
-  files: {
-    config: string;
-    genesis: string;
-    nodeKeySeed: Uint8Array;
-    validatorSeed: Uint8Array;
-    member?: { readonly id: string; readonly roles: readonly string[]; readonly seed: Uint8Array };
-  },
-): void {
+/** Throws HOME_EXISTS if `root` already holds keys (checked before anything is written). */
+export function assertHomeFree(root: string): void {
   const paths = homePaths(root);
   if (existsSync(paths.validatorKey) || existsSync(paths.nodeKey)) {
     throw new CareLedgerError('HOME_EXISTS', `${root} already holds keys; refusing to overwrite them`);
   }
+}
+
+export interface HomeFiles {
+  readonly config: string;
+  readonly genesis: string;
+  readonly nodeKeySeed: Uint8Array;
+  readonly validatorSeed: Uint8Array;
+  readonly member?: { readonly id: string; readonly roles: readonly string[]; readonly seed: Uint8Array };
+}
+
+/** Writes a complete home folder. Refuses to overwrite existing keys. */
+export function writeHome(root: string, files: HomeFiles): void {
+  assertHomeFree(root);
+  try {
+    writeFiles(homePaths(root), files);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.syscall !== 'string') throw err;
+    // A file where a folder should be, no permission, a full disk: name the path, not a stack.
+    const reason = e.message.replace(/, \w+ '.*'$/, '');
+    throw new CareLedgerError('HOME_WRITE_FAILED', `cannot write ${e.path ?? root}: ${reason}`);
+  }
+}
+
+function writeFiles(paths: HomePaths, files: HomeFiles): void {
+  const root = paths.root;
   mkdirSync(join(root, 'config'), { recursive: true });
   mkdirSync(join(root, 'data'), { recursive: true, mode: 0o700 });
   writeFileSync(paths.config, files.config);

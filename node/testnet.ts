@@ -1,8 +1,9 @@
 /**
  * `careledger testnet`: N home folders sharing one genesis, each listing the others as persistent
  * peers. Without hostnames every node listens on 127.0.0.1 with P2P on 26656+10*I and RPC on
- * 26657+10*I; with `--hostnames h0,h1,…` node I gets the default ports on its own host, so a real
- * multi-machine deployment is the same command with other addresses (copy nodeI to host I).
+ * 26657+10*I; with `--hostnames h0,h1,…` every node gets the same ports (26656, 26657, or from
+ * --base-port) on its own host, so a real multi-machine deployment is the same command with other
+ * addresses (copy nodeI to host I).
  */
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -17,7 +18,7 @@ import { defaultParams } from '../packages/health/model.ts';
 import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type Genesis, genesisToJson, validateChainId } from '../packages/types/genesis.ts';
 import { type ApplicationName, configToJson, defaultConfig } from './config.ts';
-import { writeHome } from './home.ts';
+import { assertHomeFree, writeHome } from './home.ts';
 
 export const DEFAULT_P2P_PORT = 26656;
 export const DEFAULT_RPC_PORT = 26657;
@@ -31,7 +32,10 @@ export interface TestnetOptions {
   readonly chainId?: string;
   /** Write the single home directly into `output` rather than output/node0 (for `init`). */
   readonly flat?: boolean;
-  /** P2P port of node 0 (RPC is one above); node I adds 10*I. Default 26656. */
+  /**
+   * P2P port (RPC is one above, metrics four above), default 26656: every node's with hostnames;
+   * without, node 0's, and node I adds 10*I.
+   */
   readonly basePort?: number;
   /** config `proxy_app` of every node (default health). */
   readonly app?: ApplicationName;
@@ -40,12 +44,21 @@ export interface TestnetOptions {
   readonly progress?: (line: string) => void;
 }
 
-/** The health-data member id of a node named `name` (a moniker may hold capitals, dots, underscores). */
-export function memberIdFromName(name: string): string {
+/**
+ * The health-data member id of a node named `name` (a moniker may hold capitals, dots,
+ * underscores), or undefined if no id can be made of it (too short).
+ */
+export function memberIdOf(name: string): string | undefined {
   let id = name.toLowerCase().replace(/[^a-z0-9-]/g, '-');
   if (!/^[a-z]/.test(id)) id = `m-${id}`;
   id = id.slice(0, 40);
-  if (!isMemberId(id)) throw new CareLedgerError('TESTNET_INVALID', `"${name}" cannot name a member`);
+  return isMemberId(id) ? id : undefined;
+}
+
+/** memberIdOf, or TESTNET_INVALID. */
+export function memberIdFromName(name: string): string {
+  const id = memberIdOf(name);
+  if (id === undefined) throw new CareLedgerError('TESTNET_INVALID', `"${name}" cannot name a member`);
   return id;
 }
 
@@ -54,9 +67,11 @@ export function memberIdFromName(name: string): string {
  * research body, anything else (hospital, clinic, node0) a provider.
  */
 export function roleFromName(name: string): Role {
-  if (/lab/.test(name)) return 'lab';
-  if (/insur|payer/.test(name)) return 'payer';
-  if (/research/.test(name)) return 'research';
+  // Prefixes, whatever the case: "LabCorp" is a lab, "collaborative" is not.
+  const n = name.toLowerCase();
+  if (/^lab/.test(n)) return 'lab';
+  if (/^(insur|payer)/.test(n)) return 'payer';
+  if (/^research/.test(n)) return 'research';
   return 'provider';
 }
 
@@ -145,8 +160,11 @@ export function createTestnet(opts: TestnetOptions): string[] {
     }),
   };
   const genesisJson = genesisToJson(genesis);
+  const dirs = nodes.map((node) => (opts.flat === true ? opts.output : join(opts.output, `node${node.i}`)));
+  // Every folder is checked before any is written, so a refusal leaves no half-made testnet.
+  for (const dir of dirs) assertHomeFree(dir);
   return nodes.map((node) => {
-    const dir = opts.flat === true ? opts.output : join(opts.output, `node${node.i}`);
+    const dir = dirs[node.i]!;
     const base = defaultConfig(names[node.i]!);
     // P2P listens on the node's IP; a DNS name cannot be listened on, so it takes every
     // interface. RPC and metrics stay on loopback whatever the host: they are not for the other

@@ -99,7 +99,7 @@ export function parseGenesisJson(text: string): Genesis {
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
-    bad(`not valid JSON (${(err as Error).message})`);
+    bad(`not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
   }
   if (typeof raw !== 'object' || raw === null) bad('must be a JSON object');
   const validators = raw.validators;

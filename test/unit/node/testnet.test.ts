@@ -1,15 +1,17 @@
 /**
  * node/testnet.ts: the listen addresses of multi-host homes. P2P on the host's IP (every
  * interface for a DNS name), RPC and metrics on loopback whatever the host, and each node
- * dialling the others at their hostnames.
+ * dialling the others at their hostnames. Roles guessed from name prefixes; a refused testnet
+ * writes nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadHome } from '../../../node/home.ts';
-import { createTestnet } from '../../../node/testnet.ts';
+import { createTestnet, roleFromName } from '../../../node/testnet.ts';
+import type { CareLedgerError } from '../../../packages/core/errors.ts';
 
 test('multi-host homes: P2P on the host, RPC and metrics on loopback, peers at their hostnames', () => {
   const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
@@ -34,6 +36,47 @@ test('multi-host homes: P2P on the host, RPC and metrics on loopback, peers at t
       configs[0]!.p2p.persistentPeers.map((p) => p.replace(/\/p2p\/.*$/, '')),
       ['/dns4/lab.example.org/tcp/26656', '/ip6/2001:db8::7/tcp/26656'],
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the default role is from the start of the name, whatever its case', () => {
+  const names = [
+    'Hospital',
+    'LabCorp',
+    'Insurer',
+    'collaborative',
+    'research-1',
+    'payer-x',
+    'PAYER',
+    'node0',
+  ];
+  assert.equal(names.map(roleFromName), [
+    'provider',
+    'lab',
+    'payer',
+    'provider',
+    'research',
+    'payer',
+    'payer',
+    'provider',
+  ]);
+});
+
+test('a home that already holds keys refuses the testnet before any other home is written', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
+  try {
+    createTestnet({ validators: 1, output: join(dir, 'node1'), flat: true });
+    let code = '';
+    try {
+      createTestnet({ validators: 3, output: dir });
+    } catch (err) {
+      code = (err as CareLedgerError).code;
+    }
+    assert.is(code, 'HOME_EXISTS');
+    assert.not.ok(existsSync(join(dir, 'node0')), 'node0 was not written');
+    assert.not.ok(existsSync(join(dir, 'node2')), 'node2 was not written');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
