@@ -11,11 +11,7 @@ import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP, runHealthCommand } from '.
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
-import { createLogger } from './log.ts';
-import { CareLedgerNode } from './node.ts';
-import { rollback } from './rollback.ts';
 import { pubKeyJson } from './rpc-format.ts';
-import { NODE_VERSION } from './rpc-methods.ts';
 import { createTestnet, memberIdOf } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
@@ -187,6 +183,9 @@ async function start(args: string[]): Promise<void> {
   }
   if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'start');
   const home = loadHome(v.home);
+  // The node's modules (libp2p, LevelDB, consensus) load only for the commands that run one:
+  // they take most of a second, which every client command would otherwise wait for.
+  const [{ createLogger }, { CareLedgerNode }] = await Promise.all([import('./log.ts'), import('./node.ts')]);
   const log = createLogger(home.config.log, { moniker: home.config.moniker });
   const node = await CareLedgerNode.start(home, log);
   let stopping = false;
@@ -369,6 +368,7 @@ async function rollbackCommand(args: string[]): Promise<void> {
     "Moves a stopped node's state back one height (H to H-1), to recover from a wrong state\ntransition: the database is rebuilt by replaying the node's blocks up to H-1, checked against\nthe app hash block H recorded, and swapped in; the old one is kept beside it. On restart the\nnode gets block H again from its peers. The double-sign state is kept.",
   );
   if (dir === null) return;
+  const { rollback } = await import('./rollback.ts');
   const result = await rollback(loadHome(dir), (line) => process.stdout.write(`${line}\n`));
   process.stdout.write(
     `rolled back from height ${result.from} to ${result.to}; the old database is kept at ${result.kept}\n`,
@@ -385,7 +385,8 @@ Options:
 
 async function version(args: string[]): Promise<void> {
   const v = parse(args, {}, 'version');
-  process.stdout.write(v.help === true ? versionUsage : `${NODE_VERSION}\n`);
+  if (v.help === true) process.stdout.write(versionUsage);
+  else process.stdout.write(`${(await import('./rpc-methods.ts')).NODE_VERSION}\n`);
 }
 
 const [command, ...rest] = process.argv.slice(2);
