@@ -7,7 +7,12 @@ import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
-import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP, runHealthCommand } from '../packages/client/cli.ts';
+import {
+  errorLine,
+  HEALTH_COMMAND_GROUPS,
+  HEALTH_COMMANDS_HELP,
+  runHealthCommand,
+} from '../packages/client/cli.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
@@ -73,15 +78,9 @@ Options:
   -h, --help          show this help
 `;
 
-const firstLine = (text: string): string => text.split('\n')[0]!;
-
 /** Prints the one line `careledger: CODE: message` (as the health commands do) and exits 2. */
 function report(err: unknown): never {
-  const line =
-    err instanceof CareLedgerError
-      ? `${err.code}: ${err.message}`
-      : `CLI_UNEXPECTED: ${err instanceof Error ? err.message : String(err)}`;
-  process.stderr.write(`careledger: ${firstLine(line)}\n`);
+  process.stderr.write(`careledger: ${errorLine(err)}\n`);
   // A stack helps whoever debugs the node, not an operator: only on request.
   if (process.env.CARELEDGER_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exit(2);
@@ -107,7 +106,7 @@ function parse(args: string[], options: Options, command: string): Values {
     return values as Values;
   } catch (err) {
     // parseArgs' messages name the flag in their first sentence; the rest is advice for scripts.
-    throw argsError(firstLine((err as Error).message).replace(/\.( To specify.*)?$/, ''), command);
+    throw argsError((err as Error).message.split('\n')[0]!.replace(/\.( To specify.*)?$/, ''), command);
   }
 }
 

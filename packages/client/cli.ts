@@ -1229,6 +1229,18 @@ const unreachableTransport: HealthTransport = {
 };
 
 /**
+ * What a failed command prints after `careledger: ` (the node's commands too): the error's code,
+ * CLI_UNEXPECTED for anything that is not a CareLedgerError, and the first line of its message.
+ */
+export function errorLine(err: unknown): string {
+  const line =
+    err instanceof CareLedgerError
+      ? `${err.code}: ${err.message}`
+      : `CLI_UNEXPECTED: ${err instanceof Error ? err.message : String(err)}`;
+  return line.split('\n')[0]!;
+}
+
+/**
  * Runs `careledger <group> <command> [options]` (args start at the group) and returns the exit
  * status: 0, or 2 after printing one line `careledger: CODE: message` to stderr.
  */
@@ -1237,11 +1249,7 @@ export async function runHealthCommand(args: readonly string[], io: Partial<CliI
   const [group = '', name, ...rest] = args;
   const commands = GROUPS[group];
   const fail = (err: unknown): number => {
-    const line =
-      err instanceof CareLedgerError
-        ? `${err.code}: ${err.message}`
-        : `CLI_UNEXPECTED: ${(err as Error).message ?? String(err)}`;
-    env.stderr(`careledger: ${line.split('\n')[0]}\n`);
+    env.stderr(`careledger: ${errorLine(err)}\n`);
     return 2;
   };
   if (commands === undefined) return fail(argsError(`unknown command group "${group}"`));
