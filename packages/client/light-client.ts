@@ -172,8 +172,13 @@ export class LightClient {
   async verifiedAppHash(height: bigint): Promise<Uint8Array> {
     if (typeof height !== 'bigint' || height < this.genesis.initialHeight - 1n)
       fail('CLIENT_HEIGHT_INVALID', `height must be a bigint of at least ${this.genesis.initialHeight - 1n}`);
+    return (await this.nextHeader(height)).appHash;
+  }
+
+  /** Header `height + 1`, which commits to what block `height` did: waited for (bounded), verified. */
+  private async nextHeader(height: bigint): Promise<Header> {
     await this.waitForHeight(height + 1n);
-    return (await this.verifiedHeader(height + 1n)).appHash;
+    return this.verifiedHeader(height + 1n);
   }
 
   /** An application query whose answer (or absence) is proven against a verified app hash. */
@@ -229,8 +234,7 @@ export class LightClient {
     if (root === null || !equalBytes(root, header.dataHash))
       invalid(`the proof does not lead to the data hash of header ${r.height}`);
     // The outcome: the block's results, against the next header (it may not exist yet: wait).
-    await this.waitForHeight(r.height + 1n);
-    const next = await this.verifiedHeader(r.height + 1n);
+    const next = await this.nextHeader(r.height);
     const { txsResults } = await this.rpc.blockResults(r.height);
     if (txsResults.length !== proof.total)
       invalid(`block ${r.height} has ${proof.total} txs but the node sent ${txsResults.length} results`);
