@@ -508,10 +508,11 @@ export class CareLedgerNode {
    * the configured persistent peers.
    */
   private async admittedPeers(): Promise<string[]> {
-    const configured = parsePersistentPeers(this.home.config.p2p.persistentPeers).map((peer) => peer.id);
     const members = await this.memberNodes();
-    if (members === null) return configured;
-    return this.catchingUp ? [...new Set([...members, ...configured])] : members;
+    // The steady state, after every commit: no need to read the configured peers.
+    if (members !== null && !this.catchingUp) return members;
+    const configured = parsePersistentPeers(this.home.config.p2p.persistentPeers).map((peer) => peer.id);
+    return members === null ? configured : [...new Set([...members, ...configured])];
   }
 
   /** The other nodes of on-chain members, or null for an application without membership. */
