@@ -13,7 +13,13 @@ import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError, hasCode } from '../packages/core/errors.ts';
 import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
-import { type Block, type BlockLimits, blockIdOf, validateBlockBody } from '../packages/types/block.ts';
+import {
+  type Block,
+  type BlockLimits,
+  blockIdOf,
+  type Header,
+  validateBlockBody,
+} from '../packages/types/block.ts';
 import {
   type Commit,
   CommitFlag,
@@ -249,7 +255,7 @@ export class ConsensusDriver {
    * then feeds it to the core. The result says whether gossip should relay it or score the sender.
    */
   receive(bytes: Uint8Array, from: string | null): Acceptance {
-    const key = Buffer.from(sha256(bytes)).toString('latin1');
+    const key = seenKey(bytes);
     if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
     let message: ConsensusMessage;
     try {
@@ -257,12 +263,49 @@ export class ConsensusDriver {
     } catch (err) {
       return rejection(err);
     }
+    return this.accept(message, bytes, key, from);
+  }
+
+  /**
+   * A message the host decoded from another wire form (a proposal that carried tx hashes, its
+   * block filled in by the host): `wireBytes` are what arrived, so repeats are dropped unverified.
+   */
+  receiveDecoded(message: ConsensusMessage, wireBytes: Uint8Array, from: string | null): Acceptance {
+    const key = seenKey(wireBytes);
+    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    return this.accept(message, null, key, from);
+  }
+
+  /** True if these bytes were already accepted at this height (the host may skip work on them). */
+  hasSeen(wireBytes: Uint8Array): boolean {
+    return this.seen.has(seenKey(wireBytes));
+  }
+
+  /**
+   * Checks a proposal's signature and that the header is the block it signed, before the host
+   * fetches the block's txs from peers (or to tell a bad proposal from txs nobody had).
+   */
+  checkProposal(proposal: Proposal, header: Header): Acceptance {
+    try {
+      return this.checkProposalFor(proposal, blockIdOf(header));
+    } catch (err) {
+      return rejection(err);
+    }
+  }
+
+  /** `bytes`: the message's canonical encoding if it arrived in it (else encoded when needed). */
+  private accept(
+    message: ConsensusMessage,
+    bytes: Uint8Array | null,
+    key: string,
+    from: string | null,
+  ): Acceptance {
     try {
       const outcome = this.check(message, bytes, from);
       if (outcome.result === 'accept') {
         if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
         if (!this.replaying && message.kind !== 'status')
-          this.wal.append(encode([WalRecord.received, bytes]), false);
+          this.wal.append(encode([WalRecord.received, bytes ?? encodeMessage(message)]), false);
         this.feed(message, bytes);
       }
       return outcome;
@@ -271,7 +314,7 @@ export class ConsensusDriver {
     }
   }
 
-  private check(message: ConsensusMessage, bytes: Uint8Array, from: string | null): Acceptance {
+  private check(message: ConsensusMessage, bytes: Uint8Array | null, from: string | null): Acceptance {
     const st = this.state;
     switch (message.kind) {
       case 'status':
@@ -291,31 +334,35 @@ export class ConsensusDriver {
         const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
         if (height < st.height) return { result: 'ignore', reason: 'stale height' };
         if (height > st.height) {
-          const key = Buffer.from(sha256(bytes)).toString('latin1');
-          if (height === st.height + 1n && this.future.size < this.opts.maxBufferedMessages)
-            this.future.set(key, bytes);
+          if (height === st.height + 1n && this.future.size < this.opts.maxBufferedMessages) {
+            const full = bytes ?? encodeMessage(message);
+            this.future.set(seenKey(full), full);
+          }
           return { result: 'ignore', reason: 'future height' };
         }
         if (message.kind === 'vote') {
           verifyVote(this.opts.chainId, message.vote, st.validators);
           return { result: 'accept' };
         }
-        // Before the proposer lookup, which costs in proportion to the round: a far round from a
-        // peer must not stall the driver (the core would drop it anyway).
-        if (message.proposal.round > st.round + FUTURE_ROUND_WINDOW)
-          return { result: 'ignore', reason: 'round too far ahead' };
-        const proposer = st.validators.validators[proposerOf(st, message.proposal.round)]!;
-        verifyProposal(this.opts.chainId, message.proposal, proposer.pubKey);
-        if (!equalBytes(blockIdOf(message.block.header), message.proposal.blockId)) {
-          throw new CareLedgerError(
-            'PROPOSAL_INVALID',
-            'proposal block does not match its block id',
-            'reject',
-          );
-        }
-        return { result: 'accept' };
+        return this.checkProposalFor(message.proposal, blockIdOf(message.block.header));
       }
     }
+  }
+
+  /** A proposal of the current height: in the round window, signed by its proposer, for this block. */
+  private checkProposalFor(proposal: Proposal, blockId: Uint8Array): Acceptance {
+    const st = this.state;
+    if (proposal.height !== st.height) return { result: 'ignore', reason: 'not the current height' };
+    // Before the proposer lookup, which costs in proportion to the round: a far round from a
+    // peer must not stall the driver (the core would drop it anyway).
+    if (proposal.round > st.round + FUTURE_ROUND_WINDOW)
+      return { result: 'ignore', reason: 'round too far ahead' };
+    const proposer = st.validators.validators[proposerOf(st, proposal.round)]!;
+    verifyProposal(this.opts.chainId, proposal, proposer.pubKey);
+    if (!equalBytes(blockId, proposal.blockId)) {
+      throw new CareLedgerError('PROPOSAL_INVALID', 'proposal block does not match its block id', 'reject');
+    }
+    return { result: 'accept' };
   }
 
   private validity(block: Block): boolean {
@@ -327,7 +374,7 @@ export class ConsensusDriver {
     return this.host.isValidBlock(block);
   }
 
-  private feed(message: ConsensusMessage, bytes: Uint8Array): void {
+  private feed(message: ConsensusMessage, bytes: Uint8Array | null): void {
     switch (message.kind) {
       case 'proposal': {
         const value = proposedBlock(message.block);
@@ -340,7 +387,7 @@ export class ConsensusDriver {
         break;
       }
       case 'vote':
-        this.voteBytes.set(message.vote, bytes);
+        if (bytes !== null) this.voteBytes.set(message.vote, bytes);
         this.enqueue({ type: 'vote', vote: message.vote });
         break;
       case 'catch-up': {
@@ -466,7 +513,7 @@ export class ConsensusDriver {
   /** Our signed message: fsynced to the WAL before it leaves the process. */
   private emitOwn(message: ConsensusMessage): void {
     const bytes = encodeMessage(message);
-    this.seen.add(Buffer.from(sha256(bytes)).toString('latin1'));
+    this.seen.add(seenKey(bytes));
     if (!this.replaying) this.wal.append(encode([WalRecord.own, bytes]), true);
     this.ownMessages.push(bytes);
     this.host.broadcast(bytes, message);
@@ -503,7 +550,13 @@ export class ConsensusDriver {
   }
 }
 
-function rejection(err: unknown): Acceptance {
+/** How a message's bytes are remembered in `seen` and `future`. */
+function seenKey(bytes: Uint8Array): string {
+  return Buffer.from(sha256(bytes)).toString('latin1');
+}
+
+/** What a failed check means for gossip: a CareLedgerError says ignore or reject; anything else rejects. */
+export function rejection(err: unknown): Acceptance {
   if (err instanceof CareLedgerError) {
     if (err.action === 'ignore') return { result: 'ignore', reason: err.message };
     return { result: 'reject', code: err.code, reason: err.message };

@@ -1,17 +1,20 @@
 /**
- * The consensus wire messages, in the canonical encoding: a proposal travels with its block; a
- * status tells peers our height and round (a peer ahead answers with a catch-up); a catch-up
- * carries a decided block with its commit, for a node that fell behind a height.
+ * The consensus wire messages, in the canonical encoding: a proposal travels with its block (in
+ * the WAL and in repairs; between nodes as a proposal by hashes, below); a status tells peers our
+ * height and round (a peer ahead answers with a catch-up); a catch-up carries a decided block with
+ * its commit, for a node that fell behind a height.
  */
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { invalid } from '../packages/core/errors.ts';
+import { HASH_BYTES } from '../packages/crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
   blockFields,
   blockFromFields,
   defaultBlockLimits,
+  type Header,
 } from '../packages/types/block.ts';
 import { type Commit, commitFields, commitFromFields } from '../packages/types/commit.ts';
 import {
@@ -30,7 +33,55 @@ export type ConsensusMessage =
   | { readonly kind: 'status'; readonly height: bigint; readonly round: number }
   | { readonly kind: 'catch-up'; readonly block: Block; readonly commit: Commit };
 
-const Tag = { proposal: 1, vote: 2, status: 3, catchUp: 4 } as const;
+const Tag = { proposal: 1, vote: 2, status: 3, catchUp: 4, proposalByHashes: 5 } as const;
+
+/**
+ * A proposal as nodes gossip it: the block with each tx replaced by its hash (on the wire, the
+ * block tuple's tx list holds the hashes). Every validator already holds nearly all of a block's
+ * txs in its mempool, so this carries 32 bytes per tx instead of the tx; the receiver fills the
+ * block in from its mempool and fetches the few it lacks (node/proposal-txs.ts), then checks it as
+ * any proposal: the header's data hash commits to the hashes, the proposal's signature to the
+ * header. A node that does not know this tag rejects it: every member must run a node that does.
+ */
+export interface ProposalByHashes {
+  readonly proposal: Proposal;
+  /** The block without its txs: header, evidence, last commit. */
+  readonly header: Header;
+  readonly evidence: Block['evidence'];
+  readonly lastCommit: Block['lastCommit'];
+  readonly txHashes: readonly Uint8Array[];
+}
+
+export function encodeProposalByHashes(
+  proposal: Proposal,
+  block: Block,
+  txHashes: readonly Uint8Array[],
+): Uint8Array {
+  return encode([Tag.proposalByHashes, proposalFields(proposal), blockFields({ ...block, txs: txHashes })]);
+}
+
+/** Whether these bytes are a proposal by hashes (a 3-tuple with its tag), without decoding them. */
+export function isProposalByHashes(bytes: Uint8Array): boolean {
+  return bytes[0] === FIXARRAY_3 && bytes[1] === Tag.proposalByHashes;
+}
+
+/** A fixed-length array of 3 in MessagePack: the canonical encoding's header for our 3-tuples. */
+const FIXARRAY_3 = 0x93;
+
+export function decodeProposalByHashes(
+  bytes: Uint8Array,
+  limits: BlockLimits = defaultBlockLimits,
+): ProposalByHashes {
+  const [tag, proposal, block] = s.tuple(decode(bytes), 3, 'proposal by hashes');
+  if (tag !== Tag.proposalByHashes) throw invalid('MESSAGE_INVALID', 'not a proposal by hashes');
+  const hashed = blockFromFields(block!, { ...limits, maxTxBytes: HASH_BYTES });
+  for (const [i, hash] of hashed.txs.entries()) {
+    if (hash.length !== HASH_BYTES)
+      throw invalid('CODEC_SCHEMA', `block.txs[${i}]: expected a 32-byte tx hash`);
+  }
+  const { header, evidence, lastCommit } = hashed;
+  return { proposal: proposalFromFields(proposal!), header, evidence, lastCommit, txHashes: hashed.txs };
+}
 
 function fields(m: ConsensusMessage): Canonical {
   switch (m.kind) {

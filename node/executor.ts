@@ -67,15 +67,7 @@ export async function executeBlock(
   const txResults = txs.map((_, i) => (replayed.has(i) ? REPLAYED : result.txResults[next++]!));
   const after = applyBlock(ctx.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
   const ops = [
-    ...ctx.blocks.commitOps(
-      block,
-      commit,
-      after,
-      txResults,
-      result.events,
-      replayed,
-      txs.map((tx) => tx.hash),
-    ),
+    ...ctx.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
     ...txIndexOps(block, txResults, result.events, replayed),
     ...result.ops,
   ];

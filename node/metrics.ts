@@ -26,6 +26,7 @@ export class NodeMetrics {
   readonly totalTxs: Gauge;
   readonly blockSizeBytes: Gauge;
   readonly mempoolSize: Gauge;
+  readonly proposalTxsFetched: Counter;
   readonly mempoolFailedTxs: Counter;
   readonly mempoolEvictedTxs: Counter;
   readonly peers: Gauge;
@@ -86,6 +87,12 @@ export class NodeMetrics {
     this.numTxs = gauge('consensus', 'num_txs', 'Number of transactions in the last block.');
     this.totalTxs = gauge('consensus', 'total_txs', 'Total number of transactions committed.');
     this.blockSizeBytes = gauge('consensus', 'block_size_bytes', 'Size of the last block.');
+    // Ours, not CometBFT's (its blocks travel in parts): proposals carry tx hashes here.
+    this.proposalTxsFetched = counter(
+      'consensus',
+      'proposal_txs_fetched_total',
+      'Transactions of proposals that were not in the mempool and were fetched from a peer.',
+    );
     this.mempoolSize = gauge('mempool', 'size', 'Number of uncommitted transactions in the mempool.');
     this.mempoolFailedTxs = counter('mempool', 'failed_txs', 'Number of transactions the mempool refused.', [
       'code',

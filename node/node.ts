@@ -11,16 +11,25 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { TimeoutStep } from '../consensus/core/state-machine.ts';
 import {
+  type Acceptance,
   ConsensusDriver,
   type ConsensusHost,
   defaultDriverOptions,
   type ProposedBlock,
   proposedBlock,
+  rejection,
 } from '../consensus/driver.ts';
-import { type ConsensusMessage, encodeMessage } from '../consensus/messages.ts';
+import {
+  type ConsensusMessage,
+  decodeProposalByHashes,
+  encodeMessage,
+  encodeProposalByHashes,
+  isProposalByHashes,
+  type ProposalByHashes,
+} from '../consensus/messages.ts';
 import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
 import { FileWal } from '../consensus/wal.ts';
-import { createP2PHost, defaultP2POptions, type P2PHost } from '../p2p/host.ts';
+import { createP2PHost, defaultP2POptions, type P2PHost, type Verdict } from '../p2p/host.ts';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { parsePersistentPeers } from '../p2p/peers.ts';
 import { decode, encode } from '../packages/codec/canonical.ts';
@@ -28,7 +37,15 @@ import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { signerFor } from '../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
-import { type Block, blockFields, blockFromFields, encodeBlock, txHash } from '../packages/types/block.ts';
+import {
+  type Block,
+  blockFields,
+  blockFromFields,
+  blockTxHashes,
+  encodeBlock,
+  txHash,
+  withTxHashes,
+} from '../packages/types/block.ts';
 import {
   type Commit,
   CommitFlag,
@@ -40,6 +57,7 @@ import {
 } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
+import type { Proposal } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
@@ -51,6 +69,13 @@ import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
 import { checkTxHashed, Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
+import {
+  answerTxsRequest,
+  encodeTxsRequest,
+  fillTxs,
+  TXS_REQUEST,
+  txsRequestHashes,
+} from './proposal-txs.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
@@ -346,12 +371,64 @@ export class CareLedgerNode {
     return fresh && batch.relay ? 'accept' : 'ignore';
   }
 
-  private onConsensusMessage(bytes: Uint8Array, from: string): 'accept' | 'ignore' | 'reject' {
+  private onConsensusMessage(bytes: Uint8Array, from: string): Verdict | Promise<Verdict> {
     if (this.stopped) return 'ignore';
-    const outcome = this.driver.receive(bytes, from);
+    if (isProposalByHashes(bytes)) return this.onProposalByHashes(bytes, from);
+    return this.verdict(this.driver.receive(bytes, from), from);
+  }
+
+  private verdict(outcome: Acceptance, from: string): Verdict {
     if (outcome.result === 'reject')
       this.logs.consensus.debug('rejected a consensus message', { from, code: outcome.code });
     return outcome.result;
+  }
+
+  /**
+   * A proposal that carried tx hashes: its block is filled in from our txs, the rest fetched from
+   * the sender (node/proposal-txs.ts), then it goes to consensus as any proposal. Relayed only
+   * once filled in, so whoever we relay it to can fetch what it lacks from us.
+   */
+  private async onProposalByHashes(bytes: Uint8Array, from: string): Promise<Verdict> {
+    let message: ProposalByHashes;
+    try {
+      message = decodeProposalByHashes(bytes, this.chain.blockLimits);
+    } catch (err) {
+      return this.verdict(rejection(err), from);
+    }
+    const { proposal, header, evidence, lastCommit, txHashes } = message;
+    if (proposal.height < this.driver.height || this.driver.hasSeen(bytes)) return 'ignore';
+    let filled: { txs: Uint8Array[]; fetched: number };
+    try {
+      filled = await fillTxs(
+        txHashes,
+        (hash) => this.localTx(hash),
+        (missing) =>
+          this.p2p.request(from, 'blocks', encodeTxsRequest(missing), { timeoutMs: REQUEST_TIMEOUT_MS }),
+      );
+    } catch (err) {
+      this.logs.consensus.debug('could not fill in a proposal', { from, error: (err as Error).message });
+      // Txs nobody sent us are no one's fault; a proposal its proposer did not sign is the sender's.
+      return this.driver.checkProposal(proposal, header).result === 'reject' ? 'reject' : 'ignore';
+    }
+    if (this.stopped) return 'ignore';
+    // Each tx was found under its hash (mempool keys are hashes of the bytes) or fetched and hashed.
+    if (filled.fetched > 0) this.metrics?.proposalTxsFetched.inc(this.metrics.labels, filled.fetched);
+    const block = withTxHashes({ header, txs: filled.txs, evidence, lastCommit }, txHashes);
+    return this.verdict(this.driver.receiveDecoded({ kind: 'proposal', proposal, block }, bytes, from), from);
+  }
+
+  /** A tx this node holds: pending in the mempool, or in a block seen at this height. */
+  private localTx(hash: Uint8Array): Uint8Array | undefined {
+    return this.mempool.get(hash)?.bytes ?? this.blockTxs.get(toHex(hash))?.bytes;
+  }
+
+  /**
+   * How our proposal travels: its txs as hashes. The txs accepted from our clients but not yet
+   * gossiped go first, so peers hold them by the time the proposal arrives.
+   */
+  private proposalWire(proposal: Proposal, block: Block): Uint8Array {
+    this.txBatcher.flush();
+    return encodeProposalByHashes(proposal, block, blockTxHashes(block));
   }
 
   /** Request/response for block sync: our height, or a range of blocks with their commits. */
@@ -360,6 +437,8 @@ export class CareLedgerNode {
     if (!Array.isArray(request))
       throw new CareLedgerError('SYNC_BAD_REQUEST', 'request must be a tuple', 'reject');
     if (request[0] === 'status') return encode([this.chain.lastHeight]);
+    if (request[0] === TXS_REQUEST)
+      return answerTxsRequest(txsRequestHashes(request), (hash) => this.localTx(hash));
     const [, fromHeight, toHeight] = s.tuple(request, 3, 'blocks request');
     const first = s.u64(fromHeight!, 'from');
     const last = s.u64(toHeight!, 'to');
@@ -440,17 +519,18 @@ export class CareLedgerNode {
   }
 
   /** The checked txs of each block seen, so the block validated as a proposal is not redone at commit. */
-  private readonly checkedByBlock = new WeakMap<Block, CheckedTx[]>();
+  private readonly checkedByBlock = new WeakMap<Block, readonly CheckedTx[]>();
 
   /**
    * Txs of a block, decoded and verified once, each hashed once: from the mempool when it already
    * checked them. The result is a pure function of the block, kept per Block object.
    */
-  private checkedTxs(block: Block): CheckedTx[] {
+  private checkedTxs(block: Block): readonly CheckedTx[] {
     const done = this.checkedByBlock.get(block);
     if (done !== undefined) return done;
-    const txs = block.txs.map((bytes) => {
-      const hash = txHash(bytes);
+    const hashes = blockTxHashes(block);
+    const txs = block.txs.map((bytes, i) => {
+      const hash = hashes[i]!;
       const key = toHex(hash);
       const known = this.mempool.get(hash) ?? this.blockTxs.get(key);
       if (known !== undefined) return known;
@@ -593,12 +673,15 @@ export class CareLedgerNode {
         const evidence = [...this.evidencePool.values()]
           .filter((e) => e.voteA.height <= this.chain.lastHeight)
           .slice(0, limits.maxEvidence);
-        return buildBlock(this.chain, {
+        const block = buildBlock(this.chain, {
           txs: txs.map((t) => t.bytes),
+          txHashes: txs.map((t) => t.hash),
           evidence,
           time: BigInt(Date.now()),
           proposer: ownAddress,
         });
+        this.checkedByBlock.set(block, txs);
+        return block;
       },
       isValidBlock: (block) => {
         try {
@@ -612,7 +695,11 @@ export class CareLedgerNode {
           return false;
         }
       },
-      broadcast: (bytes) => this.publish('consensus', bytes),
+      broadcast: (bytes, message) =>
+        this.publish(
+          'consensus',
+          message.kind === 'proposal' ? this.proposalWire(message.proposal, message.block) : bytes,
+        ),
       relay: (bytes) => this.publish('consensus', bytes),
       scheduleTimeout: (height: bigint, round: number, step: TimeoutStep, delayMs: number) =>
         this.after(delayMs, () => this.driver.onTimeout(height, round, step)),

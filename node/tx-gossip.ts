@@ -16,7 +16,8 @@
  * is (in a triangle A-B, B-C with A-C down, B must relay A's batches to C). When the mesh is not
  * full the origin sends relay: true, in version 1, and receivers relay as before. If a member is
  * missed anyway (it joined or was graylisted between the check and the publish), its mempool lacks
- * those txs, nothing else: the origin holds them and proposes them, and blocks carry their bytes.
+ * those txs, nothing else: when a proposal names them, it fetches them from the peer that sent the
+ * proposal (node/proposal-txs.ts).
  * Version 1 is what nodes before version 2 sent and accept; a node that knows only version 1
  * rejects version 2 batches, so every member must run a version-2-aware node before it is sent.
  */

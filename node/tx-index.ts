@@ -16,8 +16,7 @@
  * The three bucket numbers must be reserved in state/db.ts's `Bucket` (they are 0x08-0x0a here).
  */
 
-import type { Block } from '../packages/types/block.ts';
-import { txHash } from '../packages/types/block.ts';
+import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { AppEvent, ExecTxResult } from '../state/application.ts';
 import type { BatchOp, Db } from '../state/db.ts';
 import { Bucket } from '../state/db.ts';
@@ -102,13 +101,13 @@ export function txIndexOps(
 ): BatchOp[] {
   const height = u64(block.header.height);
   const ops: BatchOp[] = [];
-  block.txs.forEach((tx, index) => {
+  blockTxHashes(block).forEach((hash, index) => {
     if (replayed.has(index)) return;
     const position = Buffer.concat([height, u32(index)]);
     ops.push({
       type: 'put',
       key: Buffer.concat([Uint8Array.of(TxIndexBucket.txByHeight), position]),
-      value: txHash(tx),
+      value: hash,
     });
     for (const { tag, value } of indexedAttributes(txResults[index]?.events ?? [])) {
       ops.push({

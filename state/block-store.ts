@@ -7,7 +7,7 @@
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
-import { type Block, blockIdOf, decodeBlock, encodeBlock, txHash } from '../packages/types/block.ts';
+import { type Block, blockIdOf, blockTxHashes, decodeBlock, encodeBlock } from '../packages/types/block.ts';
 import { type Commit, commitFields, commitFromFields, evidenceHash } from '../packages/types/commit.ts';
 import {
   decodeValidatorSetFields,
@@ -186,9 +186,8 @@ export class BlockStore {
     events: readonly AppEvent[],
     /** Positions of txs refused as replays: their hash already points at their first commit. */
     replayed: ReadonlySet<number> = new Set(),
-    /** The txs' hashes in block order, if the caller has them (each is `txHash` of the tx). */
-    txHashes?: readonly Uint8Array[],
   ): BatchOp[] {
+    const txHashes = blockTxHashes(block);
     const height = block.header.height;
     const heightBytes = Buffer.alloc(8);
     heightBytes.writeBigUInt64BE(height);
@@ -199,12 +198,12 @@ export class BlockStore {
       { type: 'put', key: heightKey(Bucket.resultsByHeight, height), value: encodeResults(results, events) },
       { type: 'put', key: META_CHAIN_STATE, value: encodeChainState(after) },
     ];
-    block.txs.forEach((tx, index) => {
+    txHashes.forEach((hash, index) => {
       if (replayed.has(index)) return;
       const location = Buffer.alloc(12);
       location.writeBigUInt64BE(height);
       location.writeUInt32BE(index, 8);
-      ops.push({ type: 'put', key: key(Bucket.txByHash, txHashes?.[index] ?? txHash(tx)), value: location });
+      ops.push({ type: 'put', key: key(Bucket.txByHash, hash), value: location });
     });
     for (const e of block.evidence) {
       ops.push({ type: 'put', key: key(Bucket.evidenceCommitted, evidenceHash(e)), value: heightBytes });

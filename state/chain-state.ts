@@ -13,15 +13,16 @@ import type { HeightStart } from '../consensus/core/state-machine.ts';
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
+import { equalBytes, merkleRoot, sha256 } from '../packages/crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
   blockIdOf,
-  dataHashOf,
   evidenceHashOf,
   type Header,
+  txHash,
   validateBlockBody,
+  withTxHashes,
 } from '../packages/types/block.ts';
 import {
   type Commit,
@@ -121,11 +122,14 @@ export function buildBlock(
   chain: ChainState,
   body: {
     readonly txs: readonly Uint8Array[];
+    /** The txs' hashes, if the caller has them (each `txHash` of its tx, computed locally). */
+    readonly txHashes?: readonly Uint8Array[];
     readonly evidence: readonly DuplicateVoteEvidence[];
     readonly time: bigint;
     readonly proposer: Uint8Array;
   },
 ): Block {
+  const txHashes = body.txHashes ?? body.txs.map(txHash);
   const header: Header = {
     chainId: chain.chainId,
     height: chain.lastHeight + 1n,
@@ -133,7 +137,7 @@ export function buildBlock(
     time: body.time > chain.lastBlockTime ? body.time : chain.lastBlockTime + 1n,
     lastBlockId: chain.lastBlockId,
     lastCommitHash: commitHash(chain.lastCommit),
-    dataHash: dataHashOf(body.txs),
+    dataHash: merkleRoot(txHashes),
     validatorsHash: validatorSetHash(chain.validators.set),
     nextValidatorsHash: validatorSetHash(chain.nextValidators.set),
     appHash: chain.appHash,
@@ -141,7 +145,10 @@ export function buildBlock(
     evidenceHash: evidenceHashOf(body.evidence),
     proposerAddress: body.proposer,
   };
-  return { header, txs: body.txs, evidence: body.evidence, lastCommit: chain.lastCommit };
+  return withTxHashes(
+    { header, txs: body.txs, evidence: body.evidence, lastCommit: chain.lastCommit },
+    txHashes,
+  );
 }
 
 export interface EvidenceLookup {

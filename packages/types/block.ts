@@ -115,6 +115,30 @@ export function dataHashOf(txs: readonly Uint8Array[]): Uint8Array {
   return merkleRoot(txs.map(txHash));
 }
 
+/** Each block's tx hashes, computed once per Block object (blocks are never mutated). */
+const txHashesByBlock = new WeakMap<Block, readonly Uint8Array[]>();
+
+/** The hashes of a block's txs, in order: hashed on first use, then carried with the block. */
+export function blockTxHashes(block: Block): readonly Uint8Array[] {
+  let hashes = txHashesByBlock.get(block);
+  if (hashes === undefined) {
+    hashes = block.txs.map(txHash);
+    txHashesByBlock.set(block, hashes);
+  }
+  return hashes;
+}
+
+/**
+ * Records the hashes of a block's txs that the caller already holds. Each must be `txHash` of the
+ * tx at its index, computed on this node from the bytes (a mempool key, a verified fetch): never
+ * a peer's claim, or the data hash check would trust it.
+ */
+export function withTxHashes(block: Block, hashes: readonly Uint8Array[]): Block {
+  if (hashes.length !== block.txs.length) throw new Error('one hash per tx');
+  txHashesByBlock.set(block, hashes);
+  return block;
+}
+
 /**
  * The hash of a block's results that the next header carries (CometBFT's LastResultsHash): a
  * Merkle root over each tx's deterministic outcome (code and codespace), not its log or events.
@@ -168,7 +192,7 @@ export function decodeBlock(
  */
 export function validateBlockBody(b: Block): void {
   const h = b.header;
-  if (!equalBytes(h.dataHash, dataHashOf(b.txs)))
+  if (!equalBytes(h.dataHash, merkleRoot(blockTxHashes(b))))
     throw invalid('BLOCK_INVALID', 'header.dataHash does not match the txs');
   if (!equalBytes(h.evidenceHash, evidenceHashOf(b.evidence))) {
     throw invalid('BLOCK_INVALID', 'header.evidenceHash does not match the evidence');

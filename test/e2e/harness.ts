@@ -27,15 +27,27 @@ export interface ConsortiumOptions {
   readonly names?: readonly string[];
 }
 
+/** The config.json of a home as operators write it (snake_case keys). */
+// biome-ignore lint/suspicious/noExplicitAny: a test edits any key of the file's JSON.
+type ConfigJson = Record<string, any>;
+
+/** Reads, edits and writes back a home's config.json; returns the edited config. */
+function editConfigFile(home: string, edit: (config: ConfigJson) => void): ConfigJson {
+  const path = join(home, 'config', 'config.json');
+  const config = JSON.parse(readFileSync(path, 'utf8')) as ConfigJson;
+  edit(config);
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return config;
+}
+
 /** Test-speed settings for the home's config (the algorithm is the same); returns its RPC URL. */
 function testConfig(home: string, timeoutCommitMs: number): string {
-  const path = join(home, 'config', 'config.json');
-  const config = JSON.parse(readFileSync(path, 'utf8'));
-  config.consensus.timeout_commit_ms = timeoutCommitMs;
-  config.consensus.timeout_propose_ms = 1500;
-  config.consensus.gossip_interval_ms = 500;
-  config.log.level = 'debug';
-  writeFileSync(path, JSON.stringify(config, null, 2));
+  const config = editConfigFile(home, (c) => {
+    c.consensus.timeout_commit_ms = timeoutCommitMs;
+    c.consensus.timeout_propose_ms = 1500;
+    c.consensus.gossip_interval_ms = 500;
+    c.log.level = 'debug';
+  });
   return `http://${config.rpc.listen}`;
 }
 
@@ -84,18 +96,22 @@ export class Consortium {
       app: loadHome(this.homes[0]!).config.proxyApp,
     });
     copyFileSync(join(this.homes[0]!, 'config', 'genesis.json'), join(home!, 'config', 'genesis.json'));
-    const path = join(home!, 'config', 'config.json');
-    const config = JSON.parse(readFileSync(path, 'utf8'));
-    config.p2p.persistent_peers = peers ?? [
-      ...new Set(this.homes.flatMap((h) => loadHome(h).config.p2p.persistentPeers)),
-    ];
-    // It is refused until admitted and keeps redialling: a short period keeps the test short.
-    config.p2p.max_dial_period_ms = 2000;
-    writeFileSync(path, JSON.stringify(config, null, 2));
+    editConfigFile(home!, (config) => {
+      config.p2p.persistent_peers = peers ?? [
+        ...new Set(this.homes.flatMap((h) => loadHome(h).config.p2p.persistentPeers)),
+      ];
+      // It is refused until admitted and keeps redialling: a short period keeps the test short.
+      config.p2p.max_dial_period_ms = 2000;
+    });
     this.homes.push(home!);
     this.rpcs.push(testConfig(home!, 300));
     this.procs.push(null);
     return this.homes.length - 1;
+  }
+
+  /** Edits node i's config.json before it (re)starts. */
+  editConfig(i: number, edit: (config: ConfigJson) => void): void {
+    editConfigFile(this.homes[i]!, edit);
   }
 
   start(i: number): void {
@@ -150,6 +166,28 @@ export class Consortium {
     if (body.result === undefined)
       throw new Error(`rpc ${path} on node ${i}: ${body.error?.data ?? res.status}`);
     return body.result;
+  }
+
+  /**
+   * One sample of node i's /metrics: the sum of `name` (without the namespace) over the series
+   * whose labels include `labels`; 0 if there is none.
+   */
+  async metric(i: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const { instrumentation } = loadHome(this.homes[i]!).config;
+    const res = await fetch(`http://${instrumentation.prometheusListen}/metrics`, {
+      signal: AbortSignal.timeout(3_000),
+    });
+    const text = await res.text();
+    let total = 0;
+    for (const line of text.split('\n')) {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+      if (m === null || m[1] !== `${instrumentation.namespace}_${name}`) continue;
+      const have = Object.fromEntries(
+        [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
+      );
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[3]);
+    }
+    return total;
   }
 
   async height(i: number): Promise<bigint> {

@@ -24,7 +24,6 @@ const net = Consortium.create({ validators: 4, basePort: 31656 });
 const homes = net.homes.map((home) => loadHome(home));
 const ids = homes.map((h) => peerIdFromNodeKey(h.nodeKeySeed));
 const p2pAddr = (i: number): string => `${homes[i]!.config.p2p.listen}/p2p/${ids[i]}`;
-const ns = homes[0]!.config.instrumentation.namespace;
 const nodeMaxMessageBytes = homes[0]!.config.p2p.maxMessageBytes;
 const script = join(import.meta.dirname, 'rogue-peer.ts');
 // Testnet ports are base + 10·i + {0, 1, 4}; 31691..31700 are free.
@@ -119,21 +118,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- node 0\n${net.logTail(0)}`);
 }
 
-/** One sample of a node's /metrics: value of `name` whose labels include `labels` (0 if absent). */
-async function metric(i: number, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const res = await fetch(`http://${homes[i]!.config.instrumentation.prometheusListen}/metrics`, {
-    signal: AbortSignal.timeout(3_000),
-  });
-  const text = await res.text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== `${ns}_${name}`) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[3]);
-  }
-  return total;
-}
+const metric = (i: number, name: string, labels: Record<string, string> = {}) => net.metric(i, name, labels);
 
 const rejected = (i: number, topic: string) =>
   metric(i, 'p2p_messages_rejected_total', { message_type: topic });

@@ -14,7 +14,12 @@ import {
   defaultDriverOptions,
   type ProposedBlock,
 } from '../../../consensus/driver.ts';
-import { type ConsensusMessage, decodeMessage, encodeMessage } from '../../../consensus/messages.ts';
+import {
+  type ConsensusMessage,
+  decodeMessage,
+  encodeMessage,
+  encodeProposalByHashes,
+} from '../../../consensus/messages.ts';
 import {
   DoubleSignGuard,
   MemorySignStateStore,
@@ -26,7 +31,7 @@ import { MemoryWal, type WalStorage } from '../../../consensus/wal.ts';
 import { decode, encode } from '../../../packages/codec/canonical.ts';
 import { type KeyPair, signerFor } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
-import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
+import { type Block, blockIdOf, blockTxHashes, defaultBlockLimits } from '../../../packages/types/block.ts';
 import { type Commit, type DuplicateVoteEvidence, verifyCommit } from '../../../packages/types/commit.ts';
 import { type Vote, VoteType } from '../../../packages/types/vote.ts';
 import {
@@ -494,6 +499,40 @@ test('future-height messages are ignored then replayed at that height; stale hei
     .find((v) => v.validatorIndex === PEERS[0]);
   assert.ok(buffered !== undefined && buffered.height === 2n, 'the buffered height-2 vote was counted');
   assertIgnore(driver.receive(voteBytes(precommit(four.fx, PROPOSER, 1n, 0, p.id)), 'peer'), 'stale height');
+});
+
+test('receiveDecoded: a proposal the host filled in is checked, WALed in full, and its wire bytes dedupe', () => {
+  const { host, wal, driver } = makeNode(four.chain, four.fx, US);
+  driver.startHeight(start);
+  const p = proposalFrom(four.chain, four.fx, PROPOSER);
+  const wire = encodeProposalByHashes(p.proposal, p.block, blockTxHashes(p.block));
+  const message = { kind: 'proposal', proposal: p.proposal, block: p.block } as const;
+
+  // What the node asks before fetching txs for a proposal, or after failing to.
+  const byOther = signedProposal(four.fx, PEERS[0]!, 1n, 0, -1, p.id);
+  assertReject(driver.checkProposal(byOther, p.block.header), 'PROPOSAL_BAD_SIGNATURE');
+  const otherBlock = proposalFrom(four.chain, four.fx, PROPOSER, 0, 'other').block;
+  assertReject(driver.checkProposal(p.proposal, otherBlock.header), 'PROPOSAL_INVALID');
+  const later = signedProposal(four.fx, PROPOSER, 2n, 0, -1, p.id);
+  assertIgnore(driver.checkProposal(later, p.block.header), 'not the current height');
+  assert.ok(accepted(driver.checkProposal(p.proposal, p.block.header)));
+  assert.is(driver.consensusState.proposals.size, 0, 'checking feeds nothing');
+
+  assert.not.ok(driver.hasSeen(wire));
+  assert.ok(accepted(driver.receiveDecoded(message, wire, 'peer')));
+  assert.ok(driver.hasSeen(wire));
+  assertIgnore(driver.receiveDecoded(message, wire, 'another peer'), 'duplicate');
+  const received = walRecords(wal).filter((r) => r[0] === WalKind.received);
+  assert.is(received.length, 1, 'WALed once');
+  assert.ok(
+    equalBytes(received[0]![1] as Uint8Array, p.bytes),
+    'the WAL holds the full proposal, replayable alone',
+  );
+  assert.is(driver.consensusState.proposals.size, 1);
+  assert.ok(
+    host.votes().some((v) => v.type === VoteType.prevote && equalBytes(v.blockId, p.id)),
+    'prevoted the filled-in block',
+  );
 });
 
 test('a catch-up with a valid commit decides; too little power is rejected; other heights ignored', () => {

@@ -12,6 +12,7 @@ import {
   type Block,
   blockFromFields,
   blockIdOf,
+  blockTxHashes,
   dataHashOf,
   decodeBlock,
   defaultBlockLimits,
@@ -22,6 +23,7 @@ import {
   headerFromFields,
   txHash,
   validateBlockBody,
+  withTxHashes,
 } from '../../../packages/types/block.ts';
 import {
   type Commit,
@@ -160,6 +162,21 @@ test('txHash is sha256 and dataHashOf is the Merkle root of the tx hashes', () =
   assert.is.not(hex(dataHashOf(TXS)), hex(merkleRoot(TXS)));
   assert.is(hex(dataHashOf([])), hex(sha256()));
   assert.is(hex(evidenceHashOf([EVIDENCE])), hex(merkleRoot([evidenceHash(EVIDENCE)])));
+});
+
+test('blockTxHashes hashes a block once; withTxHashes records hashes held already, one per tx', () => {
+  const block = { ...BLOCK };
+  const hashes = blockTxHashes(block);
+  assert.equal(
+    hashes.map(hex),
+    TXS.map((tx) => hex(sha256(tx))),
+  );
+  assert.is(blockTxHashes(block), hashes, 'the same array: not hashed again');
+  const held = TXS.map((tx) => sha256(tx));
+  const recorded = withTxHashes({ ...BLOCK }, held);
+  assert.is(blockTxHashes(recorded), held);
+  validateBlockBody(recorded);
+  assert.throws(() => withTxHashes({ ...BLOCK }, held.slice(1)), /one hash per tx/);
 });
 
 test('encodeBlock / decodeBlock round trip, the first block too', () => {

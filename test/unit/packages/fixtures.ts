@@ -1,6 +1,7 @@
 /**
  * Shared fixtures for the tests of packages/: fixed keys, a 4-validator set, signed votes, and
- * `throwsCode`, which checks that a call fails with one exact CareLedgerError code.
+ * `throwsCode` / `rejectsCode`, which check that a call (a promise) fails with one exact
+ * CareLedgerError code.
  * Not a test file itself (no `.test.ts`), so the runner does not pick it up.
  */
 import * as assert from 'uvu/assert';
@@ -20,6 +21,25 @@ export function throwsCode(fn: () => unknown, code: string, message?: RegExp): C
   } catch (err) {
     thrown = err;
   }
+  return expectCode(thrown, code, message);
+}
+
+/** Awaits `promise`, which must reject with a CareLedgerError with exactly `code`; returns the error. */
+export async function rejectsCode(
+  promise: Promise<unknown>,
+  code: string,
+  message?: RegExp,
+): Promise<CareLedgerError> {
+  let thrown: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    thrown = err;
+  }
+  return expectCode(thrown, code, message);
+}
+
+function expectCode(thrown: unknown, code: string, message?: RegExp): CareLedgerError {
   if (thrown === undefined) assert.unreachable(`expected a CareLedgerError ${code}, but nothing was thrown`);
   if (!(thrown instanceof CareLedgerError)) {
     throw new assert.Assertion({

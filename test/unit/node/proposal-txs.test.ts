@@ -1,0 +1,96 @@
+/**
+ * Filling in a proposal's txs (node/proposal-txs.ts): local first, the rest fetched in bounded
+ * requests, fetched bytes trusted only under the hash they were asked for.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  answerTxsRequest,
+  encodeTxsRequest,
+  fillTxs,
+  MAX_HASHES_PER_REQUEST,
+  txsRequestHashes,
+} from '../../../node/proposal-txs.ts';
+import { decode, encode } from '../../../packages/codec/canonical.ts';
+import { sha256, toHex } from '../../../packages/crypto/hash.ts';
+import { rejectsCode, throwsCode } from '../packages/fixtures.ts';
+
+const tx = (i: number) => new TextEncoder().encode(`tx-${i}`);
+const txs = Array.from({ length: 2600 }, (_, i) => tx(i));
+const hashes = txs.map((t) => sha256(t));
+
+/** A store of txs by hash, as a node's mempool answers. */
+function holding(held: readonly Uint8Array[]) {
+  const byHash = new Map(held.map((t) => [toHex(sha256(t)), t]));
+  return (hash: Uint8Array) => byHash.get(toHex(hash));
+}
+
+/** A peer holding `held`: answers requests the way a node's sync handler does. */
+function peer(held: readonly Uint8Array[]) {
+  const requests: Uint8Array[][] = [];
+  const fetch = async (missing: readonly Uint8Array[]) => {
+    const asked = txsRequestHashes(decode(encodeTxsRequest(missing)));
+    requests.push(asked);
+    return answerTxsRequest(asked, holding(held));
+  };
+  return { fetch, requests };
+}
+
+const sameTxs = (got: readonly Uint8Array[], want: readonly Uint8Array[]) =>
+  assert.equal(got.map(toHex), want.map(toHex));
+
+test('every tx held here: nothing is fetched', async () => {
+  const remote = peer([]);
+  const filled = await fillTxs(hashes.slice(0, 50), holding(txs), remote.fetch);
+  sameTxs(filled.txs, txs.slice(0, 50));
+  assert.is(filled.fetched, 0);
+  assert.equal(remote.requests, []);
+});
+
+test('the missing txs are fetched once each, in requests of at most MAX_HASHES_PER_REQUEST, and put in place', async () => {
+  const remote = peer(txs);
+  // Held here: every third tx; one missing hash is asked for twice in the proposal.
+  const wanted = [...hashes, hashes[1]!];
+  const filled = await fillTxs(wanted, holding(txs.filter((_, i) => i % 3 === 0)), remote.fetch);
+  sameTxs(filled.txs, [...txs, txs[1]!]);
+  const missing = txs.length - Math.ceil(txs.length / 3);
+  assert.is(filled.fetched, missing);
+  assert.equal(
+    remote.requests.map((r) => r.length),
+    [MAX_HASHES_PER_REQUEST, missing - MAX_HASHES_PER_REQUEST],
+  );
+  assert.is(new Set(remote.requests.flat().map(toHex)).size, missing, 'no hash asked twice');
+});
+
+test('a peer without the txs, or answering with other bytes, leaves them missing: PROPOSAL_TXS_MISSING (ignore)', async () => {
+  const forged = async () => encode([tx(99_999), tx(99_998)]);
+  const err = await rejectsCode(
+    fillTxs(hashes.slice(0, 3), holding([txs[0]!]), forged),
+    'PROPOSAL_TXS_MISSING',
+    /2 of the proposal's 3 txs/,
+  );
+  assert.is(err.action, 'ignore');
+  await rejectsCode(
+    fillTxs(hashes.slice(0, 3), holding([]), peer(txs.slice(0, 2)).fetch),
+    'PROPOSAL_TXS_MISSING',
+  );
+});
+
+test('an answer longer than the request, or not a list of bytes, is refused', async () => {
+  const tooLong = async (missing: readonly Uint8Array[]) => encode([...txs.slice(0, missing.length), tx(0)]);
+  await rejectsCode(fillTxs(hashes.slice(0, 2), holding([]), tooLong), 'CODEC_SCHEMA', /txs answer/);
+  await rejectsCode(
+    fillTxs(hashes.slice(0, 2), holding([]), async () => encode([1n])),
+    'CODEC_SCHEMA',
+  );
+});
+
+test('a request is bounded: at most MAX_HASHES_PER_REQUEST hashes of 32 bytes each', () => {
+  const ask = (list: readonly Uint8Array[]) => txsRequestHashes(decode(encodeTxsRequest(list)));
+  assert.is(ask(hashes.slice(0, MAX_HASHES_PER_REQUEST)).length, MAX_HASHES_PER_REQUEST);
+  throwsCode(() => ask(hashes.slice(0, MAX_HASHES_PER_REQUEST + 1)), 'CODEC_SCHEMA', /txs request/);
+  throwsCode(() => ask([hashes[0]!.subarray(1)]), 'CODEC_SCHEMA', /hash\[0\]/);
+  assert.ok(encodeTxsRequest(hashes.slice(0, MAX_HASHES_PER_REQUEST)).length < 64 * 1024);
+});
+
+test.run();
