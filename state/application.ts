@@ -97,6 +97,28 @@ export interface Application {
  * single-key query of every application. `shownKey` is the key the answer names (the app's own
  * spelling of what was asked), `height` the block height the version stands for.
  */
+/**
+ * An application's payload decoder that decodes each checked tx once: the mempool's CheckedTx is
+ * the object that reaches checkTx, the proposal and the block, so the strict decode (with its
+ * re-encode) runs once per tx instead of at every step. A failure is remembered and thrown again.
+ */
+export function decodedOnce<T>(decodePayload: (payload: Uint8Array) => T): (tx: CheckedTx) => T {
+  const results = new WeakMap<CheckedTx, { readonly value: T } | { readonly error: unknown }>();
+  return (tx) => {
+    let result = results.get(tx);
+    if (result === undefined) {
+      try {
+        result = { value: decodePayload(tx.tx.payload) };
+      } catch (error) {
+        result = { error };
+      }
+      results.set(tx, result);
+    }
+    if ('error' in result) throw result.error;
+    return result.value;
+  };
+}
+
 export async function storeQuery(
   store: MerkleStore,
   key: Uint8Array,

@@ -13,6 +13,7 @@ import type { CheckedTx } from '../packages/types/tx.ts';
 import {
   type AppEvent,
   type Application,
+  decodedOnce,
   type ExecTxResult,
   type FinalizeResult,
   type InitChainResult,
@@ -63,6 +64,7 @@ function keyBytes(key: string): Uint8Array {
 
 export class KvStoreApp implements Application {
   private readonly store: MerkleStore;
+  private readonly opOf = decodedOnce(decodeKvOp);
 
   private constructor(store: MerkleStore) {
     this.store = store;
@@ -89,7 +91,7 @@ export class KvStoreApp implements Application {
 
   checkTx(tx: CheckedTx, _recheck = false): CareLedgerError | null {
     try {
-      decodeKvOp(tx.tx.payload);
+      this.opOf(tx);
       return null;
     } catch (err) {
       return err as CareLedgerError;
@@ -109,7 +111,7 @@ export class KvStoreApp implements Application {
     const txResults: ExecTxResult[] = txs.map((tx) => {
       let op: KvOp;
       try {
-        op = decodeKvOp(tx.tx.payload);
+        op = this.opOf(tx);
       } catch (err) {
         return { code: 1, codespace: (err as CareLedgerError).code, log: (err as Error).message, events: [] };
       }

@@ -53,6 +53,7 @@ import type { CheckedTx } from '../../packages/types/tx.ts';
 import {
   type AppEvent,
   type Application,
+  decodedOnce,
   type ExecTxResult,
   type FinalizeResult,
   type InitChainResult,
@@ -100,6 +101,7 @@ export class HealthApp implements Application {
   /** Nonces used by each prepared version (by app hash), applied to the cache on commit. */
   private readonly preparedNonces = new Map<string, Map<string, bigint>>();
   private readonly nonceCache = new Map<string, bigint>();
+  private readonly payloadOf = decodedOnce(decodeHealthTx);
   /** The active members' nodes as of the last commit; null until read again after a change. */
   private peers: readonly string[] | null = null;
   /** Roots of prepared versions whose block changed a member record. */
@@ -207,7 +209,7 @@ export class HealthApp implements Application {
 
   checkTx(tx: CheckedTx, _recheck = false): CareLedgerError | null {
     try {
-      decodeHealthTx(tx.tx.payload);
+      this.payloadOf(tx);
     } catch (err) {
       return err as CareLedgerError;
     }
@@ -252,7 +254,7 @@ export class HealthApp implements Application {
   processProposal(_block: Block, txs: readonly CheckedTx[]): boolean {
     for (const tx of txs) {
       try {
-        decodeHealthTx(tx.tx.payload);
+        this.payloadOf(tx);
       } catch {
         return false;
       }
@@ -291,7 +293,7 @@ export class HealthApp implements Application {
         signer: tx.tx.signer,
       });
       try {
-        const decoded = decodeHealthTx(tx.tx.payload);
+        const decoded = this.payloadOf(tx);
         const nonceKey = stateKey.nonce(tx.tx.signer);
         const lastBytes = await ctx.get(nonceKey);
         const last = lastBytes === null ? 0n : s.u64(decode(lastBytes), 'nonce');
