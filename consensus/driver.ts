@@ -75,7 +75,7 @@ export interface ConsensusHost {
   /** Sends a message we signed (or our status) to every peer. */
   broadcast(bytes: Uint8Array, message: ConsensusMessage): void;
   /** Forwards another validator's message to every peer. */
-  relay(bytes: Uint8Array): void;
+  relay(bytes: Uint8Array, message: ConsensusMessage): void;
   scheduleTimeout(height: bigint, round: number, step: TimeoutStep, delayMs: number): void;
   /** A decision: the host commits the block durably, then calls `startHeight` for the next one. */
   decide(block: ProposedBlock, commit: Commit): void;
@@ -535,15 +535,21 @@ export class ConsensusDriver {
       for (const type of [VoteTypes.prevote, VoteTypes.precommit]) {
         for (const vote of st.votes.get(round, type).allVotes()) {
           if (vote.validatorIndex !== st.ownIndex)
-            this.host.relay(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }));
+            this.host.relay(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }), {
+              kind: 'vote',
+              vote,
+            });
         }
       }
     }
     const proposal = st.proposals.get(st.round);
     if (proposal !== undefined && proposerOf(st, st.round) !== st.ownIndex) {
-      this.host.relay(
-        encodeMessage({ kind: 'proposal', proposal: proposal.proposal, block: proposal.value.block }),
-      );
+      const message: ConsensusMessage = {
+        kind: 'proposal',
+        proposal: proposal.proposal,
+        block: proposal.value.block,
+      };
+      this.host.relay(encodeMessage(message), message);
     }
     const status: ConsensusMessage = { kind: 'status', height: st.height, round: st.round };
     this.host.broadcast(encodeMessage(status), status);

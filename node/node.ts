@@ -423,12 +423,14 @@ export class CareLedgerNode {
   }
 
   /**
-   * How our proposal travels: its txs as hashes. The txs accepted from our clients but not yet
-   * gossiped go first, so peers hold them by the time the proposal arrives.
+   * How a consensus message travels: a proposal with its txs as hashes, the rest as encoded. Before
+   * our own proposal, the txs accepted from our clients but not yet gossiped go out, so peers hold
+   * them by the time the proposal arrives.
    */
-  private proposalWire(proposal: Proposal, block: Block): Uint8Array {
-    this.txBatcher.flush();
-    return encodeProposalByHashes(proposal, block, blockTxHashes(block));
+  private wireForm(bytes: Uint8Array, message: ConsensusMessage, own: boolean): Uint8Array {
+    if (message.kind !== 'proposal') return bytes;
+    if (own) this.txBatcher.flush();
+    return encodeProposalByHashes(message.proposal, message.block, blockTxHashes(message.block));
   }
 
   /** Request/response for block sync: our height, or a range of blocks with their commits. */
@@ -695,12 +697,8 @@ export class CareLedgerNode {
           return false;
         }
       },
-      broadcast: (bytes, message) =>
-        this.publish(
-          'consensus',
-          message.kind === 'proposal' ? this.proposalWire(message.proposal, message.block) : bytes,
-        ),
-      relay: (bytes) => this.publish('consensus', bytes),
+      broadcast: (bytes, message) => this.publish('consensus', this.wireForm(bytes, message, true)),
+      relay: (bytes, message) => this.publish('consensus', this.wireForm(bytes, message, false)),
       scheduleTimeout: (height: bigint, round: number, step: TimeoutStep, delayMs: number) =>
         this.after(delayMs, () => this.driver.onTimeout(height, round, step)),
       decide: (value: ProposedBlock, commit: Commit) => {
