@@ -57,7 +57,6 @@ import {
 } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
-import type { Proposal } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
