@@ -520,6 +520,31 @@ export class ConsensusDriver {
   }
 
   /**
+   * What a peer that fell behind to an earlier round of this height asks for: the proposal of
+   * `round` (if we have it) and every prevote and precommit of `round` we hold, as received.
+   * Nothing for another height.
+   */
+  roundMessages(
+    height: bigint,
+    round: number,
+  ): {
+    readonly proposal: { readonly proposal: Proposal; readonly block: Block } | null;
+    readonly votes: Uint8Array[];
+  } {
+    const st = this.state;
+    if (height !== st.height) return { proposal: null, votes: [] };
+    const votes: Uint8Array[] = [];
+    for (const set of st.votes.existing(round)) {
+      for (const vote of set.allVotes())
+        votes.push(this.voteBytes.get(vote) ?? encodeMessage({ kind: 'vote', vote }));
+    }
+    const proposed = st.proposals.get(round);
+    const proposal =
+      proposed === undefined ? null : { proposal: proposed.proposal, block: proposed.value.block };
+    return { proposal, votes };
+  }
+
+  /**
    * Re-sends what peers may have missed when this height is not progressing: our own signed
    * messages, the votes of the current round, and the prevotes that justify our valid value (the
    * proof a re-proposal with a POL round needs), then our status. Like CometBFT's vote gossip, it

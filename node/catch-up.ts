@@ -1,4 +1,7 @@
 /**
+ * When a node helps a peer that fell behind (CatchUpPolicy: a height; below it a node asks for a
+ * round it fell behind in, RoundCatchUpPolicy).
+ *
  * When to send a peer the block and commit of a height it is still deciding but we have
  * committed (a catch-up). A peer one height behind is usually just finishing that height: its
  * commit is being written, or the last precommits are on their way. Sending it the whole block
@@ -34,6 +37,41 @@ export class CatchUpPolicy {
     }
     if (t - entry.since < this.graceMs || t - entry.sentAt < this.resendMs) return false;
     entry.sentAt = t;
+    return true;
+  }
+}
+
+/**
+ * When to ask a peer for a round's proposal and votes: the peer reports our height at a higher
+ * round, so this node fell behind a round (its messages were lost, or it restarted). Its votes
+ * show this node, by the rules of the algorithm, that the round moved on (f+1 of them skip it
+ * there). Pull, not only push: the peer re-sends its own messages only once its height has been
+ * stuck for a while. One request per `intervalMs` for a given height and round, whichever peer
+ * reports it, so a lagging node does not ask every peer at once.
+ */
+export class RoundCatchUpPolicy {
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private last: { height: bigint; round: number; at: number } | null = null;
+
+  constructor(intervalMs: number, now: () => number = Date.now) {
+    this.intervalMs = intervalMs;
+    this.now = now;
+  }
+
+  /** A peer says it is at `peerHeight`/`peerRound`; true if we should ask it for that round now. */
+  onStatus(peerHeight: bigint, peerRound: number, ourHeight: bigint, ourRound: number): boolean {
+    if (peerHeight !== ourHeight || peerRound <= ourRound) return false;
+    const t = this.now();
+    const last = this.last;
+    if (
+      last !== null &&
+      last.height === peerHeight &&
+      last.round === peerRound &&
+      t - last.at < this.intervalMs
+    )
+      return false;
+    this.last = { height: peerHeight, round: peerRound, at: t };
     return true;
   }
 }

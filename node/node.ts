@@ -57,12 +57,13 @@ import {
 } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
+import { MAX_ROUND } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
-import { CatchUpPolicy } from './catch-up.ts';
+import { CatchUpPolicy, RoundCatchUpPolicy } from './catch-up.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
@@ -80,6 +81,8 @@ import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
 const SYNC_BATCH = 20;
+/** The sync request for a round's proposal and votes. */
+const ROUND_REQUEST = 'round';
 const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
 /** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
@@ -107,6 +110,7 @@ export class CareLedgerNode {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly peerHeights = new Map<string, bigint>();
   private readonly catchUp: CatchUpPolicy;
+  private readonly roundCatchUp: RoundCatchUpPolicy;
   private readonly recentCommitted = new Set<string>();
   private readonly blockTxs = new Map<string, CheckedTx>();
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
@@ -161,6 +165,7 @@ export class CareLedgerNode {
     // Statuses come once per gossip interval: the second one at the same lagging height sends.
     const gossipMs = home.config.consensus.gossipIntervalMs;
     this.catchUp = new CatchUpPolicy(gossipMs / 2, 3 * gossipMs);
+    this.roundCatchUp = new RoundCatchUpPolicy(gossipMs);
     const { instrumentation } = home.config;
     this.metrics = instrumentation.prometheus
       ? new NodeMetrics(instrumentation.namespace, chain.chainId)
@@ -432,7 +437,11 @@ export class CareLedgerNode {
     return encodeProposalByHashes(message.proposal, message.block, blockTxHashes(message.block));
   }
 
-  /** Request/response for block sync: our height, or a range of blocks with their commits. */
+  /**
+   * The sync protocol's requests (node/README.md): ['status'] our height; ['blocks', from, to]
+   * a range of blocks with their commits; ['txs', hashes] txs to fill in a proposal;
+   * ['round', height, round] a round's proposal (by hashes) and votes, for a node behind it.
+   */
   private async onRequest(_kind: 'blocks', bytes: Uint8Array): Promise<Uint8Array> {
     const request = decode(bytes);
     if (!Array.isArray(request))
@@ -440,6 +449,19 @@ export class CareLedgerNode {
     if (request[0] === 'status') return encode([this.chain.lastHeight]);
     if (request[0] === TXS_REQUEST)
       return answerTxsRequest(txsRequestHashes(request), (hash) => this.localTx(hash));
+    if (request[0] === ROUND_REQUEST) {
+      const [, height, round] = s.tuple(request, 3, 'round request');
+      const messages = this.driver.roundMessages(
+        s.u64(height!, 'height'),
+        s.int(round!, 'round', 0, MAX_ROUND),
+      );
+      const { proposal } = messages;
+      const wire =
+        proposal === null
+          ? []
+          : [encodeProposalByHashes(proposal.proposal, proposal.block, blockTxHashes(proposal.block))];
+      return encode([...wire, ...messages.votes]);
+    }
     const [, fromHeight, toHeight] = s.tuple(request, 3, 'blocks request');
     const first = s.u64(fromHeight!, 'from');
     const last = s.u64(toHeight!, 'to');
@@ -451,6 +473,42 @@ export class CareLedgerNode {
       out.push([blockFields(block), commitFields(commit)]);
     }
     return encode(out);
+  }
+
+  /**
+   * A peer is at our height in a later round: ask it for that round's proposal and votes and take
+   * them as if gossiped (each checked by consensus; a proposal is filled in from our txs).
+   */
+  private async catchUpRound(peer: string, height: bigint, round: number): Promise<void> {
+    try {
+      const response = decode(
+        await this.p2p.request(peer, 'blocks', encode([ROUND_REQUEST, height, round]), {
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        }),
+      );
+      // At most the proposal and two votes per validator.
+      const items = s.list(response, 1 + 2 * this.chain.validators.set.validators.length, 'round messages');
+      let accepted = 0;
+      for (const [i, item] of items.entries()) {
+        if (this.stopped || this.driver.height !== height) return;
+        if ((await this.onConsensusMessage(s.bytes(item, `round messages[${i}]`), peer)) === 'accept')
+          accepted++;
+      }
+      this.logs.consensus.info('caught up a round from a peer', {
+        peer,
+        height,
+        round,
+        messages: items.length,
+        accepted,
+      });
+    } catch (err) {
+      this.logs.consensus.debug('round catch-up failed', {
+        peer,
+        height,
+        round,
+        error: (err as Error).message,
+      });
+    }
   }
 
   /** Fetches and applies blocks from the most advanced peer until we are within a height. */
@@ -717,10 +775,12 @@ export class CareLedgerNode {
           });
         }
       },
-      peerStatus: (peer: string, height: bigint) => {
+      peerStatus: (peer: string, height: bigint, round: number) => {
         const known = this.peerHeights.get(peer) ?? 0n;
         if (height > known) this.peerHeights.set(peer, height);
         if (this.catchUp.onStatus(peer, height, this.chain.lastHeight)) void this.sendCatchUp(peer, height);
+        if (this.roundCatchUp.onStatus(height, round, this.driver.height, this.driver.round))
+          void this.catchUpRound(peer, height, round);
       },
     };
   }

@@ -133,6 +133,12 @@ export class HeightVoteSet {
     return type === VoteType.prevote ? r.prevotes : r.precommits;
   }
 
+  /** The votes of `round` if any set of it exists, without creating one (a peer may name any round). */
+  existing(round: number): readonly VoteSet[] {
+    const r = this.rounds.get(round);
+    return r === undefined ? [] : [r.prevotes, r.precommits];
+  }
+
   prevotes(round: number): VoteSet {
     return this.get(round, VoteType.prevote);
   }

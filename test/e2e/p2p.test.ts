@@ -2,7 +2,8 @@
  * The p2p guarantees of a real consortium, with OS processes and TCP sockets on 127.0.0.1:
  *  - a peer outside the membership cannot connect to a node;
  *  - a member that sends invalid messages has them rejected and scored down, and they are not
- *    relayed; its slot still works for the honest node that owns the key afterwards.
+ *    relayed; its slot still works for the honest node that owns the key afterwards;
+ *  - a member behind a round can pull that round's proposal and votes from a node.
  *
  * The other side is a child process (rogue-peer.ts) running a host built by the project's own
  * `createP2PHost`. Validators 0-2 run; validator 3 stays down until the end (3 of 4 equal powers
@@ -16,8 +17,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import {
+  type ConsensusMessage,
+  decodeMessage,
+  decodeProposalByHashes,
+  isProposalByHashes,
+  type ProposalByHashes,
+} from '../../consensus/messages.ts';
 import { loadHome } from '../../node/home.ts';
 import { peerIdFromNodeKey } from '../../p2p/identity.ts';
+import { genesisValidatorSet } from '../../packages/types/genesis.ts';
+import { verifyVote } from '../../packages/types/vote.ts';
 import { Consortium } from './harness.ts';
 
 const net = Consortium.create({ validators: 4, basePort: 31656 });
@@ -280,6 +290,41 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   const g0 = await gossipFrom0();
   await commitMore([0], 2n);
   assert.ok((await gossipFrom0()) > g0, 'node 0 gossips to a member in good standing');
+
+  // A member behind a round pulls that round's proposal and votes over the sync protocol: each
+  // is a message of that height and round, signed by a validator. (Polled: node 0's height moves
+  // on between reading it and asking.)
+  const set = genesisValidatorSet(homes[0]!.genesis);
+  type Pulled = ConsensusMessage | ({ kind: 'proposal-by-hashes' } & ProposalByHashes);
+  let pulled: Pulled[] = [];
+  let pulledHeight = 0n;
+  await waitFor(
+    "node 0 to answer a round request with the round's votes",
+    async () => {
+      pulledHeight = (await net.height(0)) + 1n;
+      const reply = await rogue.call('round', { peer: ids[0], height: pulledHeight.toString(), round: 0 });
+      const items = (reply.items as string[]).map((hex) => Buffer.from(hex, 'hex'));
+      pulled = items.map((bytes) =>
+        isProposalByHashes(bytes)
+          ? { kind: 'proposal-by-hashes' as const, ...decodeProposalByHashes(bytes) }
+          : decodeMessage(bytes),
+      );
+      return pulled.some((m) => m.kind === 'vote');
+    },
+    10_000,
+  );
+  for (const m of pulled) {
+    if (m.kind === 'vote') {
+      assert.is(m.vote.height, pulledHeight);
+      assert.is(m.vote.round, 0);
+      verifyVote(net.chainId, m.vote, set);
+    } else {
+      assert.is(m.kind, 'proposal-by-hashes', 'only the proposal (by hashes) and votes');
+      if (m.kind === 'proposal-by-hashes') assert.is(m.proposal.height, pulledHeight);
+    }
+  }
+  const past = await rogue.call('round', { peer: ids[0], height: '1', round: 0 });
+  assert.equal(past.items, [], 'nothing for a height node 0 is not deciding');
 
   // 1. A vote of the current height with one signature bit flipped.
   const badVote = await rogue.call('badvote', { peer: ids[0] });

@@ -22,7 +22,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { decodeMessage, encodeMessage } from '../../consensus/messages.ts';
 import { createP2PHost, type TopicKind } from '../../p2p/host.ts';
 import { parseTopic } from '../../p2p/topics.ts';
-import { encode } from '../../packages/codec/canonical.ts';
+import { decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import type { Vote } from '../../packages/types/vote.ts';
 
@@ -105,6 +105,7 @@ type Command =
   | { id: number; cmd: 'badvote'; peer: string }
   | { id: number; cmd: 'direct'; peer: string; kind: TopicKind }
   | { id: number; cmd: 'request'; peer: string }
+  | { id: number; cmd: 'round'; peer: string; height: string; round: number }
   | { id: number; cmd: 'stats'; peer: string }
   | { id: number; cmd: 'stop' };
 
@@ -160,6 +161,12 @@ async function run(c: Command): Promise<Record<string, unknown>> {
       } catch (err) {
         return { code: codeOf(err) };
       }
+    case 'round': {
+      // A member behind a round asks for its proposal and votes (node/node.ts catchUpRound).
+      const body = encode(['round', BigInt(c.height), c.round]);
+      const items = decode(await host.request(c.peer, 'blocks', body)) as Uint8Array[];
+      return { items: items.map((item) => Buffer.from(item).toString('hex')) };
+    }
     case 'stats':
       return {
         peerId: host.peerId,

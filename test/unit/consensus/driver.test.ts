@@ -535,6 +535,35 @@ test('receiveDecoded: a proposal the host filled in is checked, WALed in full, a
   );
 });
 
+test("roundMessages: a round's proposal and votes as received, nothing for other heights or empty rounds", () => {
+  const { driver } = makeNode(four.chain, four.fx, US);
+  driver.startHeight(start);
+  const p = proposalFrom(four.chain, four.fx, PROPOSER);
+  assert.ok(accepted(driver.receive(p.bytes, 'peer')));
+  const peerVotes = PEERS.map((i) => voteBytes(prevote(four.fx, i, 1n, 0, p.id)));
+  for (const bytes of peerVotes) assert.ok(accepted(driver.receive(bytes, 'peer')));
+
+  const round0 = driver.roundMessages(1n, 0);
+  assert.ok(round0.proposal !== null && equalBytes(blockIdOf(round0.proposal.block.header), p.id));
+  const votes = round0.votes.map((bytes) => decodeMessage(bytes));
+  // The two peers' prevotes and ours: +2/3 for the block, so our precommit too.
+  assert.equal(
+    votes.map((m) => (m.kind === 'vote' ? `${m.vote.type}:${m.vote.validatorIndex}` : m.kind)).sort(),
+    [...[...PEERS, US].map((i) => `${VoteType.prevote}:${i}`), `${VoteType.precommit}:${US}`].sort(),
+  );
+  for (const bytes of peerVotes)
+    assert.ok(
+      round0.votes.some((v) => equalBytes(v, bytes)),
+      'received bytes, as they came',
+    );
+  assert.ok(votes.every((m) => m.kind === 'vote' && m.vote.round === 0 && m.vote.height === 1n));
+
+  const rounds = driver.consensusState.votes.roundsSeen();
+  assert.equal(driver.roundMessages(1n, 7), { proposal: null, votes: [] });
+  assert.equal(driver.consensusState.votes.roundsSeen(), rounds, 'asking for a round creates nothing');
+  assert.equal(driver.roundMessages(2n, 0), { proposal: null, votes: [] });
+});
+
 test('a catch-up with a valid commit decides; too little power is rejected; other heights ignored', () => {
   const { host, driver } = makeNode(four.chain, four.fx, US);
   driver.startHeight(start);

@@ -1,11 +1,12 @@
 /**
  * node/catch-up.ts: a peer that reports a height we committed gets that block only once it has
  * lagged for the grace period, then at most once per resend period; a peer that moves on, or
- * reports another height, starts afresh. The clock is a variable the test sets.
+ * reports another height, starts afresh. A node behind a round asks for it once per interval.
+ * The clock is a variable the test sets.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CatchUpPolicy } from '../../../node/catch-up.ts';
+import { CatchUpPolicy, RoundCatchUpPolicy } from '../../../node/catch-up.ts';
 
 const GRACE = 500;
 const RESEND = 3000;
@@ -51,6 +52,21 @@ test('a peer that moves to another height starts afresh; peers are tracked separ
   assert.is(p.onStatus('a', 10n, 12n), false, 'a at 10 again (restarted): a new lag, not an old one');
   at(1800);
   assert.is(p.onStatus('a', 10n, 12n), true);
+});
+
+test('round catch-up: only a peer at our height in a later round, once per interval per height and round', () => {
+  let now = 0;
+  const r = new RoundCatchUpPolicy(500, () => now);
+  assert.is(r.onStatus(10n, 2, 10n, 2), false, 'same round');
+  assert.is(r.onStatus(10n, 1, 10n, 2), false, 'the peer is behind us');
+  assert.is(r.onStatus(11n, 5, 10n, 0), false, 'another height: block sync or catch-up, not this');
+  assert.is(r.onStatus(10n, 3, 10n, 2), true, 'one round ahead');
+  now = 499;
+  assert.is(r.onStatus(10n, 3, 10n, 2), false, 'asked already, whichever peer reports it');
+  assert.is(r.onStatus(10n, 4, 10n, 2), true, 'a later round is asked at once');
+  now = 999;
+  assert.is(r.onStatus(10n, 4, 10n, 2), true, 'again after the interval, if still behind');
+  assert.is(r.onStatus(10n, 4, 10n, 4), false, 'caught up');
 });
 
 test.run();
