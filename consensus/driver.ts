@@ -281,9 +281,16 @@ export class ConsensusDriver {
     return this.seen.has(seenKey(wireBytes));
   }
 
+  /** True if this round's proposal of this block was already taken (maybe in another wire form). */
+  hasProposal(proposal: Proposal): boolean {
+    const taken =
+      proposal.height === this.state.height ? this.state.proposals.get(proposal.round) : undefined;
+    return taken !== undefined && equalBytes(taken.value.id, proposal.blockId);
+  }
+
   /**
-   * Checks a proposal's signature and that the header is the block it signed, before the host
-   * fetches the block's txs from peers (or to tell a bad proposal from txs nobody had).
+   * Checks a proposal of this height: in the round window, signed by that round's proposer, for
+   * this header. The host runs it before it fetches the block's txs from peers.
    */
   checkProposal(proposal: Proposal, header: Header): Acceptance {
     try {

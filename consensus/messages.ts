@@ -1,6 +1,6 @@
 /**
  * The consensus wire messages, in the canonical encoding: a proposal travels with its block (in
- * the WAL and in repairs; between nodes as a proposal by hashes, below); a status tells peers our
+ * the WAL; between nodes as a proposal by hashes, below); a status tells peers our
  * height and round (a peer ahead answers with a catch-up); a catch-up carries a decided block with
  * its commit, for a node that fell behind a height.
  */

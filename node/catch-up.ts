@@ -46,8 +46,9 @@ export class CatchUpPolicy {
  * round, so this node fell behind a round (its messages were lost, or it restarted). Its votes
  * show this node, by the rules of the algorithm, that the round moved on (f+1 of them skip it
  * there). Pull, not only push: the peer re-sends its own messages only once its height has been
- * stuck for a while. One request per `intervalMs` for a given height and round, whichever peer
- * reports it, so a lagging node does not ask every peer at once.
+ * stuck for a while. Within `intervalMs` only a round later than the last one asked for is asked
+ * for, whichever peer reports it, so peers at different rounds (or one naming rounds at random)
+ * cost at most a request per later round; the node also keeps one request in flight.
  */
 export class RoundCatchUpPolicy {
   private readonly intervalMs: number;
@@ -67,7 +68,7 @@ export class RoundCatchUpPolicy {
     if (
       last !== null &&
       last.height === peerHeight &&
-      last.round === peerRound &&
+      peerRound <= last.round &&
       t - last.at < this.intervalMs
     )
       return false;

@@ -36,13 +36,14 @@ import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { signerFor } from '../packages/crypto/ed25519.ts';
-import { equalBytes, toHex } from '../packages/crypto/hash.ts';
+import { equalBytes, sha256, toHex } from '../packages/crypto/hash.ts';
 import {
   type Block,
   blockFields,
   blockFromFields,
   blockTxHashes,
   encodeBlock,
+  MAX_BLOCK_TXS_BYTES,
   txHash,
   withTxHashes,
 } from '../packages/types/block.ts';
@@ -55,7 +56,7 @@ import {
   evidenceHash,
   verifyCommit,
 } from '../packages/types/commit.ts';
-import type { CheckedTx } from '../packages/types/tx.ts';
+import { type CheckedTx, MAX_TX_BYTES } from '../packages/types/tx.ts';
 import { addressOf } from '../packages/types/validator.ts';
 import { MAX_ROUND } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
@@ -74,6 +75,7 @@ import {
   encodeTxsRequest,
   fillTxs,
   TXS_REQUEST,
+  type TxSource,
   txsRequestHashes,
 } from './proposal-txs.ts';
 import { startRpcServer } from './rpc.ts';
@@ -87,6 +89,13 @@ const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
 /** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
 const MAX_DIRECT_SENDS_PER_TICK = 24;
+/** Proposals of the next height kept until we get there (a few rounds' worth). */
+const MAX_BUFFERED_PROPOSALS = 16;
+/** Proposals a peer may have us filling in at once: each may wait on fetches. */
+const MAX_FILLS_PER_PEER = 2;
+/** Peers asked for a proposal's missing txs, and how long each may take: a round is short. */
+const MAX_TX_SOURCES = 3;
+const TX_FETCH_TIMEOUT_MS = 2000;
 /** How long client txs wait to be gossiped together. */
 const TX_BATCH_INTERVAL_MS = 50;
 
@@ -111,9 +120,15 @@ export class CareLedgerNode {
   private readonly peerHeights = new Map<string, bigint>();
   private readonly catchUp: CatchUpPolicy;
   private readonly roundCatchUp: RoundCatchUpPolicy;
+  /** A round catch-up request is in flight (one at a time). */
+  private catchingUpRound = false;
   private readonly recentCommitted = new Set<string>();
   private readonly blockTxs = new Map<string, CheckedTx>();
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
+  /** Proposals by hashes for the next height, by hash of their bytes, with the peer that sent each. */
+  private readonly nextHeightProposals = new Map<string, { bytes: Uint8Array; from: string }>();
+  /** Proposals being filled in, by the peer that sent them. */
+  private readonly fillsInFlight = new Map<string, number>();
   private syncing = false;
   /**
    * Until this node decides a block with the network, its configured persistent peers may connect
@@ -176,7 +191,12 @@ export class CareLedgerNode {
         checkTx: (tx, recheck) => app.checkTx(tx, recheck),
         isCommitted: (hash) => this.recentCommitted.has(toHex(hash)),
       },
-      { maxTxs: home.config.mempool.maxTxs, maxBytes: home.config.mempool.maxBytes },
+      {
+        maxTxs: home.config.mempool.maxTxs,
+        maxBytes: home.config.mempool.maxBytes,
+        // A tx a block may not carry is refused at the door, not proposed and then refused by all.
+        maxTxBytes: Math.min(chain.blockLimits.maxTxBytes, MAX_TX_BYTES),
+      },
       this.metrics?.forMempool() ?? null,
     );
   }
@@ -388,9 +408,12 @@ export class CareLedgerNode {
   }
 
   /**
-   * A proposal that carried tx hashes: its block is filled in from our txs, the rest fetched from
-   * the sender (node/proposal-txs.ts), then it goes to consensus as any proposal. Relayed only
-   * once filled in, so whoever we relay it to can fetch what it lacks from us.
+   * A proposal that carried tx hashes. Checked first (its proposer's signature over this header,
+   * at our height and round window), so no peer makes us fetch for a proposal that is not one;
+   * then its block is filled in from our txs, the rest fetched from the sender and, failing that,
+   * from other peers (node/proposal-txs.ts); then it goes to consensus as any proposal. Relayed
+   * only once filled in, so whoever we relay it to can fetch what it lacks from us. One of the next
+   * height waits until we get there (as the driver's own buffer does for full messages).
    */
   private async onProposalByHashes(bytes: Uint8Array, from: string): Promise<Verdict> {
     let message: ProposalByHashes;
@@ -400,25 +423,55 @@ export class CareLedgerNode {
       return this.verdict(rejection(err), from);
     }
     const { proposal, header, evidence, lastCommit, txHashes } = message;
-    if (proposal.height < this.driver.height || this.driver.hasSeen(bytes)) return 'ignore';
+    if (header.height !== proposal.height) {
+      const reason = 'proposal and block heights differ';
+      return this.verdict({ result: 'reject', code: 'PROPOSAL_INVALID', reason }, from);
+    }
+    const height = this.driver.height;
+    if (proposal.height < height || this.driver.hasSeen(bytes) || this.driver.hasProposal(proposal))
+      return 'ignore';
+    if (proposal.height > height) {
+      if (proposal.height === height + 1n && this.nextHeightProposals.size < MAX_BUFFERED_PROPOSALS)
+        this.nextHeightProposals.set(toHex(sha256(bytes)), { bytes, from });
+      return 'ignore';
+    }
+    const check = this.driver.checkProposal(proposal, header);
+    if (check.result !== 'accept') return this.verdict(check, from);
+    const inFlight = this.fillsInFlight.get(from) ?? 0;
+    if (inFlight >= MAX_FILLS_PER_PEER) return 'ignore';
+    this.fillsInFlight.set(from, inFlight + 1);
     let filled: { txs: Uint8Array[]; fetched: number };
     try {
-      filled = await fillTxs(
-        txHashes,
-        (hash) => this.localTx(hash),
-        (missing) =>
-          this.p2p.request(from, 'blocks', encodeTxsRequest(missing), { timeoutMs: REQUEST_TIMEOUT_MS }),
-      );
+      filled = await fillTxs(txHashes, (hash) => this.localTx(hash), this.txSources(from));
     } catch (err) {
       this.logs.consensus.debug('could not fill in a proposal', { from, error: (err as Error).message });
-      // Txs nobody sent us are no one's fault; a proposal its proposer did not sign is the sender's.
-      return this.driver.checkProposal(proposal, header).result === 'reject' ? 'reject' : 'ignore';
+      return 'ignore';
+    } finally {
+      const left = (this.fillsInFlight.get(from) ?? 1) - 1;
+      if (left > 0) this.fillsInFlight.set(from, left);
+      else this.fillsInFlight.delete(from);
     }
     if (this.stopped) return 'ignore';
     // Each tx was found under its hash (mempool keys are hashes of the bytes) or fetched and hashed.
     if (filled.fetched > 0) this.metrics?.proposalTxsFetched.inc(this.metrics.labels, filled.fetched);
     const block = withTxHashes({ header, txs: filled.txs, evidence, lastCommit }, txHashes);
     return this.verdict(this.driver.receiveDecoded({ kind: 'proposal', proposal, block }, bytes, from), from);
+  }
+
+  /** Who to ask for a proposal's missing txs: its sender, then a few other peers. */
+  private txSources(from: string): TxSource[] {
+    const others = this.p2p.topicPeers('consensus').filter((peer) => peer !== from);
+    return [from, ...others.slice(0, MAX_TX_SOURCES - 1)].map(
+      (peer) => (missing) =>
+        this.p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: TX_FETCH_TIMEOUT_MS }),
+    );
+  }
+
+  /** Proposals by hashes of the height just started, held while we were finishing the last one. */
+  private takeNextHeightProposals(): void {
+    const held = [...this.nextHeightProposals.values()];
+    this.nextHeightProposals.clear();
+    for (const { bytes, from } of held) void this.onProposalByHashes(bytes, from);
   }
 
   /** A tx this node holds: pending in the mempool, or in a block seen at this height. */
@@ -480,6 +533,7 @@ export class CareLedgerNode {
    * them as if gossiped (each checked by consensus; a proposal is filled in from our txs).
    */
   private async catchUpRound(peer: string, height: bigint, round: number): Promise<void> {
+    this.catchingUpRound = true;
     try {
       const response = decode(
         await this.p2p.request(peer, 'blocks', encode([ROUND_REQUEST, height, round]), {
@@ -508,6 +562,8 @@ export class CareLedgerNode {
         round,
         error: (err as Error).message,
       });
+    } finally {
+      this.catchingUpRound = false;
     }
   }
 
@@ -559,7 +615,9 @@ export class CareLedgerNode {
   }
 
   private advanceConsensus(): void {
-    if (this.driver.height <= this.chain.lastHeight) this.driver.startHeight(nextHeightStart(this.chain));
+    if (this.driver.height > this.chain.lastHeight) return;
+    this.driver.startHeight(nextHeightStart(this.chain));
+    this.takeNextHeightProposals();
   }
 
   private enqueueCommit(run: () => Promise<void>): Promise<void> {
@@ -728,7 +786,7 @@ export class CareLedgerNode {
     return {
       buildBlock: () => {
         const limits = this.chain.blockLimits;
-        const txs = this.app.prepareProposal(this.mempool.reap(limits.maxTxs, 4 * 1024 * 1024));
+        const txs = this.app.prepareProposal(this.mempool.reap(limits.maxTxs, MAX_BLOCK_TXS_BYTES));
         const evidence = [...this.evidencePool.values()]
           .filter((e) => e.voteA.height <= this.chain.lastHeight)
           .slice(0, limits.maxEvidence);
@@ -779,7 +837,10 @@ export class CareLedgerNode {
         const known = this.peerHeights.get(peer) ?? 0n;
         if (height > known) this.peerHeights.set(peer, height);
         if (this.catchUp.onStatus(peer, height, this.chain.lastHeight)) void this.sendCatchUp(peer, height);
-        if (this.roundCatchUp.onStatus(height, round, this.driver.height, this.driver.round))
+        if (
+          !this.catchingUpRound &&
+          this.roundCatchUp.onStatus(height, round, this.driver.height, this.driver.round)
+        )
           void this.catchUpRound(peer, height, round);
       },
     };

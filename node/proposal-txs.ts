@@ -33,25 +33,45 @@ export function txsRequestHashes(request: Canonical): Uint8Array[] {
     .map((h, i) => s.bytes(h, `hash[${i}]`, HASH_BYTES));
 }
 
-/** The answer: the txs this node holds among those asked for. */
+/**
+ * Bytes of txs in one answer: well under the sync protocol's 16 MiB response bound, however large
+ * the txs a request names (1,000 of 64 KiB would be 64 MiB). The asker asks again for the rest.
+ */
+export const MAX_TXS_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** The answer: the txs this node holds among those asked for, up to `maxBytes` of them. */
 export function answerTxsRequest(
   hashes: readonly Uint8Array[],
   local: (hash: Uint8Array) => Uint8Array | undefined,
+  maxBytes = MAX_TXS_ANSWER_BYTES,
 ): Uint8Array {
-  return encode(hashes.flatMap((hash) => local(hash) ?? []));
+  const txs: Uint8Array[] = [];
+  let bytes = 0;
+  for (const hash of hashes) {
+    const tx = local(hash);
+    if (tx === undefined) continue;
+    if (bytes + tx.length > maxBytes) break;
+    txs.push(tx);
+    bytes += tx.length;
+  }
+  return encode(txs);
 }
+
+/** A peer to fetch txs from: its encoded answer to a request for `missing`. */
+export type TxSource = (missing: readonly Uint8Array[]) => Promise<Uint8Array>;
 
 /**
  * The txs of `hashes`, in order, and how many distinct txs were fetched: from `local` where it
- * has them, the rest with `fetch`
- * (one call per MAX_HASHES_PER_REQUEST missing). Throws PROPOSAL_TXS_MISSING (action ignore: the
- * peer may simply not hold them) if any stays missing; a fetched tx that hashes to nothing asked
- * for is dropped (and counted in the error's message if it leaves a gap).
+ * has them, the rest from `sources` in turn (the sender of the proposal first). Each source is
+ * asked in requests of at most MAX_HASHES_PER_REQUEST, again while its answers bring more (they
+ * are cut at a byte budget); a source that fails or answers malformed bytes is left for the
+ * next. A fetched tx that hashes to nothing asked for is dropped. Throws PROPOSAL_TXS_MISSING
+ * (action ignore: peers may simply not hold them) if any stays missing.
  */
 export async function fillTxs(
   hashes: readonly Uint8Array[],
   local: (hash: Uint8Array) => Uint8Array | undefined,
-  fetch: (missing: readonly Uint8Array[]) => Promise<Uint8Array>,
+  sources: readonly TxSource[],
 ): Promise<{ txs: Uint8Array[]; fetched: number }> {
   const txs = hashes.map(local);
   const wanted = new Map<string, number[]>();
@@ -62,12 +82,40 @@ export async function fillTxs(
     if (at === undefined) wanted.set(key, [i]);
     else at.push(i);
   });
-  if (wanted.size === 0) return { txs: txs as Uint8Array[], fetched: 0 };
+  const missing = wanted.size;
+  for (const source of sources) {
+    while (wanted.size > 0) {
+      const before = wanted.size;
+      try {
+        await fetchFrom(source, hashes, wanted, txs);
+      } catch {
+        break;
+      }
+      if (wanted.size === before) break;
+    }
+  }
+  if (wanted.size > 0) {
+    throw new CareLedgerError(
+      'PROPOSAL_TXS_MISSING',
+      `${wanted.size} of the proposal's ${hashes.length} txs are neither here nor with the peers asked`,
+      'ignore',
+    );
+  }
+  return { txs: txs as Uint8Array[], fetched: missing };
+}
+
+/** One pass over `source`: asks for every wanted hash and puts what comes back in place. */
+async function fetchFrom(
+  source: TxSource,
+  hashes: readonly Uint8Array[],
+  wanted: Map<string, number[]>,
+  txs: (Uint8Array | undefined)[],
+): Promise<void> {
   const missing = [...wanted.values()].map((at) => hashes[at[0]!]!);
   const chunks: Uint8Array[][] = [];
   for (let i = 0; i < missing.length; i += MAX_HASHES_PER_REQUEST)
     chunks.push(missing.slice(i, i + MAX_HASHES_PER_REQUEST));
-  const answers = await Promise.all(chunks.map((chunk) => fetch(chunk)));
+  const answers = await Promise.all(chunks.map((chunk) => source(chunk)));
   for (const [c, answer] of answers.entries()) {
     const list = s.list(decode(answer), chunks[c]!.length, 'txs answer');
     for (const [i, value] of list.entries()) {
@@ -77,12 +125,4 @@ export async function fillTxs(
       wanted.delete(key);
     }
   }
-  if (wanted.size > 0) {
-    throw new CareLedgerError(
-      'PROPOSAL_TXS_MISSING',
-      `${wanted.size} of the proposal's ${hashes.length} txs are neither here nor with the peer`,
-      'ignore',
-    );
-  }
-  return { txs: txs as Uint8Array[], fetched: missing.length };
 }

@@ -20,6 +20,7 @@ import {
   blockIdOf,
   evidenceHashOf,
   type Header,
+  MAX_BLOCK_TXS_BYTES,
   txHash,
   validateBlockBody,
   withTxHashes,
@@ -178,6 +179,14 @@ export function validateBlock(chain: ChainState, block: Block, evidence: Evidenc
   if (!equalBytes(h.lastResultsHash, chain.lastResultsHash)) fail('wrong last results hash');
   if (indexOfAddress(chain.validators.set, h.proposerAddress) < 0) fail('proposer is not a validator');
   if (block.txs.length > chain.blockLimits.maxTxs) fail('too many txs');
+  // Blocks decoded from bytes were held to maxTxBytes already; one filled in from a mempool or
+  // from peers (a proposal by hashes) is checked here.
+  let txsBytes = 0;
+  for (const tx of block.txs) {
+    if (tx.length > chain.blockLimits.maxTxBytes) fail(`a tx of ${tx.length} bytes is over max_tx_bytes`);
+    txsBytes += tx.length;
+  }
+  if (txsBytes > MAX_BLOCK_TXS_BYTES) fail(`${txsBytes} bytes of txs is over ${MAX_BLOCK_TXS_BYTES}`);
   if (block.evidence.length > chain.blockLimits.maxEvidence) fail('too much evidence');
   validateBlockBody(block);
   if (block.lastCommit !== null) {

@@ -34,6 +34,13 @@ export interface BlockLimits {
   readonly maxEvidence: number;
 }
 
+/**
+ * Most bytes of txs in one block, summed: a whole proposal (with header, last commit and
+ * evidence) then fits a 4 MiB consensus WAL record and a 4 MiB catch-up message. A protocol
+ * rule, checked by every validator (state/chain-state.ts validateBlock); proposers reap up to it.
+ */
+export const MAX_BLOCK_TXS_BYTES = 3.5 * 1024 * 1024;
+
 export const defaultBlockLimits: BlockLimits = { maxTxs: 10_000, maxTxBytes: 64 * 1024, maxEvidence: 100 };
 
 export interface Header {

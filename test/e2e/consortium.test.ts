@@ -76,7 +76,6 @@ test('4 validators commit 50 heights with txs; every node has identical block id
   await assertSameChain([0, 1, 2, 3], 50n);
   const fetched = await net.metric(3, 'consensus_proposal_txs_fetched_total');
   assert.ok(fetched > 0, `node 3 filled proposals from its one-tx mempool alone? fetched ${fetched}`);
-  assert.is(await net.metric(0, 'consensus_proposal_txs_fetched_total'), 0, 'node 0 held every tx');
 });
 
 test('kill -9 one validator under load: the others keep committing; restarted, it catches up and votes again', async () => {

@@ -519,8 +519,12 @@ test('receiveDecoded: a proposal the host filled in is checked, WALed in full, a
   assert.is(driver.consensusState.proposals.size, 0, 'checking feeds nothing');
 
   assert.not.ok(driver.hasSeen(wire));
+  assert.not.ok(driver.hasProposal(p.proposal));
   assert.ok(accepted(driver.receiveDecoded(message, wire, 'peer')));
   assert.ok(driver.hasSeen(wire));
+  assert.ok(driver.hasProposal(p.proposal), 'taken: a copy in another wire form need not be filled in');
+  assert.not.ok(driver.hasProposal({ ...p.proposal, blockId: otherBlock.header.dataHash }), 'another block');
+  assert.not.ok(driver.hasProposal({ ...p.proposal, round: 1 }), 'another round');
   assertIgnore(driver.receiveDecoded(message, wire, 'another peer'), 'duplicate');
   const received = walRecords(wal).filter((r) => r[0] === WalKind.received);
   assert.is(received.length, 1, 'WALed once');

@@ -54,7 +54,7 @@ test('a peer that moves to another height starts afresh; peers are tracked separ
   assert.is(p.onStatus('a', 10n, 12n), true);
 });
 
-test('round catch-up: only a peer at our height in a later round, once per interval per height and round', () => {
+test('round catch-up: only a peer at our height in a later round; within an interval only a later round than asked', () => {
   let now = 0;
   const r = new RoundCatchUpPolicy(500, () => now);
   assert.is(r.onStatus(10n, 2, 10n, 2), false, 'same round');
@@ -64,6 +64,7 @@ test('round catch-up: only a peer at our height in a later round, once per inter
   now = 499;
   assert.is(r.onStatus(10n, 3, 10n, 2), false, 'asked already, whichever peer reports it');
   assert.is(r.onStatus(10n, 4, 10n, 2), true, 'a later round is asked at once');
+  assert.is(r.onStatus(10n, 3, 10n, 2), false, 'an earlier one is not: round 4 was asked for');
   now = 999;
   assert.is(r.onStatus(10n, 4, 10n, 2), true, 'again after the interval, if still behind');
   assert.is(r.onStatus(10n, 4, 10n, 4), false, 'caught up');

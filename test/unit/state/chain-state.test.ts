@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hasCode } from '../../../packages/core/errors.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
-import { type Block, blockIdOf, type Header } from '../../../packages/types/block.ts';
+import { type Block, blockIdOf, type Header, MAX_BLOCK_TXS_BYTES } from '../../../packages/types/block.ts';
 import {
   type DuplicateVoteEvidence,
   evidenceHash,
@@ -183,6 +183,36 @@ test('validateBlock rejects wrong validators, next validators and app hashes, an
   for (const [patch, message] of cases) {
     assertInvalid(() => validateBlock(chain, withHeader(block, patch), lookup()), 'BLOCK_INVALID', message);
   }
+});
+
+test('validateBlock holds every tx to max_tx_bytes and all of them to MAX_BLOCK_TXS_BYTES', () => {
+  const withTxs = (txs: Uint8Array[]) =>
+    buildBlock(chain, {
+      txs,
+      evidence: [],
+      time: chain.lastBlockTime + 1000n,
+      proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
+    });
+  const max = chain.blockLimits.maxTxBytes;
+  validateBlock(chain, withTxs([new Uint8Array(max)]), lookup());
+  assertInvalid(
+    () => validateBlock(chain, withTxs([new Uint8Array(max + 1)]), lookup()),
+    'BLOCK_INVALID',
+    /over max_tx_bytes/,
+  );
+  const count = Math.floor(MAX_BLOCK_TXS_BYTES / max);
+  const full = Array.from({ length: count }, (_, i) => new Uint8Array(max).fill(i % 256));
+  validateBlock(chain, withTxs(full), lookup());
+  assertInvalid(
+    () =>
+      validateBlock(
+        chain,
+        withTxs([...full, new Uint8Array(MAX_BLOCK_TXS_BYTES - count * max + 1)]),
+        lookup(),
+      ),
+    'BLOCK_INVALID',
+    /bytes of txs is over/,
+  );
 });
 
 test('validateBlock rejects a last commit with two thirds of the power or less', () => {
