@@ -326,17 +326,20 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   const past = await rogue.call('round', { peer: ids[0], height: '1', round: 0 });
   assert.equal(past.items, [], 'nothing for a height node 0 is not deciding');
 
-  // 1. A vote of the current height with one signature bit flipped.
-  const badVote = await rogue.call('badvote', { peer: ids[0] });
-  assert.equal(badVote.outcome, { status: 'published', recipients: 1 });
+  // 1. A proposal by hashes of the current height, signed by a stranger, naming txs nobody holds:
+  // rejected for its signature before node 0 asks anyone for its txs.
+  const badProposal = await rogue.call('badproposal', { peer: ids[0] });
+  assert.equal(badProposal.outcome, { status: 'published', recipients: 1 });
   await waitFor(
-    'node 0 to reject the vote for its signature',
+    'node 0 to reject the proposal for its signature',
     async () =>
       logLines(0, 'rejected a consensus message').some(
-        (l) => l.code === 'VOTE_BAD_SIGNATURE' && l.from === ids[3],
+        (l) => l.code === 'PROPOSAL_BAD_SIGNATURE' && l.from === ids[3],
       ),
     5_000,
   );
+  const asked = (await rogue.call('stats', { peer: ids[0] })).requestsReceived;
+  assert.is(asked, 0, 'node 0 asked the rogue for nothing');
   await waitFor(
     'rejected{consensus} +1',
     async () => (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 1,

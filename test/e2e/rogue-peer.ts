@@ -9,22 +9,27 @@
  *   dial { addr }            dial, then report whether the connection survives (see below)
  *   publish { kind, count }  publish `count` fresh garbage messages (0xc1 + random bytes)
  *   oversized { kind, size } publish `size` random bytes in one message
- *   badvote { peer }         wait for a vote of a new height gossiped by `peer`, republish it
- *                            with one signature bit flipped
+ *   badproposal { peer }     wait for a vote of a new height gossiped by `peer`, then publish a
+ *                            proposal by hashes of that height signed by a stranger, naming txs
+ *                            nobody holds
+ *   round { peer, height, round }  the sync request for a round's proposal and votes
  *   direct { peer, kind }    sendDirect one fresh garbage message; replies the peer's verdict
  *   request { peer }         a sync status request; replies the error code if it fails
- *   stats { peer }           gossip messages received from `peer`, by topic; connections
+ *   stats { peer }           gossip messages received from `peer`, by topic; connections; sync
+ *                            requests this host was sent (it answers none)
  *   stop                     stop the host; the process then exits on its own
  */
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
-import { decodeMessage, encodeMessage } from '../../consensus/messages.ts';
+import { decodeMessage, encodeProposalByHashes } from '../../consensus/messages.ts';
 import { createP2PHost, type TopicKind } from '../../p2p/host.ts';
 import { parseTopic } from '../../p2p/topics.ts';
 import { decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
-import type { Vote } from '../../packages/types/vote.ts';
+import { keyPairFromSeed, signMessage } from '../../packages/crypto/ed25519.ts';
+import { blockIdOf, type Header } from '../../packages/types/block.ts';
+import { proposalSignBytes, type Vote } from '../../packages/types/vote.ts';
 
 interface Args {
   readonly chainId: string;
@@ -35,6 +40,7 @@ interface Args {
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
+let requestsReceived = 0;
 const seed = args.seedHex === null ? new Uint8Array(randomBytes(32)) : Buffer.from(args.seedHex, 'hex');
 
 const host = await createP2PHost(
@@ -50,6 +56,7 @@ const host = await createP2PHost(
     // Never relay, never score the node: this peer only listens and sends.
     validate: () => 'ignore',
     onRequest: async () => {
+      requestsReceived++;
       throw new CareLedgerError('ROGUE_NO_SERVICE', 'no service');
     },
   },
@@ -95,6 +102,21 @@ const garbage = (size: number): Uint8Array => {
   return bytes;
 };
 
+/** The first vote of a new height gossiped by `peer` (within 10 s). */
+function freshVote(peer: string): Promise<Vote> {
+  return new Promise<Vote>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      voteWaiter = null;
+      reject(new Error('no fresh vote from the peer within 10 s'));
+    }, 10_000);
+    voteWaiterPeer = peer;
+    voteWaiter = (v) => {
+      clearTimeout(timer);
+      resolve(v);
+    };
+  });
+}
+
 const codeOf = (err: unknown): string =>
   err instanceof CareLedgerError ? err.code : err instanceof Error ? err.message : String(err);
 
@@ -102,7 +124,7 @@ type Command =
   | { id: number; cmd: 'dial'; addr: string }
   | { id: number; cmd: 'publish'; kind: TopicKind; count: number }
   | { id: number; cmd: 'oversized'; kind: TopicKind; size: number }
-  | { id: number; cmd: 'badvote'; peer: string }
+  | { id: number; cmd: 'badproposal'; peer: string }
   | { id: number; cmd: 'direct'; peer: string; kind: TopicKind }
   | { id: number; cmd: 'request'; peer: string }
   | { id: number; cmd: 'round'; peer: string; height: string; round: number }
@@ -131,22 +153,32 @@ async function run(c: Command): Promise<Record<string, unknown>> {
     }
     case 'oversized':
       return { outcome: await host.publish(c.kind, new Uint8Array(randomBytes(c.size))) };
-    case 'badvote': {
-      const vote = await new Promise<Vote>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          voteWaiter = null;
-          reject(new Error('no fresh vote from the peer within 10 s'));
-        }, 10_000);
-        voteWaiterPeer = c.peer;
-        voteWaiter = (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        };
-      });
-      const signature = Uint8Array.from(vote.signature);
-      signature[signature.length - 1]! ^= 0x01;
-      const bytes = encodeMessage({ kind: 'vote', vote: { ...vote, signature } });
-      return { height: vote.height.toString(), outcome: await host.publish('consensus', bytes) };
+    case 'badproposal': {
+      const { height } = await freshVote(c.peer);
+      const hash = () => new Uint8Array(randomBytes(32));
+      const header: Header = {
+        chainId: args.chainId,
+        height,
+        time: BigInt(Date.now()),
+        lastBlockId: hash(),
+        lastCommitHash: hash(),
+        dataHash: hash(),
+        validatorsHash: hash(),
+        nextValidatorsHash: hash(),
+        appHash: hash(),
+        lastResultsHash: hash(),
+        evidenceHash: hash(),
+        proposerAddress: hash().subarray(0, 20),
+      };
+      const unsigned = { height, round: 0, polRound: -1, blockId: blockIdOf(header) };
+      const stranger = keyPairFromSeed(hash());
+      const proposal = {
+        ...unsigned,
+        signature: signMessage(stranger.secretKey, proposalSignBytes(args.chainId, unsigned)),
+      };
+      const block = { header, txs: [], evidence: [], lastCommit: null };
+      const bytes = encodeProposalByHashes(proposal, block, [hash(), hash(), hash()]);
+      return { height: height.toString(), outcome: await host.publish('consensus', bytes) };
     }
     case 'direct':
       try {
@@ -173,6 +205,7 @@ async function run(c: Command): Promise<Record<string, unknown>> {
         gossip: gossipFrom.get(c.peer) ?? { tx: 0, consensus: 0 },
         connections: host.libp2p.getConnections().map((conn) => conn.remotePeer.toString()),
         topicPeers: { tx: host.topicPeers('tx'), consensus: host.topicPeers('consensus') },
+        requestsReceived,
       };
     case 'stop':
       await host.stop();
