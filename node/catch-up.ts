@@ -1,3 +1,5 @@
+import { FUTURE_ROUND_WINDOW } from '../consensus/core/state-machine.ts';
+
 /**
  * When a node helps a peer that fell behind (CatchUpPolicy: a height; below it a node asks for a
  * round it fell behind in, RoundCatchUpPolicy).
@@ -62,7 +64,9 @@ export class RoundCatchUpPolicy {
 
   /** A peer says it is at `peerHeight`/`peerRound`; true if we should ask it for that round now. */
   onStatus(peerHeight: bigint, peerRound: number, ourHeight: bigint, ourRound: number): boolean {
-    if (peerHeight !== ourHeight || peerRound <= ourRound) return false;
+    // Beyond the window consensus takes rounds from, a claimed round is worth nothing to ask for.
+    if (peerHeight !== ourHeight || peerRound <= ourRound || peerRound > ourRound + FUTURE_ROUND_WINDOW)
+      return false;
     const t = this.now();
     const last = this.last;
     if (

@@ -89,13 +89,15 @@ const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
 /** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
 const MAX_DIRECT_SENDS_PER_TICK = 24;
-/** Proposals of the next height kept until we get there (a few rounds' worth). */
-const MAX_BUFFERED_PROPOSALS = 16;
-/** Proposals a peer may have us filling in at once: each may wait on fetches. */
-const MAX_FILLS_PER_PEER = 2;
-/** Peers asked for a proposal's missing txs, and how long each may take: a round is short. */
+/** Proposals of the next height kept until we get there: a few rounds' worth per peer. */
+const MAX_HELD_PROPOSALS = 64;
+const MAX_HELD_PROPOSALS_PER_PEER = 4;
+/** Proposals a peer may have us fetching txs for at once. */
+const MAX_FETCHES_PER_PEER = 2;
+/** Peers asked for a proposal's missing txs. */
 const MAX_TX_SOURCES = 3;
-const TX_FETCH_TIMEOUT_MS = 2000;
+/** How long a fetch of txs or of a round's messages may take: a round is short. */
+const FETCH_TIMEOUT_MS = 2000;
 /** How long client txs wait to be gossiped together. */
 const TX_BATCH_INTERVAL_MS = 50;
 
@@ -127,8 +129,10 @@ export class CareLedgerNode {
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
   /** Proposals by hashes for the next height, by hash of their bytes, with the peer that sent each. */
   private readonly nextHeightProposals = new Map<string, { bytes: Uint8Array; from: string }>();
-  /** Proposals being filled in, by the peer that sent them. */
-  private readonly fillsInFlight = new Map<string, number>();
+  /** Proposals being filled in, by round and block id. */
+  private readonly proposalsFilling = new Set<string>();
+  /** Fills waiting on fetches, by the peer that sent the proposal. */
+  private readonly fetchesFrom = new Map<string, number>();
   private syncing = false;
   /**
    * Until this node decides a block with the network, its configured persistent peers may connect
@@ -431,25 +435,41 @@ export class CareLedgerNode {
     if (proposal.height < height || this.driver.hasSeen(bytes) || this.driver.hasProposal(proposal))
       return 'ignore';
     if (proposal.height > height) {
-      if (proposal.height === height + 1n && this.nextHeightProposals.size < MAX_BUFFERED_PROPOSALS)
-        this.nextHeightProposals.set(toHex(sha256(bytes)), { bytes, from });
+      if (proposal.height === height + 1n) this.holdForNextHeight(bytes, from);
       return 'ignore';
     }
     const check = this.driver.checkProposal(proposal, header);
     if (check.result !== 'accept') return this.verdict(check, from);
-    const inFlight = this.fillsInFlight.get(from) ?? 0;
-    if (inFlight >= MAX_FILLS_PER_PEER) return 'ignore';
-    this.fillsInFlight.set(from, inFlight + 1);
+    // A copy (a direct re-send) of a proposal being filled in waits for nothing: the first will do.
+    const id = `${proposal.round}:${toHex(proposal.blockId)}`;
+    if (this.proposalsFilling.has(id)) return 'ignore';
+    this.proposalsFilling.add(id);
+    let fetching = false;
     let filled: { txs: Uint8Array[]; fetched: number };
     try {
-      filled = await fillTxs(txHashes, (hash) => this.localTx(hash), this.txSources(from));
+      filled = await fillTxs(
+        txHashes,
+        (hash) => this.localTx(hash),
+        () => {
+          // Only fills that wait on peers count against the sender's allowance.
+          if ((this.fetchesFrom.get(from) ?? 0) >= MAX_FETCHES_PER_PEER)
+            throw new CareLedgerError('PROPOSAL_FETCH_BUSY', 'this peer has fills in flight', 'ignore');
+          this.fetchesFrom.set(from, (this.fetchesFrom.get(from) ?? 0) + 1);
+          fetching = true;
+          return this.txSources(from);
+        },
+        () => !this.stopped && this.driver.height === proposal.height,
+      );
     } catch (err) {
       this.logs.consensus.debug('could not fill in a proposal', { from, error: (err as Error).message });
       return 'ignore';
     } finally {
-      const left = (this.fillsInFlight.get(from) ?? 1) - 1;
-      if (left > 0) this.fillsInFlight.set(from, left);
-      else this.fillsInFlight.delete(from);
+      this.proposalsFilling.delete(id);
+      if (fetching) {
+        const left = (this.fetchesFrom.get(from) ?? 1) - 1;
+        if (left > 0) this.fetchesFrom.set(from, left);
+        else this.fetchesFrom.delete(from);
+      }
     }
     if (this.stopped) return 'ignore';
     // Each tx was found under its hash (mempool keys are hashes of the bytes) or fetched and hashed.
@@ -463,15 +483,29 @@ export class CareLedgerNode {
     const others = this.p2p.topicPeers('consensus').filter((peer) => peer !== from);
     return [from, ...others.slice(0, MAX_TX_SOURCES - 1)].map(
       (peer) => (missing) =>
-        this.p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: TX_FETCH_TIMEOUT_MS }),
+        this.p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: FETCH_TIMEOUT_MS }),
     );
+  }
+
+  /**
+   * Holds a proposal by hashes of the next height (unchecked: the proposer of a height is known only
+   * once the previous one commits), a few per sending peer, so one peer cannot crowd out the rest.
+   */
+  private holdForNextHeight(bytes: Uint8Array, from: string): void {
+    const held = this.nextHeightProposals;
+    if (held.size >= MAX_HELD_PROPOSALS) return;
+    if ([...held.values()].filter((p) => p.from === from).length >= MAX_HELD_PROPOSALS_PER_PEER) return;
+    held.set(toHex(sha256(bytes)), { bytes, from });
   }
 
   /** Proposals by hashes of the height just started, held while we were finishing the last one. */
   private takeNextHeightProposals(): void {
     const held = [...this.nextHeightProposals.values()];
     this.nextHeightProposals.clear();
-    for (const { bytes, from } of held) void this.onProposalByHashes(bytes, from);
+    // One after another: each may take a fetch, and each peer has an allowance of those.
+    void (async () => {
+      for (const { bytes, from } of held) await this.onProposalByHashes(bytes, from);
+    })();
   }
 
   /** A tx this node holds: pending in the mempool, or in a block seen at this height. */
@@ -537,7 +571,7 @@ export class CareLedgerNode {
     try {
       const response = decode(
         await this.p2p.request(peer, 'blocks', encode([ROUND_REQUEST, height, round]), {
-          timeoutMs: REQUEST_TIMEOUT_MS,
+          timeoutMs: FETCH_TIMEOUT_MS,
         }),
       );
       // At most the proposal and two votes per validator.

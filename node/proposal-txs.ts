@@ -60,18 +60,24 @@ export function answerTxsRequest(
 /** A peer to fetch txs from: its encoded answer to a request for `missing`. */
 export type TxSource = (missing: readonly Uint8Array[]) => Promise<Uint8Array>;
 
+/** Passes per source: an honest answer holds a whole block's txs, so a second pass is rare. */
+export const MAX_PASSES_PER_SOURCE = 2;
+
 /**
  * The txs of `hashes`, in order, and how many distinct txs were fetched: from `local` where it
- * has them, the rest from `sources` in turn (the sender of the proposal first). Each source is
- * asked in requests of at most MAX_HASHES_PER_REQUEST, again while its answers bring more (they
- * are cut at a byte budget); a source that fails or answers malformed bytes is left for the
- * next. A fetched tx that hashes to nothing asked for is dropped. Throws PROPOSAL_TXS_MISSING
- * (action ignore: peers may simply not hold them) if any stays missing.
+ * has them, the rest from `sources()` in turn (the sender of the proposal first; called only if
+ * a tx is missing, and it may throw to refuse the fetch). Each source is asked in requests of at
+ * most MAX_HASHES_PER_REQUEST, again (up to MAX_PASSES_PER_SOURCE passes) while its answers bring
+ * more: they are cut at a byte budget. A source that fails or answers malformed bytes is left for
+ * the next, keeping what its good answers brought. `wantedStill()` false (the height moved on)
+ * stops the fetching. A fetched tx that hashes to nothing asked for is dropped. Throws
+ * PROPOSAL_TXS_MISSING (action ignore: peers may simply not hold them) if any stays missing.
  */
 export async function fillTxs(
   hashes: readonly Uint8Array[],
   local: (hash: Uint8Array) => Uint8Array | undefined,
-  sources: readonly TxSource[],
+  sources: () => readonly TxSource[],
+  wantedStill: () => boolean = () => true,
 ): Promise<{ txs: Uint8Array[]; fetched: number }> {
   const txs = hashes.map(local);
   const wanted = new Map<string, number[]>();
@@ -83,8 +89,8 @@ export async function fillTxs(
     else at.push(i);
   });
   const missing = wanted.size;
-  for (const source of sources) {
-    while (wanted.size > 0) {
+  for (const source of missing === 0 ? [] : sources()) {
+    for (let pass = 0; pass < MAX_PASSES_PER_SOURCE && wanted.size > 0 && wantedStill(); pass++) {
       const before = wanted.size;
       try {
         await fetchFrom(source, hashes, wanted, txs);
@@ -104,7 +110,10 @@ export async function fillTxs(
   return { txs: txs as Uint8Array[], fetched: missing };
 }
 
-/** One pass over `source`: asks for every wanted hash and puts what comes back in place. */
+/**
+ * One pass over `source`: asks for every wanted hash and puts what comes back in place. Throws
+ * (after keeping what the good answers brought) if a request failed or an answer was malformed.
+ */
 async function fetchFrom(
   source: TxSource,
   hashes: readonly Uint8Array[],
@@ -115,14 +124,21 @@ async function fetchFrom(
   const chunks: Uint8Array[][] = [];
   for (let i = 0; i < missing.length; i += MAX_HASHES_PER_REQUEST)
     chunks.push(missing.slice(i, i + MAX_HASHES_PER_REQUEST));
-  const answers = await Promise.all(chunks.map((chunk) => source(chunk)));
+  const answers = await Promise.allSettled(chunks.map((chunk) => source(chunk)));
+  let failure: unknown = null;
   for (const [c, answer] of answers.entries()) {
-    const list = s.list(decode(answer), chunks[c]!.length, 'txs answer');
-    for (const [i, value] of list.entries()) {
-      const tx = s.boundedBytes(value, `txs answer[${i}]`, MAX_TX_BYTES);
-      const key = toHex(txHash(tx));
-      for (const index of wanted.get(key) ?? []) txs[index] = tx;
-      wanted.delete(key);
+    try {
+      if (answer.status === 'rejected') throw answer.reason;
+      const list = s.list(decode(answer.value), chunks[c]!.length, 'txs answer');
+      for (const [i, value] of list.entries()) {
+        const tx = s.boundedBytes(value, `txs answer[${i}]`, MAX_TX_BYTES);
+        const key = toHex(txHash(tx));
+        for (const index of wanted.get(key) ?? []) txs[index] = tx;
+        wanted.delete(key);
+      }
+    } catch (err) {
+      failure = err;
     }
   }
+  if (failure !== null) throw failure;
 }

@@ -6,6 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FUTURE_ROUND_WINDOW } from '../../../consensus/core/state-machine.ts';
 import { CatchUpPolicy, RoundCatchUpPolicy } from '../../../node/catch-up.ts';
 
 const GRACE = 500;
@@ -60,6 +61,7 @@ test('round catch-up: only a peer at our height in a later round; within an inte
   assert.is(r.onStatus(10n, 2, 10n, 2), false, 'same round');
   assert.is(r.onStatus(10n, 1, 10n, 2), false, 'the peer is behind us');
   assert.is(r.onStatus(11n, 5, 10n, 0), false, 'another height: block sync or catch-up, not this');
+  assert.is(r.onStatus(10n, 2 + FUTURE_ROUND_WINDOW + 1, 10n, 2), false, 'beyond the round window');
   assert.is(r.onStatus(10n, 3, 10n, 2), true, 'one round ahead');
   now = 499;
   assert.is(r.onStatus(10n, 3, 10n, 2), false, 'asked already, whichever peer reports it');
