@@ -17,15 +17,12 @@ import {
   defaultDriverOptions,
   type ProposedBlock,
   proposedBlock,
-  rejection,
 } from '../consensus/driver.ts';
 import {
   type ConsensusMessage,
-  decodeProposalByHashes,
   encodeMessage,
   encodeProposalByHashes,
   isProposalByHashes,
-  type ProposalByHashes,
 } from '../consensus/messages.ts';
 import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
 import { FileWal } from '../consensus/wal.ts';
@@ -36,7 +33,7 @@ import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { signerFor } from '../packages/crypto/ed25519.ts';
-import { equalBytes, sha256, toHex } from '../packages/crypto/hash.ts';
+import { equalBytes, toHex } from '../packages/crypto/hash.ts';
 import {
   type Block,
   blockFields,
@@ -45,7 +42,6 @@ import {
   encodeBlock,
   MAX_BLOCK_TXS_BYTES,
   txHash,
-  withTxHashes,
 } from '../packages/types/block.ts';
 import {
   type Commit,
@@ -70,14 +66,8 @@ import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
 import { checkTxHashed, Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
-import {
-  answerTxsRequest,
-  encodeTxsRequest,
-  fillTxs,
-  TXS_REQUEST,
-  type TxSource,
-  txsRequestHashes,
-} from './proposal-txs.ts';
+import { ProposalFiller } from './proposal-filler.ts';
+import { answerTxsRequest, encodeTxsRequest, TXS_REQUEST, txsRequestHashes } from './proposal-txs.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
@@ -89,13 +79,6 @@ const REQUEST_TIMEOUT_MS = 5000;
 const RECENT_COMMITTED_TXS = 100_000;
 /** Direct sends of re-gossiped messages per tick, across peers (the sync protocol's streams are shared). */
 const MAX_DIRECT_SENDS_PER_TICK = 24;
-/** Proposals of the next height kept until we get there: a few rounds' worth per peer. */
-const MAX_HELD_PROPOSALS = 64;
-const MAX_HELD_PROPOSALS_PER_PEER = 4;
-/** Proposals a peer may have us fetching txs for at once. */
-const MAX_FETCHES_PER_PEER = 2;
-/** Peers asked for a proposal's missing txs. */
-const MAX_TX_SOURCES = 3;
 /** How long a fetch of txs or of a round's messages may take: a round is short. */
 const FETCH_TIMEOUT_MS = 2000;
 /** How long client txs wait to be gossiped together. */
@@ -127,12 +110,19 @@ export class CareLedgerNode {
   private readonly recentCommitted = new Set<string>();
   private readonly blockTxs = new Map<string, CheckedTx>();
   private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
-  /** Proposals by hashes for the next height, by hash of their bytes, with the peer that sent each. */
-  private readonly nextHeightProposals = new Map<string, { bytes: Uint8Array; from: string }>();
-  /** Proposals being filled in, by round and block id. */
-  private readonly proposalsFilling = new Set<string>();
-  /** Fills waiting on fetches, by the peer that sent the proposal. */
-  private readonly fetchesFrom = new Map<string, number>();
+  /** Proposals that arrive by hashes: checked, filled in, then handed to consensus. */
+  private readonly proposals = new ProposalFiller({
+    driver: () => this.driver,
+    blockLimits: () => this.chain.blockLimits,
+    localTx: (hash) => this.localTx(hash),
+    peers: () => this.p2p.topicPeers('consensus'),
+    requestTxs: (peer, missing) =>
+      this.p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: FETCH_TIMEOUT_MS }),
+    isStopped: () => this.stopped,
+    fetched: (count) => this.metrics?.proposalTxsFetched.inc(this.metrics.labels, count),
+    verdict: (outcome, from) => this.verdict(outcome, from),
+    debug: (message, fields) => this.logs.consensus.debug(message, fields),
+  });
   private syncing = false;
   /**
    * Until this node decides a block with the network, its configured persistent peers may connect
@@ -401,7 +391,7 @@ export class CareLedgerNode {
 
   private onConsensusMessage(bytes: Uint8Array, from: string): Verdict | Promise<Verdict> {
     if (this.stopped) return 'ignore';
-    if (isProposalByHashes(bytes)) return this.onProposalByHashes(bytes, from);
+    if (isProposalByHashes(bytes)) return this.proposals.receive(bytes, from);
     return this.verdict(this.driver.receive(bytes, from), from);
   }
 
@@ -409,103 +399,6 @@ export class CareLedgerNode {
     if (outcome.result === 'reject')
       this.logs.consensus.debug('rejected a consensus message', { from, code: outcome.code });
     return outcome.result;
-  }
-
-  /**
-   * A proposal that carried tx hashes. Checked first (its proposer's signature over this header,
-   * at our height and round window), so no peer makes us fetch for a proposal that is not one;
-   * then its block is filled in from our txs, the rest fetched from the sender and, failing that,
-   * from other peers (node/proposal-txs.ts); then it goes to consensus as any proposal. Relayed
-   * only once filled in, so whoever we relay it to can fetch what it lacks from us. One of the next
-   * height waits until we get there (as the driver's own buffer does for full messages).
-   */
-  private async onProposalByHashes(bytes: Uint8Array, from: string): Promise<Verdict> {
-    let message: ProposalByHashes;
-    try {
-      message = decodeProposalByHashes(bytes, this.chain.blockLimits);
-    } catch (err) {
-      return this.verdict(rejection(err), from);
-    }
-    const { proposal, header, evidence, lastCommit, txHashes } = message;
-    if (header.height !== proposal.height) {
-      const reason = 'proposal and block heights differ';
-      return this.verdict({ result: 'reject', code: 'PROPOSAL_INVALID', reason }, from);
-    }
-    const height = this.driver.height;
-    if (proposal.height < height || this.driver.hasSeen(bytes) || this.driver.hasProposal(proposal))
-      return 'ignore';
-    if (proposal.height > height) {
-      if (proposal.height === height + 1n) this.holdForNextHeight(bytes, from);
-      return 'ignore';
-    }
-    const check = this.driver.checkProposal(proposal, header);
-    if (check.result !== 'accept') return this.verdict(check, from);
-    // A copy (a direct re-send) of a proposal being filled in waits for nothing: the first will do.
-    const id = `${proposal.round}:${toHex(proposal.blockId)}`;
-    if (this.proposalsFilling.has(id)) return 'ignore';
-    this.proposalsFilling.add(id);
-    let fetching = false;
-    let filled: { txs: Uint8Array[]; fetched: number };
-    try {
-      filled = await fillTxs(
-        txHashes,
-        (hash) => this.localTx(hash),
-        () => {
-          // Only fills that wait on peers count against the sender's allowance.
-          if ((this.fetchesFrom.get(from) ?? 0) >= MAX_FETCHES_PER_PEER)
-            throw new CareLedgerError('PROPOSAL_FETCH_BUSY', 'this peer has fills in flight', 'ignore');
-          this.fetchesFrom.set(from, (this.fetchesFrom.get(from) ?? 0) + 1);
-          fetching = true;
-          return this.txSources(from);
-        },
-        () => !this.stopped && this.driver.height === proposal.height,
-      );
-    } catch (err) {
-      this.logs.consensus.debug('could not fill in a proposal', { from, error: (err as Error).message });
-      return 'ignore';
-    } finally {
-      this.proposalsFilling.delete(id);
-      if (fetching) {
-        const left = (this.fetchesFrom.get(from) ?? 1) - 1;
-        if (left > 0) this.fetchesFrom.set(from, left);
-        else this.fetchesFrom.delete(from);
-      }
-    }
-    if (this.stopped) return 'ignore';
-    // Each tx was found under its hash (mempool keys are hashes of the bytes) or fetched and hashed.
-    if (filled.fetched > 0) this.metrics?.proposalTxsFetched.inc(this.metrics.labels, filled.fetched);
-    const block = withTxHashes({ header, txs: filled.txs, evidence, lastCommit }, txHashes);
-    return this.verdict(this.driver.receiveDecoded({ kind: 'proposal', proposal, block }, bytes, from), from);
-  }
-
-  /** Who to ask for a proposal's missing txs: its sender, then a few other peers. */
-  private txSources(from: string): TxSource[] {
-    const others = this.p2p.topicPeers('consensus').filter((peer) => peer !== from);
-    return [from, ...others.slice(0, MAX_TX_SOURCES - 1)].map(
-      (peer) => (missing) =>
-        this.p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: FETCH_TIMEOUT_MS }),
-    );
-  }
-
-  /**
-   * Holds a proposal by hashes of the next height (unchecked: the proposer of a height is known only
-   * once the previous one commits), a few per sending peer, so one peer cannot crowd out the rest.
-   */
-  private holdForNextHeight(bytes: Uint8Array, from: string): void {
-    const held = this.nextHeightProposals;
-    if (held.size >= MAX_HELD_PROPOSALS) return;
-    if ([...held.values()].filter((p) => p.from === from).length >= MAX_HELD_PROPOSALS_PER_PEER) return;
-    held.set(toHex(sha256(bytes)), { bytes, from });
-  }
-
-  /** Proposals by hashes of the height just started, held while we were finishing the last one. */
-  private takeNextHeightProposals(): void {
-    const held = [...this.nextHeightProposals.values()];
-    this.nextHeightProposals.clear();
-    // One after another: each may take a fetch, and each peer has an allowance of those.
-    void (async () => {
-      for (const { bytes, from } of held) await this.onProposalByHashes(bytes, from);
-    })();
   }
 
   /** A tx this node holds: pending in the mempool, or in a block seen at this height. */
@@ -651,7 +544,7 @@ export class CareLedgerNode {
   private advanceConsensus(): void {
     if (this.driver.height > this.chain.lastHeight) return;
     this.driver.startHeight(nextHeightStart(this.chain));
-    this.takeNextHeightProposals();
+    void this.proposals.heightStarted();
   }
 
   private enqueueCommit(run: () => Promise<void>): Promise<void> {
