@@ -13,6 +13,7 @@ import {
   type BlockLimits,
   blockFields,
   blockFromFields,
+  blockTxHashes,
   defaultBlockLimits,
   type Header,
 } from '../packages/types/block.ts';
@@ -52,12 +53,13 @@ export interface ProposalByHashes {
   readonly txHashes: readonly Uint8Array[];
 }
 
-export function encodeProposalByHashes(
-  proposal: Proposal,
-  block: Block,
-  txHashes: readonly Uint8Array[],
-): Uint8Array {
-  return encode([Tag.proposalByHashes, proposalFields(proposal), blockFields({ ...block, txs: txHashes })]);
+/** The wire form of a proposal and its block: the block's tx hashes (hashed once per block) in place of its txs. */
+export function encodeProposalByHashes(proposal: Proposal, block: Block): Uint8Array {
+  return encode([
+    Tag.proposalByHashes,
+    proposalFields(proposal),
+    blockFields({ ...block, txs: blockTxHashes(block) }),
+  ]);
 }
 
 /** Whether these bytes are a proposal by hashes (a 3-tuple with its tag), without decoding them. */

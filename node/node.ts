@@ -414,7 +414,7 @@ export class CareLedgerNode {
   private wireForm(bytes: Uint8Array, message: ConsensusMessage, own: boolean): Uint8Array {
     if (message.kind !== 'proposal') return bytes;
     if (own) this.txBatcher.flush();
-    return encodeProposalByHashes(message.proposal, message.block, blockTxHashes(message.block));
+    return encodeProposalByHashes(message.proposal, message.block);
   }
 
   /**
@@ -436,10 +436,7 @@ export class CareLedgerNode {
         s.int(round!, 'round', 0, MAX_ROUND),
       );
       const { proposal } = messages;
-      const wire =
-        proposal === null
-          ? []
-          : [encodeProposalByHashes(proposal.proposal, proposal.block, blockTxHashes(proposal.block))];
+      const wire = proposal === null ? [] : [encodeProposalByHashes(proposal.proposal, proposal.block)];
       return encode([...wire, ...messages.votes]);
     }
     const [, fromHeight, toHeight] = s.tuple(request, 3, 'blocks request');

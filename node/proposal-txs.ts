@@ -1,9 +1,9 @@
 /**
  * Filling in a proposal that carried tx hashes (consensus/messages.ts `ProposalByHashes`): each
  * tx comes from this node's own txs (mempool, blocks seen this height) or, for the few it lacks
- * (a tx batch still on its way, a mempool that was full), from the peer that sent the proposal,
- * which had to fill it in itself to accept it. Fetched bytes are trusted only if they hash to
- * the hash asked for.
+ * (a tx batch still on its way, a mempool that was full), from peers: the one that sent the
+ * proposal first, since it had to fill it in itself to accept it. Fetched bytes are trusted only
+ * if they hash to the hash asked for.
  *
  * The request travels on the sync protocol as the canonical tuple ['txs', [hash…]]; the answer
  * is the list of the txs the peer holds, in any order, each at most once per hash asked.

@@ -176,8 +176,8 @@ async function run(c: Command): Promise<Record<string, unknown>> {
         ...unsigned,
         signature: signMessage(stranger.secretKey, proposalSignBytes(args.chainId, unsigned)),
       };
-      const block = { header, txs: [], evidence: [], lastCommit: null };
-      const bytes = encodeProposalByHashes(proposal, block, [hash(), hash(), hash()]);
+      const block = { header, txs: [hash(), hash(), hash()], evidence: [], lastCommit: null };
+      const bytes = encodeProposalByHashes(proposal, block);
       return { height: height.toString(), outcome: await host.publish('consensus', bytes) };
     }
     case 'direct':

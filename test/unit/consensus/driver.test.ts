@@ -31,7 +31,7 @@ import { MemoryWal, type WalStorage } from '../../../consensus/wal.ts';
 import { decode, encode } from '../../../packages/codec/canonical.ts';
 import { type KeyPair, signerFor } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
-import { type Block, blockIdOf, blockTxHashes, defaultBlockLimits } from '../../../packages/types/block.ts';
+import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
 import { type Commit, type DuplicateVoteEvidence, verifyCommit } from '../../../packages/types/commit.ts';
 import { type Vote, VoteType } from '../../../packages/types/vote.ts';
 import {
@@ -505,7 +505,7 @@ test('receiveDecoded: a proposal the host filled in is checked, WALed in full, a
   const { host, wal, driver } = makeNode(four.chain, four.fx, US);
   driver.startHeight(start);
   const p = proposalFrom(four.chain, four.fx, PROPOSER);
-  const wire = encodeProposalByHashes(p.proposal, p.block, blockTxHashes(p.block));
+  const wire = encodeProposalByHashes(p.proposal, p.block);
   const message = { kind: 'proposal', proposal: p.proposal, block: p.block } as const;
 
   // What the node asks before fetching txs for a proposal, or after failing to.

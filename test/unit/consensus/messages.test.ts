@@ -49,7 +49,7 @@ const block = buildBlock(afterFirst, {
   proposer: fx.set.validators[1]!.address,
 });
 const proposal = signedProposal(fx, 1, 2n, 0, -1, blockIdOf(block.header));
-const wire = encodeProposalByHashes(proposal, block, blockTxHashes(block));
+const wire = encodeProposalByHashes(proposal, block);
 
 test('a proposal by hashes carries the block without tx bytes; decoding gives back every part', () => {
   const back = decodeProposalByHashes(wire);

@@ -13,7 +13,7 @@ import { ProposalFiller } from '../../../node/proposal-filler.ts';
 import { answerTxsRequest, encodeTxsRequest, txsRequestHashes } from '../../../node/proposal-txs.ts';
 import { decode } from '../../../packages/codec/canonical.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
-import { type Block, blockIdOf, blockTxHashes, defaultBlockLimits } from '../../../packages/types/block.ts';
+import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
 import type { Proposal } from '../../../packages/types/vote.ts';
 import {
   applyBlock,
@@ -46,7 +46,7 @@ function blockOn(c: ChainState, txs: readonly Uint8Array[], label = ''): Block {
 const proposer = (c: ChainState) => c.validators.proposer;
 function signed(c: ChainState, block: Block, signer = proposer(c)): { proposal: Proposal; wire: Uint8Array } {
   const proposal = signedProposal(fx, signer, c.lastHeight + 1n, 0, -1, blockIdOf(block.header));
-  return { proposal, wire: encodeProposalByHashes(proposal, block, blockTxHashes(block)) };
+  return { proposal, wire: encodeProposalByHashes(proposal, block) };
 }
 
 /** An observer driver at height 1, the filler around it, and peers holding txs by name. */
@@ -125,7 +125,7 @@ test('a proposal signed by someone else, or whose heights disagree, is rejected 
   const other = (proposer(chain) + 1) % 4;
   assert.is(await filler.receive(signed(chain, block, other).wire, 'sender'), 'reject');
   const { proposal } = signed(chain, block);
-  const lying = encodeProposalByHashes({ ...proposal, height: 2n }, block, blockTxHashes(block));
+  const lying = encodeProposalByHashes({ ...proposal, height: 2n }, block);
   assert.is(await filler.receive(lying, 'sender'), 'reject');
   assert.equal(verdicts, ['PROPOSAL_BAD_SIGNATURE', 'PROPOSAL_INVALID']);
   assert.equal(asked, [], 'nobody was asked for txs');
@@ -144,7 +144,7 @@ test('filled from our txs, then the sender, then another peer; taken by consensu
   assert.is(fetched(), 2);
   assert.ok(driver.hasProposal(proposal));
   assert.is(await filler.receive(wire, 'other'), 'ignore', 'the same bytes again');
-  const resent = encodeProposalByHashes(proposal, block, blockTxHashes(block));
+  const resent = encodeProposalByHashes(proposal, block);
   assert.is(await filler.receive(resent, 'other'), 'ignore');
   assert.is(asked.length, 3, 'no fetch for the copies');
 });
