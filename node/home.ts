@@ -14,7 +14,7 @@
  * Key files are written with mode 0600 and never logged. Every file is checked when read, and
  * a missing or corrupt one is reported with its path.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeKeyFile } from '../packages/client/keys.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
@@ -115,12 +115,34 @@ export interface HomeFiles {
   readonly member?: { readonly id: string; readonly roles: readonly string[]; readonly seed: Uint8Array };
 }
 
-/** Writes a complete home folder. Refuses to overwrite existing keys. */
-export function writeHome(root: string, files: HomeFiles): void {
+/**
+ * Writes a complete home folder, refusing to overwrite existing keys, and returns how to take it
+ * back while no node has run in it. A write that fails takes back what it wrote.
+ */
+export function writeHome(root: string, files: HomeFiles): () => void {
   assertHomeFree(root);
+  const paths = homePaths(root);
+  const newFolders = [root, join(root, 'config'), join(root, 'data')].filter((dir) => !existsSync(dir));
+  const takeBack = () => {
+    // Only what writeFiles writes, and only folders it made: anything else in them stays.
+    const files = [paths.config, paths.genesis, paths.nodeKey, paths.validatorKey, paths.memberKey];
+    const undo = [
+      ...files.map((file) => () => rmSync(file)),
+      ...newFolders.reverse().map((dir) => () => rmdirSync(dir)),
+    ];
+    for (const step of undo) {
+      try {
+        step();
+      } catch {
+        // Never written, or a folder not empty: leave it.
+      }
+    }
+  };
   try {
-    writeFiles(homePaths(root), files);
+    writeFiles(paths, files);
+    return takeBack;
   } catch (err) {
+    takeBack();
     const e = err as NodeJS.ErrnoException;
     if (typeof e.syscall !== 'string') throw err;
     // A file where a folder should be, no permission, a full disk: name the path, not a stack.

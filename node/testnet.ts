@@ -163,7 +163,17 @@ export function createTestnet(opts: TestnetOptions): string[] {
   const dirs = nodes.map((node) => (opts.flat === true ? opts.output : join(opts.output, `node${node.i}`)));
   // Every folder is checked before any is written, so a refusal leaves no half-made testnet.
   for (const dir of dirs) assertHomeFree(dir);
-  return nodes.map((node) => {
+  // And one that cannot be written takes back the homes written before it.
+  const written: (() => void)[] = [];
+  try {
+    for (const node of nodes) written.push(writeNodeHome(node));
+  } catch (err) {
+    for (const takeBack of written) takeBack();
+    throw err;
+  }
+  return dirs;
+
+  function writeNodeHome(node: (typeof nodes)[number]): () => void {
     const dir = dirs[node.i]!;
     const base = defaultConfig(names[node.i]!);
     // P2P listens on the node's IP; a DNS name cannot be listened on, so it takes every
@@ -184,7 +194,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
       // Metrics on P2P port + 4 (26660 for node 0), as CometBFT's prometheus_listen_addr.
       instrumentation: { ...base.instrumentation, prometheusListen: `127.0.0.1:${node.p2pPort + 4}` },
     };
-    writeHome(dir, {
+    const takeBack = writeHome(dir, {
       config: configToJson(config),
       genesis: genesisJson,
       nodeKeySeed: node.nodeKeySeed,
@@ -192,6 +202,6 @@ export function createTestnet(opts: TestnetOptions): string[] {
       member: { id: memberIds[node.i]!, roles: [roles[node.i]!], seed: node.memberSeed },
     });
     opts.progress?.(`created ${dir} (${config.moniker}): p2p ${config.p2p.listen}, rpc ${config.rpc.listen}`);
-    return dir;
-  });
+    return takeBack;
+  }
 }

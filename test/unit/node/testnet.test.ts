@@ -2,9 +2,9 @@
  * node/testnet.ts: the listen addresses of multi-host homes. P2P on the host's IP (every
  * interface for a DNS name), RPC and metrics on loopback whatever the host, and each node
  * dialling the others at their hostnames. Roles guessed from name prefixes; a refused testnet
- * writes nothing.
+ * writes nothing, and one that fails part way takes back what it wrote.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -77,6 +77,29 @@ test('a home that already holds keys refuses the testnet before any other home i
     assert.is(code, 'HOME_EXISTS');
     assert.not.ok(existsSync(join(dir, 'node0')), 'node0 was not written');
     assert.not.ok(existsSync(join(dir, 'node2')), 'node2 was not written');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a home that cannot be written takes back the homes written before it, so a second try works', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
+  try {
+    mkdirSync(join(dir, 'node0'));
+    writeFileSync(join(dir, 'node0', 'notes.txt'), "the operator's\n");
+    writeFileSync(join(dir, 'node2'), 'a file where node2 goes');
+    let code = '';
+    try {
+      createTestnet({ validators: 3, output: dir });
+    } catch (err) {
+      code = (err as CareLedgerError).code;
+    }
+    assert.is(code, 'HOME_WRITE_FAILED');
+    assert.equal(readdirSync(join(dir, 'node0')), ['notes.txt'], 'node0: only what was there before');
+    assert.not.ok(existsSync(join(dir, 'node1')), 'node1 was taken back');
+    rmSync(join(dir, 'node2'));
+    assert.is(createTestnet({ validators: 3, output: dir }).length, 3);
+    assert.ok(existsSync(join(dir, 'node2', 'config', 'priv_validator_key.json')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
