@@ -31,7 +31,7 @@ import {
   REQUEST_REASONS,
   ROLES,
 } from '../health/codes.ts';
-import { isIdOf, isMemberId } from '../health/ids.ts';
+import { ID_KINDS, type IdKind, isIdOf, isMemberId } from '../health/ids.ts';
 import {
   type ClaimLine,
   type GovAction,
@@ -42,7 +42,14 @@ import {
 } from '../health/model.ts';
 import { provision } from '../health/provision.ts';
 import { type Genesis, parseGenesisJson } from '../types/genesis.ts';
-import { HealthClient, type HealthTransport, rpcTransport, sealRecord, type TxReceipt } from './health.ts';
+import {
+  HealthClient,
+  type HealthTransport,
+  type Proven,
+  rpcTransport,
+  sealRecord,
+  type TxReceipt,
+} from './health.ts';
 import { generateKey, loadKeyFile, patientIdOfKey, saveKeyFile } from './keys.ts';
 
 export const DEFAULT_NODE = 'http://127.0.0.1:26657';
@@ -210,7 +217,7 @@ function optStr(v: Values, flag: string): string | undefined {
   return v[flag] === undefined ? undefined : str(v, flag);
 }
 
-function idArg(v: Values, flag: string, kind: Parameters<typeof isIdOf>[0]): string {
+function idArg(v: Values, flag: string, kind: IdKind): string {
   const value: string = str(v, flag);
   if (!isIdOf(kind, value)) throw argsError(`--${flag}: ${quoted(value)} is not a ${kind} id`);
   return value;
@@ -351,9 +358,53 @@ function idList(ids: readonly string[], height: bigint, what: string): Output {
   };
 }
 
+/** The required option --<kind> ID. */
+function idOption(kind: IdKind): Record<string, OptionSpec> {
+  return { [kind]: { arg: 'ID', help: `the ${kind} id (${ID_KINDS[kind]}…)`, required: true } };
+}
+
+/** `show`: the object with the id in --<kind>, proven present (proven absent: CLI_NOT_FOUND). */
+function showCommand<T extends object>(
+  kind: IdKind,
+  summary: string,
+  description: string,
+  read: (client: HealthClient, id: string) => Promise<Proven<T | null>>,
+): Command {
+  return {
+    summary,
+    description,
+    needs: 'chain',
+    options: idOption(kind),
+    async run({ v, client }) {
+      const id = idArg(v, kind, kind);
+      const r = await read(client, id);
+      return shown({ ...found(r.value, kind, id), height: r.height });
+    },
+  };
+}
+
+/** `list`: the ids of the patient's objects of one kind (`what`), oldest first, proven. */
+function listCommand(
+  what: string,
+  summary: string,
+  description: string,
+  read: (client: HealthClient, patient: string) => Promise<Proven<string[]>>,
+): Command {
+  return {
+    summary,
+    description,
+    needs: 'chain',
+    options: patientOption,
+    async run({ v, client }) {
+      const r = await read(client, idArg(v, 'patient', 'patient'));
+      return idList(r.value, r.height, what);
+    },
+  };
+}
+
 // --- the commands ---
 
-const patientOption = { patient: { arg: 'ID', help: 'the patient id (p…)', required: true } } as const;
+const patientOption = idOption('patient');
 
 const keys: Record<string, Command> = {
   generate: {
@@ -394,17 +445,12 @@ const patient: Record<string, Command> = {
       return receipt(await client.registerPatient(loadKeyFile(str(v, 'patient-key'))));
     },
   },
-  show: {
-    summary: "show a patient's on-chain identity",
-    description: 'Shows the patient: key, enrolling member, delegates (proven).',
-    needs: 'chain',
-    options: patientOption,
-    async run({ v, client }) {
-      const id = idArg(v, 'patient', 'patient');
-      const p = await client.patient(id);
-      return shown({ ...found(p.value, 'patient', id), height: p.height });
-    },
-  },
+  show: showCommand(
+    'patient',
+    "show a patient's on-chain identity",
+    'Shows the patient: key, enrolling member, delegates (proven).',
+    (client, id) => client.patient(id),
+  ),
   'rotate-key': {
     summary: "move a patient to a new key (signed by the patient's current key)",
     description:
@@ -529,27 +575,18 @@ const record: Record<string, Command> = {
       return receipt(r, { ciphertextHash: seal.ciphertextHash, size: seal.size, salt });
     },
   },
-  show: {
-    summary: 'show a record anchor',
-    description: 'Shows a record anchor: custodian, category, hashes, amendment and erasure (proven).',
-    needs: 'chain',
-    options: { record: { arg: 'ID', help: 'the record id (r…)', required: true } },
-    async run({ v, client }) {
-      const id = idArg(v, 'record', 'record');
-      const r = await client.record(id);
-      return shown({ ...found(r.value, 'record', id), height: r.height });
-    },
-  },
-  list: {
-    summary: "list a patient's record ids",
-    description: 'Lists the ids of every record anchored for the patient, oldest first (proven).',
-    needs: 'chain',
-    options: patientOption,
-    async run({ v, client }) {
-      const r = await client.records(idArg(v, 'patient', 'patient'));
-      return idList(r.value, r.height, 'records');
-    },
-  },
+  show: showCommand(
+    'record',
+    'show a record anchor',
+    'Shows a record anchor: custodian, category, hashes, amendment and erasure (proven).',
+    (client, id) => client.record(id),
+  ),
+  list: listCommand(
+    'records',
+    "list a patient's record ids",
+    'Lists the ids of every record anchored for the patient, oldest first (proven).',
+    (client, patient) => client.records(patient),
+  ),
   erase: {
     summary: 'mark a record erased (signed by the custodian)',
     description: 'Marks a record erased after its key was destroyed off chain; the anchor stays as evidence.',
@@ -603,7 +640,7 @@ const consent: Record<string, Command> = {
     summary: 'revoke a consent (signed by the patient)',
     description: 'Revokes a consent; it stops permitting from the next block.',
     needs: 'signer',
-    options: { consent: { arg: 'ID', help: 'the consent id (c…)', required: true } },
+    options: idOption('consent'),
     async run({ v, client }) {
       return receipt(await client.revokeConsent(idArg(v, 'consent', 'consent')));
     },
@@ -646,7 +683,7 @@ const consent: Record<string, Command> = {
   },
 };
 
-function idArgValue(value: string, flag: string, kind: Parameters<typeof isIdOf>[0]): string {
+function idArgValue(value: string, flag: string, kind: IdKind): string {
   return idArg({ [flag]: value }, flag, kind);
 }
 
@@ -686,7 +723,7 @@ const request: Record<string, Command> = {
       'Approves a pending request, creating a consent with the requested scope. Prints the consent id.',
     needs: 'signer',
     options: {
-      request: { arg: 'ID', help: 'the request id (q…)', required: true },
+      ...idOption('request'),
       'period-end': { arg: 'TIME', help: 'end the access at this UTC time instead of the requested one' },
     },
     async run({ v, client }) {
@@ -699,7 +736,7 @@ const request: Record<string, Command> = {
     summary: 'deny a request (signed by the patient)',
     description: 'Denies a pending request.',
     needs: 'signer',
-    options: { request: { arg: 'ID', help: 'the request id (q…)', required: true } },
+    options: idOption('request'),
     async run({ v, client }) {
       return receipt(await client.denyRequest(idArg(v, 'request', 'request')));
     },
@@ -880,7 +917,7 @@ const claim: Record<string, Command> = {
       'Adjudicates a submitted claim as its payer. partial needs --amounts (allowed cents per line);\npartial and denied need an X12 adjustment --reason such as CO-45.',
     needs: 'signer',
     options: {
-      claim: { arg: 'ID', help: 'the claim id (k…)', required: true },
+      ...idOption('claim'),
       outcome: { arg: 'CODE', help: CLAIM_OUTCOMES.join(', '), required: true },
       amounts: { arg: 'LIST', help: 'allowed cents per line, for partial' },
       reason: { arg: 'CODE', help: 'X12 adjustment reason, for partial and denied' },
@@ -894,27 +931,18 @@ const claim: Record<string, Command> = {
       );
     },
   },
-  show: {
-    summary: 'show a claim and its history',
-    description: 'Shows a claim: lines, status and every adjudication step (proven).',
-    needs: 'chain',
-    options: { claim: { arg: 'ID', help: 'the claim id (k…)', required: true } },
-    async run({ v, client }) {
-      const id = idArg(v, 'claim', 'claim');
-      const c = await client.claim(id);
-      return shown({ ...found(c.value, 'claim', id), height: c.height });
-    },
-  },
-  list: {
-    summary: "list a patient's claim ids",
-    description: "Lists the ids of the patient's claims, oldest first (proven).",
-    needs: 'chain',
-    options: patientOption,
-    async run({ v, client }) {
-      const r = await client.claims(idArg(v, 'patient', 'patient'));
-      return idList(r.value, r.height, 'claims');
-    },
-  },
+  show: showCommand(
+    'claim',
+    'show a claim and its history',
+    'Shows a claim: lines, status and every adjudication step (proven).',
+    (client, id) => client.claim(id),
+  ),
+  list: listCommand(
+    'claims',
+    "list a patient's claim ids",
+    "Lists the ids of the patient's claims, oldest first (proven).",
+    (client, patient) => client.claims(patient),
+  ),
 };
 
 // --- governance ---
@@ -1099,7 +1127,7 @@ ${PASS_RULE}
 Prints the proposal's status after this vote.`,
     needs: 'signer',
     options: {
-      proposal: { arg: 'ID', help: 'the proposal id (g…)', required: true },
+      ...idOption('proposal'),
       yes: { help: 'vote for the proposal' },
       no: { help: 'vote against it' },
     },
@@ -1116,7 +1144,7 @@ Prints the proposal's status after this vote.`,
 members it has and needs (proven).
 ${PASS_RULE}`,
     needs: 'chain',
-    options: { proposal: { arg: 'ID', help: 'the proposal id (g…)', required: true } },
+    options: idOption('proposal'),
     async run({ v, client }) {
       const id = idArg(v, 'proposal', 'proposal');
       const p = await client.proposal(id);
