@@ -239,27 +239,25 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   } catch {
     throw invalidOption(`listen address ${JSON.stringify(opts.listen)} is not a multiaddr`);
   }
-  for (const [name, value] of [
-    ['maxMessageBytes', opts.maxMessageBytes],
-    ['maxRpcBytes', opts.maxRpcBytes],
-    ['maxOutboundBufferBytes', opts.maxOutboundBufferBytes],
-    ['maxRequestBytes', opts.maxRequestBytes],
-    ['maxResponseBytes', opts.maxResponseBytes],
-    ['maxSyncStreamsPerConnection', opts.maxSyncStreamsPerConnection],
-    ['maxPendingValidations', opts.maxPendingValidations],
-    ['maxConnections', opts.maxConnections],
-  ] as const) {
-    checkPositiveInt(name, value);
-  }
-  for (const [name, value] of [
-    ['requestTimeoutMs', opts.requestTimeoutMs],
-    ['requestHandlerTimeoutMs', opts.requestHandlerTimeoutMs],
-    ['dialTimeoutMs', opts.dialTimeoutMs],
-    ['heartbeatIntervalMs', opts.heartbeatIntervalMs],
-    ['seenTtlMs', opts.seenTtlMs],
-  ] as const) {
-    checkPositiveInt(name, value, MAX_TIMEOUT_MS);
-  }
+  const counts = [
+    'maxMessageBytes',
+    'maxRpcBytes',
+    'maxOutboundBufferBytes',
+    'maxRequestBytes',
+    'maxResponseBytes',
+    'maxSyncStreamsPerConnection',
+    'maxPendingValidations',
+    'maxConnections',
+  ] as const;
+  for (const name of counts) checkPositiveInt(name, opts[name]);
+  const durations = [
+    'requestTimeoutMs',
+    'requestHandlerTimeoutMs',
+    'dialTimeoutMs',
+    'heartbeatIntervalMs',
+    'seenTtlMs',
+  ] as const;
+  for (const name of durations) checkPositiveInt(name, opts[name], MAX_TIMEOUT_MS);
   if (opts.maxRpcBytes < opts.maxMessageBytes + RPC_OVERHEAD_BYTES) {
     throw invalidOption('maxRpcBytes must be at least maxMessageBytes + 1 KiB (an RPC wraps the message)');
   }
