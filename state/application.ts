@@ -7,6 +7,8 @@
  * which the node writes in the same batch as the block and its indexes, so a crash can never leave
  * one without the other. `commit` is called after that batch is durable.
  */
+
+import type { AbciQueryResult } from '../packages/client/rpc.ts';
 import type { CareLedgerError } from '../packages/core/errors.ts';
 import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
@@ -47,16 +49,8 @@ export interface FinalizeResult {
   readonly ops: readonly BatchOp[];
 }
 
-export interface QueryResult {
-  readonly code: number;
-  readonly codespace: string;
-  readonly log: string;
-  readonly key: Uint8Array;
-  readonly value: Uint8Array | null;
-  /** Encoded Merkle proof against the app hash of `height + 1`'s header, when asked for. */
-  readonly proof: Uint8Array | null;
-  readonly height: bigint;
-}
+/** An application's answer to a query: what `/abci_query` carries to the client, as it reads it. */
+export type QueryResult = AbciQueryResult;
 
 export interface InitChainResult {
   /** The app hash of the genesis state: the first block's header carries it. */
