@@ -3,7 +3,7 @@
  * default, every value is checked when the node starts, and a bad value is named in one clear
  * error (CONFIG_INVALID). Keys follow CometBFT's config.toml where one exists.
  */
-import { CareLedgerError } from '../packages/core/errors.ts';
+import { CareLedgerError, parseJsonOr } from '../packages/core/errors.ts';
 
 /** The applications a node can run (CometBFT's `proxy_app`, built in rather than over a socket). */
 export const APPLICATIONS = ['health', 'kvstore'] as const;
@@ -150,15 +150,7 @@ export function parseListen(listen: string, field: string): { host: string; port
 
 /** Parses and checks config JSON, filling defaults for missing keys. */
 export function parseConfig(text: string): NodeConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new CareLedgerError(
-      'CONFIG_INVALID',
-      `config: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`,
-    );
-  }
+  const raw = parseJsonOr('CONFIG_INVALID', 'config', text) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('the file', 'a JSON object');
   const d = defaultConfig('node');
   const p2p = section(raw, 'p2p');

@@ -30,6 +30,21 @@ export function hasCode(err: unknown, code: string): boolean {
 }
 
 /**
+ * `JSON.parse(text)`, or error `code` saying "`what`: not valid JSON (the parser's reason)" on
+ * one line (the parser quotes the text, newlines and all).
+ */
+export function parseJsonOr(code: string, what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CareLedgerError(
+      code,
+      `${what}: not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`,
+    );
+  }
+}
+
+/**
  * Why a socket could not be bound, from the errno a listener reports: its `code`, a `cause`'s, or
  * inside the message (libp2p folds its transports' errors into its own message).
  */

@@ -3,7 +3,7 @@
  * limits. Stored as JSON in each node's home; every field is checked when it is read, and a bad
  * field is named in one clear error.
  */
-import { CareLedgerError } from '../core/errors.ts';
+import { CareLedgerError, parseJsonOr } from '../core/errors.ts';
 import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
 import { type BlockLimits, defaultBlockLimits, MAX_CHAIN_ID_LENGTH } from './block.ts';
 import { makeValidatorSet, newValidator, type ValidatorSet } from './validator.ts';
@@ -95,12 +95,7 @@ export function genesisToJson(g: Genesis): string {
 }
 
 export function parseGenesisJson(text: string): Genesis {
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    bad(`not valid JSON (${(err as Error).message.replace(/\s+/g, ' ')})`);
-  }
+  const raw = parseJsonOr('GENESIS_INVALID', 'genesis', text) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null) bad('must be a JSON object');
   const validators = raw.validators;
   if (!Array.isArray(validators) || validators.length === 0) bad('validators must be a non-empty list');
