@@ -12,7 +12,7 @@ import { MemoryWal } from '../../../consensus/wal.ts';
 import { ProposalFiller } from '../../../node/proposal-filler.ts';
 import { answerTxsRequest, encodeTxsRequest, txsRequestHashes } from '../../../node/proposal-txs.ts';
 import { decode } from '../../../packages/codec/canonical.ts';
-import { sha256, toHex } from '../../../packages/crypto/hash.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
 import type { Proposal } from '../../../packages/types/vote.ts';
 import {
@@ -30,6 +30,7 @@ import {
   signedCommit,
   signedProposal,
 } from '../consensus/fixtures.ts';
+import { holding } from '../packages/fixtures.ts';
 
 const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'filler');
 const tx = (label: string) => new TextEncoder().encode(label);
@@ -85,10 +86,6 @@ function setup(local: readonly Uint8Array[], peers: Record<string, readonly Uint
     nextHeightStart(chain),
   );
   driver.startHeight(nextHeightStart(chain));
-  const holding = (held: readonly Uint8Array[]) => {
-    const byHash = new Map(held.map((t) => [toHex(sha256(t)), t]));
-    return (hash: Uint8Array) => byHash.get(toHex(hash));
-  };
   const asked: { peer: string; count: number }[] = [];
   let fetched = 0;
   const verdicts: string[] = [];

@@ -15,18 +15,13 @@ import {
 } from '../../../node/proposal-txs.ts';
 import { decode, encode } from '../../../packages/codec/canonical.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
-import { rejectsCode, throwsCode } from '../packages/fixtures.ts';
+import { holding, rejectsCode, throwsCode } from '../packages/fixtures.ts';
 
 const tx = (i: number) => new TextEncoder().encode(`tx-${i}`);
 const txs = Array.from({ length: 2600 }, (_, i) => tx(i));
 const hashes = txs.map((t) => sha256(t));
 
 /** A store of txs by hash, as a node's mempool answers. */
-function holding(held: readonly Uint8Array[]) {
-  const byHash = new Map(held.map((t) => [toHex(sha256(t)), t]));
-  return (hash: Uint8Array) => byHash.get(toHex(hash));
-}
-
 /** A peer holding `held`: answers requests the way a node's sync handler does (`maxBytes` per answer). */
 function peer(held: readonly Uint8Array[], maxBytes?: number) {
   const requests: Uint8Array[][] = [];

@@ -1,13 +1,13 @@
 /**
- * Shared fixtures for the tests of packages/: fixed keys, a 4-validator set, signed votes, and
- * `throwsCode` / `rejectsCode`, which check that a call (a promise) fails with one exact
- * CareLedgerError code.
+ * Shared fixtures for the tests of packages/ (and the node's): fixed keys, a 4-validator set,
+ * signed votes, txs by hash, and `throwsCode` / `rejectsCode`, which check that a call (a
+ * promise) fails with one exact CareLedgerError code.
  * Not a test file itself (no `.test.ts`), so the runner does not pick it up.
  */
 import * as assert from 'uvu/assert';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { type KeyPair, keyPairFromSeed, signMessage } from '../../../packages/crypto/ed25519.ts';
-import { fromHex, toHex } from '../../../packages/crypto/hash.ts';
+import { fromHex, sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { makeValidatorSet, newValidator, type ValidatorSet } from '../../../packages/types/validator.ts';
 import { type Vote, type VoteType, voteSignBytes } from '../../../packages/types/vote.ts';
 
@@ -61,6 +61,12 @@ export const unhex = fromHex;
 /** A copy as a plain Uint8Array (decoders hand back Buffers; uvu's deep equality compares constructors). */
 export function plain(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
+}
+
+/** A lookup of txs by their sha256, as a node's `localTx`: undefined for a tx it does not hold. */
+export function holding(txs: readonly Uint8Array[]): (hash: Uint8Array) => Uint8Array | undefined {
+  const byHash = new Map(txs.map((t) => [toHex(sha256(t)), t]));
+  return (hash) => byHash.get(toHex(hash));
 }
 
 export function filled(length: number, byte: number): Uint8Array {
