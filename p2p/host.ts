@@ -754,6 +754,17 @@ export async function createP2PHost(
   const checkBytes = (bytes: Uint8Array): void => {
     if (!(bytes instanceof Uint8Array)) throw new CareLedgerError('P2P_BAD_MESSAGE', 'message must be bytes');
   };
+  /** A message of ours to send: bytes, within the gossip message limit. */
+  const checkMessage = (kind: TopicKind, bytes: Uint8Array): void => {
+    checkKind(kind);
+    checkBytes(bytes);
+    if (bytes.length > opts.maxMessageBytes) {
+      throw new CareLedgerError(
+        'P2P_MESSAGE_TOO_LARGE',
+        `message of ${bytes.length} bytes is over the limit of ${opts.maxMessageBytes}`,
+      );
+    }
+  };
 
   return {
     peerId: selfId,
@@ -763,14 +774,7 @@ export async function createP2PHost(
 
     async publish(kind, bytes) {
       if (stopped) throw new CareLedgerError('P2P_STOPPED', 'the p2p host is stopped');
-      checkKind(kind);
-      checkBytes(bytes);
-      if (bytes.length > opts.maxMessageBytes) {
-        throw new CareLedgerError(
-          'P2P_MESSAGE_TOO_LARGE',
-          `message of ${bytes.length} bytes is over the limit of ${opts.maxMessageBytes}`,
-        );
-      }
+      checkMessage(kind, bytes);
       try {
         const result = await pubsub.publish(topicOf(kind), bytes);
         return { status: 'published', recipients: result.recipients.length };
@@ -784,14 +788,7 @@ export async function createP2PHost(
     },
 
     async sendDirect(peerId, kind, bytes, ropts = {}) {
-      checkKind(kind);
-      checkBytes(bytes);
-      if (bytes.length > opts.maxMessageBytes) {
-        throw new CareLedgerError(
-          'P2P_MESSAGE_TOO_LARGE',
-          `message of ${bytes.length} bytes is over the limit of ${opts.maxMessageBytes}`,
-        );
-      }
+      checkMessage(kind, bytes);
       const frame = encodeRequest({ type: 'direct', topic: kind, body: bytes });
       const body = await exchange(peerId, frame, 1, ropts.timeoutMs ?? opts.requestTimeoutMs);
       return decodeVerdict(body, peerId);
