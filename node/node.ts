@@ -36,8 +36,6 @@ import { signerFor } from '../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
 import {
   type Block,
-  blockFields,
-  blockFromFields,
   blockTxHashes,
   encodeBlock,
   MAX_BLOCK_TXS_BYTES,
@@ -46,8 +44,6 @@ import {
 import {
   type Commit,
   CommitFlag,
-  commitFields,
-  commitFromFields,
   type DuplicateVoteEvidence,
   evidenceHash,
   verifyCommit,
@@ -60,6 +56,7 @@ import { BlockStore } from '../state/block-store.ts';
 import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
+import { answerBlocksRequest, readBlocksAnswer, SYNC_BATCH, SyncPeers } from './block-sync.ts';
 import { CatchUpPolicy, RoundCatchUpPolicy } from './catch-up.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
@@ -72,7 +69,8 @@ import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
-const SYNC_BATCH = 20;
+/** How long a peer that failed a block sync request is not asked again. */
+const SYNC_SKIP_MS = 30_000;
 /** The sync request for a round's proposal and votes. */
 const ROUND_REQUEST = 'round';
 const REQUEST_TIMEOUT_MS = 5000;
@@ -102,7 +100,7 @@ export class CareLedgerNode {
   readonly metrics: NodeMetrics | null;
   private commitQueue: Promise<void> = Promise.resolve();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly peerHeights = new Map<string, bigint>();
+  private readonly syncPeers = new SyncPeers(SYNC_SKIP_MS);
   private readonly catchUp: CatchUpPolicy;
   private readonly roundCatchUp: RoundCatchUpPolicy;
   /** A round catch-up request is in flight (one at a time). */
@@ -262,6 +260,7 @@ export class CareLedgerNode {
       },
       this.metrics?.forP2P() ?? null,
     );
+    this.p2p.on('peer:disconnect', ({ id }) => this.syncPeers.forget(id));
     const guard = new DoubleSignGuard(
       new FileSignStateStore(paths.signState),
       signerFor(validatorKey.secretKey),
@@ -345,8 +344,8 @@ export class CareLedgerNode {
     }
     this.lastTickHeight = height;
     this.metrics?.rounds.set(this.metrics.labels, this.driver.round);
-    const best = [...this.peerHeights.values()].reduce((m, h) => (h > m ? h : m), 0n);
-    if (best > this.chain.lastHeight + 1n && !this.syncing) void this.blockSync();
+    const best = this.syncPeers.best();
+    if (best !== null && best.height > this.chain.lastHeight + 1n && !this.syncing) void this.blockSync();
   }
 
   /**
@@ -440,16 +439,16 @@ export class CareLedgerNode {
       return encode([...wire, ...messages.votes]);
     }
     const [, fromHeight, toHeight] = s.tuple(request, 3, 'blocks request');
-    const first = s.u64(fromHeight!, 'from');
     const last = s.u64(toHeight!, 'to');
-    const out = [];
-    for (let h = first; h <= last && h <= this.chain.lastHeight && out.length < SYNC_BATCH; h++) {
-      const block = await this.blocks.block(h);
-      const commit = await this.blocks.commit(h);
-      if (block === null || commit === null) break;
-      out.push([blockFields(block), commitFields(commit)]);
-    }
-    return encode(out);
+    return answerBlocksRequest(
+      s.u64(fromHeight!, 'from'),
+      last < this.chain.lastHeight ? last : this.chain.lastHeight,
+      async (h) => {
+        const block = await this.blocks.block(h);
+        const commit = await this.blocks.commit(h);
+        return block === null || commit === null ? null : { block, commit };
+      },
+    );
   }
 
   /**
@@ -491,42 +490,43 @@ export class CareLedgerNode {
     }
   }
 
-  /** Fetches and applies blocks from the most advanced peer until we are within a height. */
+  /**
+   * Fetches and applies blocks from the most advanced peer until we are within a height. A peer
+   * whose request fails, or whose answer does not continue our chain, is skipped for a while and
+   * the next best is asked.
+   */
   private async blockSync(): Promise<void> {
     this.syncing = true;
     try {
       for (;;) {
-        const [peer, best] = [...this.peerHeights].reduce((a, b) => (b[1] > a[1] ? b : a), ['', 0n] as [
-          string,
-          bigint,
-        ]);
-        if (peer === '' || best <= this.chain.lastHeight + 1n || this.stopped) return;
-        const from = this.chain.lastHeight + 1n;
-        const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
-        this.logs.sync.info('block sync', { peer, from, to, best });
-        const response = decode(
-          await this.p2p.request(peer, 'blocks', encode(['blocks', from, to]), {
-            timeoutMs: REQUEST_TIMEOUT_MS,
-          }),
-        );
-        const items = s.list(response, SYNC_BATCH, 'blocks');
-        if (items.length === 0) {
-          this.peerHeights.delete(peer);
-          continue;
+        const best = this.syncPeers.best();
+        if (best === null || best.height <= this.chain.lastHeight + 1n || this.stopped) return;
+        try {
+          await this.syncFrom(best.peer, best.height);
+        } catch (err) {
+          this.syncPeers.failed(best.peer);
+          this.logs.sync.warn('block sync from a peer failed; trying another', {
+            peer: best.peer,
+            error: (err as Error).message,
+          });
         }
-        for (const item of items) {
-          const [blockFieldsValue, commitValue] = s.tuple(item, 2, 'synced block');
-          const block = blockFromFields(blockFieldsValue!, this.chain.blockLimits);
-          const commit = commitFromFields(commitValue!);
-          await this.enqueueCommit(() => this.applySynced(block, commit));
-        }
-        this.advanceConsensus();
       }
-    } catch (err) {
-      this.logs.sync.warn('block sync failed', { error: (err as Error).message });
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** One sync request: up to SYNC_BATCH blocks after our last, each checked and committed. */
+  private async syncFrom(peer: string, best: bigint): Promise<void> {
+    const from = this.chain.lastHeight + 1n;
+    const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
+    this.logs.sync.info('block sync', { peer, from, to, best });
+    const answer = await this.p2p.request(peer, 'blocks', encode(['blocks', from, to]), {
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    for (const { block, commit } of readBlocksAnswer(answer, from, this.chain.blockLimits))
+      await this.enqueueCommit(() => this.applySynced(block, commit));
+    this.advanceConsensus();
   }
 
   private async applySynced(block: Block, commit: Commit): Promise<void> {
@@ -758,8 +758,7 @@ export class CareLedgerNode {
         }
       },
       peerStatus: (peer: string, height: bigint, round: number) => {
-        const known = this.peerHeights.get(peer) ?? 0n;
-        if (height > known) this.peerHeights.set(peer, height);
+        this.syncPeers.claim(peer, height);
         if (this.catchUp.onStatus(peer, height, this.chain.lastHeight)) void this.sendCatchUp(peer, height);
         if (
           !this.catchingUpRound &&

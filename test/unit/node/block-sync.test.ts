@@ -1,0 +1,109 @@
+/**
+ * node/block-sync.ts: an answer to a blocks request stops at its byte budget (one block always
+ * goes), the asking side reads only an answer that continues its chain from the height it asked
+ * for, and a peer that failed a sync is skipped for a while whatever height it claims.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  answerBlocksRequest,
+  blocksAnswerLimits,
+  readBlocksAnswer,
+  SYNC_BATCH,
+  SyncPeers,
+} from '../../../node/block-sync.ts';
+import { defaultP2POptions } from '../../../p2p/host.ts';
+import { encode } from '../../../packages/codec/canonical.ts';
+import {
+  type Block,
+  blockFields as blockFieldsOf,
+  blockIdOf,
+  defaultBlockLimits,
+} from '../../../packages/types/block.ts';
+import { type Commit, commitFields as commitFieldsOf } from '../../../packages/types/commit.ts';
+import { applyBlock, buildBlock, type ChainState } from '../../../state/chain-state.ts';
+import { makeChain, signedCommit } from '../consensus/fixtures.ts';
+import { throwsCode } from '../packages/fixtures.ts';
+
+const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'sync');
+const ALL = [0, 1, 2, 3];
+
+/** Heights 1..n, each block holding `txsPerBlock` txs of 60 KiB (under the 64 KiB tx limit). */
+function chainOf(n: number, txsPerBlock: number): { block: Block; commit: Commit }[] {
+  const out: { block: Block; commit: Commit }[] = [];
+  let c: ChainState = chain;
+  for (let i = 0; i < n; i++) {
+    const txs = Array.from({ length: txsPerBlock }, (_, j) => new Uint8Array(60 * 1024).fill(i * 16 + j + 1));
+    const block = buildBlock(c, {
+      txs,
+      evidence: [],
+      time: c.lastBlockTime + 1000n,
+      proposer: c.validators.set.validators[c.validators.proposer]!.address,
+    });
+    const commit = signedCommit(fx, ALL, block.header.height, 0, blockIdOf(block.header));
+    out.push({ block, commit });
+    c = applyBlock(c, block, commit, {
+      appHash: c.appHash,
+      resultsHash: c.lastResultsHash,
+      validatorUpdates: [],
+    });
+  }
+  return out;
+}
+
+const stored = chainOf(4, 10); // ~600 KiB a block
+const read = async (h: bigint) => stored[Number(h) - 1] ?? null;
+const heights = (answer: { block: Block }[]) => answer.map((x) => x.block.header.height);
+
+test('an answer holds the blocks asked for that the node has, up to its byte budget, and at least one', async () => {
+  const all = readBlocksAnswer(await answerBlocksRequest(1n, 10n, read), 1n, defaultBlockLimits);
+  assert.equal(heights(all), [1n, 2n, 3n, 4n], 'the node has 4: the answer stops there');
+  assert.equal(all[2]!.commit.height, 3n);
+  const two = await answerBlocksRequest(2n, 4n, read, 1_300_000);
+  assert.equal(
+    heights(readBlocksAnswer(two, 2n, defaultBlockLimits)),
+    [2n, 3n],
+    'two fit 1.3 MB, three do not',
+  );
+  const one = await answerBlocksRequest(3n, 4n, read, 1);
+  assert.equal(heights(readBlocksAnswer(one, 3n, defaultBlockLimits)), [3n], 'one block always goes');
+  throwsCode(() => readBlocksAnswer(encode([]), 9n, defaultBlockLimits), 'SYNC_NO_BLOCKS');
+  assert.equal(await answerBlocksRequest(9n, 10n, read), encode([]), 'nothing it has: an empty answer');
+});
+
+test('the asking side reads only blocks that continue its chain from the height it asked for', async () => {
+  const fromTwo = await answerBlocksRequest(2n, 3n, read);
+  throwsCode(() => readBlocksAnswer(fromTwo, 1n, defaultBlockLimits), 'SYNC_BAD_ANSWER');
+  const gap = encode([stored[0], stored[2]].map((x) => [blockFieldsOf(x!.block), commitFieldsOf(x!.commit)]));
+  throwsCode(() => readBlocksAnswer(gap, 1n, defaultBlockLimits), 'SYNC_BAD_ANSWER');
+  // Blocks are read with the chain's limits: where a block holds at most one tx, 10-tx blocks are refused.
+  throwsCode(() => readBlocksAnswer(fromTwo, 2n, { ...defaultBlockLimits, maxTxs: 1 }), 'CODEC_SCHEMA');
+  // And the answer is decoded up to the host's response limit, not the 4 MiB default.
+  const limits = blocksAnswerLimits(defaultBlockLimits);
+  assert.is(limits.maxBytes, defaultP2POptions.maxResponseBytes);
+  assert.ok(limits.maxItems >= SYNC_BATCH * defaultBlockLimits.maxTxs, 'room for full blocks');
+});
+
+test('sync peers: the highest claim is asked; a peer that failed is skipped for a while, even if it claims again', () => {
+  let now = 0;
+  const peers = new SyncPeers(30_000, () => now);
+  assert.is(peers.best(), null);
+  peers.claim('honest', 50n);
+  peers.claim('liar', 1n << 62n);
+  peers.claim('honest', 40n); // a late status does not lower a claim
+  assert.equal(peers.best(), { peer: 'liar', height: 1n << 62n });
+  peers.failed('liar');
+  assert.equal(peers.best(), { peer: 'honest', height: 50n });
+  peers.claim('liar', 1n << 63n);
+  peers.forget('liar'); // it hangs up and comes back: the skip stays
+  peers.claim('liar', 1n << 63n);
+  now = 29_999;
+  assert.equal(peers.best(), { peer: 'honest', height: 50n });
+  now = 30_000;
+  assert.equal(peers.best(), { peer: 'liar', height: 1n << 63n }, 'asked again once the skip ends');
+  peers.forget('honest');
+  peers.forget('liar');
+  assert.is(peers.best(), null, 'a disconnected peer is not asked');
+});
+
+test.run();
