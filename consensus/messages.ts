@@ -67,6 +67,14 @@ export function isProposalByHashes(bytes: Uint8Array): boolean {
   return bytes[0] === FIXARRAY_3 && bytes[1] === Tag.proposalByHashes;
 }
 
+/**
+ * Whether these bytes are a proposal with its whole block inside (the form the WAL keeps), without
+ * decoding them. Nodes send proposals by hashes, so a node refuses this form from a peer.
+ */
+export function isFullProposal(bytes: Uint8Array): boolean {
+  return bytes[0] === FIXARRAY_3 && bytes[1] === Tag.proposal;
+}
+
 /** A fixed-length array of 3 in MessagePack: the canonical encoding's header for our 3-tuples. */
 const FIXARRAY_3 = 0x93;
 

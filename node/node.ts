@@ -22,6 +22,7 @@ import {
   type ConsensusMessage,
   encodeMessage,
   encodeProposalByHashes,
+  isFullProposal,
   isProposalByHashes,
 } from '../consensus/messages.ts';
 import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
@@ -391,6 +392,12 @@ export class CareLedgerNode {
   private onConsensusMessage(bytes: Uint8Array, from: string): Verdict | Promise<Verdict> {
     if (this.stopped) return 'ignore';
     if (isProposalByHashes(bytes)) return this.proposals.receive(bytes, from);
+    // No node sends it: a whole block for the next height would be held unchecked.
+    if (isFullProposal(bytes))
+      return this.verdict(
+        { result: 'reject', code: 'PROPOSAL_FULL_FORM', reason: 'proposals travel by tx hashes' },
+        from,
+      );
     return this.verdict(this.driver.receive(bytes, from), from);
   }
 

@@ -345,6 +345,18 @@ test('a member sending invalid messages is rejected, scored down and not relayed
     async () => (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 1,
     5_000,
   );
+  // 1b. A proposal of the next height with its whole block inside: no node sends that form (it
+  // would be held unchecked until the height starts), so it is rejected on sight.
+  const fullProposal = await rogue.call('badproposal', { peer: ids[0], full: true });
+  assert.equal(fullProposal.outcome, { status: 'published', recipients: 1 });
+  await waitFor(
+    'node 0 to reject the whole-block proposal',
+    async () =>
+      logLines(0, 'rejected a consensus message').some(
+        (l) => l.code === 'PROPOSAL_FULL_FORM' && l.from === ids[3],
+      ),
+    5_000,
+  );
   // 2. Garbage on both topics, and 3. one message one byte over node 0's limit.
   const junk = await rogue.call('publish', { kind: 'consensus', count: 1 });
   assert.equal(junk.outcomes, [{ status: 'published', recipients: 1 }]);
@@ -353,9 +365,9 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   const big = await rogue.call('oversized', { kind: 'tx', size: nodeMaxMessageBytes + 1 });
   assert.equal(big.outcome, { status: 'published', recipients: 1 });
   await waitFor(
-    'node 0 to reject all of them (consensus +2, tx +4)',
+    'node 0 to reject all of them (consensus +3, tx +4)',
     async () =>
-      (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 2 &&
+      (await rejected(0, 'consensus')) === before.rejectedConsensus[0]! + 3 &&
       (await rejected(0, 'tx')) === before.rejectedTx[0]! + 4,
     10_000,
   );

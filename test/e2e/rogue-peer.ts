@@ -9,9 +9,9 @@
  *   dial { addr }            dial, then report whether the connection survives (see below)
  *   publish { kind, count }  publish `count` fresh garbage messages (0xc1 + random bytes)
  *   oversized { kind, size } publish `size` random bytes in one message
- *   badproposal { peer }     wait for a vote of a new height gossiped by `peer`, then publish a
- *                            proposal by hashes of that height signed by a stranger, naming txs
- *                            nobody holds
+ *   badproposal { peer, full? }  wait for a vote of a new height gossiped by `peer`, then publish
+ *                            a proposal by hashes of that height signed by a stranger, naming txs
+ *                            nobody holds; with `full`, the next height's, whole block inside
  *   round { peer, height, round }  the sync request for a round's proposal and votes
  *   direct { peer, kind }    sendDirect one fresh garbage message; replies the peer's verdict
  *   request { peer }         a sync status request; replies the error code if it fails
@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
-import { decodeMessage, encodeProposalByHashes } from '../../consensus/messages.ts';
+import { decodeMessage, encodeMessage, encodeProposalByHashes } from '../../consensus/messages.ts';
 import { createP2PHost, type TopicKind } from '../../p2p/host.ts';
 import { parseTopic } from '../../p2p/topics.ts';
 import { decode, encode } from '../../packages/codec/canonical.ts';
@@ -124,7 +124,7 @@ type Command =
   | { id: number; cmd: 'dial'; addr: string }
   | { id: number; cmd: 'publish'; kind: TopicKind; count: number }
   | { id: number; cmd: 'oversized'; kind: TopicKind; size: number }
-  | { id: number; cmd: 'badproposal'; peer: string }
+  | { id: number; cmd: 'badproposal'; peer: string; full?: boolean }
   | { id: number; cmd: 'direct'; peer: string; kind: TopicKind }
   | { id: number; cmd: 'request'; peer: string }
   | { id: number; cmd: 'round'; peer: string; height: string; round: number }
@@ -154,7 +154,7 @@ async function run(c: Command): Promise<Record<string, unknown>> {
     case 'oversized':
       return { outcome: await host.publish(c.kind, new Uint8Array(randomBytes(c.size))) };
     case 'badproposal': {
-      const { height } = await freshVote(c.peer);
+      const height = (await freshVote(c.peer)).height + (c.full === true ? 1n : 0n);
       const hash = () => new Uint8Array(randomBytes(32));
       const header: Header = {
         chainId: args.chainId,
@@ -177,7 +177,10 @@ async function run(c: Command): Promise<Record<string, unknown>> {
         signature: signMessage(stranger.secretKey, proposalSignBytes(args.chainId, unsigned)),
       };
       const block = { header, txs: [hash(), hash(), hash()], evidence: [], lastCommit: null };
-      const bytes = encodeProposalByHashes(proposal, block);
+      const bytes =
+        c.full === true
+          ? encodeMessage({ kind: 'proposal', proposal, block })
+          : encodeProposalByHashes(proposal, block);
       return { height: height.toString(), outcome: await host.publish('consensus', bytes) };
     }
     case 'direct':
