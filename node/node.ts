@@ -54,7 +54,13 @@ import { addressOf } from '../packages/types/validator.ts';
 import { MAX_ROUND } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
-import { buildBlock, type ChainState, nextHeightStart, validateBlock } from '../state/chain-state.ts';
+import {
+  buildBlock,
+  type ChainState,
+  checkBlockTimeNotAhead,
+  nextHeightStart,
+  validateBlock,
+} from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
 import { answerBlocksRequest, readBlocksAnswer, SYNC_BATCH, SyncPeers } from './block-sync.ts';
@@ -734,6 +740,7 @@ export class CareLedgerNode {
       isValidBlock: (block) => {
         try {
           validateBlock(this.chain, block, this.evidenceLookup());
+          checkBlockTimeNotAhead(block.header, BigInt(Date.now()));
           return this.app.processProposal(block, this.checkedTxs(block));
         } catch (err) {
           this.logs.consensus.debug('invalid proposal', {

@@ -152,6 +152,26 @@ export function buildBlock(
   );
 }
 
+/**
+ * How far ahead of a validator's clock a proposed block's time may be. The chain's time (the
+ * health app's clock for consents and expiries) only moves forward, so one proposer with a clock
+ * years ahead, or a forged time, would otherwise move it there for good.
+ */
+export const MAX_BLOCK_TIME_AHEAD_MS = 5_000n;
+
+/**
+ * A proposal's own check of its block time against this node's clock (`nowMs`, Unix ms): not part
+ * of validateBlock, which must give every node, and a node syncing years later, the same answer.
+ */
+export function checkBlockTimeNotAhead(header: Header, nowMs: bigint): void {
+  if (header.time > nowMs + MAX_BLOCK_TIME_AHEAD_MS) {
+    throw invalid(
+      'BLOCK_TIME_AHEAD',
+      `block time is ${header.time - nowMs} ms ahead of this node's clock (at most ${MAX_BLOCK_TIME_AHEAD_MS})`,
+    );
+  }
+}
+
 export interface EvidenceLookup {
   /** True if this evidence (by hash) is already in a committed block. */
   isCommitted(hash: Uint8Array): boolean;

@@ -24,8 +24,10 @@ import {
   applyBlock,
   buildBlock,
   type ChainState,
+  checkBlockTimeNotAhead,
   type EvidenceLookup,
   genesisState,
+  MAX_BLOCK_TIME_AHEAD_MS,
   nextHeightStart,
   type ValidatorUpdate,
   validateBlock,
@@ -169,6 +171,21 @@ test('validateBlock rejects a block time that does not increase', () => {
       /time/,
     );
   }
+});
+
+test('a proposal may be at most MAX_BLOCK_TIME_AHEAD_MS ahead of the clock of the node checking it', () => {
+  const { chain1 } = afterHeight1();
+  const { header } = blockOn(chain1);
+  checkBlockTimeNotAhead(header, header.time - MAX_BLOCK_TIME_AHEAD_MS);
+  checkBlockTimeNotAhead(header, header.time + 60_000n);
+  assertInvalid(
+    () => checkBlockTimeNotAhead(header, header.time - MAX_BLOCK_TIME_AHEAD_MS - 1n),
+    'BLOCK_TIME_AHEAD',
+    /5001 ms ahead/,
+  );
+  const farFuture = withHeader(blockOn(chain1), { time: (1n << 64n) - 1n });
+  validateBlock(chain1, farFuture, lookup()); // the chain's rules alone would take it
+  assertInvalid(() => checkBlockTimeNotAhead(farFuture.header, header.time), 'BLOCK_TIME_AHEAD', /ahead/);
 });
 
 test('validateBlock rejects wrong validators, next validators and app hashes, another chain, a stranger proposer', () => {
