@@ -1,4 +1,7 @@
 import { FUTURE_ROUND_WINDOW } from '../consensus/core/state-machine.ts';
+import { MAX_VOTES_PER_VALIDATOR } from '../consensus/core/vote-set.ts';
+import { decode } from '../packages/codec/canonical.ts';
+import * as s from '../packages/codec/schema.ts';
 
 /**
  * When a node helps a peer that fell behind (CatchUpPolicy: a height; below it a node asks for a
@@ -79,4 +82,16 @@ export class RoundCatchUpPolicy {
     this.last = { height: peerHeight, round: peerRound, at: t };
     return true;
   }
+}
+
+/**
+ * The messages of an answer to ['round', height, round]: the proposal and, per validator of a set
+ * of `validators`, its prevotes and precommits, conflicting ones included (an equivocating
+ * validator's are exactly what a node behind should see), up to what a vote set keeps of one.
+ */
+export function readRoundAnswer(bytes: Uint8Array, validators: number): Uint8Array[] {
+  const most = 1 + 2 * MAX_VOTES_PER_VALIDATOR * validators;
+  return s
+    .list(decode(bytes), most, 'round messages')
+    .map((item, i) => s.bytes(item, `round messages[${i}]`));
 }

@@ -64,7 +64,7 @@ import {
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
 import { answerBlocksRequest, readBlocksAnswer, SYNC_BATCH, SyncPeers } from './block-sync.ts';
-import { CatchUpPolicy, RoundCatchUpPolicy } from './catch-up.ts';
+import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from './catch-up.ts';
 import { executeBlock } from './executor.ts';
 import type { Home } from './home.ts';
 import type { Logger } from './log.ts';
@@ -471,18 +471,16 @@ export class CareLedgerNode {
   private async catchUpRound(peer: string, height: bigint, round: number): Promise<void> {
     this.catchingUpRound = true;
     try {
-      const response = decode(
+      const items = readRoundAnswer(
         await this.p2p.request(peer, 'blocks', encode([ROUND_REQUEST, height, round]), {
           timeoutMs: FETCH_TIMEOUT_MS,
         }),
+        this.chain.validators.set.validators.length,
       );
-      // At most the proposal and two votes per validator.
-      const items = s.list(response, 1 + 2 * this.chain.validators.set.validators.length, 'round messages');
       let accepted = 0;
-      for (const [i, item] of items.entries()) {
+      for (const item of items) {
         if (this.stopped || this.driver.height !== height) return;
-        if ((await this.onConsensusMessage(s.bytes(item, `round messages[${i}]`), peer)) === 'accept')
-          accepted++;
+        if ((await this.onConsensusMessage(item, peer)) === 'accept') accepted++;
       }
       this.logs.consensus.info('caught up a round from a peer', {
         peer,

@@ -7,7 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FUTURE_ROUND_WINDOW } from '../../../consensus/core/state-machine.ts';
-import { CatchUpPolicy, RoundCatchUpPolicy } from '../../../node/catch-up.ts';
+import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from '../../../node/catch-up.ts';
+import { encode } from '../../../packages/codec/canonical.ts';
+import { throwsCode } from '../packages/fixtures.ts';
 
 const GRACE = 500;
 const RESEND = 3000;
@@ -70,6 +72,15 @@ test('round catch-up: only a peer at our height in a later round; within an inte
   now = 999;
   assert.is(r.onStatus(10n, 4, 10n, 2), true, 'again after the interval, if still behind');
   assert.is(r.onStatus(10n, 4, 10n, 4), false, 'caught up');
+});
+
+test('a round answer may hold the proposal and four prevotes and four precommits per validator, no more', () => {
+  // An equivocating validator's conflicting votes travel too: the vote set keeps up to four.
+  const item = (i: number) => new Uint8Array([i & 0xff, i >> 8]);
+  const full = Array.from({ length: 1 + 8 * 4 }, (_, i) => item(i));
+  assert.equal(readRoundAnswer(encode(full), 4), full);
+  throwsCode(() => readRoundAnswer(encode([...full, item(99)]), 4), 'CODEC_SCHEMA');
+  throwsCode(() => readRoundAnswer(encode([item(1), 'not bytes']), 4), 'CODEC_SCHEMA');
 });
 
 test.run();
