@@ -6,7 +6,7 @@
  */
 import { decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
-import { type CareLedgerError, invalid } from '../packages/core/errors.ts';
+import { CareLedgerError, invalid } from '../packages/core/errors.ts';
 import type { Block } from '../packages/types/block.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
@@ -80,8 +80,16 @@ export class KvStoreApp implements Application {
     return new KvStoreApp(store);
   }
 
-  /** The kvstore starts empty: its genesis state is the empty tree, with nothing to write. */
-  async initChain(_genesis: Genesis): Promise<InitChainResult> {
+  /**
+   * The kvstore starts empty: its genesis state is the empty tree, with nothing to write. Its
+   * store's versions are the heights, so it runs only chains that start at height 1.
+   */
+  async initChain(genesis: Genesis): Promise<InitChainResult> {
+    if (genesis.initialHeight !== 1n)
+      throw new CareLedgerError(
+        'KVSTORE_INITIAL_HEIGHT',
+        `the kvstore application runs chains from height 1, not ${genesis.initialHeight} (use proxy_app health)`,
+      );
     return { appHash: this.store.latestRoot, ops: [] };
   }
 

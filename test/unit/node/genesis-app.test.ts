@@ -158,4 +158,27 @@ test('a health node refuses a genesis without app_state, with the app code', asy
   }
 });
 
+test('a kvstore node refuses a chain that starts above height 1, before writing anything', async () => {
+  const dir = tempDir();
+  const [homeDir] = createTestnet({
+    validators: 1,
+    output: dir,
+    basePort: 40550,
+    flat: true,
+    app: 'kvstore',
+  });
+  const home = loadHome(homeDir!);
+  const db = await openDb(home.paths.db);
+  try {
+    const app = await openApplication('kvstore', db);
+    const later = { ...home.genesis, initialHeight: 5n };
+    const err = await initChain(later, db, await BlockStore.open(db), app).catch((e: unknown) => e);
+    assert.ok(err instanceof CareLedgerError);
+    assert.is(err.code, 'KVSTORE_INITIAL_HEIGHT');
+    assert.is(await (await BlockStore.open(db)).chainState(), null, 'nothing written');
+  } finally {
+    await db.close();
+  }
+});
+
 test.run();
