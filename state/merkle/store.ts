@@ -287,10 +287,11 @@ export class MerkleStore {
     checkKey(key);
     if (version === this.latest) {
       const entry = await this.db.get(this.latestKey(key), VIEW);
-      // An entry written by a version whose batch landed before `committed` was called is too new;
-      // a missing entry can mean such a version deleted the key. Then read the tree instead.
-      if (entry !== undefined && readU64(entry, 0) <= this.latest) return entry.slice(8);
-      if (entry === undefined && this.prepared.size === 0) return null;
+      // An entry written by a later version (its batch landed before `committed` was called, or
+      // while we read) is too new; a missing entry can mean such a version deleted the key. Then
+      // read the tree of `version` instead.
+      if (entry !== undefined && readU64(entry, 0) <= version) return entry.slice(8);
+      if (entry === undefined && this.prepared.size === 0 && this.latest === version) return null;
     }
     const root = await this.rootHash(version);
     const { leaf } = await this.walk(version, root, keyHashOf(key));

@@ -25,6 +25,7 @@ import {
   type MerkleBuckets,
   MerkleStore,
   type StateChange,
+  type StateDb,
 } from '../../../state/merkle/store.ts';
 import { commit, type Db, rejects, VIEW, withDb } from './merkle-fixtures.ts';
 
@@ -270,6 +271,34 @@ test('prepare writes nothing: the store reads the old version until the batch is
     assert.is(store.latestVersion, 2n);
     assert.is(await store.get(b('bob')), null);
     assert.is(hex(await store.get(b('carol'))), hex(b('v2')));
+  });
+});
+
+test('a read of the latest version that a commit overtakes still answers for the version it asked', async () => {
+  await withDb(async (db) => {
+    // The store's reads of the latest-value bucket wait at a gate the test opens.
+    let open: () => void = () => {};
+    let gate: Promise<void> = Promise.resolve();
+    const gated: StateDb = {
+      get: async (key, options) => {
+        await gate;
+        return db.get(key, options);
+      },
+      getMany: (keys, options) => db.getMany(keys, options),
+      keys: (options) => db.keys(options),
+    };
+    const store = await MerkleStore.open(gated, BUCKETS);
+    await commit(db, store, [set('alice', 'v1'), set('bob', 'v1')]);
+    gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const alice = store.get(b('alice'));
+    const bob = store.get(b('bob'));
+    await commit(db, store, [set('alice', 'v2'), del('bob')]);
+    open();
+    assert.is(hex(await alice), hex(b('v1')), 'the value of version 1, not the newer entry');
+    assert.is(hex(await bob), hex(b('v1')), 'deleted by version 2, but there in version 1');
+    assert.is(hex(await store.get(b('alice'))), hex(b('v2')));
   });
 });
 
