@@ -25,7 +25,7 @@
 import { type Canonical, decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
-import { emptyHash, internalHashInto, keyHashOf, leafHash } from '../../packages/merkle/hash.ts';
+import { emptyHash, internalHashInto, keyHashOf, leafHash, valueHashOf } from '../../packages/merkle/hash.ts';
 
 export const EMPTY = 0;
 export const LEAF = 1;
@@ -263,6 +263,9 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): { node: TreeNod
     if (!(valueHash instanceof Uint8Array) || valueHash.length !== HASH_BYTES) {
       throw corrupt(hash, 'bad leaf');
     }
+    // The node's hash covers the value only through valueHash: check the value against it.
+    if (Buffer.compare(valueHashOf(value), valueHash) !== 0)
+      throw corrupt(hash, 'value does not match its hash');
     node = makeLeaf(key, keyHashOf(key), value, valueHash);
   } else if (fields[1] === INTERNAL && fields.length === 6) {
     node = decodeInternal(hash, fields);

@@ -7,6 +7,7 @@
 import { ClassicLevel } from 'classic-level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { type Canonical, decode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { toHex } from '../../../packages/crypto/hash.ts';
 import { keyHashOf } from '../../../packages/merkle/hash.ts';
@@ -400,6 +401,27 @@ test('a damaged node is reported as STATE_CORRUPT, never read as state', async (
       });
     }
     assert.ok(missing > 0);
+  });
+});
+
+test('a leaf whose value was damaged is STATE_CORRUPT, though its node hash covers only the value hash', async () => {
+  await withDb(async (db) => {
+    const store = await MerkleStore.open(db, BUCKETS);
+    await commit(db, store, [set('alice', 'v1'), set('bob', 'v1')]);
+    await commit(db, store, [set('carol', 'v2')]);
+    const bucket = { gte: Uint8Array.of(BUCKETS.nodes), lt: Uint8Array.of(BUCKETS.nodes + 1) };
+    let damaged = 0;
+    for await (const [key, bytes] of db.iterator(bucket)) {
+      const fields = decode(bytes) as Canonical[];
+      if (fields[1] !== 1 || hex(fields[2] as Uint8Array) !== hex(b('alice'))) continue;
+      // The value is the last field: flip its last byte.
+      await db.put(key, Uint8Array.of(...bytes.subarray(0, bytes.length - 1), bytes[bytes.length - 1]! ^ 1));
+      damaged++;
+    }
+    assert.is(damaged, 1);
+    const fresh = await MerkleStore.open(db, BUCKETS);
+    await rejects(() => fresh.get(b('alice'), 1n), 'STATE_CORRUPT');
+    await rejects(() => fresh.prove(b('alice')), 'STATE_CORRUPT');
   });
 });
 
