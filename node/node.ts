@@ -58,6 +58,7 @@ import {
   buildBlock,
   type ChainState,
   checkBlockTimeNotAhead,
+  evidenceForBlock,
   nextHeightStart,
   validateBlock,
 } from '../state/chain-state.ts';
@@ -722,9 +723,13 @@ export class CareLedgerNode {
       buildBlock: () => {
         const limits = this.chain.blockLimits;
         const txs = this.app.prepareProposal(this.mempool.reap(limits.maxTxs, MAX_BLOCK_TXS_BYTES));
-        const evidence = [...this.evidencePool.values()]
-          .filter((e) => e.voteA.height <= this.chain.lastHeight)
-          .slice(0, limits.maxEvidence);
+        const { take: evidence, stale } = evidenceForBlock(
+          this.chain,
+          this.evidencePool,
+          (hash) => this.blocks.isEvidenceCommitted(hash),
+          limits.maxEvidence,
+        );
+        for (const key of stale) this.evidencePool.delete(key);
         const block = buildBlock(this.chain, {
           txs: txs.map((t) => t.bytes),
           txHashes: txs.map((t) => t.hash),

@@ -180,6 +180,28 @@ export interface EvidenceLookup {
 }
 
 /**
+ * Which of the pending evidence (by key) a block built on `chain` may carry, by validateBlock's
+ * rules: a committed height within `evidenceMaxAge`, not committed before, at most `max`. `stale`
+ * is the evidence no later block can carry either (too old, or committed), to drop from the pool;
+ * kept there, it would make every block this node proposes invalid.
+ */
+export function evidenceForBlock(
+  chain: ChainState,
+  pending: Iterable<readonly [string, DuplicateVoteEvidence]>,
+  isCommitted: (hash: Uint8Array) => boolean,
+  max: number,
+): { readonly take: DuplicateVoteEvidence[]; readonly stale: string[] } {
+  const take: DuplicateVoteEvidence[] = [];
+  const stale: string[] = [];
+  for (const [key, e] of pending) {
+    const height = e.voteA.height;
+    if (chain.lastHeight - height > chain.evidenceMaxAge || isCommitted(evidenceHash(e))) stale.push(key);
+    else if (height <= chain.lastHeight && take.length < max) take.push(e);
+  }
+  return { take, stale };
+}
+
+/**
  * Checks a proposed block against the chain: everything except the application's own checks.
  * Throws a CareLedgerError (action reject) naming the first problem.
  */

@@ -26,6 +26,7 @@ import {
   type ChainState,
   checkBlockTimeNotAhead,
   type EvidenceLookup,
+  evidenceForBlock,
   genesisState,
   MAX_BLOCK_TIME_AHEAD_MS,
   nextHeightStart,
@@ -260,6 +261,30 @@ test('validateBlock rejects duplicated or already committed evidence, and accept
     'BLOCK_INVALID',
     /evidence already committed/,
   );
+});
+
+test('evidenceForBlock: what validateBlock would take, at most max; too old or committed is stale', () => {
+  const { chain1, id1 } = afterHeight1();
+  const at = (validator: number, height: bigint) =>
+    makeDuplicateVoteEvidence(
+      precommit(fx, validator, height, 0, height === 1n ? id1 : idOf('x')),
+      precommit(fx, validator, height, 0, idOf('other')),
+    );
+  const [a, b, future] = [at(1, 1n), at(2, 1n), at(3, 2n)];
+  const pool = new Map([
+    ['a', a],
+    ['b', b],
+    ['future', future],
+  ]);
+  const none = () => false;
+  assert.equal(evidenceForBlock(chain1, pool, none, 10), { take: [a, b], stale: [] });
+  assert.equal(evidenceForBlock(chain1, pool, none, 1), { take: [a], stale: [] }, 'at most max');
+  validateBlock(chain1, blockOn(chain1, [a, b]), lookup());
+  const committedA = (h: Uint8Array) => equalBytes(h, evidenceHash(a));
+  assert.equal(evidenceForBlock(chain1, pool, committedA, 10), { take: [b], stale: ['a'] });
+  // Far on: the chain at height 1 + max age + 1 can no longer carry height 1's evidence.
+  const later = { ...chain1, lastHeight: chain1.evidenceMaxAge + 2n };
+  assert.equal(evidenceForBlock(later, pool, none, 10), { take: [future], stale: ['a', 'b'] });
 });
 
 test('validateBlock rejects evidence from a height not yet committed', () => {
