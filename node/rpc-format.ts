@@ -4,8 +4,14 @@
  * nanoseconds. Fields CareLedger's header lacks (part sets, consensus hash) are returned
  * well-formed rather than missing.
  */
-import { leafHash, merkleAunts, sha256 } from '../packages/crypto/hash.ts';
-import { type Block, type BlockLimits, blockIdOf, type Header, txHash } from '../packages/types/block.ts';
+import { leafHash, merkleProver, sha256 } from '../packages/crypto/hash.ts';
+import {
+  type Block,
+  type BlockLimits,
+  blockIdOf,
+  blockTxHashes,
+  type Header,
+} from '../packages/types/block.ts';
 import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../packages/types/commit.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import { addressOf, type Validator, type ValidatorSet } from '../packages/types/validator.ts';
@@ -183,7 +189,7 @@ export function txProofJson(block: Block | null, index: number): Record<string, 
   if (block === null || index >= block.txs.length) {
     return { root_hash: '', data: null, proof: { total: '0', index: '0', leaf_hash: null, aunts: null } };
   }
-  const leaves = block.txs.map((tx) => leafHash(txHash(tx)));
+  const { leaves, aunts } = txTreeOf(block);
   return {
     root_hash: hexUpper(block.header.dataHash),
     data: base64(block.txs[index]!),
@@ -191,9 +197,21 @@ export function txProofJson(block: Block | null, index: number): Record<string, 
       total: String(block.txs.length),
       index: String(index),
       leaf_hash: base64(leaves[index]!),
-      aunts: merkleAunts(leaves, index).map(base64),
+      aunts: aunts(index).map(base64),
     },
   };
+}
+
+/** A block's tx tree, built once per block object: a page of proofs from one block hashes it once. */
+const txTrees = new WeakMap<Block, { leaves: Uint8Array[]; aunts: (index: number) => Uint8Array[] }>();
+function txTreeOf(block: Block): { leaves: Uint8Array[]; aunts: (index: number) => Uint8Array[] } {
+  let tree = txTrees.get(block);
+  if (tree === undefined) {
+    const leaves = blockTxHashes(block).map(leafHash);
+    tree = { leaves, aunts: merkleProver(leaves) };
+    txTrees.set(block, tree);
+  }
+  return tree;
 }
 
 /** `BlockMeta` for `blockchain`: `size` is the encoded block's length. */

@@ -303,15 +303,21 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
     let entry = cache.get(height);
     if (entry === undefined) {
       entry = { block: await loadBlock(height), results: await node.blocks.results(height) };
+      // Only the latest height: a page comes in height order, and a page across 100 full blocks
+      // must not hold them all at once.
+      cache.clear();
       cache.set(height, entry);
     }
     const tx = entry.block.txs[index];
+    const result = entry.results?.txResults[index];
     if (tx === undefined) throw methodError(`tx ${index} of block ${height} is not available`);
+    // As block_results: a missing result is an error, never a success (code 0) made up.
+    if (result === undefined) throw methodError(`could not find results for height #${height}`);
     return {
       hash: hexUpper(txHash(tx)),
       height: height.toString(),
       index,
-      tx_result: execTxResultJson(entry.results?.txResults[index] ?? null),
+      tx_result: execTxResultJson(result),
       tx: base64(tx),
       proof: txProofJson(prove ? entry.block : null, index),
     };

@@ -48,11 +48,32 @@ export function merkleRoot(items: readonly Uint8Array[]): Uint8Array {
  * leaf up (CometBFT's `merkle.Proof.Aunts`).
  */
 export function merkleAunts(leaves: readonly Uint8Array[], index: number): Uint8Array[] {
-  if (leaves.length <= 1) return [];
-  const k = splitPoint(leaves.length);
-  return index < k
-    ? [...merkleAunts(leaves.slice(0, k), index), rootOf(leaves, k, leaves.length)]
-    : [...merkleAunts(leaves.slice(k), index - k), rootOf(leaves, 0, k)];
+  return merkleProver(leaves)(index);
+}
+
+/**
+ * Proofs of many leaves of one tree: each subtree root is hashed once, on first use, so a proof
+ * after the first costs no more than its log2(n) lookups.
+ */
+export function merkleProver(leaves: readonly Uint8Array[]): (index: number) => Uint8Array[] {
+  const memo = new Map<number, Uint8Array>();
+  const root = (from: number, to: number): Uint8Array => {
+    if (to - from === 1) return leaves[from]!;
+    const key = from * (leaves.length + 1) + to;
+    let hash = memo.get(key);
+    if (hash === undefined) {
+      const k = from + splitPoint(to - from);
+      hash = innerHash(root(from, k), root(k, to));
+      memo.set(key, hash);
+    }
+    return hash;
+  };
+  const aunts = (from: number, to: number, index: number): Uint8Array[] => {
+    if (to - from <= 1) return [];
+    const k = from + splitPoint(to - from);
+    return index < k ? [...aunts(from, k, index), root(k, to)] : [...aunts(k, to, index), root(from, k)];
+  };
+  return (index) => aunts(0, leaves.length, index);
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   innerHash,
   leafHash,
   merkleAunts,
+  merkleProver,
   merkleRoot,
   merkleRootFromAunts,
   sha256,
@@ -209,6 +210,11 @@ test('inclusion proofs: every leaf of every tree up to 33 leaves proves the root
       }
     }
     assert.is(merkleRootFromAunts(n, n, leaves[0]!, merkleAunts(leaves, 0)), null, 'index past the end');
+    // One prover for many leaves (its subtree roots remembered) gives the same proofs, in any order.
+    const prove = merkleProver(leaves);
+    for (const i of [...Array(n).keys()].reverse().concat([...Array(n).keys()])) {
+      assert.equal(prove(i).map(toHex), merkleAunts(leaves, i).map(toHex), `prover n=${n} i=${i}`);
+    }
   }
 });
 
