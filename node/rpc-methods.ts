@@ -68,6 +68,9 @@ import {
 import { EventBus, SubscriptionError } from './rpc-ws.ts';
 import { SearchError, searchBlocks, searchTxs } from './tx-index.ts';
 
+/** tx_search and block_search running at once on a node, over every connection. */
+export const MAX_SEARCHES_AT_ONCE = 4;
+
 export const NODE_VERSION = '0.1.0';
 export const APP_NAME = 'careledger-kvstore';
 
@@ -577,6 +580,23 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
     return txResultJson(location.height, location.index, prove, new Map());
   });
 
+  // Each search may scan MAX_SCAN index entries, and a timed-out call runs on: past this many at
+  // once, a search is refused at once rather than queued.
+  let searches = 0;
+  const search = async <T>(run: () => Promise<T>): Promise<T> => {
+    if (searches >= MAX_SEARCHES_AT_ONCE)
+      throw methodError(`too many searches in progress (at most ${MAX_SEARCHES_AT_ONCE}); try again shortly`);
+    searches++;
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof SearchError) throw methodError(err.message);
+      throw err;
+    } finally {
+      searches--;
+    }
+  };
+
   def('tx_search', ['query', 'prove', 'page', 'per_page', 'order_by'], async (params, ctx) => {
     const { query } = queryParam(params, ctx.transport);
     const prove = boolParam(params, 'prove');
@@ -587,13 +607,7 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
       'invalid order_by: expected either `asc` or `desc` or empty but got %s',
     );
     const perPage = perPageOf(params);
-    let found: { height: bigint; index: number }[];
-    try {
-      found = await searchTxs(node.db, query, (h) => node.blocks.txLocation(h));
-    } catch (err) {
-      if (err instanceof SearchError) throw methodError(err.message);
-      throw err;
-    }
+    const found = await search(() => searchTxs(node.db, query, (h) => node.blocks.txLocation(h)));
     if (order === 'desc') found.reverse();
     const page = pageOf(params, perPage, found.length);
     const cache = new Map<bigint, { block: Block; results: BlockResults | null }>();
@@ -612,13 +626,7 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
       'expected order_by to be either `asc` or `desc` or empty',
     );
     const perPage = perPageOf(params);
-    let found: bigint[] | { lo: bigint; hi: bigint };
-    try {
-      found = await searchBlocks(node.db, query, base(), latest());
-    } catch (err) {
-      if (err instanceof SearchError) throw methodError(err.message);
-      throw err;
-    }
+    const found = await search(() => searchBlocks(node.db, query, base(), latest()));
     const total = Array.isArray(found) ? found.length : Number(found.hi - found.lo + 1n);
     const page = pageOf(params, perPage, total);
     const heights: bigint[] = [];

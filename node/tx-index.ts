@@ -6,8 +6,9 @@
  * ahead of the chain (CometBFT indexes asynchronously, hence its "tx not found" right after commit).
  *
  * Search resolves each condition of a query to a set of positions with one bounded prefix or
- * range scan and intersects the sets. A condition that would visit more than `MAX_SCAN` index
- * entries fails with a clear error instead of returning a silently truncated answer.
+ * range scan and intersects the sets. An exact match (`tag = 'value'`) scans only the heights the
+ * query's height conditions leave. A query whose scans would visit more than `MAX_SCAN` index
+ * entries in all fails with a clear error instead of returning a silently truncated answer.
  *
  * Layout (big-endian numbers, so scans run in height order):
  *   0x08 txEvents     u16 keyLen | key | u32 valueLen | value | u64 height | u32 index  -> ''
@@ -30,8 +31,13 @@ export const TxIndexBucket = {
 
 /** Longer attribute values are not indexed (they can still be matched by subscriptions). */
 export const MAX_INDEXED_VALUE_BYTES = 4096;
-/** Most index entries one condition may visit. */
+/** Most index entries one query may visit, all its conditions together. */
 export const MAX_SCAN = 200_000;
+
+/** What is left of a query's MAX_SCAN. */
+interface ScanBudget {
+  left: number;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -175,24 +181,36 @@ function positionOf(key: string): TxPosition {
 
 function tooBroad(c: Condition): SearchError {
   return new SearchError(
-    `condition on ${c.tag} matches over ${MAX_SCAN} index entries: narrow the query (e.g. with tx.height or block.height)`,
+    `the query visits more index entries than one search may (${MAX_SCAN}), at the condition on ${c.tag}: narrow it (e.g. with tx.height or block.height and exact values)`,
   );
 }
 
-/** Reads positions from txEvents or blockEvents entries of one tag, filtered by the condition. */
+/** Counts one visited entry against the query's budget. */
+function spend(budget: ScanBudget, c: Condition): void {
+  if (--budget.left < 0) throw tooBroad(c);
+}
+
+/**
+ * Reads positions from txEvents or blockEvents entries of one tag, filtered by the condition; an
+ * exact match reads only the heights in `range` (its entries are in height order).
+ */
 async function scanTag(
   db: Db,
   bucket: number,
   c: Condition,
   tail: number,
+  range: HeightRange,
+  budget: ScanBudget,
   onMatch: (position: Buffer) => void,
 ): Promise<void> {
   const exact = c.op === '=' && c.arg?.kind === 'string';
+  if (exact && range.lo > range.hi) return;
   const prefix = exact ? valuePrefix(bucket, c.tag, c.arg.value) : tagPrefix(bucket, c.tag);
   const head = tagPrefix(bucket, c.tag).length;
-  let seen = 0;
-  for await (const raw of db.keys({ gte: prefix, lt: prefixEnd(prefix), limit: MAX_SCAN + 1 })) {
-    if (++seen > MAX_SCAN) throw tooBroad(c);
+  const gte = exact ? Buffer.concat([prefix, u64(range.lo)]) : prefix;
+  const lt = exact && range.hi < U64_MAX ? Buffer.concat([prefix, u64(range.hi + 1n)]) : prefixEnd(prefix);
+  for await (const raw of db.keys({ gte, lt, limit: budget.left + 1 })) {
+    spend(budget, c);
     const key = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const valueLen = key.readUInt32BE(head);
     if (!exact) {
@@ -208,6 +226,7 @@ async function scanTxsByHeight(
   db: Db,
   range: HeightRange,
   c: Condition | null,
+  budget: ScanBudget,
   onTx: (position: TxPosition, hash: Uint8Array) => void,
 ): Promise<void> {
   if (range.lo > range.hi) return;
@@ -217,9 +236,8 @@ async function scanTxsByHeight(
     range.hi >= 2n ** 64n - 1n
       ? Uint8Array.of(TxIndexBucket.txByHeight + 1)
       : Buffer.concat([bucket, u64(range.hi + 1n), u32(0)]);
-  let seen = 0;
-  for await (const [raw, hash] of db.iterator({ gte, lt, limit: MAX_SCAN + 1 })) {
-    if (++seen > MAX_SCAN) throw tooBroad(c ?? { tag: 'tx.height', op: 'EXISTS', arg: null });
+  for await (const [raw, hash] of db.iterator({ gte, lt, limit: budget.left + 1 })) {
+    spend(budget, c ?? { tag: 'tx.height', op: 'EXISTS', arg: null });
     const key = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     onTx({ height: key.readBigUInt64BE(1), index: key.readUInt32BE(9) }, hash);
   }
@@ -239,9 +257,11 @@ export async function searchTxs(
   db: Db,
   q: Query,
   lookupHash: (hash: Uint8Array) => Promise<TxPosition | null>,
+  maxScan: number = MAX_SCAN,
 ): Promise<TxPosition[]> {
   let result: Set<string> | null = null;
   const range: HeightRange = { lo: 0n, hi: U64_MAX };
+  const budget: ScanBudget = { left: maxScan };
   // Cheap, selective conditions first: height ranges narrow what the others must keep.
   for (const c of [...q.conditions].sort((a, b) => rank(a) - rank(b))) {
     if (result?.size === 0) break;
@@ -257,7 +277,7 @@ export async function searchTxs(
         continue;
       }
       const found = new Set<string>();
-      await scanTxsByHeight(db, range, c, (p) => {
+      await scanTxsByHeight(db, range, c, budget, (p) => {
         if (matchesValue(c, p.height.toString())) found.add(positionKey(p.height, p.index));
       });
       result = intersect(result, found);
@@ -270,7 +290,7 @@ export async function searchTxs(
         const p = await lookupHash(Buffer.from(hex, 'hex'));
         if (p !== null) found.add(positionKey(p.height, p.index));
       } else {
-        await scanTxsByHeight(db, range, c, (p, hash) => {
+        await scanTxsByHeight(db, range, c, budget, (p, hash) => {
           if (matchesValue(c, hexUpper(hash))) found.add(positionKey(p.height, p.index));
         });
       }
@@ -278,7 +298,7 @@ export async function searchTxs(
       continue;
     }
     const found = new Set<string>();
-    await scanTag(db, TxIndexBucket.txEvents, c, 12, (position) => {
+    await scanTag(db, TxIndexBucket.txEvents, c, 12, range, budget, (position) => {
       found.add(position.toString('hex'));
     });
     result = intersect(result, found);
@@ -287,7 +307,7 @@ export async function searchTxs(
   if (result === null) {
     // Only height and event-type conditions: every tx in the range.
     const all: TxPosition[] = [];
-    await scanTxsByHeight(db, range, null, (p) => all.push(p));
+    await scanTxsByHeight(db, range, null, budget, (p) => all.push(p));
     return all;
   }
   return [...result]
@@ -318,9 +338,11 @@ export async function searchBlocks(
   q: Query,
   base: bigint,
   latest: bigint,
+  maxScan: number = MAX_SCAN,
 ): Promise<bigint[] | HeightRange> {
   let result: Set<bigint> | null = null;
   const range: HeightRange = { lo: base, hi: latest };
+  const budget: ScanBudget = { left: maxScan };
   for (const c of [...q.conditions].sort((a, b) => rank(a) - rank(b))) {
     if (result?.size === 0) break;
     if (c.tag === 'tm.event') {
@@ -334,14 +356,15 @@ export async function searchBlocks(
         narrow(range, r);
         continue;
       }
-      if (range.hi - range.lo >= BigInt(MAX_SCAN)) throw tooBroad(c);
+      if (range.hi - range.lo >= BigInt(budget.left)) throw tooBroad(c);
+      if (range.lo <= range.hi) budget.left -= Number(range.hi - range.lo + 1n);
       const found = new Set<bigint>();
       for (let h = range.lo; h <= range.hi; h++) if (matchesValue(c, h.toString())) found.add(h);
       result = intersect(result, found);
       continue;
     }
     const found = new Set<bigint>();
-    await scanTag(db, TxIndexBucket.blockEvents, c, 8, (position) => {
+    await scanTag(db, TxIndexBucket.blockEvents, c, 8, range, budget, (position) => {
       found.add(position.readBigUInt64BE(0));
     });
     result = intersect(result, found);

@@ -34,6 +34,7 @@ import {
 import {
   type BlockResults,
   defaultMethodOptions,
+  MAX_SEARCHES_AT_ONCE,
   type RpcNode,
   rpcMethods,
   sampleEventLoopLag,
@@ -444,6 +445,24 @@ test('tx_search over the index: values, ranges, CONTAINS, EXISTS, order and page
     RpcCode.internal,
     /maximum query length exceeded/,
   );
+});
+
+test('searches at once are bounded: past MAX_SEARCHES_AT_ONCE, one is refused at once', async () => {
+  const host = await serve({ maxBatch: 10 });
+  const calls = Array.from({ length: MAX_SEARCHES_AT_ONCE + 2 }, (_, i) => ({
+    jsonrpc: '2.0',
+    id: i,
+    method: 'tx_search',
+    params: { query: "kv.key CONTAINS 'k'" },
+  }));
+  const replies = (await post(calls, host)).body as Json[];
+  // The calls of a batch start together, and a search waits on LevelDB before it can finish.
+  assert.is(replies.filter((r) => r.result !== undefined).length, MAX_SEARCHES_AT_ONCE);
+  const refused = replies.filter((r) => r.error !== undefined);
+  assert.is(refused.length, 2);
+  for (const r of refused) assert.match(r.error.data, /too many searches in progress \(at most 4\)/);
+  // Each finished search gave its slot back.
+  assert.ok((await ok(get(`/tx_search?query="kv.key CONTAINS 'k'"`, host))).txs.length > 0);
 });
 
 test('block_search: block.height ranges and indexed block events, newest first by default', async () => {
