@@ -29,10 +29,14 @@ export function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-/** Unix milliseconds as RFC 3339 with nanoseconds, e.g. 2026-11-25T16:35:26.123000000Z. */
+/**
+ * Unix milliseconds as Go's RFC 3339 with nanoseconds writes a time (CometBFT's JSON): trailing
+ * zeros of the fraction dropped, e.g. 2026-11-25T16:35:26.12Z, and no fraction on a whole second.
+ */
 export function rfc3339(ms: bigint): string {
   const iso = new Date(Number(ms)).toISOString();
-  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000000Z`;
+  const fraction = iso.slice(20, 23).replace(/0+$/, '');
+  return `${iso.slice(0, 19)}${fraction === '' ? '' : `.${fraction}`}Z`;
 }
 
 /** A block id with the part-set header CometBFT clients expect (one part: the whole block). */

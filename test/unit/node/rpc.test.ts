@@ -31,6 +31,7 @@ import {
   startRpcServer,
   stringParam,
 } from '../../../node/rpc.ts';
+import { rfc3339 } from '../../../node/rpc-format.ts';
 import {
   type BlockResults,
   defaultMethodOptions,
@@ -854,6 +855,15 @@ test('WebSocket bounds: slow clients, dead peers, connection count; close ends e
   assert.is(closed, 'closed');
   assert.is(await a.closed, 1006);
   servers.pop();
+});
+
+test("times as Go writes them (CometBFT's JSON): no trailing zeros, no fraction on a whole second", () => {
+  const at = Date.UTC(2026, 10, 25, 16, 35, 26);
+  assert.is(rfc3339(BigInt(at)), '2026-11-25T16:35:26Z');
+  assert.is(rfc3339(BigInt(at + 123)), '2026-11-25T16:35:26.123Z');
+  assert.is(rfc3339(BigInt(at + 120)), '2026-11-25T16:35:26.12Z');
+  assert.is(rfc3339(BigInt(at + 100)), '2026-11-25T16:35:26.1Z');
+  assert.is(rfc3339(BigInt(at + 5)), '2026-11-25T16:35:26.005Z');
 });
 
 test('validatorDiff: changed, added and removed validators (removed at power 0)', () => {
