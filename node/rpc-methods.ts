@@ -830,26 +830,32 @@ export function rpcMethods(node: RpcNode, options: Partial<MethodOptions> = {}):
     true,
   );
 
+  // Events go out after the commit, not in it, block by block in order, and a block of many txs
+  // yields to the event loop as it goes: subscriptions must never hold up consensus.
+  let publishing = Promise.resolve();
   node.events.on('block', (block, results, after) => {
-    // A listener must never throw into the node's commit path.
-    try {
-      if (bus.size > 0) publishBlock(bus, node.blocks, block, results, after);
-    } catch {
-      // an event that cannot be rendered is dropped; the block is committed regardless
-    }
+    if (bus.size === 0) return;
+    publishing = publishing
+      .then(() => publishBlock(bus, node.blocks, block, results, after))
+      .catch(() => {
+        // an event that cannot be rendered is dropped; the block is committed regardless
+      });
   });
 
   return m;
 }
 
+/** Txs published between two turns of the event loop. */
+const TX_EVENTS_PER_TURN = 256;
+
 /** CometBFT's events for one committed block, published to the matching subscriptions. */
-export function publishBlock(
+export async function publishBlock(
   bus: EventBus,
   blocks: Pick<BlockStore, 'validatorsAt'>,
   block: Block,
   results: BlockResults,
   after: ChainState,
-): void {
+): Promise<void> {
   const height = block.header.height;
   const id = blockIdOf(block.header);
   const updates = validatorDiff(blocks.validatorsAt(height + 1n), blocks.validatorsAt(height + 2n));
@@ -872,7 +878,8 @@ export function publishBlock(
     type: 'tendermint/event/NewBlockHeader',
     value: { header: headerJson(block.header) },
   }));
-  block.txs.forEach((tx, index) => {
+  for (const [index, tx] of block.txs.entries()) {
+    if (index > 0 && index % TX_EVENTS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const result = results.txResults[index] ?? null;
     const events = flattenEvents(result?.events ?? []);
     events.set('tx.hash', [hexUpper(txHash(tx))]);
@@ -884,7 +891,7 @@ export function publishBlock(
         TxResult: { height: height.toString(), index, tx: base64(tx), result: execTxResultJson(result) },
       },
     }));
-  });
+  }
   if (updates.length > 0) {
     bus.publish(new Map([['tm.event', ['ValidatorSetUpdates']]]), () => ({
       type: 'tendermint/event/ValidatorSetUpdates',

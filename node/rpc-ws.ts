@@ -133,6 +133,8 @@ export interface Subscription {
   /** The query as the client wrote it (CometBFT echoes it in each event). */
   readonly text: string;
   readonly query: Query;
+  /** The `tm.event = '…'` the query requires, if any: other events skip it unexamined. */
+  readonly eventType: string | null;
 }
 
 export class SubscriptionError extends Error {}
@@ -152,7 +154,11 @@ export class EventBus {
     if (session.subscriptions.has(key)) throw new SubscriptionError('already subscribed');
     if (session.subscriptions.size >= session.maxSubscriptions)
       throw new SubscriptionError(`max_subscriptions_per_client ${session.maxSubscriptions} reached`);
-    const sub: Subscription = { session, id, text, query };
+    const typed = query.conditions.find(
+      (c) => c.tag === 'tm.event' && c.op === '=' && c.arg?.kind === 'string',
+    );
+    const eventType = typed?.arg?.kind === 'string' ? typed.arg.value : null;
+    const sub: Subscription = { session, id, text, query, eventType };
     session.subscriptions.set(key, sub);
     this.subs.add(sub);
     if (!this.hooked.has(session)) {
@@ -184,7 +190,9 @@ export class EventBus {
     let dataJson: string | null = null;
     let eventsJson: string | null = null;
     let delivered = 0;
+    const type = events.get('tm.event')?.[0] ?? null;
     for (const sub of [...this.subs]) {
+      if (sub.eventType !== null && sub.eventType !== type) continue;
       if (!matches(sub.query, events)) continue;
       dataJson ??= JSON.stringify(data());
       eventsJson ??= JSON.stringify(Object.fromEntries(events));

@@ -823,6 +823,14 @@ test('WebSocket: subscriptions get CometBFT events for each committed block', as
   assert.equal(tx.result.events['kv.note'], ['not indexed'], 'subscriptions see every attribute');
   await until(() => c.messages.find((m) => m.id === 'ex' && m.result?.data));
   assert.is(c.messages.filter((m) => m.id === 'tx' && m.result?.data).length, 1);
+  // Published after the commit, block by block in order, even when blocks come back to back.
+  for (const h of [0, 1, 2]) events.emit('block', committed[h]!.block, committed[h]!.results, chain);
+  const newBlocks = () => c.messages.filter((m) => m.id === 'nb' && m.result?.data);
+  await until(() => (newBlocks().length === 4 ? true : undefined));
+  assert.equal(
+    newBlocks().map((m) => m.result.data.value.block.header.height),
+    ['3', '1', '2', '3'],
+  );
   c.ws.terminate();
 });
 
