@@ -18,7 +18,7 @@ import {
   encode,
 } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
-import { CareLedgerError } from '../packages/core/errors.ts';
+import { CareLedgerError, invalid } from '../packages/core/errors.ts';
 import { type Block, type BlockLimits, blockFields, blockFromFields } from '../packages/types/block.ts';
 import { type Commit, commitFields, commitFromFields } from '../packages/types/commit.ts';
 import { MAX_VALIDATORS } from '../packages/types/validator.ts';
@@ -76,10 +76,7 @@ export function readBlocksAnswer(
     const [blockValue, commitValue] = s.tuple(item, 2, 'synced block');
     const block = blockFromFields(blockValue!, limits);
     if (block.header.height !== from + BigInt(i))
-      throw new CareLedgerError(
-        'SYNC_BAD_ANSWER',
-        `block ${i} of the answer is not height ${from + BigInt(i)}`,
-      );
+      throw invalid('SYNC_BAD_ANSWER', `block ${i} of the answer is not height ${from + BigInt(i)}`);
     return { block, commit: commitFromFields(commitValue!) };
   });
 }

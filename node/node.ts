@@ -481,7 +481,10 @@ export class CareLedgerNode {
       let accepted = 0;
       for (const item of items) {
         if (this.stopped || this.driver.height !== height) return;
-        if ((await this.onConsensusMessage(item, peer)) === 'accept') accepted++;
+        const verdict = await this.onConsensusMessage(item, peer);
+        if (verdict === 'accept') accepted++;
+        // The peer held it as valid: an invalid one in its answer counts against it.
+        if (verdict === 'reject') this.p2p.reportInvalid(peer);
       }
       this.logs.consensus.info('caught up a round from a peer', {
         peer,
@@ -517,6 +520,8 @@ export class CareLedgerNode {
           await this.syncFrom(best.peer, best.height);
         } catch (err) {
           this.syncPeers.failed(best.peer);
+          // An invalid answer is scored against the peer; a timeout or a remote error may be honest.
+          if (err instanceof CareLedgerError && err.action === 'reject') this.p2p.reportInvalid(best.peer);
           this.logs.sync.warn('block sync from a peer failed; trying another', {
             peer: best.peer,
             error: (err as Error).message,

@@ -206,6 +206,8 @@ export interface P2PHost {
   topicPeers(kind: TopicKind): string[];
   /** This node's gossipsub score of a peer (0 for unknown peers). */
   score(peerId: string): number;
+  /** The peer sent something invalid outside gossip (a sync answer): score it as an invalid message. */
+  reportInvalid(peerId: string): void;
   on<E extends keyof P2PEvents>(event: E, listener: (detail: P2PEvents[E]) => void): () => void;
   stop(): Promise<void>;
   /** The libp2p node, for diagnostics and tests. Going around the host bypasses its checks. */
@@ -272,8 +274,43 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
 /** Below this gossip score a peer is ignored: its gossip, its direct messages and its requests. */
 const GRAYLIST_THRESHOLD = -2_500;
 
+/**
+ * Invalid messages gossipsub never sees: direct messages the validator rejected, and sync answers
+ * the node found invalid (`reportInvalid`). They count as gossipsub's P4 does, through the
+ * application-specific score: -100 x count^2, the count decaying by 1 % a second, so a peer cannot
+ * go around its score over the sync protocol.
+ */
+export class Penalties {
+  private readonly counts = new Map<string, { count: number; at: number }>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  add(peer: string): void {
+    this.counts.set(peer, { count: this.count(peer) + 1, at: this.now() });
+  }
+
+  /** The decayed count; a peer whose count has decayed to nothing is forgotten. */
+  count(peer: string): number {
+    const entry = this.counts.get(peer);
+    if (entry === undefined) return 0;
+    const count = entry.count * 0.99 ** ((this.now() - entry.at) / 1_000);
+    if (count < 0.01) this.counts.delete(peer);
+    return count < 0.01 ? 0 : count;
+  }
+
+  /** For gossipsub's appSpecificScore (weight PENALTY_WEIGHT). */
+  score(peer: string): number {
+    const count = this.count(peer);
+    return count === 0 ? 0 : -(count * count);
+  }
+}
+const PENALTY_WEIGHT = 100;
+
 /** Gossip scoring for a small, permissioned mesh. */
-function scoreParams(topics: readonly string[]): Partial<PeerScoreParams> {
+function scoreParams(topics: readonly string[], penalties: Penalties): Partial<PeerScoreParams> {
   // P3/P3b (mesh delivery rate) are off: a quiet consortium delivers few messages, and gossipsub's
   // default threshold (20 per window) would push honest peers below zero. P4 (invalid messages)
   // carries the weight: the penalty is -100 x (invalid messages on the topic)^2, so six get a peer
@@ -300,8 +337,8 @@ function scoreParams(topics: readonly string[]): Partial<PeerScoreParams> {
   return {
     topics: Object.fromEntries(topics.map((t) => [t, topic])),
     topicScoreCap: 100,
-    appSpecificScore: () => 0,
-    appSpecificWeight: 0,
+    appSpecificScore: (peer) => penalties.score(peer),
+    appSpecificWeight: PENALTY_WEIGHT,
     // Members are authenticated by key, and a local consortium shares one IP.
     IPColocationFactorWeight: 0,
     IPColocationFactorThreshold: 1,
@@ -315,7 +352,11 @@ function scoreParams(topics: readonly string[]): Partial<PeerScoreParams> {
   };
 }
 
-function gossipOptions(opts: P2POptions, topics: readonly string[]): Partial<GossipsubOpts> {
+function gossipOptions(
+  opts: P2POptions,
+  topics: readonly string[],
+  penalties: Penalties,
+): Partial<GossipsubOpts> {
   return {
     // Messages carry their own application signatures (tx, vote, proposal); libp2p's envelope
     // signature, author and seqno would only break content addressing.
@@ -372,7 +413,7 @@ function gossipOptions(opts: P2POptions, topics: readonly string[]): Partial<Gos
     maxOutboundStreams: 2,
     runOnLimitedConnection: false,
     metricsRegister: null,
-    scoreParams: scoreParams(topics),
+    scoreParams: scoreParams(topics, penalties),
     scoreThresholds: {
       gossipThreshold: -500,
       publishThreshold: -1_000,
@@ -418,6 +459,7 @@ export async function createP2PHost(
   const gate = createMemberGater(opts.members);
   const persistent = parsePersistentPeers(opts.persistentPeers).filter((p) => p.id !== selfId);
   const topics = new Map<TopicKind, string>(TOPIC_KINDS.map((k) => [k, topicName(opts.chainId, k)]));
+  const penalties = new Penalties();
   const topicOf = (kind: TopicKind): string => topics.get(kind)!;
   const protocol = syncProtocol(opts.chainId);
   // The sync server reads a frame big enough for either request type, then checks by type.
@@ -489,7 +531,7 @@ export async function createP2PHost(
       }),
       // gossipsub() is typed as returning the generic PubSub; the instance is a GossipSub, whose
       // getScore and reportMessageValidationResult the host needs.
-      pubsub: gossipsub(gossipOptions(opts, [...topics.values()])) as unknown as (
+      pubsub: gossipsub(gossipOptions(opts, [...topics.values()], penalties)) as unknown as (
         components: GossipSubComponents,
       ) => GossipSub,
     },
@@ -633,6 +675,7 @@ export async function createP2PHost(
         // An oversized message is a rejected message, as on gossip (validateIncoming checks).
         const verdict = await validateIncoming(request.topic, request.body, from);
         if (verdict === 'accept') deliver(request.topic, request.body, from, 'direct');
+        if (verdict === 'reject') penalties.add(from);
         return encodeResponse(Status.ok, encodeVerdict(verdict));
       }
       default: {
@@ -842,6 +885,7 @@ export async function createP2PHost(
     },
 
     score: (peerId) => pubsub.getScore(parsePeerId(peerId).toString()),
+    reportInvalid: (peerId) => penalties.add(parsePeerId(peerId).toString()),
 
     on(event, listener) {
       const set = listeners[event];

@@ -392,9 +392,9 @@ test('a member sending invalid messages is rejected, scored down and not relayed
     'the rogue is connected to node 0 only',
   );
 
-  // Scored down (observable from outside): P4 is -100 · (invalid count)² per topic, so 2 invalid
-  // consensus and 4 invalid tx messages put the rogue near -2000 (decaying by 1 % a second), below
-  // the publish threshold (-1000) and above the graylist (-2500): node 0 no longer
+  // Scored down (observable from outside): P4 is -100 · (invalid count)² per topic, so 3 invalid
+  // consensus and 4 invalid tx messages put the rogue at about -2500 (decaying by 1 % a second),
+  // below the publish threshold (-1000) and not below the graylist (-2500): node 0 no longer
   // flood-publishes to the rogue and prunes it from its mesh. Node 0 is one of the three voters
   // every height needs, so a 2-height window without a single gossip message from it shows that.
   let silent = false;

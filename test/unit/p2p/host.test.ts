@@ -12,7 +12,13 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { P2PHost, RequestKind, TopicKind, Verdict } from '../../../p2p/host.ts';
+import {
+  type P2PHost,
+  Penalties,
+  type RequestKind,
+  type TopicKind,
+  type Verdict,
+} from '../../../p2p/host.ts';
 import { decodeResponse, readFrame, writeFrame } from '../../../p2p/reqresp.ts';
 import { syncProtocol, topicName } from '../../../p2p/topics.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
@@ -254,6 +260,48 @@ test('a message the validator rejects is not relayed and lowers the sender score
   } finally {
     await stopAll([c, b, a]);
   }
+});
+
+test('invalid messages outside gossip count against the sender: rejected direct messages, reported sync answers', async () => {
+  const BAD = 0xee;
+  const rb = recorder((_kind, bytes) => (bytes[0] === BAD ? 'reject' : 'accept'));
+  let a: P2PHost | undefined;
+  let b: P2PHost | undefined;
+  let c: P2PHost | undefined;
+  try {
+    b = await startHost(B, { members: MEMBERS }, rb.handlers);
+    a = await startHost(A, { members: MEMBERS, persistentPeers: [addrOf(b)] }, recorder().handlers);
+    c = await startHost(C, { members: MEMBERS, persistentPeers: [addrOf(b)] }, recorder().handlers);
+    const [ha, hb, hc] = [a, b, c];
+    await waitFor(
+      'A and C connected to B',
+      () => connectionsTo(hb, ha.peerId) > 0 && connectionsTo(hb, hc.peerId) > 0,
+    );
+    assert.is(hb.score(ha.peerId), 0);
+    // A rejected direct message scores like an invalid gossip message (-100 for the first).
+    assert.is(await ha.sendDirect(hb.peerId, 'tx', Uint8Array.of(BAD, 1)), 'reject');
+    await waitFor('B score of A to drop', () => hb.score(ha.peerId) < -90);
+    assert.is(await ha.sendDirect(hb.peerId, 'tx', Uint8Array.of(1)), 'accept');
+    // The node reports an invalid sync answer from C; squared, three of them weigh -900.
+    for (let i = 0; i < 3; i++) hb.reportInvalid(hc.peerId);
+    await waitFor('B score of C to drop', () => hb.score(hc.peerId) < -800);
+    assert.ok(hb.score(ha.peerId) > -200, 'A is not charged for C');
+  } finally {
+    await stopAll([c, a, b]);
+  }
+});
+
+test('penalties decay by 1 % a second and are forgotten once they reach nothing', () => {
+  let now = 0;
+  const p = new Penalties(() => now);
+  p.add('x');
+  p.add('x');
+  assert.is(p.score('x'), -4);
+  now = 100_000; // 0.99^100 = 0.366
+  assert.ok(Math.abs(p.count('x') - 2 * 0.99 ** 100) < 1e-9);
+  now = 1_000_000;
+  assert.is(p.count('x'), 0);
+  assert.is(p.score('nobody'), 0);
 });
 
 test('oversized messages are refused on publish, on direct send and on receipt', async () => {
