@@ -13,12 +13,18 @@ import { HealthApp } from '../state/health/app.ts';
 import { KvStoreApp } from '../state/kvstore-app.ts';
 import type { ApplicationName } from './config.ts';
 
-export async function openApplication(name: ApplicationName, db: Db): Promise<Application> {
+/** `keepStateVersions`: config storage.keep_state_versions (0, the default here, keeps every state). */
+export async function openApplication(
+  name: ApplicationName,
+  db: Db,
+  keepStateVersions = 0,
+): Promise<Application> {
+  const store = { keepVersions: keepStateVersions };
   switch (name) {
     case 'health':
-      return HealthApp.open(db);
+      return HealthApp.open(db, { store });
     case 'kvstore':
-      return KvStoreApp.open(db);
+      return KvStoreApp.open(db, store);
   }
 }
 

@@ -50,6 +50,13 @@ export interface NodeConfig {
     readonly maxTxs: number;
     readonly maxBytes: number;
   };
+  readonly storage: {
+    /**
+     * How many of the newest heights' application states stay readable (queries and proofs at a
+     * height): older ones are pruned as blocks commit. 0 keeps every state (an archive node).
+     */
+    readonly keepStateVersions: number;
+  };
   readonly instrumentation: {
     /** Serve Prometheus metrics at http://<prometheusListen>/metrics. */
     readonly prometheus: boolean;
@@ -91,6 +98,7 @@ export function defaultConfig(moniker: string): NodeConfig {
       gossipIntervalMs: 1000,
     },
     mempool: { maxTxs: 10_000, maxBytes: 64 * 1024 * 1024 },
+    storage: { keepStateVersions: 100_000 },
     instrumentation: { prometheus: true, prometheusListen: '127.0.0.1:26660', namespace: 'cometbft' },
     log: { level: 'info', format: 'json', levels: {} },
   };
@@ -148,6 +156,20 @@ export function parseListen(listen: string, field: string): { host: string; port
   return { host, port };
 }
 
+/** storage.keep_state_versions: 0 (keep all), or at least 2 (a block is prepared on the one before it). */
+function keepStateVersions(storage: Record<string, unknown>, fallback: number): number {
+  const n = int(
+    storage,
+    'keep_state_versions',
+    'storage.keep_state_versions',
+    fallback,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  if (n === 1) bad('storage.keep_state_versions', '0 (keep every state) or at least 2');
+  return n;
+}
+
 /** Parses and checks config JSON, filling defaults for missing keys. */
 export function parseConfig(text: string): NodeConfig {
   const raw = parseJsonOr('CONFIG_INVALID', 'config', text) as Record<string, unknown>;
@@ -157,6 +179,7 @@ export function parseConfig(text: string): NodeConfig {
   const rpc = section(raw, 'rpc');
   const consensus = section(raw, 'consensus');
   const mempool = section(raw, 'mempool');
+  const storage = section(raw, 'storage');
   const log = section(raw, 'log');
   const instrumentation = section(raw, 'instrumentation');
   const levelsRaw = log.levels ?? {};
@@ -257,6 +280,7 @@ export function parseConfig(text: string): NodeConfig {
       maxTxs: int(mempool, 'max_txs', 'mempool.max_txs', d.mempool.maxTxs, 1, 10_000_000),
       maxBytes: int(mempool, 'max_bytes', 'mempool.max_bytes', d.mempool.maxBytes, 1024, 2 ** 40),
     },
+    storage: { keepStateVersions: keepStateVersions(storage, d.storage.keepStateVersions) },
     instrumentation: {
       prometheus,
       prometheusListen: str(
@@ -307,6 +331,7 @@ export function configToJson(c: NodeConfig): string {
         gossip_interval_ms: c.consensus.gossipIntervalMs,
       },
       mempool: { max_txs: c.mempool.maxTxs, max_bytes: c.mempool.maxBytes },
+      storage: { keep_state_versions: c.storage.keepStateVersions },
       instrumentation: {
         prometheus: c.instrumentation.prometheus,
         prometheus_listen: c.instrumentation.prometheusListen,

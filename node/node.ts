@@ -213,7 +213,7 @@ export class CareLedgerNode {
   static async start(home: Home, log: Logger): Promise<CareLedgerNode> {
     const db = await openDb(home.paths.db);
     const blocks = await BlockStore.open(db);
-    const app = await openApplication(home.config.proxyApp, db);
+    const app = await openApplication(home.config.proxyApp, db, home.config.storage.keepStateVersions);
     let chain = await blocks.chainState();
     if (chain === null) {
       chain = await initChain(home.genesis, db, blocks, app);

@@ -21,7 +21,7 @@ import {
   storeQuery,
 } from './application.ts';
 import { Bucket, type Db } from './db.ts';
-import { MerkleStore } from './merkle/store.ts';
+import { MerkleStore, type MerkleStoreOptions } from './merkle/store.ts';
 
 export const MAX_KEY_LENGTH = 256;
 export const MAX_VALUE_BYTES = 16 * 1024;
@@ -70,13 +70,17 @@ export class KvStoreApp implements Application {
     this.store = store;
   }
 
-  static async open(db: Db): Promise<KvStoreApp> {
-    const store = await MerkleStore.open(db, {
-      nodes: Bucket.merkleNodes,
-      roots: Bucket.merkleRoots,
-      stale: Bucket.merkleStale,
-      latest: Bucket.merkleValues,
-    });
+  static async open(db: Db, storeOptions: Partial<MerkleStoreOptions> = {}): Promise<KvStoreApp> {
+    const store = await MerkleStore.open(
+      db,
+      {
+        nodes: Bucket.merkleNodes,
+        roots: Bucket.merkleRoots,
+        stale: Bucket.merkleStale,
+        latest: Bucket.merkleValues,
+      },
+      storeOptions,
+    );
     return new KvStoreApp(store);
   }
 

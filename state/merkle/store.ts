@@ -101,11 +101,17 @@ export interface MerkleStoreOptions {
   readonly cacheBytes: number;
   /** How many prepared, not yet committed, results of the next version are remembered. */
   readonly maxPrepared: number;
+  /**
+   * How many of the newest versions stay readable: each prepared version's ops also prune the
+   * version that falls out of that window. 0 keeps every version; otherwise at least 2.
+   */
+  readonly keepVersions: number;
 }
 
 export const defaultMerkleStoreOptions: MerkleStoreOptions = {
   cacheBytes: 256 * 1024 * 1024,
   maxPrepared: 8,
+  keepVersions: 0,
 };
 
 export const MAX_KEY_BYTES = 1024;
@@ -236,6 +242,12 @@ export class MerkleStore {
       throw new CareLedgerError('STATE_BUCKETS_INVALID', 'the four state buckets must be distinct bytes');
     }
     const opts = { ...defaultMerkleStoreOptions, ...options };
+    if (!Number.isSafeInteger(opts.keepVersions) || opts.keepVersions < 0 || opts.keepVersions === 1) {
+      throw new CareLedgerError(
+        'STATE_OPTIONS_INVALID',
+        'keepVersions is 0 (keep every version) or at least 2',
+      );
+    }
     let latest = 0n;
     let root = emptyHash();
     const rootsFrom = Uint8Array.of(buckets.roots);
@@ -365,6 +377,10 @@ export class MerkleStore {
         if (this.prepared.size <= this.opts.maxPrepared) break;
         this.prepared.delete(oldest);
       }
+      // After registering this version, so the prune keeps the nodes it writes again. A prune
+      // skipped (a commit overtook this prepare) is made up by the next: each sweeps all before.
+      const keep = BigInt(this.opts.keepVersions);
+      if (keep > 0n && version > keep) ops.push(...(await this.prune(version - keep + 1n)));
     }
     return { version, root: newRoot.hash.slice(), ops };
   }

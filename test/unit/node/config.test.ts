@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseConfig, parseListen } from '../../../node/config.ts';
+import { configToJson, parseConfig, parseListen } from '../../../node/config.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 
 function refusal(fn: () => unknown): string {
@@ -63,6 +63,21 @@ test('config refuses bad values with the key in the message', () => {
   assert.match(
     refusal(() => parseConfig('{')),
     /not valid JSON/,
+  );
+});
+
+test('storage.keep_state_versions: 100,000 by default, 0 keeps every state, 1 is refused', () => {
+  assert.is(parseConfig('{}').storage.keepStateVersions, 100_000);
+  assert.is(parseConfig('{"storage":{"keep_state_versions":0}}').storage.keepStateVersions, 0);
+  const two = parseConfig('{"storage":{"keep_state_versions":2}}');
+  assert.is(parseConfig(configToJson(two)).storage.keepStateVersions, 2);
+  assert.match(
+    refusal(() => parseConfig('{"storage":{"keep_state_versions":1}}')),
+    /^config: storage\.keep_state_versions must be 0 \(keep every state\) or at least 2$/,
+  );
+  assert.match(
+    refusal(() => parseConfig('{"storage":{"keep_state_versions":"all"}}')),
+    /keep_state_versions/,
   );
 });
 

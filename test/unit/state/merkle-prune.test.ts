@@ -124,6 +124,25 @@ test('prune(k): versions >= k read and prove as before, older ones are pruned, n
   });
 });
 
+test("keepVersions: each version prunes the one that leaves the window; the nodes are the kept trees'", async () => {
+  await withDb(async (db) => {
+    await rejects(() => MerkleStore.open(db, BUCKETS, { keepVersions: 1 }), 'STATE_OPTIONS_INVALID');
+    await rejects(() => MerkleStore.open(db, BUCKETS, { keepVersions: -2 }), 'STATE_OPTIONS_INVALID');
+    const store = await MerkleStore.open(db, BUCKETS, { keepVersions: 3 });
+    const models = await history(db, store);
+    for (let v = 18; v <= 20; v++) await checkVersion(store, BigInt(v), models[v]!);
+    for (const v of [0n, 5n, 17n]) await rejects(() => store.rootHash(v), 'STATE_VERSION_PRUNED');
+    assert.is(await countKeys(db, BUCKETS.roots), 3);
+    // The same nodes as keeping everything and pruning to version 18 once.
+    const kept = await countKeys(db, BUCKETS.nodes);
+    await db.clear();
+    const all = await MerkleStore.open(db, BUCKETS);
+    await history(db, all);
+    await db.batch(await all.prune(18n), VIEW);
+    assert.is(kept, await countKeys(db, BUCKETS.nodes));
+  });
+});
+
 test('a node that died and was written again survives pruning of its first life', async () => {
   await withDb(async (db) => {
     const store = await MerkleStore.open(db, BUCKETS);
