@@ -328,16 +328,18 @@ test('a member sending invalid messages is rejected, scored down and not relayed
 
   // 1. A proposal by hashes of the current height, signed by a stranger, naming txs nobody holds:
   // rejected for its signature before node 0 asks anyone for its txs.
-  const badProposal = await rogue.call('badproposal', { peer: ids[0] });
-  assert.equal(badProposal.outcome, { status: 'published', recipients: 1 });
-  await waitFor(
-    'node 0 to reject the proposal for its signature',
-    async () =>
-      logLines(0, 'rejected a consensus message').some(
-        (l) => l.code === 'PROPOSAL_BAD_SIGNATURE' && l.from === ids[3],
-      ),
-    5_000,
-  );
+  /** The rogue publishes a bad proposal; node 0 logs its rejection with `code`. */
+  const badProposal = async (full: boolean, code: string) => {
+    const sent = await rogue.call('badproposal', { peer: ids[0], full });
+    assert.equal(sent.outcome, { status: 'published', recipients: 1 });
+    await waitFor(
+      `node 0 to reject the proposal: ${code}`,
+      async () =>
+        logLines(0, 'rejected a consensus message').some((l) => l.code === code && l.from === ids[3]),
+      5_000,
+    );
+  };
+  await badProposal(false, 'PROPOSAL_BAD_SIGNATURE');
   const asked = (await rogue.call('stats', { peer: ids[0] })).requestsReceived;
   assert.is(asked, 0, 'node 0 asked the rogue for nothing');
   await waitFor(
@@ -347,16 +349,7 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   );
   // 1b. A proposal of the next height with its whole block inside: no node sends that form (it
   // would be held unchecked until the height starts), so it is rejected on sight.
-  const fullProposal = await rogue.call('badproposal', { peer: ids[0], full: true });
-  assert.equal(fullProposal.outcome, { status: 'published', recipients: 1 });
-  await waitFor(
-    'node 0 to reject the whole-block proposal',
-    async () =>
-      logLines(0, 'rejected a consensus message').some(
-        (l) => l.code === 'PROPOSAL_FULL_FORM' && l.from === ids[3],
-      ),
-    5_000,
-  );
+  await badProposal(true, 'PROPOSAL_FULL_FORM');
   // 2. Garbage on both topics, and 3. one message one byte over node 0's limit.
   const junk = await rogue.call('publish', { kind: 'consensus', count: 1 });
   assert.equal(junk.outcomes, [{ status: 'published', recipients: 1 }]);

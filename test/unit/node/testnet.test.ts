@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadHome } from '../../../node/home.ts';
 import { createTestnet, roleFromName } from '../../../node/testnet.ts';
-import type { CareLedgerError } from '../../../packages/core/errors.ts';
+import { throwsCode } from '../packages/fixtures.ts';
 
 test('multi-host homes: P2P on the host, RPC and metrics on loopback, peers at their hostnames', () => {
   const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
@@ -68,13 +68,7 @@ test('a home that already holds keys refuses the testnet before any other home i
   const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
   try {
     createTestnet({ validators: 1, output: join(dir, 'node1'), flat: true });
-    let code = '';
-    try {
-      createTestnet({ validators: 3, output: dir });
-    } catch (err) {
-      code = (err as CareLedgerError).code;
-    }
-    assert.is(code, 'HOME_EXISTS');
+    throwsCode(() => createTestnet({ validators: 3, output: dir }), 'HOME_EXISTS');
     assert.not.ok(existsSync(join(dir, 'node0')), 'node0 was not written');
     assert.not.ok(existsSync(join(dir, 'node2')), 'node2 was not written');
   } finally {
@@ -88,13 +82,7 @@ test('a home that cannot be written takes back the homes written before it, so a
     mkdirSync(join(dir, 'node0'));
     writeFileSync(join(dir, 'node0', 'notes.txt'), "the operator's\n");
     writeFileSync(join(dir, 'node2'), 'a file where node2 goes');
-    let code = '';
-    try {
-      createTestnet({ validators: 3, output: dir });
-    } catch (err) {
-      code = (err as CareLedgerError).code;
-    }
-    assert.is(code, 'HOME_WRITE_FAILED');
+    throwsCode(() => createTestnet({ validators: 3, output: dir }), 'HOME_WRITE_FAILED');
     assert.equal(readdirSync(join(dir, 'node0')), ['notes.txt'], 'node0: only what was there before');
     assert.not.ok(existsSync(join(dir, 'node1')), 'node1 was taken back');
     rmSync(join(dir, 'node2'));
