@@ -73,6 +73,7 @@ import { checkTxHashed, Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { ProposalFiller } from './proposal-filler.ts';
 import { answerTxsRequest, encodeTxsRequest, TXS_REQUEST, txsRequestHashes } from './proposal-txs.ts';
+import { finishInterruptedRollback } from './rollback.ts';
 import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
@@ -211,6 +212,8 @@ export class CareLedgerNode {
   }
 
   static async start(home: Home, log: Logger): Promise<CareLedgerNode> {
+    if (finishInterruptedRollback(home.paths.db))
+      log.warn('finished a rollback that was interrupted between its renames', { db: home.paths.db });
     const db = await openDb(home.paths.db);
     const blocks = await BlockStore.open(db);
     const app = await openApplication(home.config.proxyApp, db, home.config.storage.keepStateVersions);

@@ -24,11 +24,26 @@ export interface RollbackResult {
   readonly kept: string;
 }
 
+/** Where a rollback builds the new database before it takes the place of the old one. */
+function rebuiltPath(db: string): string {
+  return `${db}.rollback-in-progress`;
+}
+
+/**
+ * Finishes a rollback killed between its two renames: no database, and a rebuilt one, which is
+ * complete (the old database is moved away only after the rebuilt one was checked). True if it did.
+ */
+export function finishInterruptedRollback(db: string): boolean {
+  if (existsSync(db) || !existsSync(rebuiltPath(db))) return false;
+  renameSync(rebuiltPath(db), db);
+  return true;
+}
+
 export async function rollback(home: Home, progress: (line: string) => void): Promise<RollbackResult> {
   const { paths } = home;
   if (!existsSync(paths.db)) throw new CareLedgerError('ROLLBACK_NOTHING', `no database at ${paths.db}`);
   const old = await openDb(paths.db);
-  const rebuilt = `${paths.db}.rollback-in-progress`;
+  const rebuilt = rebuiltPath(paths.db);
   try {
     const oldBlocks = await BlockStore.open(old);
     const chain = await oldBlocks.chainState();
@@ -63,9 +78,12 @@ export async function rollback(home: Home, progress: (line: string) => void): Pr
     }
     await old.close();
     const kept = `${paths.db}.before-rollback-${chain.lastHeight}`;
+    // The WAL first (losing it is always safe: the double-sign guard is a file of its own), then
+    // the two renames; a kill between them leaves no database, and the next start finishes them
+    // (finishInterruptedRollback).
+    rmSync(paths.wal, { force: true });
     renameSync(paths.db, kept);
     renameSync(rebuilt, paths.db);
-    rmSync(paths.wal, { force: true });
     return { from: chain.lastHeight, to: target, kept };
   } catch (err) {
     if (old.status === 'open') await old.close();
