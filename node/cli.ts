@@ -188,20 +188,22 @@ async function start(args: string[]): Promise<void> {
   const log = createLogger(home.config.log, { moniker: home.config.moniker });
   const node = await CareLedgerNode.start(home, log);
   let stopping = false;
-  const stop = (signal: string): void => {
+  const stop = (why: string, exitCode: number): void => {
     if (stopping) return;
     stopping = true;
-    log.info('stopping', { signal });
+    log.info('stopping', { why });
     node.stop().then(
-      () => process.exit(0),
+      () => process.exit(exitCode),
       (err: unknown) => {
         log.error('stop failed', { error: (err as Error).message });
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  // A block it could not write: stop, with a failure status for the supervisor to restart it.
+  node.events.once('fatal', (err) => stop(err.code, 1));
 }
 
 const initUsage = `Usage: careledger init --home DIR [--chain-id ID] [--moniker NAME]

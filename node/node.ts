@@ -131,6 +131,8 @@ export class CareLedgerNode {
     debug: (message, fields) => this.logs.consensus.debug(message, fields),
   });
   private syncing = false;
+  /** Set once a decided block could not be written: the node takes no block after it. */
+  private failure: CareLedgerError | null = null;
   /**
    * Until this node decides a block with the network, its configured persistent peers may connect
    * besides the members of the state it has replayed: a node syncing from genesis starts with the
@@ -150,9 +152,11 @@ export class CareLedgerNode {
   private directBudget = MAX_DIRECT_SENDS_PER_TICK;
   /**
    * 'block' (block: Block, results: { txResults, events }, after: ChainState) after each commit,
-   * and 'validator-set' when the set of a coming height changes: for RPC subscriptions.
+   * for RPC subscriptions, and 'fatal' (error) when a decided block could not be written.
    */
   readonly events = new EventEmitter<{
+    /** A decided block could not be written: the owner must stop the node (see `fail`). */
+    fatal: [error: CareLedgerError];
     block: [
       block: Block,
       results: { txResults: readonly ExecTxResult[]; events: readonly AppEvent[] },
@@ -606,22 +610,29 @@ export class CareLedgerNode {
   /** Executes and durably writes a block; everything for one height in one batch. */
   private async commitBlock(block: Block, commit: Commit): Promise<void> {
     const height = block.header.height;
+    if (this.failure !== null) throw this.failure;
     if (height !== this.chain.lastHeight + 1n) return;
     const started = performance.now();
     const previousTime = this.chain.lastBlockTime;
     const txs = this.checkedTxs(block);
-    const { after, txResults, events, appHash, replayed } = await executeBlock(
-      {
-        db: this.db,
-        blocks: this.blocks,
-        app: this.app,
-        chain: this.chain,
-        recentlyCommitted: (key) => this.recentCommitted.has(key),
-      },
-      block,
-      commit,
-      txs,
-    );
+    let executed: Awaited<ReturnType<typeof executeBlock>>;
+    try {
+      executed = await executeBlock(
+        {
+          db: this.db,
+          blocks: this.blocks,
+          app: this.app,
+          chain: this.chain,
+          recentlyCommitted: (key) => this.recentCommitted.has(key),
+        },
+        block,
+        commit,
+        txs,
+      );
+    } catch (err) {
+      throw this.fail(height, err);
+    }
+    const { after, txResults, events, appHash, replayed } = executed;
     this.chain = after;
     for (const [i, tx] of txs.entries()) {
       if (replayed.has(i)) continue;
@@ -641,6 +652,31 @@ export class CareLedgerNode {
     this.events.emit('block', block, { txResults, events }, after);
     this.updateMetrics(block, previousTime, started);
     await this.followMembership();
+  }
+
+  /**
+   * A decided block could not be executed or written (the application's state, the database, the
+   * disk): nothing after it can be. Its batch may even have been written while this node's memory
+   * still holds the height before, so the node stops taking blocks and asks its owner to stop it
+   * ('fatal'); restarted, it resumes from its database, which is consistent by construction.
+   */
+  private fail(height: bigint, err: unknown): CareLedgerError {
+    if (this.failure === null) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.failure = new CareLedgerError(
+        'NODE_COMMIT_FAILED',
+        `block ${height} could not be executed and written (${reason}); the node stops`,
+      );
+      this.log.error(
+        'a decided block could not be executed and written: the node stops; restarted, it resumes from its database',
+        {
+          height,
+          error: reason,
+        },
+      );
+      this.events.emit('fatal', this.failure);
+    }
+    return this.failure;
   }
 
   /**
@@ -769,7 +805,12 @@ export class CareLedgerNode {
         void this.enqueueCommit(async () => {
           await this.commitBlock(value.block, commit);
           if (this.catchingUp) await this.caughtUp();
-        }).then(() => this.after(this.home.config.consensus.timeoutCommitMs, () => this.advanceConsensus()));
+        }).then(
+          () => this.after(this.home.config.consensus.timeoutCommitMs, () => this.advanceConsensus()),
+          () => {
+            // Logged by enqueueCommit; a failed commit has stopped the node (fail).
+          },
+        );
       },
       evidence: (e: DuplicateVoteEvidence) => {
         const key = toHex(evidenceHash(e));

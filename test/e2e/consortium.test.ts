@@ -1,14 +1,18 @@
 /**
  * A real 4-validator consortium: OS processes, TCP sockets, LevelDB in temp folders. One
  * consortium goes through the scenarios in order, as an operator's week would: normal load,
- * a kill -9, losing two of four, and a node rebuilt from an empty data folder.
+ * a kill -9, losing two of four, a node rebuilt from an empty data folder, a rollback, and a
+ * node whose disk lost its state.
  */
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Bucket } from '../../state/db.ts';
 import { Consortium, KvClient } from './harness.ts';
 
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
 const net = Consortium.create({ validators: 4, basePort: 18656 });
 const client = new KvClient(net.chainId);
 const committedKeys: string[] = [];
@@ -169,6 +173,29 @@ test('rollback moves a stopped node back one height; restarted, it rejoins the s
   const target = (await net.height(0)) + 2n;
   await net.waitForHeight(2, target, 60_000);
   await assertSameChain([0, 2], target);
+});
+
+test('a node that cannot write a decided block stops with status 1 and says why; rebuilt, it rejoins', async () => {
+  // Node 1's database loses its state tree while it is down (a damaged disk, say).
+  await net.stop(1);
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(net.homes[1]!, 'data', 'state.db'), VIEW);
+  await db.open();
+  await db.clear({ gte: Uint8Array.of(Bucket.merkleNodes), lt: Uint8Array.of(Bucket.merkleNodes + 1) });
+  await db.close();
+  net.start(1);
+  // The next block that changes state needs the tree: node 1 cannot write it, and must not go on.
+  await send(0, 'after-the-damage');
+  assert.is(await net.exited(1, 60_000), 1, net.logTail(1));
+  const log = net.logTail(1, 40);
+  assert.match(log, /a decided block could not be executed and written/);
+  assert.match(log, /"why":"NODE_COMMIT_FAILED"/);
+  // The others never noticed; node 1, given an empty data folder, syncs and rejoins.
+  rmSync(join(net.homes[1]!, 'data', 'state.db'), { recursive: true, force: true });
+  net.start(1);
+  const target = (await net.height(0)) + 2n;
+  await net.waitForHeight(1, target, 60_000);
+  await assertSameChain([0, 1], target);
+  assert.is(await readValue(1, 'after-the-damage'), 'value-of-after-the-damage');
 });
 
 test.run();

@@ -131,6 +131,24 @@ export class Consortium {
     return this.procs[i] !== null;
   }
 
+  /** Waits for node i to exit on its own; its exit code (null if it was not running). */
+  async exited(i: number, timeoutMs: number): Promise<number | null> {
+    const child = this.procs[i];
+    if (child === null || child === undefined) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`node ${i} still running after ${timeoutMs} ms\n${this.logTail(i)}`)),
+          timeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.procs[i] = null;
+    return code;
+  }
+
   /** Sends `signal` and waits for the process to exit. */
   async stop(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.procs[i];
