@@ -76,6 +76,7 @@ import {
   rotatePatientKeyTx,
   signHealthTx,
 } from '../health/tx.ts';
+import { txHash } from '../types/block.ts';
 import type { LightClient } from './light-client.ts';
 import type { RpcClient } from './rpc.ts';
 
@@ -122,10 +123,12 @@ export interface HealthTransport {
 
 /** The parts of RpcClient and LightClient the adapter uses (so a test can stand in for either). */
 export type RpcPart = Pick<RpcClient, 'broadcastTxCommit' | 'abciQuery'>;
-export type LightPart = Pick<LightClient, 'verifiedQuery' | 'verifiedAppHash'>;
+export type LightPart = Pick<LightClient, 'verifiedQuery' | 'verifiedAppHash' | 'verifiedTx'>;
 
 /**
- * The transport over a node's JSON-RPC: txs go through `broadcast_tx_commit`; single-key queries
+ * The transport over a node's JSON-RPC: txs go through `broadcast_tx_commit`, and a committed tx's
+ * height and outcome are then proven by the light client (its inclusion in a verified header, its
+ * result code in the next header's results hash), never taken from the node's answer; single-key queries
  * through the light client, which checks the proof against an app hash it verified from signed
  * headers; the decision query (a bundle of proofs the light client does not read) through a plain
  * query whose root is the light client's verified app hash for the answer's height. HealthClient
@@ -135,15 +138,12 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
   return {
     async broadcast(tx) {
       const r = await rpc.broadcastTxCommit(tx);
-      // A tx refused by checkTx never reached a block: report that refusal, not the empty result.
-      const outcome = r.checkTx.code !== 0 ? r.checkTx : r.txResult;
-      return {
-        height: r.checkTx.code !== 0 ? 0n : r.height,
-        code: outcome.code,
-        codespace: outcome.codespace,
-        log: outcome.log,
-        events: outcome.events,
-      };
+      // A tx refused by checkTx never reached a block: report that refusal (a refusal has no proof;
+      // the tx is simply not on chain, which a later proven query shows).
+      if (r.checkTx.code !== 0) return { ...outcomeFromResult(r.checkTx), height: 0n };
+      // Committed, says the node: the light client proves where, and with which code.
+      const proven = await light.verifiedTx(txHash(tx));
+      return { ...outcomeFromResult(proven.result), height: proven.height };
     },
     async query(path, data, opts = {}) {
       const at = opts.height === undefined ? {} : { height: opts.height };
@@ -159,6 +159,15 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
       return { key: r.key, value: r.value, height: r.height, proof: r.proof, root };
     },
   };
+}
+
+function outcomeFromResult(r: {
+  readonly code: number;
+  readonly codespace: string;
+  readonly log: string;
+  readonly events: readonly TxEvent[];
+}): Omit<BroadcastOutcome, 'height'> {
+  return { code: r.code, codespace: r.codespace, log: r.log, events: r.events };
 }
 
 // --- results and errors ---

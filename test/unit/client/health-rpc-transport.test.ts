@@ -8,27 +8,34 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  type BroadcastOutcome,
   HealthClient,
   type LightPart,
   type RpcPart,
   rpcTransport,
   sealRecord,
 } from '../../../packages/client/health.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
+import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { patientIdOf } from '../../../packages/health/ids.ts';
 import { provision } from '../../../packages/health/provision.ts';
 import { CHAIN_ID, keyOf, member } from '../health/fixtures.ts';
+import { rejectsCode } from '../packages/fixtures.ts';
 import { AppTransport } from './health-transport.ts';
 
 const EMPTY = { code: 0, codespace: '', log: '', events: [] };
 
-function standIns(t: AppTransport) {
+/** `lie`: the node's answer to broadcast_tx_commit claims success at height 1234, whatever happened. */
+function standIns(t: AppTransport, lie = false) {
   const calls: string[] = [];
+  const committed = new Map<string, { height: bigint; result: BroadcastOutcome }>();
   const rpc: RpcPart = {
     async broadcastTxCommit(tx) {
       calls.push('broadcastTxCommit');
       const o = await t.broadcast(tx);
       const hash = sha256(tx);
+      if (o.height !== 0n) committed.set(toHex(hash), { height: o.height, result: o });
+      if (lie) return { hash, height: 1234n, checkTx: EMPTY, txResult: EMPTY };
       // The test transport reports a check refusal as height 0.
       return o.height === 0n
         ? { hash, height: 0n, checkTx: { ...o, events: [] }, txResult: EMPTY }
@@ -48,6 +55,13 @@ function standIns(t: AppTransport) {
     async verifiedAppHash(height) {
       calls.push(`verifiedAppHash ${height}`);
       return t.rootAt(height);
+    },
+    // What the chain holds (the real light client proves it from headers).
+    async verifiedTx(hash) {
+      calls.push('verifiedTx');
+      const c = committed.get(toHex(hash));
+      if (c === undefined) throw new CareLedgerError('CLIENT_RPC_ERROR', 'tx not found');
+      return { height: c.height, index: 0, tx: new Uint8Array(), result: c.result };
     },
   };
   return { rpc, light, calls };
@@ -97,11 +111,27 @@ test('rpcTransport: txs, single-key queries and the decision query', async () =>
       assert.is((err as { code?: string }).code, 'PATIENT_EXISTS');
       assert.ok((err as { height: bigint }).height > 0n);
     }
+    assert.ok(calls.includes('verifiedTx'), "a committed tx's outcome comes from the light client");
     // A check refusal (a bad signature never reaches a block): height 0 and the check's code.
     const refused = await transport.broadcast(new Uint8Array([0x94, 1, 2, 3, 4]));
     assert.is(refused.height, 0n);
     assert.ok(refused.code !== 0);
     assert.ok(refused.codespace !== '');
+  } finally {
+    await t.close();
+  }
+});
+
+test('a node that claims success for a tx that failed is not believed: the proven outcome counts', async () => {
+  const t = await AppTransport.create();
+  try {
+    const { rpc, light } = standIns(t, true);
+    const transport = rpcTransport(rpc, light);
+    const patientKey = keyOf('rpc/bob');
+    const hospital = new HealthClient({ chainId: CHAIN_ID, transport, key: member('city-hospital') });
+    const first = await hospital.registerPatient(patientKey);
+    assert.ok(first.height > 0n && first.height !== 1234n, 'the proven height, not the claimed one');
+    await rejectsCode(hospital.registerPatient(patientKey), 'PATIENT_EXISTS');
   } finally {
     await t.close();
   }
