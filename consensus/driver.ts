@@ -310,9 +310,16 @@ export class ConsensusDriver {
     try {
       const outcome = this.check(message, bytes, from);
       if (outcome.result === 'accept') {
-        if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
-        if (!this.replaying && message.kind !== 'status')
-          this.wal.append(encode([WalRecord.received, bytes ?? encodeMessage(message)]), false);
+        // A vote beyond the round window only tells the core that its round exists (the f+1
+        // round skip); the core does not keep it. So it is neither remembered as seen nor
+        // written: a copy that comes once this node has reached that round must count.
+        const hintOnly =
+          message.kind === 'vote' && message.vote.round > this.state.round + FUTURE_ROUND_WINDOW;
+        if (!hintOnly) {
+          if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
+          if (!this.replaying && message.kind !== 'status')
+            this.wal.append(encode([WalRecord.received, bytes ?? encodeMessage(message)]), false);
+        }
         this.feed(message, bytes);
       }
       return outcome;
@@ -348,6 +355,8 @@ export class ConsensusDriver {
           return { result: 'ignore', reason: 'future height' };
         }
         if (message.kind === 'vote') {
+          if (st.votes.isFullFor(message.vote))
+            return { result: 'ignore', reason: 'the validator already has the most conflicting votes kept' };
           verifyVote(this.opts.chainId, message.vote, st.validators);
           return { result: 'accept' };
         }

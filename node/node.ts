@@ -78,6 +78,8 @@ import { startRpcServer } from './rpc.ts';
 import { rpcMethods } from './rpc-methods.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
+/** Evidence waiting for a block, at most. */
+const MAX_EVIDENCE_PENDING = 1000;
 /** How long a peer that failed a block sync request is not asked again. */
 const SYNC_SKIP_MS = 30_000;
 /** The sync request for a round's proposal and votes. */
@@ -814,6 +816,9 @@ export class CareLedgerNode {
       },
       evidence: (e: DuplicateVoteEvidence) => {
         const key = toHex(evidenceHash(e));
+        // Bounded: a block carries at most max_evidence, and the vote sets bound what one
+        // validator's equivocation can produce; this caps what many could.
+        if (this.evidencePool.size >= MAX_EVIDENCE_PENDING) return;
         if (!this.blocks.isEvidenceCommitted(evidenceHash(e)) && !this.evidencePool.has(key)) {
           this.evidencePool.set(key, e);
           this.logs.consensus.warn('equivocation detected', {

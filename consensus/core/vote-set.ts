@@ -22,8 +22,10 @@ function keyOf(blockId: Uint8Array): string {
 export type AddVoteResult =
   | { readonly kind: 'added' }
   | { readonly kind: 'duplicate' }
-  /** A second vote for another value: counted for that value too (up to the bound), and evidence. */
-  | { readonly kind: 'conflict'; readonly existing: Vote };
+  /** A second vote for another value: counted for that value too, and evidence. */
+  | { readonly kind: 'conflict'; readonly existing: Vote }
+  /** Another conflicting vote past MAX_VOTES_PER_VALIDATOR: neither kept nor evidence. */
+  | { readonly kind: 'dropped' };
 
 /** The votes of one type in one round. */
 export class VoteSet {
@@ -43,6 +45,19 @@ export class VoteSet {
     this.byIndex = new Array(validators.validators.length);
   }
 
+  /**
+   * True if this set already keeps the most votes it keeps of the vote's validator and none for
+   * its block: `add` would drop it, so it is worth nothing (not even as new evidence).
+   */
+  isFullFor(vote: Vote): boolean {
+    const existing = this.byIndex[vote.validatorIndex];
+    return (
+      existing !== undefined &&
+      existing.length >= MAX_VOTES_PER_VALIDATOR &&
+      !existing.some((v) => equalBytes(v.blockId, vote.blockId))
+    );
+  }
+
   /** The vote must already be verified (signature, index, height, round, type). */
   add(vote: Vote): AddVoteResult {
     const power = this.validators.validators[vote.validatorIndex]!.votingPower;
@@ -54,10 +69,12 @@ export class VoteSet {
       return { kind: 'added' };
     }
     if (existing.some((v) => equalBytes(v.blockId, vote.blockId))) return { kind: 'duplicate' };
-    if (existing.length < MAX_VOTES_PER_VALIDATOR) {
-      existing.push(vote);
-      this.count(vote, power);
-    }
+    // Past the cap a conflicting vote is dropped, and reports no evidence: the first conflicts
+    // already prove the equivocation, and one validator must not make the others keep or relay
+    // any number of its votes.
+    if (existing.length >= MAX_VOTES_PER_VALIDATOR) return { kind: 'dropped' };
+    existing.push(vote);
+    this.count(vote, power);
     return { kind: 'conflict', existing: existing[0]! };
   }
 
@@ -131,6 +148,13 @@ export class HeightVoteSet {
   get(round: number, type: VoteType): VoteSet {
     const r = this.roundVotes(round);
     return type === VoteType.prevote ? r.prevotes : r.precommits;
+  }
+
+  /** See VoteSet.isFullFor; false when the vote's round has no set yet (none is created). */
+  isFullFor(vote: Vote): boolean {
+    const r = this.rounds.get(vote.round);
+    if (r === undefined) return false;
+    return (vote.type === VoteType.prevote ? r.prevotes : r.precommits).isFullFor(vote);
   }
 
   /** The votes of `round` if any set of it exists, without creating one (a peer may name any round). */

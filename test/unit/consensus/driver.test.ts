@@ -6,7 +6,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultTimeouts, type TimeoutStep } from '../../../consensus/core/state-machine.ts';
+import {
+  defaultTimeouts,
+  FUTURE_ROUND_WINDOW,
+  type TimeoutStep,
+} from '../../../consensus/core/state-machine.ts';
+import { MAX_VOTES_PER_VALIDATOR } from '../../../consensus/core/vote-set.ts';
 import {
   type Acceptance,
   ConsensusDriver,
@@ -467,6 +472,38 @@ test('receive ignores duplicates and status messages; a conflicting vote is repo
   assert.ok(accepted(driver.receive(voteBytes(prevote(four.fx, peer, 1n, 0, idOf('b'))), 'peer')));
   assert.is(host.evidences.length, 1);
   assert.is(host.evidences[0]!.voteA.validatorIndex, peer);
+});
+
+test('a validator past the conflicting votes kept costs nothing more: ignored unverified, no evidence', () => {
+  const { host, wal, driver } = makeNode(four.chain, four.fx, US);
+  driver.startHeight(start);
+  const peer = PEERS[0]!;
+  for (let i = 0; i < MAX_VOTES_PER_VALIDATOR; i++)
+    assert.ok(accepted(driver.receive(voteBytes(prevote(four.fx, peer, 1n, 0, idOf(`eq-${i}`))), 'peer')));
+  assert.is(host.evidences.length, MAX_VOTES_PER_VALIDATOR - 1);
+  const walled = walRecords(wal).length;
+  for (let i = 0; i < 3; i++) {
+    const extra = voteBytes(prevote(four.fx, peer, 1n, 0, idOf(`more-${i}`)));
+    assertIgnore(driver.receive(extra, 'peer'), 'the validator already has the most conflicting votes kept');
+  }
+  assert.is(host.evidences.length, MAX_VOTES_PER_VALIDATOR - 1, 'no more evidence');
+  assert.is(walRecords(wal).length, walled, 'nothing more written');
+});
+
+test('a vote beyond the round window counts for the round skip, and a copy counts once the node is there', () => {
+  const { driver } = makeNode(four.chain, four.fx, US);
+  driver.startHeight(start);
+  const far = FUTURE_ROUND_WINDOW + 3;
+  const [a, b] = [PEERS[0]!, PEERS[1]!];
+  const votes = [a, b].map((i) => voteBytes(prevote(four.fx, i, 1n, far, idOf('far'))));
+  // f+1 of them (2 of 4): the node skips to that round, though it could not keep the votes then.
+  for (const v of votes) assert.ok(accepted(driver.receive(v, 'peer')));
+  assert.is(driver.round, far);
+  assert.is(driver.consensusState.votes.prevotes(far).size, 0, 'not kept beyond the window');
+  // The same bytes again (a peer's re-send): now they count, not refused as duplicates.
+  for (const v of votes) assert.ok(accepted(driver.receive(v, 'peer')));
+  assert.is(driver.consensusState.votes.prevotes(far).size, 2);
+  assertIgnore(driver.receive(votes[0]!, 'peer'), 'duplicate');
 });
 
 test('future-height messages are ignored then replayed at that height; stale heights are ignored', () => {

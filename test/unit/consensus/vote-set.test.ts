@@ -97,10 +97,14 @@ test('an equivocator counts once towards +2/3 of any', () => {
 test('the number of different votes kept per validator is bounded', () => {
   const set = prevotes();
   for (let i = 0; i < MAX_VOTES_PER_VALIDATOR + 2; i++) {
-    const kind = set.add(prevote(unequal, 3, H, 0, idOf(`spam-${i}`))).kind;
-    assert.is(kind, i === 0 ? 'added' : 'conflict');
+    const vote = prevote(unequal, 3, H, 0, idOf(`spam-${i}`));
+    assert.is(set.isFullFor(vote), i >= MAX_VOTES_PER_VALIDATOR, `isFullFor ${i}`);
+    const kind = set.add(vote).kind;
+    // Past the bound: dropped, and no evidence (the first conflicts prove the equivocation).
+    assert.is(kind, i === 0 ? 'added' : i < MAX_VOTES_PER_VALIDATOR ? 'conflict' : 'dropped');
   }
   assert.is(set.allVotes().length, MAX_VOTES_PER_VALIDATOR);
+  assert.not.ok(set.isFullFor(prevote(unequal, 3, H, 0, idOf('spam-1'))), 'a kept one is not "full"');
   // A vote beyond the bound is not counted for its value.
   set.add(prevote(unequal, 0, H, 0, idOf(`spam-${MAX_VOTES_PER_VALIDATOR}`)));
   set.add(prevote(unequal, 0, H, 0, idOf(`spam-0`)));
