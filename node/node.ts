@@ -133,6 +133,8 @@ export class CareLedgerNode {
     debug: (message, fields) => this.logs.consensus.debug(message, fields),
   });
   private syncing = false;
+  /** Set once the consensus WAL has been replayed: consensus messages are taken from then on. */
+  private recovered = false;
   /** Set once a decided block could not be written: the node takes no block after it. */
   private failure: CareLedgerError | null = null;
   /**
@@ -320,6 +322,7 @@ export class CareLedgerNode {
       height: this.chain.lastHeight,
     });
     const replayed = this.driver.recover(nextHeightStart(this.chain));
+    this.recovered = true;
     if (replayed > 0)
       this.logs.consensus.info('replayed the consensus WAL', {
         records: replayed,
@@ -406,7 +409,9 @@ export class CareLedgerNode {
   }
 
   private onConsensusMessage(bytes: Uint8Array, from: string): Verdict | Promise<Verdict> {
-    if (this.stopped) return 'ignore';
+    // Before the WAL is replayed the driver is fresh (unlocked, round 0): what it signed then
+    // could break a lock the WAL holds. Peers re-send what matters.
+    if (this.stopped || !this.recovered) return 'ignore';
     if (isProposalByHashes(bytes)) return this.proposals.receive(bytes, from);
     // No node sends it: a whole block for the next height would be held unchecked.
     if (isFullProposal(bytes))
@@ -453,6 +458,7 @@ export class CareLedgerNode {
       return answerTxsRequest(txsRequestHashes(request), (hash) => this.localTx(hash));
     if (request[0] === ROUND_REQUEST) {
       const [, height, round] = s.tuple(request, 3, 'round request');
+      if (!this.recovered) return encode([]);
       const messages = this.driver.roundMessages(
         s.u64(height!, 'height'),
         s.int(round!, 'round', 0, MAX_ROUND),
