@@ -43,6 +43,8 @@ import {
   checkGrant,
   compareStrings,
   type Provision,
+  provisionFields,
+  provisionFromFields,
   provisionRecords,
 } from '../../packages/health/provision.ts';
 import { type HealthTx, registerProofBytes, rotateProofBytes } from '../../packages/health/tx.ts';
@@ -430,6 +432,9 @@ async function approveRequest(ctx: TxContext, tx: Tx<'request.approve'>): Promis
     records: request.records,
     provisions: tx.exceptions,
   };
+  // Each exception was checked alone; under the new top permit they must fit one consent's limits
+  // (depth and count), or the stored consent could never be read back.
+  provisionFromFields(provisionFields(provision), 'the approved consent');
   await checkNamedRecords(ctx, request.patient, tx.exceptions.flatMap(provisionRecords));
   checkDelegateGrant(ctx, delegate, provision);
   const consent = await addConsent(ctx, request.patient, request.requester, provision, request.id);

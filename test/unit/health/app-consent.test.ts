@@ -228,6 +228,22 @@ test('access requests: a member asks, the patient approves (a consent results) o
       exceptions: [noLab],
     });
     await h.fails(lab, accessTx(alice, 'city-hospital', [r]), 'ACCESS_DENY_PROVISION');
+    // Exceptions each within the limits alone but not under the approval's top permit (3 deep
+    // there makes 4) are refused: stored, such a consent could never be read back.
+    const q4 = await h.ok(clinic, ask({ purposes: ['HPAYMT'] }));
+    const lab3 = { categories: ['Observation.laboratory' as const] };
+    const deep = provision({
+      type: 'deny',
+      ...lab3,
+      provisions: [provision({ type: 'deny', ...lab3, provisions: [provision({ type: 'deny', ...lab3 })] })],
+    });
+    await h.fails(
+      alice.key,
+      { type: 'request.approve', request: q4, periodEnd: null, exceptions: [deep] },
+      'HEALTH_LIMIT',
+    );
+    await h.ok(alice.key, { type: 'request.deny', request: q4 });
+    await h.ok(lab, accessTx(alice, 'north-clinic', [r]));
 
     // Bad requests.
     await h.fails(clinic, ask({ expiresAt: h.time }), 'REQUEST_EXPIRY_INVALID');
@@ -236,7 +252,7 @@ test('access requests: a member asks, the patient approves (a consent results) o
     await h.fails(clinic, ask({ categories: [] }), 'CONSENT_SCOPE_INVALID');
     await h.fails(clinic, ask({ periodEnd: h.time }), 'CONSENT_PERIOD_INVALID');
     await h.fails(alice.key, ask(), 'HEALTH_UNAUTHORIZED');
-    assert.is((await h.list('/health/requests', alice.id)).length, 3);
+    assert.is((await h.list('/health/requests', alice.id)).length, 4);
   }));
 
 test('access requests expire: approval after expiry is refused and the request closes itself', () =>
