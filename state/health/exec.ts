@@ -54,6 +54,24 @@ import type { TxContext } from './context.ts';
 /** Consents kept per (patient, grantee) after dropping those that can never be active again. */
 export const MAX_PAIR_CONSENTS = 32;
 export const MAX_PENDING_REQUESTS = 32;
+/** Pending requests of one member to one patient. */
+export const MAX_PENDING_REQUESTS_PER_MEMBER = 4;
+/** Open governance proposals of one member. */
+export const MAX_OPEN_PROPOSALS_PER_MEMBER = 4;
+
+/** How many of the stored objects `ids` satisfy `test` (ids whose object is gone do not count). */
+async function countMatching<T>(
+  ids: readonly string[],
+  read: (id: string) => Promise<T | null>,
+  test: (value: T) => boolean,
+): Promise<number> {
+  let n = 0;
+  for (const id of ids) {
+    const value = await read(id);
+    if (value !== null && test(value)) n++;
+  }
+  return n;
+}
 /** Request ids per expiry minute; a full minute spills into the next. */
 export const MAX_EXPIRY_SLOT = 1024;
 
@@ -355,6 +373,17 @@ async function createRequest(ctx: TxContext, tx: Tx<'request.create'>): Promise<
   const pending = await ctx.idList(stateKey.pending(tx.patient));
   if (pending.length >= MAX_PENDING_REQUESTS)
     throw healthError('REQUEST_LIMIT', `a patient has at most ${MAX_PENDING_REQUESTS} pending requests`);
+  // So that one member cannot fill a patient's queue and shut the others out.
+  const own = await countMatching(
+    pending,
+    (id) => ctx.request(id),
+    (r) => r.requester === member.id,
+  );
+  if (own >= MAX_PENDING_REQUESTS_PER_MEMBER)
+    throw healthError(
+      'REQUEST_LIMIT',
+      `a member has at most ${MAX_PENDING_REQUESTS_PER_MEMBER} pending requests to one patient`,
+    );
   const id = derivedId('request', ctx.txHash);
   ctx.putRequest({
     id,
@@ -845,6 +874,15 @@ async function propose(ctx: TxContext, tx: Tx<'gov.propose'>): Promise<string> {
   const open = await ctx.idList(stateKey.openProposals());
   if (open.length >= MAX_OPEN_PROPOSALS)
     throw healthError('GOV_LIMIT', `at most ${MAX_OPEN_PROPOSALS} open proposals`);
+  // So that one member cannot fill the open slots and block every vote, its own removal included.
+  if (
+    (await countMatching(
+      open,
+      (id) => ctx.proposal(id),
+      (p) => p.proposer === member.id,
+    )) >= MAX_OPEN_PROPOSALS_PER_MEMBER
+  )
+    throw healthError('GOV_LIMIT', `a member has at most ${MAX_OPEN_PROPOSALS_PER_MEMBER} open proposals`);
   // Refuse now what could not be carried out now (the check runs again when it passes).
   await isolated(ctx, () => applyAction(ctx, tx.action), false);
   const proposal: Proposal = {

@@ -14,6 +14,7 @@ import {
   grantTx,
   Harness,
   HOUR,
+  MEMBERS,
   member,
   patient,
   recordId,
@@ -25,8 +26,8 @@ const clinic = member('north-clinic');
 const lab = member('acme-lab');
 const insurer = member('good-insurance');
 
-async function withPatients(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await Harness.create();
+async function withPatients(fn: (h: Harness) => Promise<void>, members = MEMBERS): Promise<void> {
+  const h = await Harness.create(members);
   try {
     await h.block([
       h.tx(hospital, registerTx(patient('alice'), 'city-hospital')),
@@ -288,10 +289,20 @@ test('access requests expire: approval after expiry is refused and the request c
     );
   }));
 
-test('access requests: at most 32 pending per patient', () =>
+/** With seven more clinics: nine providers, of whom eight can fill a patient's 32 pending requests. */
+const ASKERS = [
+  ...MEMBERS,
+  ...['east', 'west', 'south', 'mid', 'far', 'old', 'new'].map((w) => ({
+    id: `${w}-clinic`,
+    roles: ['provider' as const],
+  })),
+];
+const PROVIDERS = ASKERS.filter((m) => m.roles.includes('provider')).map((m) => m.id);
+
+test('access requests: at most 4 pending per member and 32 per patient', () =>
   withPatients(async (h) => {
-    const asks = Array.from({ length: 33 }, (_, i) =>
-      h.tx(clinic, {
+    const ask = (who: string, i: number) =>
+      h.tx(member(who), {
         type: 'request.create',
         patient: bob.id,
         categories: ['Condition'],
@@ -301,12 +312,21 @@ test('access requests: at most 32 pending per patient', () =>
         reason: 'REFERRAL',
         periodEnd: null,
         expiresAt: h.time + DAY + BigInt(i),
-      }),
+      });
+    // One member: four, then refused, and the others are not shut out.
+    const own = await h.block([0, 1, 2, 3, 4].map((i) => ask('north-clinic', i)));
+    assert.equal(
+      own.map((r) => r.codespace),
+      ['', '', '', '', 'REQUEST_LIMIT'],
     );
-    const results = await h.block(asks);
-    assert.is(results.filter((r) => r.code === 0).length, 32);
-    assert.is(results[32]!.codespace, 'REQUEST_LIMIT');
+    assert.match(own[4]!.log, /a member has at most 4 pending requests to one patient/);
+    // With seven more members at four each the patient has 32; the ninth member is refused.
+    const others = PROVIDERS.filter((id) => id !== 'north-clinic');
+    assert.is(others.length, 8);
+    const rest = await h.block(others.flatMap((id, j) => [0, 1, 2, 3].map((i) => ask(id, 10 + 4 * j + i))));
+    assert.is(rest.filter((r) => r.code === 0).length, 28);
+    for (const r of rest.slice(28)) assert.match(r.log, /a patient has at most 32 pending requests/);
     assert.is((await h.pending(bob.id)).length, 32);
-  }));
+  }, ASKERS));
 
 test.run();

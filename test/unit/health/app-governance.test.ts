@@ -13,7 +13,7 @@ import {
 } from '../../../packages/health/model.ts';
 import { idQueryData } from '../../../packages/health/query.ts';
 import type { HealthTx } from '../../../packages/health/tx.ts';
-import { anchorTx, Harness, keyOf, member, patient, registerTx, validatorKey } from './fixtures.ts';
+import { anchorTx, Harness, keyOf, MEMBERS, member, patient, registerTx, validatorKey } from './fixtures.ts';
 
 const hospital = member('city-hospital');
 const clinic = member('north-clinic');
@@ -22,8 +22,14 @@ const insurer = member('good-insurance');
 const research = member('uni-research');
 const newcomer = keyOf('member/metro-lab');
 
-async function gov(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await Harness.create();
+/** Seventeen members: sixteen can fill the 64 open proposal slots, four each. */
+const GOVERNORS = [
+  ...MEMBERS,
+  ...Array.from({ length: 12 }, (_, i) => ({ id: `member-${i + 1}`, roles: ['provider' as const] })),
+];
+
+async function gov(fn: (h: Harness) => Promise<void>, members = MEMBERS): Promise<void> {
+  const h = await Harness.create(members);
   try {
     await fn(h);
   } finally {
@@ -122,18 +128,39 @@ test('proposals are checked when made: deadline, limits and the action itself', 
       'GOV_ACTION_INVALID',
     );
     await h.fails(patientKey(), propose(h, ok), 'HEALTH_UNAUTHORIZED');
-    // At most 64 open proposals.
-    const many = Array.from({ length: 65 }, (_, i) =>
-      h.tx(hospital, {
-        type: 'gov.propose',
-        action: { ...ok, value: 20n + BigInt(i) },
-        deadline: h.height + 50n,
-      }),
+    // At most 4 open proposals per member, so one member cannot fill the 64 open slots.
+    const own = await h.block(
+      [0, 1, 2, 3, 4].map((i) =>
+        h.tx(hospital, {
+          type: 'gov.propose',
+          action: { ...ok, value: 20n + BigInt(i) },
+          deadline: h.height + 50n,
+        }),
+      ),
+    );
+    assert.equal(
+      own.map((r) => r.codespace),
+      ['', '', '', '', 'GOV_LIMIT'],
+    );
+    assert.match(own[4]!.log, /a member has at most 4 open proposals/);
+  }));
+
+test('at most 64 open proposals: sixteen members at four each fill them', () =>
+  gov(async (h) => {
+    const proposers = GOVERNORS.map((m) => m.id);
+    const many = proposers.flatMap((id, j) =>
+      [0, 1, 2, 3].map((i) =>
+        h.tx(member(id), {
+          type: 'gov.propose',
+          action: { kind: 'params.set', name: 'proposal_max_blocks', value: 60n + BigInt(4 * j + i) },
+          deadline: h.height + 50n,
+        }),
+      ),
     );
     const results = await h.block(many);
     assert.is(results.filter((r) => r.code === 0).length, 64);
-    assert.is(results[64]!.codespace, 'GOV_LIMIT');
-  }));
+    for (const r of results.slice(64)) assert.match(r.log, /at most 64 open proposals/);
+  }, GOVERNORS));
 
 test('validator changes come out of finalizeBlock as validator updates', () =>
   gov(async (h) => {
