@@ -253,9 +253,16 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?Z$/;
 /** A time in UTC: `2026-06-30` (midnight) or `2026-06-30T12:00:00Z`, as unix ms. */
 function parseTime(value: string, flag: string): bigint {
   const ms = DATE.test(value) || DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
-  if (!Number.isFinite(ms) || ms < 0)
+  // Date.parse rolls an impossible day over (2026-02-31 is 3 March): the time must read back as given.
+  const exact = Number.isFinite(ms) && new Date(ms).toISOString().startsWith(value.replace(/Z$/, ''));
+  if (!exact || ms < 0)
     throw argsError(`--${flag}: ${quoted(value)} is not a UTC date (2026-06-30 or 2026-06-30T12:00:00Z)`);
   return BigInt(ms);
+}
+
+/** A chain time (unix ms) as ISO 8601, or as ms where a date cannot hold it (a u64 can be past year 275760). */
+export function isoTime(ms: bigint): string {
+  return ms <= 8_640_000_000_000_000n ? new Date(Number(ms)).toISOString() : `${ms} ms`;
 }
 
 function timeArg(v: Values, flag: string): bigint | null {
@@ -469,7 +476,10 @@ const patient: Record<string, Command> = {
 };
 
 const delegateKeyOptions: Readonly<Record<string, OptionSpec>> = {
-  'delegate-key': { arg: 'FILE', help: "the delegate's key file (only its public key is used)" },
+  'delegate-key': {
+    arg: 'FILE',
+    help: "the delegate's key file, if this machine holds it (only its public key is read; else --delegate-pubkey)",
+  },
   'delegate-pubkey': { arg: 'KEY', help: "or the delegate's public key, in base64 or hex" },
 };
 
@@ -526,7 +536,7 @@ const delegate: Record<string, Command> = {
       const id = idArg(v, 'patient', 'patient');
       const p = await client.patient(id);
       const delegates = found(p.value, 'patient', id).delegates;
-      const time = (t: bigint | null): string => (t === null ? '' : new Date(Number(t)).toISOString());
+      const time = (t: bigint | null): string => (t === null ? '' : isoTime(t));
       return {
         json: plain({ height: p.height, delegates }),
         text:
@@ -572,7 +582,9 @@ const record: Record<string, Command> = {
         salt,
       );
       const r = await client.anchorRecord({ patient: patientId, category, supersedes, ...seal });
-      return receipt(r, { ciphertextHash: seal.ciphertextHash, size: seal.size, salt });
+      // A generated salt is printed (it must be kept with the record); one given is not echoed.
+      const shownSalt = saltHex === undefined ? { salt } : {};
+      return receipt(r, { ciphertextHash: seal.ciphertextHash, size: seal.size, ...shownSalt });
     },
   },
   show: showCommand(
@@ -616,7 +628,7 @@ const consent: Record<string, Command> = {
       actions: { arg: 'LIST', help: `actions: ${ACTIONS.join(', ')}`, requiredUnless: 'deny' },
       categories: { arg: 'LIST', help: 'record categories in scope, e.g. Observation' },
       records: { arg: 'LIST', help: 'record ids in scope' },
-      start: { arg: 'TIME', help: 'from this UTC time (default: now)' },
+      start: { arg: 'TIME', help: 'from this UTC time (default: no start: from any time)' },
       end: { arg: 'TIME', help: 'until this UTC time (default: no end)' },
       deny: { help: 'a deny rule instead of a permit' },
     },
@@ -674,7 +686,7 @@ const consent: Record<string, Command> = {
             : rows
                 .map(
                   (r) =>
-                    `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${new Date(Number(r.end)).toISOString()}`}${r.revokedAt === null ? '' : `  revoked at ${r.revokedAt}`}`,
+                    `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${isoTime(r.end)}`}${r.revokedAt === null ? '' : `  revoked at ${r.revokedAt}`}`,
                 )
                 .join('\n')
                 .concat('\n'),
@@ -842,7 +854,7 @@ const disclosures: Record<string, Command> = {
             : r.value
                 .map(
                   (e) =>
-                    `${e.id}  ${new Date(Number(e.time)).toISOString()}  ${e.custodian} -> ${e.recipient}  ${e.action} for ${e.purpose}${e.breakGlass === null ? '' : ' BREAK-GLASS'}\n${e.items.map((i) => `    ${i.record}  consent ${i.consent ?? '-'}`).join('\n')}`,
+                    `${e.id}  ${isoTime(e.time)}  ${e.custodian} -> ${e.recipient}  ${e.action} for ${e.purpose}${e.breakGlass === null ? '' : ' BREAK-GLASS'}\n${e.items.map((i) => `    ${i.record}  consent ${i.consent ?? '-'}`).join('\n')}`,
                 )
                 .join('\n')
                 .concat('\n'),
@@ -1102,7 +1114,10 @@ ${PARAMS.map((n) => `  ${n.padEnd(23)}${PARAM_BOUNDS[PARAM_NAMES[n]].join(' to '
         required: true,
       },
       member: { arg: 'ID', help: 'the member id (member.*)' },
-      'member-key': { arg: 'FILE', help: "the member's key file; only its public key is used" },
+      'member-key': {
+        arg: 'FILE',
+        help: "the member's key file, if this machine holds it (only its public key is read; else --member-pubkey)",
+      },
       'member-pubkey': { arg: 'KEY', help: "or the member's public key, in base64 or hex" },
       roles: { arg: 'LIST', help: `the member's roles: ${ROLES.join(', ')}` },
       'node-ids': {
@@ -1269,6 +1284,21 @@ export function errorLine(err: unknown): string {
 }
 
 /**
+ * Text for a terminal: control characters other than newline and tab (escape sequences, carriage
+ * returns) shown as \u{…}, since much of what is printed comes from a node, which could otherwise
+ * overwrite the line or restyle the terminal. JSON output escapes them already.
+ */
+export function printable(text: string): string {
+  let out = '';
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    const control = (code < 0x20 && c !== '\n' && c !== '\t') || (code >= 0x7f && code <= 0x9f);
+    out += control ? `\\u{${code.toString(16)}}` : c;
+  }
+  return out;
+}
+
+/**
  * Runs `careledger <group> <command> [options]` (args start at the group) and returns the exit
  * status: 0, or 2 after printing one line `careledger: CODE: message` to stderr.
  */
@@ -1277,7 +1307,7 @@ export async function runHealthCommand(args: readonly string[], io: Partial<CliI
   const [group = '', name, ...rest] = args;
   const commands = GROUPS[group];
   const fail = (err: unknown): number => {
-    env.stderr(`careledger: ${errorLine(err)}\n`);
+    env.stderr(`careledger: ${printable(errorLine(err))}\n`);
     return 2;
   };
   if (commands === undefined) return fail(argsError(`unknown command group "${group}"`));
@@ -1300,7 +1330,7 @@ export async function runHealthCommand(args: readonly string[], io: Partial<CliI
     }
     const client = await clientFor(command, v, env);
     const out = await command.run({ io: env, v, client });
-    env.stdout(v.json === true ? `${JSON.stringify(out.json, null, 2)}\n` : out.text);
+    env.stdout(v.json === true ? `${JSON.stringify(out.json, null, 2)}\n` : printable(out.text));
     return 0;
   } catch (err) {
     return fail(err);

@@ -345,6 +345,11 @@ test('delegate set: a delegate grants within its limits; removed, it can do noth
     assert.match(consents.out, `${granted.id}  permit city-hospital  read for TREAT on Observation`);
     await term.fails('DELEGATE_CONSENT_TOO_LONG', ...grantAs(bob.file, 'TREAT'), ...G);
     await term.fails('DELEGATE_POWER_DENIED', ...grantAs(bob.file, 'HPAYMT', '--end', '2026-01-20'), ...G);
+    // A day that does not exist is refused, not rolled over into the next month.
+    assert.match(
+      await term.fails('CLI_ARGS_INVALID', ...grantAs(bob.file, 'TREAT', '--end', '2026-02-31'), ...G),
+      /--end: "2026-02-31" is not a UTC date/,
+    );
     await term.ok('consent', 'revoke', '--key', bob.file, '--consent', granted.id as string);
 
     // Removed (by the public key, in base64 here), Bob can do nothing for Alice.

@@ -1,7 +1,12 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HEALTH_COMMAND_GROUPS, healthCommandUsage } from '../../../packages/client/cli.ts';
+import {
+  HEALTH_COMMAND_GROUPS,
+  healthCommandUsage,
+  isoTime,
+  printable,
+} from '../../../packages/client/cli.ts';
 import { loadKeyFile } from '../../../packages/client/keys.ts';
 import { sha256 } from '../../../packages/crypto/hash.ts';
 import { withTerminal } from './cli-terminal.ts';
@@ -64,6 +69,26 @@ seeded('the seed journey at the terminal', () =>
     );
     const rec = anchored.id as string;
     assert.match(rec, /^r[0-9a-f]{32}$/);
+    assert.match(anchored.salt as string, /^[0-9a-f]{64}$/, 'a generated salt is printed, to be kept');
+    // A salt the member gives is not echoed (printed, it would let anyone test a guess of the content).
+    const given = await term.ok(
+      'record',
+      'anchor',
+      '--key',
+      lab,
+      '--patient',
+      alice,
+      '--category',
+      'Observation.laboratory',
+      '--file',
+      term.file('other.enc', utf8.encode('other encrypted bytes')),
+      '--plaintext',
+      plain,
+      '--salt',
+      '11'.repeat(32),
+    );
+    assert.is(given.salt, undefined);
+    assert.not.match(JSON.stringify(given), '1111111111');
     assert.is(
       anchored.ciphertextHash,
       Buffer.from(sha256(utf8.encode('encrypted bytes of the result'))).toString('hex'),
@@ -414,5 +439,17 @@ seeded('bad arguments: one line with a code, exit 2', () =>
 );
 
 const alicePlaceholder = `p${'a'.repeat(32)}`;
+
+test("text for a terminal: a node's escape sequences and carriage returns are shown, not obeyed", () => {
+  const fromNode = '\r\u001b[2Kconsent.revoke committed at height 99\u009b\u007f';
+  assert.is(printable(fromNode), '\\u{d}\\u{1b}[2Kconsent.revoke committed at height 99\\u{9b}\\u{7f}');
+  assert.is(printable('two\tcolumns\nand lines, é ✓'), 'two\tcolumns\nand lines, é ✓');
+});
+
+test('chain times print as ISO dates, or as ms past what a date can hold', () => {
+  assert.is(isoTime(0n), '1970-01-01T00:00:00.000Z');
+  assert.is(isoTime(8_640_000_000_000_000n), '+275760-09-13T00:00:00.000Z');
+  assert.is(isoTime(10n ** 17n), '100000000000000000 ms');
+});
 
 test.run();
