@@ -123,7 +123,10 @@ export interface HealthTransport {
 
 /** The parts of RpcClient and LightClient the adapter uses (so a test can stand in for either). */
 export type RpcPart = Pick<RpcClient, 'broadcastTxCommit' | 'abciQuery'>;
-export type LightPart = Pick<LightClient, 'verifiedQuery' | 'verifiedAppHash' | 'verifiedTx'>;
+export type LightPart = Pick<
+  LightClient,
+  'verifiedQuery' | 'verifiedAppHash' | 'verifiedLatestAppHash' | 'verifiedTx'
+>;
 
 /**
  * The transport over a node's JSON-RPC: txs go through `broadcast_tx_commit`, and a committed tx's
@@ -155,7 +158,10 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
       if (r.code !== 0)
         throw new CareLedgerError(r.codespace || 'CLIENT_QUERY_FAILED', `query ${path} failed: ${r.log}`);
       if (r.proof === null) throw proofError(path, 'the node sent no proof');
-      const root = await light.verifiedAppHash(r.height);
+      const root =
+        opts.height === undefined
+          ? await light.verifiedLatestAppHash(r.height)
+          : await light.verifiedAppHash(r.height);
       return { key: r.key, value: r.value, height: r.height, proof: r.proof, root };
     },
   };

@@ -54,6 +54,14 @@ export interface LightClientOptions {
    * CLIENT_QUERY_UNSUPPORTED for paths that have no single key. Defaults to the health app's.
    */
   readonly queryKey: (path: string, data: Uint8Array) => Uint8Array;
+  /**
+   * A query for the latest state is refused (CLIENT_STALE) when the header proving it is older
+   * than this by the client's clock, or when it is for a height below one this client already
+   * proved: a node must not pass off old state (a consent since revoked) as current.
+   */
+  readonly maxLatestAgeMs: number;
+  /** The client's clock (unix ms). */
+  readonly now: () => number;
 }
 
 /** The health application's mapping (state/health/app.ts answers with exactly this key). */
@@ -78,6 +86,8 @@ export const defaultLightClientOptions: LightClientOptions = {
   waitTimeoutMs: 15_000,
   pollIntervalMs: 250,
   queryKey: healthQueryKey,
+  maxLatestAgeMs: 5 * 60_000,
+  now: Date.now,
 };
 
 export interface VerifiedTx {
@@ -137,6 +147,8 @@ export class LightClient {
   private readonly root: Trusted;
   private readonly cache = new Map<bigint, Trusted>();
   private readonly inFlight = new Map<bigint, Promise<Trusted>>();
+  /** The highest height a latest-state answer was proven at. */
+  private latestProven = -1n;
 
   constructor(genesis: Genesis, rpc: RpcClient, options: Partial<LightClientOptions> = {}) {
     const opts = { ...defaultLightClientOptions, ...options };
@@ -147,6 +159,7 @@ export class LightClient {
       maxCachedHeights: checkOption(opts.maxCachedHeights, 'maxCachedHeights', 1),
       waitTimeoutMs: checkOption(opts.waitTimeoutMs, 'waitTimeoutMs', 0),
       pollIntervalMs: checkOption(opts.pollIntervalMs, 'pollIntervalMs', 0),
+      maxLatestAgeMs: checkOption(opts.maxLatestAgeMs, 'maxLatestAgeMs', 1),
     };
     this.genesis = genesis;
     this.rpc = rpc;
@@ -181,6 +194,27 @@ export class LightClient {
     return this.verifiedHeader(height + 1n);
   }
 
+  /**
+   * verifiedAppHash for an answer the node gave as its latest state: also checks that it is
+   * current (see maxLatestAgeMs), else CLIENT_STALE.
+   */
+  async verifiedLatestAppHash(height: bigint): Promise<Uint8Array> {
+    const header = await this.nextHeader(height);
+    if (height < this.latestProven)
+      fail(
+        'CLIENT_STALE',
+        `the node answered for height ${height}, older than ${this.latestProven} already proven`,
+      );
+    const age = BigInt(this.options.now()) - header.time;
+    if (age > BigInt(this.options.maxLatestAgeMs))
+      fail(
+        'CLIENT_STALE',
+        `the node's latest state (height ${height}) is ${age / 1000n} s old; the chain may be halted or the node behind`,
+      );
+    this.latestProven = height;
+    return header.appHash;
+  }
+
   /** An application query whose answer (or absence) is proven against a verified app hash. */
   async verifiedQuery(
     path: string,
@@ -205,7 +239,10 @@ export class LightClient {
       invalidProof(`answered for height ${r.height}`);
     if (!equalBytes(r.key, key)) invalidProof('answered for another key');
     if (r.proof === null) invalidProof('the node sent no proof');
-    const appHash = await this.verifiedAppHash(r.height);
+    const appHash =
+      opts.height === undefined
+        ? await this.verifiedLatestAppHash(r.height)
+        : await this.verifiedAppHash(r.height);
     if (!verifyAnswer(appHash, key, r.value, r.proof!))
       invalidProof(`the proof does not match the app hash of height ${r.height + 1n}`);
     return { key, value: r.value, height: r.height, appHash, proof: r.proof! };

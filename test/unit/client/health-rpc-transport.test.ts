@@ -56,6 +56,10 @@ function standIns(t: AppTransport, lie = false) {
       calls.push(`verifiedAppHash ${height}`);
       return t.rootAt(height);
     },
+    async verifiedLatestAppHash(height) {
+      calls.push(`verifiedLatestAppHash ${height}`);
+      return t.rootAt(height);
+    },
     // What the chain holds (the real light client proves it from headers).
     async verifiedTx(hash) {
       calls.push('verifiedTx');
@@ -101,7 +105,7 @@ test('rpcTransport: txs, single-key queries and the decision query', async () =>
       time: null,
     });
     assert.is(d.value.permit, true);
-    assert.equal(calls, ['abciQuery /health/decision', `verifiedAppHash ${d.height}`]);
+    assert.equal(calls, ['abciQuery /health/decision', `verifiedLatestAppHash ${d.height}`]);
 
     // A failed execution: the app's code and its block height.
     try {

@@ -117,8 +117,11 @@ test('verifiedQuery proves a value and an absence against a verified app hash', 
   await rejects(lc.verifiedQuery('/nope', new Uint8Array(1)), 'CLIENT_QUERY_UNSUPPORTED');
 });
 
+/** The client's clock a few seconds after the chain's newest block (the test chain's times are fixed). */
+const chainNow = () => Number(chain.chain().lastBlockTime) + 3000;
+
 test('verifiedQuery at the latest height waits for the next header', async () => {
-  const lc = client({ pollIntervalMs: 1 });
+  const lc = client({ pollIntervalMs: 1, now: chainNow });
   const height = chain.chain().lastHeight;
   let statusCalls = 0;
   // The node commits the next block only after the client has seen it missing.
@@ -131,6 +134,20 @@ test('verifiedQuery at the latest height waits for the next header', async () =>
   assert.equal(answer.value, utf8.encode('beta'));
   assert.equal(answer.appHash, chain.committed[Number(height)]!.header.appHash);
   assert.ok(statusCalls >= 2);
+});
+
+test('a latest answer must be current: not older than maxLatestAgeMs, never below one already proven', async () => {
+  await chain.commitBlock();
+  const height = chain.chain().lastHeight - 1n;
+  // A node passes off old state as its latest: height 3, with a clock at today's chain time.
+  const lc = client({ now: chainNow, maxLatestAgeMs: 5_000 });
+  assert.equal(await lc.verifiedLatestAppHash(height), chain.committed[Number(height)]!.header.appHash);
+  await rejects(lc.verifiedLatestAppHash(3n), 'CLIENT_STALE');
+  // A fresh client has no memory, but the clock: the block after height 3 is minutes old.
+  await rejects(client({ now: chainNow, maxLatestAgeMs: 5_000 }).verifiedLatestAppHash(3n), 'CLIENT_STALE');
+  // Asked for by height, old state is what was asked for.
+  assert.ok((await lc.verifiedAppHash(3n)).length === 32);
+  assert.throws(() => client({ maxLatestAgeMs: 0 }), /maxLatestAgeMs/);
 });
 
 test('waiting for a header that never comes ends in CLIENT_WAIT_TIMEOUT', async () => {
