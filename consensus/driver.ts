@@ -88,7 +88,7 @@ export interface DriverOptions {
   readonly chainId: string;
   readonly consensus: ConsensusOptions;
   readonly blockLimits: BlockLimits;
-  /** Messages of the next height kept until we get there. */
+  /** Messages of the next height kept until we get there (a quarter of them at most from one peer). */
   readonly maxBufferedMessages: number;
   /** Message hashes remembered per height, so a duplicate is never verified twice. */
   readonly maxSeenMessages: number;
@@ -118,6 +118,8 @@ export class ConsensusDriver {
   private seen = new Set<string>();
   /** Next-height messages by hash (so repeats cannot fill it), fed in once we get there. */
   private future = new Map<string, Uint8Array>();
+  /** How many of `future` each peer sent: one peer may fill a quarter of it, not all. */
+  private futureBy = new Map<string, number>();
   /** Own proposals found in the WAL: after a crash we must re-propose the same block. */
   private recoveredProposals = new Map<number, ProposedBlock>();
   /** The bytes each accepted vote arrived in, so re-gossip does not re-encode. */
@@ -175,6 +177,7 @@ export class ConsensusDriver {
     this.drain();
     const buffered = [...this.future.values()];
     this.future = new Map();
+    this.futureBy = new Map();
     for (const bytes of buffered) this.receive(bytes, null);
   }
 
@@ -348,9 +351,16 @@ export class ConsensusDriver {
         const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
         if (height < st.height) return { result: 'ignore', reason: 'stale height' };
         if (height > st.height) {
-          if (height === st.height + 1n && this.future.size < this.opts.maxBufferedMessages) {
+          const sent = from === null ? 0 : (this.futureBy.get(from) ?? 0);
+          if (
+            height === st.height + 1n &&
+            this.future.size < this.opts.maxBufferedMessages &&
+            sent < this.opts.maxBufferedMessages / 4
+          ) {
             const full = bytes ?? encodeMessage(message);
-            this.future.set(seenKey(full), full);
+            const key = seenKey(full);
+            if (!this.future.has(key) && from !== null) this.futureBy.set(from, sent + 1);
+            this.future.set(key, full);
           }
           return { result: 'ignore', reason: 'future height' };
         }

@@ -538,6 +538,38 @@ test('future-height messages are ignored then replayed at that height; stale hei
   assertIgnore(driver.receive(voteBytes(precommit(four.fx, PROPOSER, 1n, 0, p.id)), 'peer'), 'stale height');
 });
 
+test('one peer fills at most a quarter of the next-height buffer; others still get theirs kept', () => {
+  const { host, driver } = makeNode(four.chain, four.fx, US);
+  driver.startHeight(start);
+  // Junk for height 2 (unchecked until then: any signature will do), enough to fill the buffer.
+  for (let i = 0; i < defaultDriverOptions.maxBufferedMessages; i++) {
+    const junk = {
+      ...prevote(four.fx, PEERS[1]!, 2n, 0, idOf(`junk-${i}`)),
+      signature: new Uint8Array(64).fill(i % 256),
+    };
+    assertIgnore(driver.receive(voteBytes(junk), 'junk peer'), 'future height');
+  }
+  const honest = voteBytes(prevote(four.fx, PEERS[0]!, 2n, 0, idOf('next')));
+  assertIgnore(driver.receive(honest, 'honest peer'), 'future height');
+  // Height 1 decided, height 2 started: the honest vote was kept and counts.
+  const p = proposalFrom(four.chain, four.fx, PROPOSER);
+  assert.ok(accepted(driver.receive(p.bytes, 'peer')));
+  for (const i of OTHERS)
+    assert.ok(accepted(driver.receive(voteBytes(prevote(four.fx, i, 1n, 0, p.id)), 'peer')));
+  for (const i of PEERS)
+    assert.ok(accepted(driver.receive(voteBytes(precommit(four.fx, i, 1n, 0, p.id)), 'peer')));
+  driver.startHeight(nextHeightStart(host.chain));
+  const counted = driver.consensusState.votes.prevotes(0).allVotes();
+  assert.ok(
+    counted.some((v) => v.validatorIndex === PEERS[0]),
+    'the honest vote was kept',
+  );
+  assert.not.ok(
+    counted.some((v) => v.validatorIndex === PEERS[1]),
+    'the junk failed its checks at height 2',
+  );
+});
+
 test('receiveDecoded: a proposal the host filled in is checked, WALed in full, and its wire bytes dedupe', () => {
   const { host, wal, driver } = makeNode(four.chain, four.fx, US);
   driver.startHeight(start);
