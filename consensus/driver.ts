@@ -72,6 +72,12 @@ export interface ConsensusHost {
   buildBlock(height: bigint, round: number): Block;
   /** Stateful checks and the application's processProposal; the body was already checked. */
   isValidBlock(block: Block): boolean;
+  /**
+   * Whether a proposed block's time is acceptable by this node's clock (default: always). An
+   * untimely block gets a nil prevote but can still be decided: a node whose clock is off must
+   * not refuse what the others committed.
+   */
+  isTimelyBlock?(block: Block): boolean;
   /** Sends a message we signed (or our status) to every peer. */
   broadcast(bytes: Uint8Array, message: ConsensusMessage): void;
   /** Forwards another validator's message to every peer. */
@@ -409,6 +415,7 @@ export class ConsensusDriver {
           proposal: message.proposal,
           value,
           valid: this.validity(message.block),
+          timely: this.host.isTimelyBlock?.(message.block) ?? true,
         });
         break;
       }

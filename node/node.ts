@@ -795,10 +795,21 @@ export class CareLedgerNode {
       isValidBlock: (block) => {
         try {
           validateBlock(this.chain, block, this.evidenceLookup());
-          checkBlockTimeNotAhead(block.header, BigInt(Date.now()));
           return this.app.processProposal(block, this.checkedTxs(block));
         } catch (err) {
           this.logs.consensus.debug('invalid proposal', {
+            height: block.header.height,
+            error: (err as Error).message,
+          });
+          return false;
+        }
+      },
+      isTimelyBlock: (block) => {
+        try {
+          checkBlockTimeNotAhead(block.header, BigInt(Date.now()));
+          return true;
+        } catch (err) {
+          this.logs.consensus.debug('untimely proposal: prevoting nil', {
             height: block.header.height,
             error: (err as Error).message,
           });

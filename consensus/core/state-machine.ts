@@ -70,8 +70,19 @@ export interface HeightStart {
 }
 
 export type Input<V extends Value> =
-  /** A proposal signed by proposer(height, round); `value.id` equals `proposal.blockId`; `valid` is valid(v). */
-  | { readonly type: 'proposal'; readonly proposal: Proposal; readonly value: V; readonly valid: boolean }
+  /**
+   * A proposal signed by proposer(height, round); `value.id` equals `proposal.blockId`; `valid` is
+   * valid(v). `timely` (default true) is the host's judgement of its time against its clock: an
+   * untimely new proposal gets a nil prevote (line 22) but can still be decided (line 49) and
+   * re-proposed with a polka (line 28), as in CometBFT's proposer-based timestamps.
+   */
+  | {
+      readonly type: 'proposal';
+      readonly proposal: Proposal;
+      readonly value: V;
+      readonly valid: boolean;
+      readonly timely?: boolean;
+    }
   /** A value learnt without its proposal (a peer's catch-up for a height we lag on). */
   | { readonly type: 'value'; readonly value: V; readonly valid: boolean }
   | { readonly type: 'vote'; readonly vote: Vote }
@@ -143,7 +154,10 @@ export interface ConsensusState<V extends Value> {
   validValue: V | null;
   validRound: number;
   /** The first proposal of each round from that round's proposer. */
-  proposals: Map<number, { readonly proposal: Proposal; readonly value: V; readonly valid: boolean }>;
+  proposals: Map<
+    number,
+    { readonly proposal: Proposal; readonly value: V; readonly valid: boolean; readonly timely: boolean }
+  >;
   /** Every value seen at this height, by block id (hex), with its validity. */
   values: Map<string, KnownValue<V>>;
   votes: HeightVoteSet;
@@ -290,7 +304,7 @@ class Machine<V extends Value> {
     const s = this.s;
     switch (input.type) {
       case 'proposal':
-        this.onProposal(input.proposal, input.value, input.valid);
+        this.onProposal(input.proposal, input.value, input.valid, input.timely ?? true);
         break;
       case 'value':
         if (input.value.id.length > 0 && !s.values.has(hex(input.value.id))) {
@@ -339,12 +353,12 @@ class Machine<V extends Value> {
     if (round > this.s.messageRounds[index]!) this.s.messageRounds[index] = round;
   }
 
-  private onProposal(proposal: Proposal, value: V, valid: boolean): void {
+  private onProposal(proposal: Proposal, value: V, valid: boolean, timely: boolean): void {
     const s = this.s;
     if (proposal.height !== s.height || !equalBytes(proposal.blockId, value.id)) return;
     if (proposal.round > s.round + FUTURE_ROUND_WINDOW) return;
     if (s.proposals.has(proposal.round)) return; // a second proposal for a round is ignored
-    s.proposals.set(proposal.round, { proposal, value, valid });
+    s.proposals.set(proposal.round, { proposal, value, valid, timely });
     if (!s.values.has(hex(value.id))) s.values.set(hex(value.id), { value, valid });
     this.noteMessageRound(proposerOf(s, proposal.round), proposal.round);
   }
@@ -391,13 +405,13 @@ class Machine<V extends Value> {
     const prevotes = s.votes.prevotes(r);
 
     if (s.step === 'propose' && proposal !== undefined) {
-      const { value, valid } = proposal;
+      const { value, valid, timely } = proposal;
       const vr = proposal.proposal.polRound;
       const ignoreLock = s.options.unsafeIgnoreLock === true;
       const lockedOnIt = s.lockedValue !== null && equalBytes(s.lockedValue.id, value.id);
       if (vr === -1) {
-        // Lines 22-27.
-        const ok = valid && (ignoreLock || s.lockedRound === -1 || lockedOnIt);
+        // Lines 22-27 (a new value must also be timely).
+        const ok = valid && timely && (ignoreLock || s.lockedRound === -1 || lockedOnIt);
         this.vote(VoteType.prevote, ok ? value.id : NIL_BLOCK_ID);
         s.step = 'prevote';
         return true;

@@ -67,7 +67,7 @@ function proposalIn(
   polRound: number,
   valid: boolean,
   f = fx,
-): Input<Value> {
+): Extract<Input<Value>, { type: 'proposal' }> {
   const proposer = proposerOf(state, round);
   return {
     type: 'proposal',
@@ -159,6 +159,23 @@ test('line 26: prevote nil for an invalid proposal', () => {
   const effects = feed(state, proposalIn(state, 0, v, -1, false));
   assertOneVote(effects, VoteType.prevote, 0, NIL_BLOCK_ID);
   assert.is(state.step, 'prevote');
+});
+
+test('line 22: an untimely new proposal gets a nil prevote, yet +2/3 precommits still decide it', () => {
+  const { state } = begin();
+  const effects = feed(state, { ...proposalIn(state, 0, v, -1, true), timely: false });
+  assertOneVote(effects, VoteType.prevote, 0, NIL_BLOCK_ID);
+  // The others found it timely and committed it: a node whose clock is off decides it too.
+  const [decision] = decisionsOf(feed(state, ...precommitsFrom([0, 1, 2], 0, v.id)));
+  assert.is(decision?.value, v);
+});
+
+test('line 28: an untimely re-proposal with a polka is prevoted (its time was judged in its first round)', () => {
+  const { state } = begin();
+  feed(state, ...prevotesFrom([0, 1, 2], 0, v.id));
+  nextRoundByTimeouts(state);
+  const effects = feed(state, { ...proposalIn(state, 1, v, 0, true), timely: false });
+  assertOneVote(effects, VoteType.prevote, 1, v.id);
 });
 
 test('a proposal whose block id is not its value id is ignored', () => {
