@@ -122,6 +122,8 @@ export class ConsensusDriver {
   private running = false;
   private replaying = false;
   private seen = new Set<string>();
+  /** Votes taken only as a round hint (beyond the window): a repeat is dropped while it still is. */
+  private hinted = new Set<string>();
   /** Next-height messages by hash (so repeats cannot fill it), fed in once we get there. */
   private future = new Map<string, Uint8Array>();
   /** How many of `future` each peer sent: one peer may fill a quarter of it, not all. */
@@ -215,6 +217,7 @@ export class ConsensusDriver {
 
   private resetHeightCaches(): void {
     this.seen = new Set();
+    this.hinted = new Set();
     this.recoveredProposals = new Map();
     this.ownMessages = [];
   }
@@ -317,18 +320,21 @@ export class ConsensusDriver {
     from: string | null,
   ): Acceptance {
     try {
+      // A vote of this height beyond the round window only tells the core that its round exists
+      // (the f+1 round skip); the core does not keep it. It is written (a replay must skip as
+      // the node did) but not remembered as seen: a copy that comes once this node has reached
+      // that round must count. Until then a repeat is dropped.
+      const hintOnly =
+        message.kind === 'vote' &&
+        message.vote.height === this.state.height &&
+        message.vote.round > this.state.round + FUTURE_ROUND_WINDOW;
+      if (hintOnly && this.hinted.has(key)) return { result: 'ignore', reason: 'duplicate' };
       const outcome = this.check(message, bytes, from);
       if (outcome.result === 'accept') {
-        // A vote beyond the round window only tells the core that its round exists (the f+1
-        // round skip); the core does not keep it. So it is neither remembered as seen nor
-        // written: a copy that comes once this node has reached that round must count.
-        const hintOnly =
-          message.kind === 'vote' && message.vote.round > this.state.round + FUTURE_ROUND_WINDOW;
-        if (!hintOnly) {
-          if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
-          if (!this.replaying && message.kind !== 'status')
-            this.wal.append(encode([WalRecord.received, bytes ?? encodeMessage(message)]), false);
-        }
+        const remembered = hintOnly ? this.hinted : this.seen;
+        if (remembered.size < this.opts.maxSeenMessages) remembered.add(key);
+        if (!this.replaying && message.kind !== 'status')
+          this.wal.append(encode([WalRecord.received, bytes ?? encodeMessage(message)]), false);
         this.feed(message, bytes);
       }
       return outcome;

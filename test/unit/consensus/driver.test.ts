@@ -342,6 +342,29 @@ test('crash and recover: the replay re-sends the very same prevote and signs not
   assert.is(host.votes().length, 1);
 });
 
+test('crash after a round skip on far votes: the replay skips as the node did and re-sends the same prevote', () => {
+  const first = makeNode(four.chain, four.fx, US);
+  first.driver.startHeight(start);
+  const far = FUTURE_ROUND_WINDOW + 3;
+  for (const i of [PEERS[0]!, PEERS[1]!])
+    assert.ok(accepted(first.driver.receive(voteBytes(prevote(four.fx, i, 1n, far, idOf('far'))), 'peer')));
+  assert.is(first.driver.round, far);
+  first.driver.onTimeout(1n, far, 'propose'); // our nil prevote of that round, synced
+  const [original] = first.host.broadcasts;
+  assert.ok(original !== undefined && original.message.kind === 'vote');
+  first.wal.inner.crash();
+
+  const host = new TestHost(four.chain, first.key);
+  const driver = makeDriver(host, first.wal, first.store, first.key);
+  driver.recover(start);
+  assert.is(driver.round, far, 'the far votes were in the WAL: the replay skipped too');
+  assert.is(driver.stepName, 'prevote');
+  assert.equal(
+    host.broadcasts.map((b) => b.bytes),
+    [original.bytes],
+  );
+});
+
 test('a lost WAL cannot make it equivocate: the guard refuses a nil prevote where it prevoted a block', () => {
   const first = makeNode(four.chain, four.fx, US);
   first.driver.startHeight(start);
