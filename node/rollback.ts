@@ -78,12 +78,18 @@ export async function rollback(home: Home, progress: (line: string) => void): Pr
     }
     await old.close();
     const kept = `${paths.db}.before-rollback-${chain.lastHeight}`;
-    // The WAL first (losing it is always safe: the double-sign guard is a file of its own), then
-    // the two renames; a kill between them leaves no database, and the next start finishes them
-    // (finishInterruptedRollback).
-    rmSync(paths.wal, { force: true });
+    // A kill between the two renames leaves no database: the next start finishes the second
+    // (finishInterruptedRollback). A second rename that fails puts the old database back.
     renameSync(paths.db, kept);
-    renameSync(rebuilt, paths.db);
+    try {
+      renameSync(rebuilt, paths.db);
+    } catch (err) {
+      renameSync(kept, paths.db);
+      throw err;
+    }
+    // The WAL is of a height the node no longer decides (a WAL of another height is started
+    // afresh anyway); and losing it is safe: the double-sign guard is a file of its own.
+    rmSync(paths.wal, { force: true });
     return { from: chain.lastHeight, to: target, kept };
   } catch (err) {
     if (old.status === 'open') await old.close();

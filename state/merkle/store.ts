@@ -114,6 +114,9 @@ export const defaultMerkleStoreOptions: MerkleStoreOptions = {
   keepVersions: 0,
 };
 
+/** Versions one prepare prunes at most when it catches up (see keepVersions). */
+const MAX_VERSIONS_PRUNED_AT_ONCE = 4n;
+
 export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 const MAX_VERSION = 2n ** 63n - 1n;
@@ -379,8 +382,16 @@ export class MerkleStore {
       }
       // After registering this version, so the prune keeps the nodes it writes again. A prune
       // skipped (a commit overtook this prepare) is made up by the next: each sweeps all before.
+      // A store that kept more (pruning just turned on, or the window made smaller) catches up a
+      // few versions per version, so no one batch holds an unbounded prune.
       const keep = BigInt(this.opts.keepVersions);
-      if (keep > 0n && version > keep) ops.push(...(await this.prune(version - keep + 1n)));
+      if (keep > 0n && version > keep) {
+        const oldest = await this.oldestVersion();
+        const target = version - keep + 1n;
+        const keepFrom =
+          target < oldest + MAX_VERSIONS_PRUNED_AT_ONCE ? target : oldest + MAX_VERSIONS_PRUNED_AT_ONCE;
+        if (keepFrom > oldest) for (const op of await this.prune(keepFrom)) ops.push(op);
+      }
     }
     return { version, root: newRoot.hash.slice(), ops };
   }
@@ -472,6 +483,19 @@ export class MerkleStore {
       ops.push({ type: 'del', key: key.slice() });
     }
     return ops;
+  }
+
+  /** The oldest version whose root is stored (0 for a store that has pruned nothing). */
+  private async oldestVersion(): Promise<bigint> {
+    const rootsFrom = Uint8Array.of(this.buckets.roots);
+    for await (const key of this.db.keys({
+      keyEncoding: 'view',
+      gte: rootsFrom,
+      lte: this.rootKey(MAX_VERSION),
+      limit: 1,
+    }))
+      return readU64(key, 1);
+    return 0n;
   }
 
   // --- reading the tree ---

@@ -143,6 +143,23 @@ test("keepVersions: each version prunes the one that leaves the window; the node
   });
 });
 
+test('keepVersions turned on over a long history catches up a few versions per version', async () => {
+  await withDb(async (db) => {
+    const models = await history(db, await MerkleStore.open(db, BUCKETS)); // 20 versions, none pruned
+    const store = await MerkleStore.open(db, BUCKETS, { keepVersions: 3 });
+    const roots = async () => countKeys(db, BUCKETS.roots);
+    assert.is(await roots(), 21);
+    // Each version prunes at most 4 more (versions 0-3 first), so no one batch is unbounded.
+    await commit(db, store, [[b('key/1'), b('v21')]]);
+    await rejects(() => store.rootHash(3n), 'STATE_VERSION_PRUNED');
+    await checkVersion(store, 4n, models[4]!);
+    assert.is(await roots(), 22 - 4);
+    for (let v = 22; v <= 27; v++) await commit(db, store, [[b('key/1'), b(`v${v}`)]]);
+    assert.is(await roots(), 3, 'caught up: versions 25-27');
+    await checkVersion(store, 20n + 5n, new Map(models[20]!).set('key/1', 'v25'));
+  });
+});
+
 test('a node that died and was written again survives pruning of its first life', async () => {
   await withDb(async (db) => {
     const store = await MerkleStore.open(db, BUCKETS);
