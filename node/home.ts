@@ -123,11 +123,13 @@ export function writeHome(root: string, files: HomeFiles): () => void {
   assertHomeFree(root);
   const paths = homePaths(root);
   const newFolders = [root, join(root, 'config'), join(root, 'data')].filter((dir) => !existsSync(dir));
+  // Only files and folders that were not there before are taken back: anything else stays.
+  const newFiles = [paths.config, paths.genesis, paths.nodeKey, paths.validatorKey, paths.memberKey].filter(
+    (file) => !existsSync(file),
+  );
   const takeBack = () => {
-    // Only what writeFiles writes, and only folders it made: anything else in them stays.
-    const files = [paths.config, paths.genesis, paths.nodeKey, paths.validatorKey, paths.memberKey];
     const undo = [
-      ...files.map((file) => () => rmSync(file)),
+      ...newFiles.map((file) => () => rmSync(file)),
       ...newFolders.reverse().map((dir) => () => rmdirSync(dir)),
     ];
     for (const step of undo) {

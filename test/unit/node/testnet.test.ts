@@ -79,13 +79,24 @@ test('a home that already holds keys refuses the testnet before any other home i
 test('a home that cannot be written takes back the homes written before it, so a second try works', () => {
   const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
   try {
-    mkdirSync(join(dir, 'node0'));
+    mkdirSync(join(dir, 'node0', 'config'), { recursive: true });
     writeFileSync(join(dir, 'node0', 'notes.txt'), "the operator's\n");
+    writeFileSync(join(dir, 'node0', 'config', 'genesis.json'), '{}');
     writeFileSync(join(dir, 'node2'), 'a file where node2 goes');
     throwsCode(() => createTestnet({ validators: 3, output: dir }), 'HOME_WRITE_FAILED');
-    assert.equal(readdirSync(join(dir, 'node0')), ['notes.txt'], 'node0: only what was there before');
+    assert.equal(
+      readdirSync(join(dir, 'node0')).sort(),
+      ['config', 'notes.txt'],
+      'node0: what was there before',
+    );
+    assert.equal(
+      readdirSync(join(dir, 'node0', 'config')),
+      ['genesis.json'],
+      'a file it found is not removed',
+    );
     assert.not.ok(existsSync(join(dir, 'node1')), 'node1 was taken back');
     rmSync(join(dir, 'node2'));
+    rmSync(join(dir, 'node0', 'config'), { recursive: true });
     assert.is(createTestnet({ validators: 3, output: dir }).length, 3);
     assert.ok(existsSync(join(dir, 'node2', 'config', 'priv_validator_key.json')));
   } finally {
