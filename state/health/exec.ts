@@ -374,10 +374,11 @@ async function createRequest(ctx: TxContext, tx: Tx<'request.create'>): Promise<
   if (pending.length >= MAX_PENDING_REQUESTS)
     throw healthError('REQUEST_LIMIT', `a patient has at most ${MAX_PENDING_REQUESTS} pending requests`);
   // So that one member cannot fill a patient's queue and shut the others out.
+  // (A request past its expiry that the per-minute sweep has not reached yet does not count.)
   const own = await countMatching(
     pending,
     (id) => ctx.request(id),
-    (r) => r.requester === member.id,
+    (r) => r.requester === member.id && r.expiresAt > ctx.time,
   );
   if (own >= MAX_PENDING_REQUESTS_PER_MEMBER)
     throw healthError(
