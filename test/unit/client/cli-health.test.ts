@@ -53,37 +53,29 @@ seeded('the seed journey at the terminal', () =>
     const secretText = 'HbA1c 6.1% CONFIDENTIAL';
     const enc = term.file('cbc.enc', utf8.encode('encrypted bytes of the result'));
     const plain = term.file('cbc.json', secretText);
-    const anchored = await term.ok(
-      'record',
-      'anchor',
-      '--key',
-      lab,
-      '--patient',
-      alice,
-      '--category',
-      'Observation.laboratory',
-      '--file',
-      enc,
-      '--plaintext',
-      plain,
-    );
+    const anchor = (file: string, ...more: string[]) =>
+      term.ok(
+        'record',
+        'anchor',
+        '--key',
+        lab,
+        '--patient',
+        alice,
+        '--category',
+        'Observation.laboratory',
+        '--file',
+        file,
+        '--plaintext',
+        plain,
+        ...more,
+      );
+    const anchored = await anchor(enc);
     const rec = anchored.id as string;
     assert.match(rec, /^r[0-9a-f]{32}$/);
     assert.match(anchored.salt as string, /^[0-9a-f]{64}$/, 'a generated salt is printed, to be kept');
     // A salt the member gives is not echoed (printed, it would let anyone test a guess of the content).
-    const given = await term.ok(
-      'record',
-      'anchor',
-      '--key',
-      lab,
-      '--patient',
-      alice,
-      '--category',
-      'Observation.laboratory',
-      '--file',
+    const given = await anchor(
       term.file('other.enc', utf8.encode('other encrypted bytes')),
-      '--plaintext',
-      plain,
       '--salt',
       '11'.repeat(32),
     );
