@@ -530,7 +530,15 @@ export class CareLedgerNode {
     try {
       for (;;) {
         const best = this.syncPeers.best();
-        if (best === null || best.height <= this.chain.lastHeight + 1n || this.stopped) return;
+        // A node that could not write a block takes none after it: asking on would only mark
+        // honest peers as failed.
+        if (
+          best === null ||
+          best.height <= this.chain.lastHeight + 1n ||
+          this.stopped ||
+          this.failure !== null
+        )
+          return;
         try {
           await this.syncFrom(best.peer, best.height);
         } catch (err) {
@@ -832,11 +840,12 @@ export class CareLedgerNode {
         );
       },
       evidence: (e: DuplicateVoteEvidence) => {
-        const key = toHex(evidenceHash(e));
+        const hash = evidenceHash(e);
+        const key = toHex(hash);
         // Bounded: a block carries at most max_evidence, and the vote sets bound what one
         // validator's equivocation can produce; this caps what many could.
         if (this.evidencePool.size >= MAX_EVIDENCE_PENDING) return;
-        if (!this.blocks.isEvidenceCommitted(evidenceHash(e)) && !this.evidencePool.has(key)) {
+        if (!this.blocks.isEvidenceCommitted(hash) && !this.evidencePool.has(key)) {
           this.evidencePool.set(key, e);
           this.logs.consensus.warn('equivocation detected', {
             validator: e.voteA.validatorIndex,
