@@ -6,14 +6,11 @@
 import {
   chmodSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { test } from 'uvu';
@@ -29,18 +26,12 @@ import {
 import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
 import { patientIdOf } from '../../../packages/health/ids.ts';
+import { inTempDir } from '../packages/fixtures.ts';
 
 const fixed = keyPairFromSeed(sha256(new TextEncoder().encode('keys-test/1')));
 const secretB64 = Buffer.from(fixed.secretKey).toString('base64');
 
-function inDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'careledger-keys-'));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const inDir = (fn: (dir: string) => void) => inTempDir('keys', fn);
 
 function throwsCode(fn: () => unknown, code: string): string {
   try {

@@ -2,21 +2,14 @@
  * node/rollback.ts: a rollback killed between its two renames (the old database moved away, the
  * rebuilt one not yet in its place) is finished by the next start, and nothing else is touched.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { finishInterruptedRollback } from '../../../node/rollback.ts';
+import { inTempDir } from '../packages/fixtures.ts';
 
-function withDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'careledger-rollback-unit-'));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => void) => inTempDir('rollback-unit', fn);
 
 test('no database and a rebuilt one: the rebuilt one takes its place', () => {
   withDir((dir) => {

@@ -4,6 +4,9 @@
  * promise) fails with one exact CareLedgerError code.
  * Not a test file itself (no `.test.ts`), so the runner does not pick it up.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { type KeyPair, keyPairFromSeed, signMessage } from '../../../packages/crypto/ed25519.ts';
@@ -67,6 +70,16 @@ export function plain(bytes: Uint8Array): Uint8Array {
 export function holding(txs: readonly Uint8Array[]): (hash: Uint8Array) => Uint8Array | undefined {
   const byHash = new Map(txs.map((t) => [toHex(sha256(t)), t]));
   return (hash) => byHash.get(toHex(hash));
+}
+
+/** Runs `fn` in a fresh temp folder (named after `prefix`), removed afterwards. */
+export function inTempDir(prefix: string, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), `careledger-${prefix}-`));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function filled(length: number, byte: number): Uint8Array {
