@@ -8,6 +8,7 @@ import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockIdOf, blockTxHashes, decodeBlock, encodeBlock } from '../packages/types/block.ts';
+import { type ChainState, decodeChainState, encodeChainState } from '../packages/types/chain-state.ts';
 import { type Commit, commitFields, commitFromFields, evidenceHash } from '../packages/types/commit.ts';
 import {
   decodeValidatorSetFields,
@@ -16,7 +17,6 @@ import {
   validatorSetHash,
 } from '../packages/types/validator.ts';
 import type { AppEvent, ExecTxResult } from './application.ts';
-import { type ChainState, decodeChainState, encodeChainState } from './chain-state.ts';
 import { type BatchOp, Bucket, type Db, getOrNull, heightKey, key, META_CHAIN_STATE } from './db.ts';
 
 export interface TxLocation {

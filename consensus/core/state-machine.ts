@@ -15,8 +15,8 @@
  */
 import { equalBytes } from '../../packages/crypto/hash.ts';
 import { isOneThirdPlus, type ValidatorSet } from '../../packages/types/validator.ts';
+import { type HeightStart, rotateProposer } from '../../packages/types/validator-set.ts';
 import { isNil, NIL_BLOCK_ID, type Proposal, type Vote, VoteType } from '../../packages/types/vote.ts';
-import { rotateProposer } from './proposer.ts';
 import { HeightVoteSet } from './vote-set.ts';
 
 /** A proposed value: the core needs only its id (the block id); the driver knows the rest. */
@@ -59,14 +59,6 @@ export interface ConsensusOptions {
    * simulator can prove that its checker catches a safety violation. Never set in a node.
    */
   readonly unsafeIgnoreLock?: boolean;
-}
-
-export interface HeightStart {
-  readonly height: bigint;
-  /** The validator set of this height, priorities as at round 0. */
-  readonly validators: ValidatorSet;
-  /** Index of the proposer of round 0. */
-  readonly proposer: number;
 }
 
 export type Input<V extends Value> =
