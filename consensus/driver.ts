@@ -28,6 +28,7 @@ import {
   makeDuplicateVoteEvidence,
   verifyCommit,
 } from '../packages/types/commit.ts';
+import type { HeightStart } from '../packages/types/validator-set.ts';
 import {
   MAX_ROUND,
   type Proposal,
@@ -44,7 +45,6 @@ import {
   type ConsensusState,
   type Effect,
   FUTURE_ROUND_WINDOW,
-  type HeightStart,
   type Input,
   initialState,
   proposerOf,

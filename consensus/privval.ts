@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { CareLedgerError } from '../packages/core/errors.ts';
+import { equalBytes } from '../packages/crypto/hash.ts';
 
 /** Order matters: within one height and round, proposal < prevote < precommit. */
 export const SignStep = { proposal: 1, prevote: 2, precommit: 3 } as const;
@@ -49,12 +50,6 @@ function copyState(state: SignState): SignState {
     signBytes: state.signBytes === null ? null : new Uint8Array(state.signBytes),
     signature: state.signature === null ? null : new Uint8Array(state.signature),
   };
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 const HEIGHT_RE = /^(0|[1-9][0-9]*)$/;
@@ -198,7 +193,7 @@ export class DoubleSignGuard {
         );
       }
       if (order === 0) {
-        if (last.signBytes !== null && last.signature !== null && bytesEqual(last.signBytes, signBytes)) {
+        if (last.signBytes !== null && last.signature !== null && equalBytes(last.signBytes, signBytes)) {
           return new Uint8Array(last.signature);
         }
         throw new CareLedgerError('DOUBLE_SIGN_REFUSED', `refusing to sign different bytes at ${at}`);

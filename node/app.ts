@@ -4,10 +4,11 @@
  * together with the genesis chain state in one synced batch, so a crash leaves either nothing or
  * a complete genesis. The running node and `rollback` start chains through here alike.
  */
+
+import { type ChainState, genesisState } from '../packages/types/chain-state.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import type { Application } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
-import { type ChainState, genesisState } from '../state/chain-state.ts';
 import type { Db } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
 import { KvStoreApp } from '../state/kvstore-app.ts';

@@ -6,11 +6,11 @@
  */
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, resultsHash } from '../packages/types/block.ts';
+import { applyBlock, type ChainState } from '../packages/types/chain-state.ts';
 import type { Commit } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
-import { applyBlock, type ChainState } from '../state/chain-state.ts';
 import type { Db } from '../state/db.ts';
 import { txIndexOps } from './tx-index.ts';
 

@@ -43,6 +43,14 @@ import {
   txHash,
 } from '../packages/types/block.ts';
 import {
+  buildBlock,
+  type ChainState,
+  checkBlockTimeNotAhead,
+  evidenceForBlock,
+  nextHeightStart,
+  validateBlock,
+} from '../packages/types/chain-state.ts';
+import {
   type Commit,
   CommitFlag,
   type DuplicateVoteEvidence,
@@ -54,14 +62,6 @@ import { addressOf } from '../packages/types/validator.ts';
 import { MAX_ROUND } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
-import {
-  buildBlock,
-  type ChainState,
-  checkBlockTimeNotAhead,
-  evidenceForBlock,
-  nextHeightStart,
-  validateBlock,
-} from '../state/chain-state.ts';
 import { type Db, openDb } from '../state/db.ts';
 import { initChain, openApplication } from './app.ts';
 import { answerBlocksRequest, readBlocksAnswer, SYNC_BATCH, SyncPeers } from './block-sync.ts';

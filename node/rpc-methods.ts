@@ -14,12 +14,12 @@ import type { P2PHost } from '../p2p/host.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockIdOf, txHash } from '../packages/types/block.ts';
+import type { ChainState } from '../packages/types/chain-state.ts';
 import { checkTxBytes, MAX_TX_BYTES } from '../packages/types/tx.ts';
 import { addressOf, type Validator, type ValidatorSet } from '../packages/types/validator.ts';
 import type { VoteType } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
-import type { ChainState } from '../state/chain-state.ts';
 import type { Db } from '../state/db.ts';
 import {
   flattenEvents,

@@ -17,6 +17,7 @@
  * The three bucket numbers must be reserved in state/db.ts's `Bucket` (they are 0x08-0x0a here).
  */
 
+import { u64be as u64 } from '../packages/codec/bytes.ts';
 import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { AppEvent, ExecTxResult } from '../state/application.ts';
 import type { BatchOp, Db } from '../state/db.ts';
@@ -52,12 +53,6 @@ function u16(n: number): Buffer {
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n);
-  return b;
-}
-
-function u64(n: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(n);
   return b;
 }
 

@@ -12,9 +12,9 @@ import type { AbciQueryResult } from '../packages/client/rpc.ts';
 import type { CareLedgerError } from '../packages/core/errors.ts';
 import { encodeProof } from '../packages/merkle/proof.ts';
 import type { Block } from '../packages/types/block.ts';
+import type { ValidatorUpdate } from '../packages/types/chain-state.ts';
 import type { Genesis } from '../packages/types/genesis.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
-import type { ValidatorUpdate } from './chain-state.ts';
 import type { BatchOp } from './db.ts';
 import type { MerkleStore } from './merkle/store.ts';
 

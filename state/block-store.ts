@@ -4,10 +4,13 @@
  * state, all in the node's one LevelDB. Writing is always through `commitOps`, whose operations
  * the node puts in the same batch as the application's state changes.
  */
+
+import { u64be } from '../packages/codec/bytes.ts';
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { equalBytes, toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockIdOf, blockTxHashes, decodeBlock, encodeBlock } from '../packages/types/block.ts';
+import { type ChainState, decodeChainState, encodeChainState } from '../packages/types/chain-state.ts';
 import { type Commit, commitFields, commitFromFields, evidenceHash } from '../packages/types/commit.ts';
 import {
   decodeValidatorSetFields,
@@ -16,7 +19,6 @@ import {
   validatorSetHash,
 } from '../packages/types/validator.ts';
 import type { AppEvent, ExecTxResult } from './application.ts';
-import { type ChainState, decodeChainState, encodeChainState } from './chain-state.ts';
 import { type BatchOp, Bucket, type Db, getOrNull, heightKey, key, META_CHAIN_STATE } from './db.ts';
 
 export interface TxLocation {
@@ -189,8 +191,7 @@ export class BlockStore {
   ): BatchOp[] {
     const txHashes = blockTxHashes(block);
     const height = block.header.height;
-    const heightBytes = Buffer.alloc(8);
-    heightBytes.writeBigUInt64BE(height);
+    const heightBytes = u64be(height);
     const ops: BatchOp[] = [
       { type: 'put', key: heightKey(Bucket.blockByHeight, height), value: encodeBlock(block) },
       { type: 'put', key: heightKey(Bucket.commitByHeight, height), value: encode(commitFields(commit)) },
@@ -201,7 +202,7 @@ export class BlockStore {
     txHashes.forEach((hash, index) => {
       if (replayed.has(index)) return;
       const location = Buffer.alloc(12);
-      location.writeBigUInt64BE(height);
+      location.set(heightBytes);
       location.writeUInt32BE(index, 8);
       ops.push({ type: 'put', key: key(Bucket.txByHash, hash), value: location });
     });

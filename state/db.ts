@@ -5,6 +5,7 @@
  * go into one batch (`BatchOp[]`) written atomically with `sync`.
  */
 import { ClassicLevel } from 'classic-level';
+import { u64be } from '../packages/codec/bytes.ts';
 
 export const Bucket = {
   /** Singletons: the chain state after the last committed block. */
@@ -32,7 +33,10 @@ export const Bucket = {
 } as const;
 export type Bucket = (typeof Bucket)[keyof typeof Bucket];
 
-export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+/** An operation of the block's one LevelDB batch (keyEncoding and valueEncoding 'view'). */
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
 
 export type Db = ClassicLevel<Uint8Array, Uint8Array>;
 
@@ -47,10 +51,7 @@ export function key(bucket: Bucket, ...parts: Uint8Array[]): Uint8Array {
 }
 
 export function heightKey(bucket: Bucket, height: bigint): Uint8Array {
-  const bytes = Buffer.alloc(9);
-  bytes[0] = bucket;
-  bytes.writeBigUInt64BE(height, 1);
-  return bytes;
+  return key(bucket, u64be(height));
 }
 
 export const META_CHAIN_STATE = key(Bucket.meta, Buffer.from('chain-state'));

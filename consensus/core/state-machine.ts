@@ -13,10 +13,10 @@
  * Inputs are trusted to be verified by the driver (decoding, signatures, membership); the core
  * still ignores anything not for its height and bounds what a validator can make it store.
  */
-import { equalBytes } from '../../packages/crypto/hash.ts';
+import { equalBytes, toHex as hex } from '../../packages/crypto/hash.ts';
 import { isOneThirdPlus, type ValidatorSet } from '../../packages/types/validator.ts';
+import { type HeightStart, rotateProposer } from '../../packages/types/validator-set.ts';
 import { isNil, NIL_BLOCK_ID, type Proposal, type Vote, VoteType } from '../../packages/types/vote.ts';
-import { rotateProposer } from './proposer.ts';
 import { HeightVoteSet } from './vote-set.ts';
 
 /** A proposed value: the core needs only its id (the block id); the driver knows the rest. */
@@ -59,14 +59,6 @@ export interface ConsensusOptions {
    * simulator can prove that its checker catches a safety violation. Never set in a node.
    */
   readonly unsafeIgnoreLock?: boolean;
-}
-
-export interface HeightStart {
-  readonly height: bigint;
-  /** The validator set of this height, priorities as at round 0. */
-  readonly validators: ValidatorSet;
-  /** Index of the proposer of round 0. */
-  readonly proposer: number;
 }
 
 export type Input<V extends Value> =
@@ -173,10 +165,6 @@ export interface ConsensusState<V extends Value> {
 export interface StepResult<V extends Value> {
   readonly state: ConsensusState<V>;
   readonly effects: readonly Effect<V>[];
-}
-
-function hex(id: Uint8Array): string {
-  return Buffer.from(id).toString('hex');
 }
 
 function freshHeight<V extends Value>(state: ConsensusState<V>, start: HeightStart, ownIndex: number): void {

@@ -8,16 +8,12 @@
  * reported so the caller can build evidence. How many different votes one validator may have in
  * one round and type is bounded. Thresholds use exact integer arithmetic.
  */
-import { equalBytes } from '../../packages/crypto/hash.ts';
+import { equalBytes, fromHex, toHex as keyOf } from '../../packages/crypto/hash.ts';
 import { isTwoThirdsMajority, type ValidatorSet } from '../../packages/types/validator.ts';
 import { type Vote, VoteType } from '../../packages/types/vote.ts';
 
 /** Distinct votes kept per validator, round and type: enough to count any equivocation that matters. */
 export const MAX_VOTES_PER_VALIDATOR = 4;
-
-function keyOf(blockId: Uint8Array): string {
-  return Buffer.from(blockId).toString('hex');
-}
 
 export type AddVoteResult =
   | { readonly kind: 'added' }
@@ -97,7 +93,7 @@ export class VoteSet {
   twoThirdsMajorities(): Uint8Array[] {
     const ids: Uint8Array[] = [];
     for (const [key, power] of this.powerByBlock) {
-      if (isTwoThirdsMajority(power, this.validators.totalVotingPower)) ids.push(Buffer.from(key, 'hex'));
+      if (isTwoThirdsMajority(power, this.validators.totalVotingPower)) ids.push(fromHex(key));
     }
     return ids;
   }

@@ -9,6 +9,8 @@
  */
 import { type KeyPair, signerFor } from '../../packages/crypto/ed25519.ts';
 import { type Block, blockIdOf } from '../../packages/types/block.ts';
+import { buildBlock, type ChainState } from '../../packages/types/chain-state.ts';
+import { rotateProposer } from '../../packages/types/validator-set.ts';
 import {
   NIL_BLOCK_ID,
   type Proposal,
@@ -18,8 +20,6 @@ import {
   VoteType as VoteTypes,
   voteSignBytes,
 } from '../../packages/types/vote.ts';
-import { buildBlock, type ChainState } from '../../state/chain-state.ts';
-import { rotateProposer } from '../core/proposer.ts';
 import { type ConsensusMessage, decodeMessage, encodeMessage } from '../messages.ts';
 import { TxKind } from './app.ts';
 import type { Prng } from './prng.ts';

@@ -8,7 +8,7 @@
  */
 import { sha256 } from '../../packages/crypto/hash.ts';
 import type { Block } from '../../packages/types/block.ts';
-import type { ValidatorUpdate } from '../../state/chain-state.ts';
+import type { ValidatorUpdate } from '../../packages/types/chain-state.ts';
 
 export const TxKind = { plain: 0x00, power: 0x01 } as const;
 export const MIN_SIM_POWER = 10;

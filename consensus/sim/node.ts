@@ -6,8 +6,6 @@
 import { type KeyPair, signerFor } from '../../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../../packages/crypto/hash.ts';
 import type { Block } from '../../packages/types/block.ts';
-import { type Commit, type DuplicateVoteEvidence, evidenceHash } from '../../packages/types/commit.ts';
-import type { ValidatorSet } from '../../packages/types/validator.ts';
 import {
   applyBlock,
   buildBlock,
@@ -15,7 +13,9 @@ import {
   type EvidenceLookup,
   nextHeightStart,
   validateBlock,
-} from '../../state/chain-state.ts';
+} from '../../packages/types/chain-state.ts';
+import { type Commit, type DuplicateVoteEvidence, evidenceHash } from '../../packages/types/commit.ts';
+import type { ValidatorSet } from '../../packages/types/validator.ts';
 import type { ConsensusOptions, TimeoutStep } from '../core/state-machine.ts';
 import { ConsensusDriver, type ConsensusHost, defaultDriverOptions, type ProposedBlock } from '../driver.ts';
 import { type ConsensusMessage, encodeMessage } from '../messages.ts';

@@ -6,7 +6,7 @@
  * the hash of the set the node gives for H, that set's commit holds more than 2/3 of its power with
  * valid signatures (packages/types `verifyCommit`: the very check block sync and consensus use),
  * and the set is linked to genesis. Linking follows validator-set changes (which take effect two
- * heights after the block that makes them, state/chain-state.ts), in one of two ways:
+ * heights after the block that makes them, packages/types/chain-state.ts), in one of two ways:
  *  - adjacent: header H-1 is trusted, H's validators_hash is H-1's next_validators_hash and H's
  *    last block id is H-1's hash;
  *  - skipping (Tendermint's light client): the commit of H is also signed by more than 1/3 of the

@@ -11,6 +11,7 @@
  */
 import { Packr } from 'msgpackr';
 import { CareLedgerError, invalid } from '../core/errors.ts';
+import { equalBytes } from '../crypto/hash.ts';
 
 export type Canonical = bigint | number | string | boolean | null | Uint8Array | readonly Canonical[];
 
@@ -178,10 +179,6 @@ function prescan(bytes: Uint8Array, limits: DecodeLimits): void {
   if (pos !== end) throw invalid('CODEC_TRAILING_BYTES', 'bytes follow the encoded value');
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
 /** Decodes canonical bytes. Every failure is a CareLedgerError with action `reject`. */
 export function decode(bytes: Uint8Array, limits: DecodeLimits = defaultDecodeLimits): Canonical {
   if (!(bytes instanceof Uint8Array)) throw invalid('CODEC_NOT_BYTES', 'expected bytes');
@@ -204,6 +201,6 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = defaultDecodeLi
       `decoded value is outside the canonical subset: ${(err as Error).message}`,
     );
   }
-  if (!sameBytes(again, bytes)) throw invalid('CODEC_NON_CANONICAL', 'encoding is not canonical');
+  if (!equalBytes(again, bytes)) throw invalid('CODEC_NON_CANONICAL', 'encoding is not canonical');
   return value;
 }

@@ -13,7 +13,7 @@
  */
 import { type Canonical, decode, encode } from '../codec/canonical.ts';
 import { CareLedgerError, invalid } from '../core/errors.ts';
-import { HASH_BYTES } from '../crypto/hash.ts';
+import { equalBytes, HASH_BYTES } from '../crypto/hash.ts';
 import {
   commonPrefixBits,
   emptyHash,
@@ -83,10 +83,6 @@ export function rootFromProof(keyHash: Uint8Array, proof: MerkleProof): Uint8Arr
   return hash;
 }
 
-function sameHash(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
 /** True if `proof` shows that `key` has `value` in the tree whose root is `root`. */
 export function verifyMembership(
   root: Uint8Array,
@@ -97,10 +93,10 @@ export function verifyMembership(
   if (!isHash(root) || !(key instanceof Uint8Array) || !(value instanceof Uint8Array)) return false;
   const keyHash = keyHashOf(key);
   if (!wellFormed(proof) || proof.leaf === null) return false;
-  if (!sameHash(proof.leaf.keyHash, keyHash) || !sameHash(proof.leaf.valueHash, valueHashOf(value)))
+  if (!equalBytes(proof.leaf.keyHash, keyHash) || !equalBytes(proof.leaf.valueHash, valueHashOf(value)))
     return false;
   const computed = rootFromProof(keyHash, proof);
-  return computed !== null && sameHash(computed, root);
+  return computed !== null && equalBytes(computed, root);
 }
 
 /** True if `proof` shows that `key` is absent from the tree whose root is `root`. */
@@ -109,9 +105,9 @@ export function verifyNonMembership(root: Uint8Array, key: Uint8Array, proof: Me
   const keyHash = keyHashOf(key);
   if (!wellFormed(proof)) return false;
   // The path must end at an empty subtree or at another key's leaf.
-  if (proof.leaf !== null && sameHash(proof.leaf.keyHash, keyHash)) return false;
+  if (proof.leaf !== null && equalBytes(proof.leaf.keyHash, keyHash)) return false;
   const computed = rootFromProof(keyHash, proof);
-  return computed !== null && sameHash(computed, root);
+  return computed !== null && equalBytes(computed, root);
 }
 
 /** verifyMembership when `value` is bytes, verifyNonMembership when it is null. */

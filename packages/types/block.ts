@@ -37,7 +37,7 @@ export interface BlockLimits {
 /**
  * Most bytes of txs in one block, summed: a whole proposal (with header, last commit and
  * evidence) then fits a 4 MiB consensus WAL record and a 4 MiB catch-up message. A protocol
- * rule, checked by every validator (state/chain-state.ts validateBlock); proposers reap up to it.
+ * rule, checked by every validator (chain-state.ts validateBlock); proposers reap up to it.
  */
 export const MAX_BLOCK_TXS_BYTES = 3.5 * 1024 * 1024;
 

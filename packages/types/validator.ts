@@ -12,8 +12,11 @@ import { equalBytes, merkleRoot, sha256 } from '../crypto/hash.ts';
 
 export const ADDRESS_BYTES = 20;
 export const MAX_VALIDATORS = 200;
-/** As CometBFT: total power stays far enough below 2^63 that priority arithmetic cannot overflow. */
-export const MAX_TOTAL_VOTING_POWER = (2n ** 63n - 1n) / 8n;
+/**
+ * As CometBFT: MaxInt64 / 8, so total power stays far enough below 2^63 that priority arithmetic
+ * (validator-set.ts) never clips in practice.
+ */
+export const MAX_TOTAL_VOTING_POWER: bigint = (2n ** 63n - 1n) / 8n;
 
 export interface Validator {
   readonly address: Uint8Array;
@@ -31,11 +34,16 @@ export function addressOf(pubKey: Uint8Array): Uint8Array {
   return sha256(pubKey).subarray(0, ADDRESS_BYTES);
 }
 
+/** Go's bytes.Compare: lexicographic on unsigned bytes, a proper prefix sorts first. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
 
-function byPowerThenAddress(a: Validator, b: Validator): number {
+/** The order of a validator set: voting power descending, then address ascending. */
+export function byPowerThenAddress(
+  a: Pick<Validator, 'address' | 'votingPower'>,
+  b: Pick<Validator, 'address' | 'votingPower'>,
+): number {
   if (a.votingPower !== b.votingPower) return a.votingPower > b.votingPower ? -1 : 1;
   return compareBytes(a.address, b.address);
 }

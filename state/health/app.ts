@@ -48,6 +48,7 @@ import {
 import { decodeHealthTx } from '../../packages/health/tx.ts';
 import { encodeProof } from '../../packages/merkle/proof.ts';
 import type { Block } from '../../packages/types/block.ts';
+import type { ValidatorUpdate } from '../../packages/types/chain-state.ts';
 import type { Genesis } from '../../packages/types/genesis.ts';
 import type { CheckedTx } from '../../packages/types/tx.ts';
 import {
@@ -60,7 +61,6 @@ import {
   type QueryResult,
   storeQuery,
 } from '../application.ts';
-import type { ValidatorUpdate } from '../chain-state.ts';
 import { Bucket } from '../db.ts';
 import { type MerkleBuckets, MerkleStore, type MerkleStoreOptions, type StateDb } from '../merkle/store.ts';
 import { TxContext } from './context.ts';

@@ -44,8 +44,8 @@ import {
   type RecordAnchor,
   type AccessRequest as Request,
 } from '../../packages/health/model.ts';
+import type { ValidatorUpdate } from '../../packages/types/chain-state.ts';
 import type { AppEvent, EventAttribute } from '../application.ts';
-import type { ValidatorUpdate } from '../chain-state.ts';
 import type { Overlay } from './overlay.ts';
 
 export type Attributes = Record<string, string | readonly string[]>;

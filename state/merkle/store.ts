@@ -25,10 +25,13 @@
  * again after it went stale (a key set back to a value it had), so it is deleted only if its stored
  * birth version is older than s; a later life is covered by a later stale entry.
  */
+
+import { readU64be as readU64, u64be as u64 } from '../../packages/codec/bytes.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
-import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
+import { equalBytes, HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
 import { emptyHash, isEmptyHash, keyHashOf, valueHashOf } from '../../packages/merkle/hash.ts';
 import type { MerkleProof } from '../../packages/merkle/proof.ts';
+import type { BatchOp } from '../db.ts';
 import {
   birthOf,
   childAt,
@@ -59,11 +62,6 @@ export interface MerkleBuckets {
   readonly stale: number;
   readonly latest: number;
 }
-
-/** An operation for the caller's LevelDB batch (use keyEncoding and valueEncoding 'view'). */
-export type BatchOp =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly key: Uint8Array };
 
 /** What the store needs of the database: reads only. A ClassicLevel or any sublevel of one fits. */
 export interface StateDb {
@@ -158,22 +156,8 @@ interface Prepared {
   readonly created: ReadonlyMap<string, TreeNode>;
 }
 
-function u64(version: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, version);
-  return out;
-}
-
-function readU64(bytes: Uint8Array, offset: number): bigint {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset);
-}
-
 function concat(...parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 function checkVersion(version: bigint): void {
@@ -310,7 +294,7 @@ export class MerkleStore {
     }
     const root = await this.rootHash(version);
     const { leaf } = await this.walk(version, root, keyHashOf(key));
-    return leaf !== null && sameBytes(leaf.key, key) ? leaf.value.slice() : null;
+    return leaf !== null && equalBytes(leaf.key, key) ? leaf.value.slice() : null;
   }
 
   /** The value of `key` at `version` (default: the latest) and a proof of it (or of its absence) against that version's root. */
@@ -326,7 +310,7 @@ export class MerkleStore {
       siblings,
       leaf: leaf === null ? null : { keyHash: leaf.keyHash.slice(), valueHash: leaf.valueHash.slice() },
     };
-    const value = leaf !== null && sameBytes(leaf.keyHash, keyHash) ? leaf.value.slice() : null;
+    const value = leaf !== null && equalBytes(leaf.keyHash, keyHash) ? leaf.value.slice() : null;
     return { value, proof };
   }
 
@@ -372,7 +356,7 @@ export class MerkleStore {
       );
     }
 
-    if (this.latest + 1n === version && sameBytes(base, this.root)) {
+    if (this.latest + 1n === version && equalBytes(base, this.root)) {
       const id = toHex(newRoot.hash);
       this.prepared.delete(id);
       this.prepared.set(id, { version, created });
@@ -612,7 +596,7 @@ export class MerkleStore {
     }
     updates.sort((a, b) => Buffer.compare(a.keyHash, b.keyHash));
     for (let i = 1; i < updates.length; i++) {
-      if (sameBytes(updates[i - 1]!.keyHash, updates[i]!.keyHash)) {
+      if (equalBytes(updates[i - 1]!.keyHash, updates[i]!.keyHash)) {
         throw new CareLedgerError('STATE_DUPLICATE_KEY', 'a key appears twice in one set of state changes');
       }
     }
@@ -698,7 +682,7 @@ export class MerkleStore {
   private replace(ref: Ref, old: InternalNode, changes: ReadonlyMap<number, Ref>, work: Work): Ref {
     // No node when at most a single leaf is left: the leaf moves up (leaf compression).
     const { ref: result, node } = withChildren(old, changes);
-    if (sameBytes(result.hash, old.hash)) return ref;
+    if (equalBytes(result.hash, old.hash)) return ref;
     work.removed.set(toHex(old.hash), old.hash);
     if (node !== null) work.created.set(toHex(node.hash), node);
     return result;
@@ -721,7 +705,7 @@ export class MerkleStore {
       const order = Buffer.compare(u.keyHash, leaf.keyHash);
       if (order === 0) {
         placed = true;
-        if (u.valueHash !== null && sameBytes(u.valueHash, leaf.valueHash)) items.push(kept);
+        if (u.valueHash !== null && equalBytes(u.valueHash, leaf.valueHash)) items.push(kept);
         else {
           work.removed.set(toHex(leaf.hash), leaf.hash);
           if (u.value !== null) items.push({ ...u, existing: null });

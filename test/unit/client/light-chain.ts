@@ -1,6 +1,6 @@
 /**
  * A real chain served by the real RPC, for the client SDK's tests: blocks built and applied with
- * state/chain-state.ts, signed by in-process validator keys, stored in a real LevelDB block store,
+ * packages/types/chain-state.ts, signed by in-process validator keys, stored in a real LevelDB block store,
  * app state in a real Merkle store (so query proofs are real), and served by node/rpc.ts with
  * node/rpc-methods.ts. The only stand-in is the rest of the node (mempool, p2p, consensus state).
  *
@@ -25,11 +25,16 @@ import type { KeyPair } from '../../../packages/crypto/ed25519.ts';
 import { toHex } from '../../../packages/crypto/hash.ts';
 import { encodeProof } from '../../../packages/merkle/proof.ts';
 import { type Block, blockIdOf, resultsHash, txHash } from '../../../packages/types/block.ts';
+import {
+  applyBlock,
+  buildBlock,
+  type ChainState,
+  type ValidatorUpdate,
+} from '../../../packages/types/chain-state.ts';
 import type { Commit } from '../../../packages/types/commit.ts';
 import type { Genesis } from '../../../packages/types/genesis.ts';
 import type { AppEvent, ExecTxResult } from '../../../state/application.ts';
 import { BlockStore } from '../../../state/block-store.ts';
-import { applyBlock, buildBlock, type ChainState, type ValidatorUpdate } from '../../../state/chain-state.ts';
 import { Bucket, openDb } from '../../../state/db.ts';
 import { MerkleStore } from '../../../state/merkle/store.ts';
 import { keyFor, makeChain, signedCommit } from '../consensus/fixtures.ts';

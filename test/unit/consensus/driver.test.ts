@@ -37,15 +37,15 @@ import { decode, encode } from '../../../packages/codec/canonical.ts';
 import { type KeyPair, signerFor } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
-import { type Commit, type DuplicateVoteEvidence, verifyCommit } from '../../../packages/types/commit.ts';
-import { type Vote, VoteType } from '../../../packages/types/vote.ts';
 import {
   applyBlock,
   buildBlock,
   type ChainState,
   nextHeightStart,
   validateBlock,
-} from '../../../state/chain-state.ts';
+} from '../../../packages/types/chain-state.ts';
+import { type Commit, type DuplicateVoteEvidence, verifyCommit } from '../../../packages/types/commit.ts';
+import { type Vote, VoteType } from '../../../packages/types/vote.ts';
 import {
   CHAIN_ID,
   type Fixture,
@@ -95,7 +95,7 @@ class HistoryStore implements SignStateStore {
   }
 }
 
-/** A host over state/chain-state: builds a different block at each call, applies decisions. */
+/** A host over packages/types/chain-state: builds a different block at each call, applies decisions. */
 class TestHost implements ConsensusHost {
   chain: ChainState;
   readonly proposerAddress: Uint8Array;

@@ -5,6 +5,7 @@
 import { type KeyPair, keyPairFromSeed, signMessage } from '../../../packages/crypto/ed25519.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
 import { defaultBlockLimits } from '../../../packages/types/block.ts';
+import { genesisState } from '../../../packages/types/chain-state.ts';
 import { type Commit, makeCommit } from '../../../packages/types/commit.ts';
 import type { Genesis } from '../../../packages/types/genesis.ts';
 import { makeValidatorSet, newValidator, type ValidatorSet } from '../../../packages/types/validator.ts';
@@ -15,7 +16,6 @@ import {
   VoteType,
   voteSignBytes,
 } from '../../../packages/types/vote.ts';
-import { genesisState } from '../../../state/chain-state.ts';
 
 export const CHAIN_ID = 'careledger-test';
 

@@ -20,9 +20,9 @@ import {
   defaultBlockLimits,
   headerFields,
 } from '../../../packages/types/block.ts';
+import { applyBlock, buildBlock } from '../../../packages/types/chain-state.ts';
 import { commitFields } from '../../../packages/types/commit.ts';
 import { proposalFields } from '../../../packages/types/vote.ts';
-import { applyBlock, buildBlock } from '../../../state/chain-state.ts';
 import { throwsCode } from '../packages/fixtures.ts';
 import { idOf, makeChain, prevote, signedCommit, signedProposal } from './fixtures.ts';
 

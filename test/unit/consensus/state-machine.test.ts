@@ -12,7 +12,6 @@ import {
   type ConsensusState,
   defaultTimeouts,
   type Effect,
-  type HeightStart,
   type Input,
   initialState,
   proposerOf,
@@ -22,6 +21,7 @@ import {
   type Value,
 } from '../../../consensus/core/state-machine.ts';
 import { equalBytes } from '../../../packages/crypto/hash.ts';
+import type { HeightStart } from '../../../packages/types/validator-set.ts';
 import { NIL_BLOCK_ID, type Vote, VoteType } from '../../../packages/types/vote.ts';
 import { type Fixture, idOf, makeFixture, precommit, prevote, signedProposal } from './fixtures.ts';
 

@@ -20,8 +20,8 @@ import {
   blockIdOf,
   defaultBlockLimits,
 } from '../../../packages/types/block.ts';
+import { applyBlock, buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
 import { type Commit, commitFields as commitFieldsOf } from '../../../packages/types/commit.ts';
-import { applyBlock, buildBlock, type ChainState } from '../../../state/chain-state.ts';
 import { makeChain, signedCommit } from '../consensus/fixtures.ts';
 import { throwsCode } from '../packages/fixtures.ts';
 

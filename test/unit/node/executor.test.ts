@@ -12,10 +12,10 @@ import * as assert from 'uvu/assert';
 import { executeBlock } from '../../../node/executor.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { blockIdOf } from '../../../packages/types/block.ts';
+import { buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
 import { type CheckedTx, signTx } from '../../../packages/types/tx.ts';
 import type { Application, FinalizeResult } from '../../../state/application.ts';
 import { BlockStore } from '../../../state/block-store.ts';
-import { buildBlock, type ChainState } from '../../../state/chain-state.ts';
 import { openDb } from '../../../state/db.ts';
 import { CHAIN_ID, keyFor, makeChain, signedCommit } from '../consensus/fixtures.ts';
 

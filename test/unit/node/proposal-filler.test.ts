@@ -14,14 +14,14 @@ import { answerTxsRequest, encodeTxsRequest, txsRequestHashes } from '../../../n
 import { decode } from '../../../packages/codec/canonical.ts';
 import { sha256 } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, defaultBlockLimits } from '../../../packages/types/block.ts';
-import type { Proposal } from '../../../packages/types/vote.ts';
 import {
   applyBlock,
   buildBlock,
   type ChainState,
   nextHeightStart,
   validateBlock,
-} from '../../../state/chain-state.ts';
+} from '../../../packages/types/chain-state.ts';
+import type { Proposal } from '../../../packages/types/vote.ts';
 import {
   CHAIN_ID,
   makeChain,

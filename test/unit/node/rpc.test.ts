@@ -45,10 +45,15 @@ import { txIndexOps } from '../../../node/tx-index.ts';
 import { CareLedgerError, listenFailed } from '../../../packages/core/errors.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, resultsHash, txHash } from '../../../packages/types/block.ts';
+import {
+  applyBlock,
+  buildBlock,
+  type ChainState,
+  nextHeightStart,
+} from '../../../packages/types/chain-state.ts';
 import { makeValidatorSet, newValidator } from '../../../packages/types/validator.ts';
 import type { AppEvent, ExecTxResult } from '../../../state/application.ts';
 import { BlockStore } from '../../../state/block-store.ts';
-import { applyBlock, buildBlock, type ChainState, nextHeightStart } from '../../../state/chain-state.ts';
 import { openDb } from '../../../state/db.ts';
 import { CHAIN_ID, makeChain, signedCommit } from '../consensus/fixtures.ts';
 

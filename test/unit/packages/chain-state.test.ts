@@ -9,18 +9,6 @@ import { hasCode } from '../../../packages/core/errors.ts';
 import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, type Header, MAX_BLOCK_TXS_BYTES } from '../../../packages/types/block.ts';
 import {
-  type DuplicateVoteEvidence,
-  evidenceHash,
-  makeDuplicateVoteEvidence,
-} from '../../../packages/types/commit.ts';
-import { genesisValidatorSet } from '../../../packages/types/genesis.ts';
-import {
-  makeValidatorSet,
-  newValidator,
-  type ValidatorSet,
-  validatorSetHash,
-} from '../../../packages/types/validator.ts';
-import {
   applyBlock,
   buildBlock,
   type ChainState,
@@ -32,7 +20,19 @@ import {
   nextHeightStart,
   type ValidatorUpdate,
   validateBlock,
-} from '../../../state/chain-state.ts';
+} from '../../../packages/types/chain-state.ts';
+import {
+  type DuplicateVoteEvidence,
+  evidenceHash,
+  makeDuplicateVoteEvidence,
+} from '../../../packages/types/commit.ts';
+import { genesisValidatorSet } from '../../../packages/types/genesis.ts';
+import {
+  makeValidatorSet,
+  newValidator,
+  type ValidatorSet,
+  validatorSetHash,
+} from '../../../packages/types/validator.ts';
 import { GENESIS_TIME, idOf, makeChain, precommit, signedCommit } from '../consensus/fixtures.ts';
 
 const utf8 = new TextEncoder();

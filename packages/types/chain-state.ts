@@ -6,14 +6,15 @@
  *
  * Validator-set changes returned by the application for height H take effect at H+2: the set of
  * H+1 was fixed when H-1 committed, so no height ever mixes two sets.
+ *
+ * It lives in packages/ (not state/) because both the node and the consensus simulator build and
+ * check blocks with it, and consensus/ may import only packages/.
  */
 
-import { applyValidatorUpdates, newValidatorSet, rotateProposer } from '../consensus/core/proposer.ts';
-import type { HeightStart } from '../consensus/core/state-machine.ts';
-import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
-import * as s from '../packages/codec/schema.ts';
-import { CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { equalBytes, merkleRoot, sha256 } from '../packages/crypto/hash.ts';
+import { type Canonical, decode, encode } from '../codec/canonical.ts';
+import * as s from '../codec/schema.ts';
+import { CareLedgerError, invalid } from '../core/errors.ts';
+import { equalBytes, merkleRoot, sha256, toHex } from '../crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
@@ -24,7 +25,7 @@ import {
   txHash,
   validateBlockBody,
   withTxHashes,
-} from '../packages/types/block.ts';
+} from './block.ts';
 import {
   type Commit,
   commitFields,
@@ -34,8 +35,8 @@ import {
   evidenceHash,
   verifyCommit,
   verifyEvidence,
-} from '../packages/types/commit.ts';
-import { type Genesis, genesisValidatorSet } from '../packages/types/genesis.ts';
+} from './commit.ts';
+import { type Genesis, genesisValidatorSet } from './genesis.ts';
 import {
   decodeValidatorSetFields,
   encodeValidatorSetFields,
@@ -45,7 +46,8 @@ import {
   type Validator,
   type ValidatorSet,
   validatorSetHash,
-} from '../packages/types/validator.ts';
+} from './validator.ts';
+import { applyValidatorUpdates, type HeightStart, newValidatorSet, rotateProposer } from './validator-set.ts';
 
 /** A validator set with the proposer of round 0 of the height it serves. */
 export interface RotatingSet {
@@ -238,7 +240,7 @@ export function validateBlock(chain: ChainState, block: Block, evidence: Evidenc
   }
   const seen = new Set<string>();
   for (const e of block.evidence) {
-    const hash = Buffer.from(evidenceHash(e)).toString('hex');
+    const hash = toHex(evidenceHash(e));
     if (seen.has(hash) || evidence.isCommitted(evidenceHash(e))) fail('evidence already committed');
     seen.add(hash);
     const height = e.voteA.height;

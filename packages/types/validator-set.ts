@@ -1,5 +1,6 @@
 /**
- * Weighted round-robin proposer rotation, exactly as CometBFT's `types/validator_set.go`
+ * Validator-set arithmetic shared by consensus and the chain state: weighted round-robin proposer
+ * rotation, exactly as CometBFT's `types/validator_set.go`
  * (IncrementProposerPriority, RescalePriorities, shiftByAvgProposerPriority,
  * incrementProposerPriority, updateWithChangeSet), so that a CareLedger node and a CometBFT node
  * given the same validators pick the same proposer at every height and round.
@@ -36,7 +37,18 @@
  * - VALIDATOR_SET_EMPTY: the changes would leave the set empty.
  * - VALIDATOR_SET_POWER_OVERFLOW: the changes would raise the total power above the maximum.
  */
-import { CareLedgerError } from '../../packages/core/errors.ts';
+import { CareLedgerError } from '../core/errors.ts';
+import { toHex as hex } from '../crypto/hash.ts';
+import { byPowerThenAddress, compareBytes, MAX_TOTAL_VOTING_POWER, type ValidatorSet } from './validator.ts';
+
+/** What the consensus core needs to start a height: its set and the proposer of round 0. */
+export interface HeightStart {
+  readonly height: bigint;
+  /** The validator set of this height, priorities as at round 0. */
+  readonly validators: ValidatorSet;
+  /** Index of the proposer of round 0. */
+  readonly proposer: number;
+}
 
 export interface PriorityValidator {
   readonly address: Uint8Array;
@@ -55,8 +67,6 @@ const MAX_INT64 = 2n ** 63n - 1n;
 const MIN_INT64 = -(2n ** 63n);
 const MAX_TIMES = 2 ** 31 - 1;
 
-/** As CometBFT: MaxInt64 / 8, small enough that priority arithmetic never clips in practice. */
-export const MAX_TOTAL_VOTING_POWER: bigint = MAX_INT64 / 8n;
 /** As CometBFT: priorities are rescaled so that max - min stays within this many total powers. */
 export const PRIORITY_WINDOW_SIZE_FACTOR = 2n;
 
@@ -336,20 +346,6 @@ function withPriorities<V extends PriorityValidator>(
   return validators.map((v, i) => ({ ...v, proposerPriority: priorities[i]! }));
 }
 
-function byPowerThenAddress(a: PriorityValidator, b: PriorityValidator): number {
-  if (a.votingPower !== b.votingPower) return a.votingPower > b.votingPower ? -1 : 1;
-  return compareBytes(a.address, b.address);
-}
-
-/** Go's bytes.Compare: lexicographic on unsigned bytes, a proper prefix sorts first. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
-}
-
 /** Go's safeAddClip/safeSubClip: the exact result clipped to the int64 range. */
 function clip(x: bigint): bigint {
   return x > MAX_INT64 ? MAX_INT64 : x < MIN_INT64 ? MIN_INT64 : x;
@@ -364,10 +360,4 @@ function int64(x: bigint): bigint {
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
   return a % b < 0n ? q - 1n : q;
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
 }

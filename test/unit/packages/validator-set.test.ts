@@ -5,16 +5,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { MAX_TOTAL_VOTING_POWER } from '../../../packages/types/validator.ts';
 import {
   applyValidatorUpdates,
   incrementProposerPriority,
-  MAX_TOTAL_VOTING_POWER,
   newValidatorSet,
   type PriorityValidator,
   proposerIndex,
   rotateProposer,
-} from '../../../consensus/core/proposer.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
+} from '../../../packages/types/validator-set.ts';
 
 interface TestValidator extends PriorityValidator {
   /** Stands for the caller's extra fields (a public key): must pass through untouched. */
