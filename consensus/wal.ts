@@ -10,7 +10,9 @@
  *
  * Frame: 4-byte big-endian payload length, 4-byte big-endian CRC32 of the payload, payload.
  * A crash can leave a torn last frame; reading stops at the first frame that does not check out
- * and truncates the file there, so later appends follow the last good record.
+ * and truncates the file there, so later appends follow the last good record. Damage in the
+ * middle (a bad disk, a stray write) loses every record behind it too: the repair is reported
+ * (`WalRepair`, with the intact records found in the dropped bytes) so the node can say so.
  */
 import {
   closeSync,
@@ -36,6 +38,13 @@ export interface WalStorage {
   /** Atomically replaces the whole log with `records` (used after a height commits so the WAL stays small): write temp file, fsync, rename, fsync dir. */
   reset(records: readonly Uint8Array[]): void;
   close(): void;
+}
+
+/** What a repair dropped: the bytes, and how many intact records were found in them and lost. */
+export interface WalRepair {
+  readonly droppedBytes: number;
+  readonly droppedRecords: number;
+  readonly keptRecords: number;
 }
 
 export interface WalOptions {
@@ -115,6 +124,8 @@ export class FileWal implements WalStorage {
   private size: number;
   /** Dropped while repairing on open, reported by the next readAll. */
   private pendingDropped: number;
+  /** The repair made when the file was opened, or null if it was intact. */
+  repairedOnOpen: WalRepair | null = null;
 
   private constructor(path: string, opts: WalOptions, fd: number) {
     this.path = path;
@@ -141,7 +152,10 @@ export class FileWal implements WalStorage {
     const wal = new FileWal(path, resolved, fd);
     try {
       // Repair now, so an append before the first readAll never lands behind a torn frame.
-      wal.pendingDropped = wal.scan().droppedBytes;
+      const { records, droppedBytes, droppedRecords } = wal.scan();
+      wal.pendingDropped = droppedBytes;
+      if (droppedBytes > 0)
+        wal.repairedOnOpen = { droppedBytes, droppedRecords, keptRecords: records.length };
     } catch (err) {
       wal.close();
       throw err;
@@ -214,7 +228,7 @@ export class FileWal implements WalStorage {
   }
 
   /** Reads frames from the start, truncating (durably) at the first one that does not check out. */
-  private scan(): { records: Uint8Array[]; droppedBytes: number } {
+  private scan(): { records: Uint8Array[]; droppedBytes: number; droppedRecords: number } {
     const fd = this.openFd();
     const fileSize = fstatSync(fd).size;
     const records: Uint8Array[] = [];
@@ -233,13 +247,43 @@ export class FileWal implements WalStorage {
       offset += HEADER_BYTES + length;
     }
     const droppedBytes = fileSize - offset;
+    let droppedRecords = 0;
     if (droppedBytes > 0) {
+      const tail = droppedBytes <= MAX_COUNTED_TAIL_BYTES ? readFully(fd, droppedBytes, offset) : null;
+      droppedRecords = tail === null ? 0 : intactFramesIn(tail, this.opts);
       ftruncateSync(fd, offset);
       fsyncSync(fd);
     }
     this.size = offset;
-    return { records, droppedBytes };
+    return { records, droppedBytes, droppedRecords };
   }
+}
+
+/** Past this, dropped bytes are not searched for intact records (the count is then 0). */
+const MAX_COUNTED_TAIL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Intact frames in bytes that follow a damaged one: the records a repair loses. From the damage
+ * on, every offset is tried as a frame start; a frame that checks out is counted and skipped.
+ */
+function intactFramesIn(bytes: Uint8Array, opts: WalOptions): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let count = 0;
+  let at = 1;
+  while (at + HEADER_BYTES < bytes.length) {
+    const length = view.getUint32(at);
+    const end = at + HEADER_BYTES + length;
+    if (
+      length > 0 &&
+      length <= opts.maxRecordBytes &&
+      end <= bytes.length &&
+      crc32(bytes.subarray(at + HEADER_BYTES, end)) === view.getUint32(at + 4)
+    ) {
+      count++;
+      at = end;
+    } else at++;
+  }
+  return count;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   runHealthCommand,
 } from '../packages/client/cli.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
+import { assertChainVerifier } from '../packages/crypto/verifier-rules.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
 import { pubKeyJson } from './rpc-format.ts';
@@ -181,6 +182,9 @@ async function start(args: string[]): Promise<void> {
     return;
   }
   if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'start');
+  // The signature rule is a consensus rule: a build whose verifier answers the pinned edge cases
+  // differently could fork the chain, so it stops here (exit 2) before it opens anything.
+  assertChainVerifier();
   const home = loadHome(v.home);
   // The node's modules (libp2p, LevelDB, consensus) load only for the commands that run one:
   // they take most of a second, which every client command would otherwise wait for.

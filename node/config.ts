@@ -109,9 +109,57 @@ function bad(field: string, expected: string): never {
 }
 
 function section(raw: Record<string, unknown>, name: string): Record<string, unknown> {
-  const value = raw[name] ?? {};
+  // An absent section takes the defaults; `null` is a typo for one, not a request for them.
+  const value = raw[name] === undefined ? {} : raw[name];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(name, 'an object');
   return value as Record<string, unknown>;
+}
+
+/** Sections whose keys are the operator's own names (log.levels: module -> level). */
+const FREE_FORM = new Set(['log.levels']);
+
+/** Every key path a config may hold: those the full default config writes. */
+const KNOWN_KEYS: ReadonlySet<string> = new Set(
+  keyPaths(JSON.parse(configToJson(defaultConfig('node'))) as Record<string, unknown>),
+);
+
+function keyPaths(object: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(object).flatMap(([k, v]) => {
+    const path = prefix + k;
+    const nested = typeof v === 'object' && v !== null && !Array.isArray(v) && !FREE_FORM.has(path);
+    return nested ? [path, ...keyPaths(v as Record<string, unknown>, `${path}.`)] : [path];
+  });
+}
+
+/**
+ * Refuses a key the node does not know (CONFIG_UNKNOWN_KEY), naming the nearest known one: a
+ * misspelled `mempool.max_tx` would otherwise start the node with the default it meant to change.
+ */
+function refuseUnknownKeys(raw: Record<string, unknown>): void {
+  for (const path of keyPaths(raw)) {
+    if (KNOWN_KEYS.has(path)) continue;
+    const nearest = [...KNOWN_KEYS].reduce((best, k) =>
+      editDistance(path, k) < editDistance(path, best) ? k : best,
+    );
+    throw new CareLedgerError(
+      'CONFIG_UNKNOWN_KEY',
+      `config: unknown key "${path}" (did you mean "${nearest}"?); remove it or correct its name`,
+    );
+  }
+}
+
+/** Levenshtein distance, for the "did you mean" of an unknown key. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function int(
@@ -174,6 +222,7 @@ function keepStateVersions(storage: Record<string, unknown>, fallback: number): 
 export function parseConfig(text: string): NodeConfig {
   const raw = parseJsonOr('CONFIG_INVALID', 'config', text) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('the file', 'a JSON object');
+  refuseUnknownKeys(raw);
   const d = defaultConfig('node');
   const p2p = section(raw, 'p2p');
   const rpc = section(raw, 'rpc');
@@ -186,7 +235,7 @@ export function parseConfig(text: string): NodeConfig {
   if (typeof levelsRaw !== 'object' || levelsRaw === null || Array.isArray(levelsRaw))
     bad('log.levels', 'an object of module: level');
   for (const [module, value] of Object.entries(levelsRaw)) {
-    if (!/^[a-z-]{1,32}$/.test(module) || typeof value !== 'string' || !LOG_LEVELS.includes(value)) {
+    if (!/^[a-z0-9-]{1,32}$/.test(module) || typeof value !== 'string' || !LOG_LEVELS.includes(value)) {
       bad(`log.levels.${module}`, 'debug, info, warn or error');
     }
   }

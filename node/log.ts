@@ -22,13 +22,18 @@ export interface LogOptions {
   readonly levels: Readonly<Record<string, LogLevel>>;
 }
 
-function wrap(logger: pino.Logger, opts: LogOptions): Logger {
+/**
+ * A module's logger. Children are made from the root, not from this logger: pino appends a child's
+ * bindings to its parent's, so a `p2p` child of `node` would print `"module"` twice.
+ */
+function moduleLogger(root: pino.Logger, module: string, opts: LogOptions): Logger {
+  const logger = root.child({ module }, { level: opts.levels[module] ?? opts.level });
   return {
     debug: (msg, fields) => logger.debug(fields ?? {}, msg),
     info: (msg, fields) => logger.info(fields ?? {}, msg),
     warn: (msg, fields) => logger.warn(fields ?? {}, msg),
     error: (msg, fields) => logger.error(fields ?? {}, msg),
-    child: (module) => wrap(logger.child({ module }, { level: opts.levels[module] ?? opts.level }), opts),
+    child: (child) => moduleLogger(root, child, opts),
   };
 }
 
@@ -47,5 +52,5 @@ export function createLogger(opts: LogOptions, base: Record<string, unknown> = {
       ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: process.stderr.isTTY } })
       : pino.destination({ dest: 2, sync: true }),
   );
-  return wrap(root.child({ module: 'node' }, { level: opts.levels.node ?? opts.level }), opts);
+  return moduleLogger(root, 'node', opts);
 }

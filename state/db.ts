@@ -6,6 +6,7 @@
  */
 import { ClassicLevel } from 'classic-level';
 import { u64be } from '../packages/codec/bytes.ts';
+import { CareLedgerError } from '../packages/core/errors.ts';
 
 export const Bucket = {
   /** Singletons: the chain state after the last committed block. */
@@ -40,9 +41,20 @@ export type BatchOp =
 
 export type Db = ClassicLevel<Uint8Array, Uint8Array>;
 
+/** Opens (creating) the database at `path`; DB_IN_USE if another process (or handle) holds it. */
 export async function openDb(path: string): Promise<Db> {
   const db = new ClassicLevel<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
+  try {
+    await db.open();
+  } catch (err) {
+    // LevelDB's LOCK file: the usual cause is a second `careledger start` on the same home.
+    if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED')
+      throw new CareLedgerError(
+        'DB_IN_USE',
+        `the database ${path} is in use by another process (is a node already running on this home?)`,
+      );
+    throw err;
+  }
   return db;
 }
 

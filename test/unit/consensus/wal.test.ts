@@ -145,6 +145,28 @@ test('a flipped payload byte fails the CRC: that record and everything after it 
   assert.equal(hexAll(readWal(path).records), hexAll([...records.slice(0, 2), extra]));
 });
 
+test('damage in the middle is reported on open: bytes dropped and the intact records lost behind it', () => {
+  const records = [1, 2, 3, 4, 5, 6].map((i) => bytes(i, 40 + i));
+  const path = writeWal('wal', records);
+  const intact = FileWal.open(path);
+  assert.is(intact.repairedOnOpen, null, 'an intact log needs no repair');
+  intact.close();
+  const file = readFileSync(path);
+  // Four 0xff bytes over the length of the third frame (what `printf '\xff\xff\xff\xff' | dd`
+  // at its offset does): it and the three intact frames after it are lost.
+  const third = frameLen(records[0]!) + frameLen(records[1]!);
+  file.fill(0xff, third, third + 4);
+  writeFileSync(path, file);
+  const wal = FileWal.open(path);
+  const lost = records.slice(2).reduce((n, r) => n + frameLen(r), 0);
+  assert.equal(wal.repairedOnOpen, { droppedBytes: lost, droppedRecords: 3, keptRecords: 2 });
+  assert.is(wal.readAll().droppedBytes, lost);
+  wal.close();
+  const reopened = FileWal.open(path);
+  assert.is(reopened.repairedOnOpen, null, 'the repair is durable: the next open finds it intact');
+  reopened.close();
+});
+
 test('a huge length header in the tail is dropped, not trusted', () => {
   const records = [1, 2].map((i) => bytes(i, 20));
   const path = writeWal('wal', records);

@@ -66,6 +66,40 @@ test('config refuses bad values with the key in the message', () => {
   );
 });
 
+test('unknown or misspelled keys are refused with their path and the nearest known key', () => {
+  const cases: [string, string, string][] = [
+    ['{"foo":1}', 'foo', ''],
+    ['{"mempool":{"max_tx":5}}', 'mempool.max_tx', 'mempool.max_txs'],
+    ['{"rpc":{"max_body_byte":2048}}', 'rpc.max_body_byte', 'rpc.max_body_bytes'],
+    ['{"consensus":{"timeout_comit_ms":5}}', 'consensus.timeout_comit_ms', 'consensus.timeout_commit_ms'],
+    ['{"p2p":{"listen":"/ip4/127.0.0.1/tcp/1","extra":{"deep":1}}}', 'p2p.extra', ''],
+  ];
+  for (const [json, path, nearest] of cases) {
+    let error: unknown;
+    try {
+      parseConfig(json);
+    } catch (err) {
+      error = err;
+    }
+    assert.instance(error, CareLedgerError, json);
+    assert.is((error as CareLedgerError).code, 'CONFIG_UNKNOWN_KEY', json);
+    assert.ok((error as Error).message.includes(`unknown key "${path}"`), (error as Error).message);
+    if (nearest !== '') assert.ok((error as Error).message.includes(`did you mean "${nearest}"`), json);
+  }
+});
+
+test('a null section is refused, not read as the defaults', () => {
+  assert.match(
+    refusal(() => parseConfig('{"consensus":null}')),
+    /consensus must be an object/,
+  );
+});
+
+test('every key the node writes is accepted back, and log.levels takes any module name', () => {
+  const written = configToJson(parseConfig('{"log":{"levels":{"p2p":"debug","my-module":"warn"}}}'));
+  assert.equal(parseConfig(written).log.levels, { p2p: 'debug', 'my-module': 'warn' });
+});
+
 test('storage.keep_state_versions: 100,000 by default, 0 keeps every state, 1 is refused', () => {
   assert.is(parseConfig('{}').storage.keepStateVersions, 100_000);
   assert.is(parseConfig('{"storage":{"keep_state_versions":0}}').storage.keepStateVersions, 0);

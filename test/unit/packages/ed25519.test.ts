@@ -1,7 +1,8 @@
 /**
  * packages/crypto/ed25519.ts: RFC 8032 section 7.1 TEST 1 and TEST 2 (seed -> public key, signature
  * over the message); verification refuses any flipped bit, malformed keys and non-canonical S, and
- * returns false (never throws) on wrong lengths; OpenSSL's keys and signatures agree with
+ * returns false (never throws) on wrong lengths; OpenSSL's keys and signatures (verified by
+ * libsodium) agree with
  * @noble/curves; the consensus verifier refuses a small-order forgery that noble's default
  * (ZIP-215) accepts; seeds of the wrong length are refused with KEY_INVALID.
  */
