@@ -65,6 +65,24 @@ export function parseFlags(options: OptionSpecs, args: string[]): Values {
 }
 
 /**
+ * `v` as seen by a command: reading a flag the command did not declare is a bug in the command
+ * (its help would not list the flag, and the flag could never be given), so it fails loudly as
+ * CLI_FLAG_UNDECLARED rather than reading as absent.
+ */
+export function declaredOnly(options: OptionSpecs, v: Values): Values {
+  return new Proxy(v, {
+    get(target, flag) {
+      if (typeof flag === 'string' && flag !== 'help' && !Object.hasOwn(options, flag))
+        throw new CareLedgerError(
+          'CLI_FLAG_UNDECLARED',
+          `the command reads --${flag}, which it does not declare`,
+        );
+      return Reflect.get(target, flag);
+    },
+  });
+}
+
+/**
  * Refuses a command line that lacks a required flag (or one required unless a boolean flag is
  * given). Repeatable flags are checked by the command, which reads them as a list.
  */

@@ -11,7 +11,7 @@
 import { HealthClient, type HealthTransport } from '../client/health.ts';
 import { loadKeyFile } from '../client/keys.ts';
 import { CareLedgerError } from '../core/errors.ts';
-import { argsError, checkRequired, optStr, parseFlags, str, type Values } from './args.ts';
+import { argsError, checkRequired, declaredOnly, optStr, parseFlags, str, type Values } from './args.ts';
 import { allOptions, type Command } from './command.ts';
 import { GROUPS } from './groups.ts';
 import { groupUsage, usageOf } from './help.ts';
@@ -63,7 +63,8 @@ export async function runHealthCommand(args: readonly string[], io: Partial<CliI
   if (command === undefined)
     return fail(argsError(`unknown command "${group} ${name}" (see careledger ${group} --help)`));
   try {
-    const v = parseFlags(allOptions(command), rest);
+    const options = allOptions(command);
+    const v = declaredOnly(options, parseFlags(options, rest));
     if (v.help === true) {
       env.stdout(usageOf(group, name, command));
       return 0;
