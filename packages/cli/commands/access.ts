@@ -3,6 +3,7 @@
  * an active break-glass declaration, permits it), and anyone asks for a proven policy decision.
  */
 import { ACTIONS, PURPOSES } from '../../health/codes.ts';
+import { MAX_ACCESS_RECORDS } from '../../health/model.ts';
 import { codeArg, idArg, idsArg, memberArg, timeArg } from '../args.ts';
 import { type Group, patientOption } from '../command.ts';
 import { receipt, shown } from '../output.ts';
@@ -22,7 +23,7 @@ export const access: Group = {
     options: {
       ...accessOptions,
       recipient: { arg: 'MEMBER', help: 'the member receiving the records', required: true },
-      records: { arg: 'LIST', help: 'record ids (1 to 32)', required: true },
+      records: { arg: 'LIST', help: `record ids (1 to ${MAX_ACCESS_RECORDS})`, required: true },
       'break-glass': { help: 'under an emergency break-glass declaration (purpose ETREAT)' },
     },
     async run({ v, client }) {

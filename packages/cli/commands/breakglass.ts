@@ -3,6 +3,7 @@
  * break-glass window; the declaration is flagged for review.
  */
 import { BREAK_GLASS_REASONS } from '../../health/codes.ts';
+import { defaultParams } from '../../health/model.ts';
 import { codeArg, idArg } from '../args.ts';
 import { type Group, patientOption } from '../command.ts';
 import { receipt } from '../output.ts';
@@ -10,8 +11,7 @@ import { receipt } from '../output.ts';
 export const breakglass: Group = {
   declare: {
     summary: 'declare emergency access to a patient (signed by a provider)',
-    description:
-      "Declares break-glass access to the patient for the chain's window (default 4 hours); flagged for review.",
+    description: `Declares break-glass access to the patient for the chain's window (default ${defaultParams.breakGlassWindowMs / 3_600_000n} hours); flagged for review.`,
     needs: 'signer',
     options: {
       ...patientOption,

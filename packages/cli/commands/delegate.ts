@@ -4,6 +4,7 @@
  */
 import { toHex } from '../../crypto/hash.ts';
 import { DELEGATE_POWERS, DELEGATE_ROLES, PURPOSES } from '../../health/codes.ts';
+import { MAX_DELEGATES } from '../../health/model.ts';
 import { codeArg, codesArg, durationArg, idArg, type OptionSpecs, pubKeyArg, timeArg } from '../args.ts';
 import { type Group, patientOption } from '../command.ts';
 import { found, isoTime, listed, receipt } from '../output.ts';
@@ -19,8 +20,7 @@ const delegateKeyOptions: OptionSpecs = {
 export const delegate: Group = {
   set: {
     summary: 'name (or replace) a delegate who acts for a patient (signed by the patient)',
-    description:
-      "Lets the holder of --delegate-key (or --delegate-pubkey) act for the patient: a guardian or a\nproxy with the --powers listed (approve, deny: access requests; grant, revoke: consents). A\ndelegate's grants and approvals are limited to --purposes (default: any) and, with --max-consent,\nmust end within that long of when they are made. It can do nothing after --expires. Setting the\nsame key again replaces its powers. A patient has at most 8 delegates.",
+    description: `Lets the holder of --delegate-key (or --delegate-pubkey) act for the patient: a guardian or a\nproxy with the --powers listed (approve, deny: access requests; grant, revoke: consents). A\ndelegate's grants and approvals are limited to --purposes (default: any) and, with --max-consent,\nmust end within that long of when they are made. It can do nothing after --expires. Setting the\nsame key again replaces its powers. A patient has at most ${MAX_DELEGATES} delegates.`,
     needs: 'signer',
     options: {
       ...patientOption,
