@@ -7,12 +7,9 @@ import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
-import {
-  errorLine,
-  HEALTH_COMMAND_GROUPS,
-  HEALTH_COMMANDS_HELP,
-  runHealthCommand,
-} from '../packages/client/cli.ts';
+import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP } from '../packages/cli/groups.ts';
+import { errorLine } from '../packages/cli/output.ts';
+import { runHealthCommand } from '../packages/cli/run.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { assertChainVerifier } from '../packages/crypto/verifier-rules.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';

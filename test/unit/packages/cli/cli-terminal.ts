@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { type CliIo, runHealthCommand } from '../../../packages/client/cli.ts';
-import { saveKeyFile } from '../../../packages/client/keys.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
-import { GENESIS_TIME, genesisFor, member } from '../health/fixtures.ts';
-import { AppTransport } from './health-transport.ts';
+import type { CliIo } from '../../../../packages/cli/io.ts';
+import { runHealthCommand } from '../../../../packages/cli/run.ts';
+import { saveKeyFile } from '../../../../packages/client/keys.ts';
+import { sha256 } from '../../../../packages/crypto/hash.ts';
+import { AppTransport } from '../../client/health-transport.ts';
+import { GENESIS_TIME, genesisFor, member } from '../../health/fixtures.ts';
 
 const utf8 = new TextEncoder();
 

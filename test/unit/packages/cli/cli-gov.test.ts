@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { peerIdFromNodeKey } from '../../../p2p/identity.ts';
-import { healthCommandUsage } from '../../../packages/client/cli.ts';
-import { loadKeyFile } from '../../../packages/client/keys.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
-import { keyOf, MEMBERS } from '../health/fixtures.ts';
+import { peerIdFromNodeKey } from '../../../../p2p/identity.ts';
+import { healthCommandUsage } from '../../../../packages/cli/run.ts';
+import { loadKeyFile } from '../../../../packages/client/keys.ts';
+import { sha256 } from '../../../../packages/crypto/hash.ts';
+import { keyOf, MEMBERS } from '../../health/fixtures.ts';
 import { withTerminal } from './cli-terminal.ts';
 
 const _utf8 = new TextEncoder();

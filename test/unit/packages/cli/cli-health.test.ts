@@ -1,14 +1,11 @@
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  HEALTH_COMMAND_GROUPS,
-  healthCommandUsage,
-  isoTime,
-  printable,
-} from '../../../packages/client/cli.ts';
-import { loadKeyFile } from '../../../packages/client/keys.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
+import { HEALTH_COMMAND_GROUPS } from '../../../../packages/cli/groups.ts';
+import { isoTime, printable } from '../../../../packages/cli/output.ts';
+import { healthCommandUsage } from '../../../../packages/cli/run.ts';
+import { loadKeyFile } from '../../../../packages/client/keys.ts';
+import { sha256 } from '../../../../packages/crypto/hash.ts';
 import { withTerminal } from './cli-terminal.ts';
 
 const SEED = process.env.CARELEDGER_TEST_SEED ?? 'cli-health-1';

@@ -1,0 +1,106 @@
+/**
+ * What a CLI command is: its summary, its help, what it needs before it runs (nothing, a chain to
+ * read, or a chain and a signing key), its own options and its action. The options every chain
+ * command shares (--genesis, --node, --key, --json) are added here from `needs`, so a command
+ * declares only its own, and `--help` is generated from what the command actually parses.
+ *
+ * A command group is a table of commands (`Group`), one file per group under commands/; the
+ * groups are registered in groups.ts. Adding a command is a `Command` value (in its group's file,
+ * or a file of its own) and one line in its group's table.
+ */
+import type { HealthClient, Proven } from '../client/health.ts';
+import { ID_KINDS, type IdKind } from '../health/ids.ts';
+import { idArg, type OptionSpecs, type Values } from './args.ts';
+import { type CliIo, DEFAULT_NODE } from './io.ts';
+import { found, listed, type Output, shown } from './output.ts';
+
+/** What a command needs before it runs: nothing, a chain to read, or a chain and a signing key. */
+export type Needs = 'none' | 'chain' | 'signer';
+
+export interface Context {
+  readonly io: CliIo;
+  readonly v: Values;
+  /** Set when the command needs a chain (signing with --key when it needs a signer). */
+  readonly client: HealthClient;
+}
+
+export interface Command {
+  /** One line, for the group's help. */
+  readonly summary: string;
+  /** The paragraph of the command's own help. */
+  readonly description: string;
+  readonly needs: Needs;
+  /** The command's own options; the shared ones follow from `needs`. */
+  readonly options: OptionSpecs;
+  run(ctx: Context): Promise<Output>;
+}
+
+/** A command group: `careledger <group> <name>`, in the order its help lists them. */
+export type Group = Readonly<Record<string, Command>>;
+
+const CHAIN_OPTIONS: OptionSpecs = {
+  node: { arg: 'URL', help: `the node's RPC address (default ${DEFAULT_NODE})` },
+  genesis: { arg: 'FILE', help: "the chain's genesis.json, which the light client trusts", required: true },
+};
+const KEY_OPTION: OptionSpecs = {
+  key: { arg: 'FILE', help: 'the signer key file', required: true },
+};
+const JSON_OPTION: OptionSpecs = {
+  json: { help: 'print JSON for machines' },
+};
+
+/** Every option a command parses: its own, then the chain's, the signer's and --json. */
+export function allOptions(c: Command): OptionSpecs {
+  return {
+    ...c.options,
+    ...(c.needs === 'none' ? {} : CHAIN_OPTIONS),
+    ...(c.needs === 'signer' ? KEY_OPTION : {}),
+    ...JSON_OPTION,
+  };
+}
+
+/** The required option --<kind> ID. */
+export function idOption(kind: IdKind): OptionSpecs {
+  return { [kind]: { arg: 'ID', help: `the ${kind} id (${ID_KINDS[kind]}…)`, required: true } };
+}
+
+export const patientOption = idOption('patient');
+
+/** `show`: the object with the id in --<kind>, proven present (proven absent: CLI_NOT_FOUND). */
+export function showCommand<T extends object>(
+  kind: IdKind,
+  summary: string,
+  description: string,
+  read: (client: HealthClient, id: string) => Promise<Proven<T | null>>,
+): Command {
+  return {
+    summary,
+    description,
+    needs: 'chain',
+    options: idOption(kind),
+    async run({ v, client }) {
+      const id = idArg(v, kind, kind);
+      const r = await read(client, id);
+      return shown({ ...found(r.value, kind, id), height: r.height });
+    },
+  };
+}
+
+/** `list`: the ids of the patient's objects of one kind (`what`), oldest first, proven. */
+export function listCommand(
+  what: string,
+  summary: string,
+  description: string,
+  read: (client: HealthClient, patient: string) => Promise<Proven<string[]>>,
+): Command {
+  return {
+    summary,
+    description,
+    needs: 'chain',
+    options: patientOption,
+    async run({ v, client }) {
+      const r = await read(client, idArg(v, 'patient', 'patient'));
+      return listed(r.height, what, r.value, (id) => id);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * `careledger record`: anchor a record's hash and salted plaintext commitment (the files are read
+ * only to hash them), show an anchor, list a patient's records, and mark a record erased.
+ */
+import { sealRecord } from '../../client/health.ts';
+import { fromHex } from '../../crypto/hash.ts';
+import { CATEGORIES, ERASURE_REASONS } from '../../health/codes.ts';
+import { argsError, codeArg, fileArg, idArg, optStr } from '../args.ts';
+import { type Group, listCommand, patientOption, showCommand } from '../command.ts';
+import { receipt } from '../output.ts';
+
+export const record: Group = {
+  anchor: {
+    summary: "anchor a record's hash (signed by the custodian)",
+    description:
+      'Anchors a record held off chain by this member: the sha256 of the encrypted file (--file), its\nsize, and a salted commitment to the plaintext (--plaintext), which is read to hash it and never\nshown. Keep the salt with the record, off chain. Prints the record id.',
+    needs: 'signer',
+    options: {
+      ...patientOption,
+      category: { arg: 'CODE', help: 'the record category (e.g. Observation.laboratory)', required: true },
+      file: { arg: 'FILE', help: 'the encrypted record', required: true },
+      plaintext: { arg: 'FILE', help: 'the record before encryption (for the commitment)', required: true },
+      salt: { arg: 'HEX', help: 'the commitment salt, 16 to 64 bytes (default: 32 random bytes, printed)' },
+      supersedes: { arg: 'ID', help: 'the record this one amends' },
+    },
+    async run({ v, client, io }) {
+      const patientId = idArg(v, 'patient', 'patient');
+      const category = codeArg(v, 'category', CATEGORIES);
+      const saltHex = optStr(v, 'salt');
+      if (saltHex !== undefined && !/^(?:[0-9a-fA-F]{2}){16,64}$/.test(saltHex))
+        throw argsError('--salt: 16 to 64 bytes in hex');
+      const salt = saltHex === undefined ? io.random(32) : fromHex(saltHex);
+      const supersedes = v.supersedes === undefined ? null : idArg(v, 'supersedes', 'record');
+      const seal = sealRecord(fileArg(io, v, 'file'), fileArg(io, v, 'plaintext'), salt);
+      const r = await client.anchorRecord({ patient: patientId, category, supersedes, ...seal });
+      // A generated salt is printed (it must be kept with the record); one given is not echoed.
+      const shownSalt = saltHex === undefined ? { salt } : {};
+      return receipt(r, { ciphertextHash: seal.ciphertextHash, size: seal.size, ...shownSalt });
+    },
+  },
+  show: showCommand(
+    'record',
+    'show a record anchor',
+    'Shows a record anchor: custodian, category, hashes, amendment and erasure (proven).',
+    (client, id) => client.record(id),
+  ),
+  list: listCommand(
+    'records',
+    "list a patient's record ids",
+    'Lists the ids of every record anchored for the patient, oldest first (proven).',
+    (client, patient) => client.records(patient),
+  ),
+  erase: {
+    summary: 'mark a record erased (signed by the custodian)',
+    description: 'Marks a record erased after its key was destroyed off chain; the anchor stays as evidence.',
+    needs: 'signer',
+    options: {
+      record: { arg: 'ID', help: 'the record id', required: true },
+      reason: { arg: 'CODE', help: ERASURE_REASONS.join(', '), required: true },
+    },
+    async run({ v, client }) {
+      return receipt(
+        await client.eraseRecord(idArg(v, 'record', 'record'), codeArg(v, 'reason', ERASURE_REASONS)),
+      );
+    },
+  },
+};
