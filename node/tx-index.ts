@@ -21,7 +21,7 @@ import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { AppEvent, ExecTxResult } from '../state/application.ts';
 import type { BatchOp, Db } from '../state/db.ts';
 import { Bucket } from '../state/db.ts';
-import { type Condition, matchesValue, type Query } from './events-query.ts';
+import { type Condition, matchesValue, type Query } from './rpc/events-query.ts';
 
 export const TxIndexBucket = {
   txEvents: Bucket.txEvents,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseQuery } from '../../../node/events-query.ts';
+import { parseQuery } from '../../../node/rpc/events-query.ts';
 import { searchBlocks, searchTxs, txIndexOps } from '../../../node/tx-index.ts';
 import type { Block } from '../../../packages/types/block.ts';
 import { type Db, openDb } from '../../../state/db.ts';
