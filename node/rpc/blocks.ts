@@ -6,7 +6,6 @@
 import { toHex } from '../../packages/crypto/hash.ts';
 import { type Block, blockIdOf } from '../../packages/types/block.ts';
 import type { Validator, ValidatorSet } from '../../packages/types/validator.ts';
-import { searchBlocks } from '../tx-index.ts';
 import {
   base64,
   blockIdJson,
@@ -22,6 +21,7 @@ import { orderParam, pageOf, perPageOf, queryParam } from './params.ts';
 import type { RpcNode } from './rpc-node.ts';
 import type { SearchGate } from './search-gate.ts';
 import { hashParam, intParam, type MethodTable, methodError, type RpcParams } from './server.ts';
+import { searchBlocks } from './tx-search.ts';
 
 /** At most this many block metas per `blockchain` call, newest first. */
 export const BLOCKCHAIN_LIMIT = 20n;

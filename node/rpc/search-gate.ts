@@ -3,8 +3,9 @@
  * connection). Each search may scan MAX_SCAN index entries, and a timed-out call runs on: past
  * this many at once, a search is refused at once rather than queued.
  */
-import { SearchError } from '../tx-index.ts';
+
 import { methodError } from './server.ts';
+import { SearchError } from './tx-search.ts';
 
 /** tx_search and block_search running at once on a node, over every connection. */
 export const MAX_SEARCHES_AT_ONCE = 4;

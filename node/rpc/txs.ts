@@ -3,13 +3,13 @@
  * the block's data hash) and tx_search over the event index.
  */
 import { type Block, txHash } from '../../packages/types/block.ts';
-import { searchTxs } from '../tx-index.ts';
 import { loadBlock } from './blocks.ts';
 import { base64, execTxResultJson, hexUpper, txProofJson } from './format.ts';
 import { orderParam, pageOf, perPageOf, queryParam } from './params.ts';
 import type { BlockResults, RpcNode } from './rpc-node.ts';
 import type { SearchGate } from './search-gate.ts';
 import { boolParam, hashParam, type MethodTable, methodError } from './server.ts';
+import { searchTxs } from './tx-search.ts';
 
 export type TxsNode = Pick<RpcNode, 'blocks' | 'db'>;
 
