@@ -75,7 +75,7 @@ const ACTIVITIES: readonly (readonly [string, RegExp])[] = [
     'block execution and commit (app, Merkle store, LevelDB batch)',
     /^(commitBlock|applySynced) node\/node\.ts|node\/executor\.ts|state\/(merkle\/|kvstore-app|block-store)|packages\/types\/chain-state|node\/tx-index\.ts|classic-level|abstract-level/,
   ],
-  ['RPC reads (status, block)', /node\/rpc(-methods|-format)?\.ts/],
+  ['RPC reads (status, block)', /node\/rpc\//],
   ['garbage collector', /^\(garbage collector\)$/],
   [
     'libp2p transport (gossipsub, yamux, noise, sockets)',

@@ -14,7 +14,7 @@ import { CareLedgerError } from '../packages/core/errors.ts';
 import { assertChainVerifier } from '../packages/crypto/verifier-rules.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
-import { pubKeyJson } from './rpc-format.ts';
+import { pubKeyJson } from './rpc/format.ts';
 import { createTestnet, memberIdOf } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
@@ -388,7 +388,7 @@ Options:
 async function version(args: string[]): Promise<void> {
   const v = parse(args, {}, 'version');
   if (v.help === true) process.stdout.write(versionUsage);
-  else process.stdout.write(`${(await import('./rpc-methods.ts')).NODE_VERSION}\n`);
+  else process.stdout.write(`${(await import('./rpc/status.ts')).NODE_VERSION}\n`);
 }
 
 const [command, ...rest] = process.argv.slice(2);

@@ -74,8 +74,8 @@ import { NodeMetrics } from './metrics.ts';
 import { ProposalFiller } from './proposal-filler.ts';
 import { answerTxsRequest, encodeTxsRequest, TXS_REQUEST, txsRequestHashes } from './proposal-txs.ts';
 import { finishInterruptedRollback } from './rollback.ts';
-import { startRpcServer } from './rpc.ts';
-import { rpcMethods } from './rpc-methods.ts';
+import { rpcMethods } from './rpc/methods.ts';
+import { startRpcServer } from './rpc/server.ts';
 import { decodeTxBatchMessage, reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
 /** Evidence waiting for a block, at most. */
@@ -167,8 +167,6 @@ export class CareLedgerNode {
       after: ChainState,
     ];
   }>();
-  /** Resolvers waiting for a tx hash to commit (broadcast_tx_commit). */
-  readonly commitWaiters = new Map<string, ((result: { height: bigint; result: ExecTxResult }) => void)[]>();
 
   private constructor(
     home: Home,
@@ -653,9 +651,6 @@ export class CareLedgerNode {
     for (const [i, tx] of txs.entries()) {
       if (replayed.has(i)) continue;
       this.rememberCommitted(tx.hash);
-      const waiters = this.commitWaiters.get(toHex(tx.hash));
-      this.commitWaiters.delete(toHex(tx.hash));
-      for (const resolve of waiters ?? []) resolve({ height, result: txResults[i]! });
     }
     for (const e of block.evidence) this.evidencePool.delete(toHex(evidenceHash(e)));
     this.blockTxs.clear();

@@ -1,8 +1,8 @@
 /**
  * A real chain served by the real RPC, for the client SDK's tests: blocks built and applied with
  * packages/types/chain-state.ts, signed by in-process validator keys, stored in a real LevelDB block store,
- * app state in a real Merkle store (so query proofs are real), and served by node/rpc.ts with
- * node/rpc-methods.ts. The only stand-in is the rest of the node (mempool, p2p, consensus state).
+ * app state in a real Merkle store (so query proofs are real), and served by node/rpc/ (server.ts
+ * with methods.ts). The only stand-in is the rest of the node (mempool, p2p, consensus state).
  *
  * Tests lie through `tamper` (rewrite a method's JSON result, as a malicious node would) and react
  * through `after` (run once a method answered, e.g. commit the next block while a client waits).
@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { defaultTimeouts, initialState } from '../../../consensus/core/state-machine.ts';
 import type { ProposedBlock } from '../../../consensus/driver.ts';
 import { defaultConfig } from '../../../node/config.ts';
-import { type RpcMethod, startRpcServer } from '../../../node/rpc.ts';
-import { type BlockResults, type RpcNode, rpcMethods } from '../../../node/rpc-methods.ts';
+import { rpcMethods } from '../../../node/rpc/methods.ts';
+import type { BlockResults, RpcNode } from '../../../node/rpc/rpc-node.ts';
+import { type RpcMethod, startRpcServer } from '../../../node/rpc/server.ts';
 import { txIndexOps } from '../../../node/tx-index.ts';
 import { healthQueryKey } from '../../../packages/client/light-client.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
@@ -139,6 +140,7 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
     return block;
   };
 
+  const events = new EventEmitter<{ block: [Block, BlockResults, ChainState] }>();
   const node: RpcNode = {
     home: { config: defaultConfig('client-unit'), genesis: made.genesis, validatorKey: made.fx.keys[0]! },
     peerId: '12D3KooWClientUnitPeer',
@@ -177,8 +179,7 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
         { timeouts: defaultTimeouts },
       ),
     },
-    events: new EventEmitter<{ block: [Block, BlockResults, ChainState] }>(),
-    commitWaiters: new Map(),
+    events,
     submitTx(bytes) {
       const hash = txHash(bytes);
       if (Buffer.from(bytes).toString().startsWith('bad'))
@@ -187,23 +188,25 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
           hash,
           error: new CareLedgerError('TX_BAD_SIGNATURE', 'tx signature does not verify'),
         };
-      // broadcast_tx_commit registered its waiter before submitting: answer it as a block would.
-      const waiters = node.commitWaiters.get(toHex(hash)) ?? [];
+      // Announce a block holding the tx, as the node does once it commits one: that is how the RPC
+      // answers broadcast_tx_commit. The block is built on the chain but not stored, so the chain
+      // the other tests read is unchanged.
       const failing = Buffer.from(bytes).toString().startsWith('fail');
-      queueMicrotask(() => {
-        for (const w of waiters)
-          w({
-            height: chain.lastHeight + 1n,
-            result: failing
-              ? { code: 7, codespace: 'KV_BAD_PAYLOAD', log: 'payload refused', events: [] }
-              : {
-                  code: 0,
-                  codespace: '',
-                  log: '',
-                  events: [{ type: 'kv', attributes: [{ key: 'op', value: 'set', index: true }] }],
-                },
-          });
+      const block = buildBlock(chain, {
+        txs: [bytes],
+        evidence: [],
+        time: chain.lastBlockTime + 1000n,
+        proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
       });
+      const result: ExecTxResult = failing
+        ? { code: 7, codespace: 'KV_BAD_PAYLOAD', log: 'payload refused', events: [] }
+        : {
+            code: 0,
+            codespace: '',
+            log: '',
+            events: [{ type: 'kv', attributes: [{ key: 'op', value: 'set', index: true }] }],
+          };
+      queueMicrotask(() => events.emit('block', block, { txResults: [result], events: [] }, chain));
       return { ok: true, hash };
     },
   };

@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { blockIdJson, headerJson, validatorJson } from '../../../node/rpc-format.ts';
+import { blockIdJson, headerJson, validatorJson } from '../../../node/rpc/format.ts';
 import { LightClient, type LightClientOptions } from '../../../packages/client/light-client.ts';
 import { ClientError, RpcClient } from '../../../packages/client/rpc.ts';
 import { signMessage } from '../../../packages/crypto/ed25519.ts';

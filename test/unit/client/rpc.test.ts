@@ -1,8 +1,8 @@
 /**
- * packages/client/rpc.ts against the real RPC (node/rpc.ts + rpc-methods.ts, via light-chain.ts)
+ * packages/client/rpc.ts against the real RPC (node/rpc/, via light-chain.ts)
  * and against raw HTTP servers that misbehave: every method's JSON turned back into the project's
  * types (hashes recompute to the node's block ids; a block with evidence survives
- * node/rpc-format.ts and back), validator pages, broadcasts and their refusals, and typed errors
+ * node/rpc/format.ts and back), validator pages, broadcasts and their refusals, and typed errors
  * for JSON-RPC errors, malformed or mismatched answers, oversized answers, an unreachable node and
  * a node that never answers.
  */
@@ -10,9 +10,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startRpcServer } from '../../../node/rpc.ts';
-import { blockJson } from '../../../node/rpc-format.ts';
-import { type RpcNode, rpcMethods } from '../../../node/rpc-methods.ts';
+import { blockJson } from '../../../node/rpc/format.ts';
+import { rpcMethods } from '../../../node/rpc/methods.ts';
+import type { RpcNode } from '../../../node/rpc/rpc-node.ts';
+import { startRpcServer } from '../../../node/rpc/server.ts';
 import {
   assertAccepted,
   assertCommitted,
@@ -91,7 +92,7 @@ test('status, block and commit come back as the project types, hashing to the no
   assert.is(latest.block.header.height, 3n);
 });
 
-test('a block with evidence and a last commit survives rpc-format and back', () => {
+test('a block with evidence and a last commit survives rpc/format.ts and back', () => {
   const fx = makeFixture([10n, 10n, 10n, 10n], 'ev');
   const block = chain.committed[1]!;
   const evidence = makeDuplicateVoteEvidence(

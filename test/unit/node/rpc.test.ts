@@ -1,5 +1,5 @@
 /**
- * node/rpc.ts, rpc-methods.ts, rpc-ws.ts and tx-index.ts against a real LevelDB block store
+ * node/rpc/ (server, method groups, WebSocket) and tx-index.ts against a real LevelDB block store
  * holding three committed blocks (with their index written in the same batch) and a stand-in for
  * the rest of the node: the parameter readers, each method's parameter validation with CometBFT's
  * codes and statuses, tx_search and block_search over the index, broadcast_tx_commit's wait and
@@ -19,6 +19,12 @@ import { defaultTimeouts, initialState } from '../../../consensus/core/state-mac
 import type { ProposedBlock } from '../../../consensus/driver.ts';
 import { defaultConfig } from '../../../node/config.ts';
 import { NodeMetrics } from '../../../node/metrics.ts';
+import { sampleEventLoopLag } from '../../../node/rpc/admission.ts';
+import { validatorDiff } from '../../../node/rpc/blocks.ts';
+import { rfc3339 } from '../../../node/rpc/format.ts';
+import { defaultMethodOptions, rpcMethods } from '../../../node/rpc/methods.ts';
+import type { BlockResults, RpcNode } from '../../../node/rpc/rpc-node.ts';
+import { MAX_SEARCHES_AT_ONCE } from '../../../node/rpc/search-gate.ts';
 import {
   boolParam,
   bytesParam,
@@ -30,17 +36,7 @@ import {
   type RpcMethod,
   startRpcServer,
   stringParam,
-} from '../../../node/rpc.ts';
-import { rfc3339 } from '../../../node/rpc-format.ts';
-import {
-  type BlockResults,
-  defaultMethodOptions,
-  MAX_SEARCHES_AT_ONCE,
-  type RpcNode,
-  rpcMethods,
-  sampleEventLoopLag,
-  validatorDiff,
-} from '../../../node/rpc-methods.ts';
+} from '../../../node/rpc/server.ts';
 import { txIndexOps } from '../../../node/tx-index.ts';
 import { CareLedgerError, listenFailed } from '../../../packages/core/errors.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
@@ -157,7 +153,6 @@ const node: RpcNode = {
     consensusState: initialState<ProposedBlock>(nextHeightStart(chain), 0, { timeouts: defaultTimeouts }),
   },
   events,
-  commitWaiters: new Map(),
   submitTx(bytes) {
     const hash = txHash(bytes);
     if (Buffer.from(bytes).toString().startsWith('bad'))
@@ -532,6 +527,7 @@ test('admission control: MEMPOOL_BUSY at the high-water mark, before the tx is c
     mempoolBusyFraction: 0.25,
     maxEventLoopLagMs: 500,
     eventLoopLag: () => lag,
+    maxCommitWaiters: 1,
   });
   const server = await startRpcServer(methods, {
     listen: '127.0.0.1:0',
@@ -558,7 +554,11 @@ test('admission control: MEMPOOL_BUSY at the high-water mark, before the tx is c
   );
   assert.equal([commit.check_tx.codespace, commit.height], ['MEMPOOL_BUSY', '0']);
   assert.is(submitted.length, before + 1);
-  assert.is(node.commitWaiters.size, 0);
+  // Its waiter was released: with room for one waiter, the next call is not refused for want of one.
+  const again = await ok(
+    post({ jsonrpc: '2.0', id: 2, method: 'broadcast_tx_commit', params: { tx } }, host),
+  );
+  assert.is(again.check_tx.codespace, 'MEMPOOL_BUSY');
   // A late event loop makes the node busy too, whatever the pool holds.
   pool.size = 0;
   lag = 499;
@@ -621,36 +621,78 @@ test('sampleEventLoopLag: near 0 when idle, the stall when the loop is blocked',
   assert.ok(lagNow() >= 100, `blocked lag ${lagNow()}`);
 });
 
-test('broadcast_tx_commit: waits for the commit, times out as CometBFT, cleans up its waiter', async () => {
+test("broadcast_tx_commit: answered from the node's block event, times out as CometBFT, releases its waiter", async () => {
+  // One waiter at most, so a waiter left behind would refuse every later call.
+  const host = await serve({}, { maxCommitWaiters: 1 });
+  const call = (tx: Uint8Array) =>
+    post(
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'broadcast_tx_commit',
+        params: { tx: Buffer.from(tx).toString('base64') },
+      },
+      host,
+    );
   const bytes = utf8.encode('ok-commit');
-  const key = toHex(txHash(bytes));
-  const pending = rpc('broadcast_tx_commit', { tx: Buffer.from(bytes).toString('base64') });
-  const deadline = Date.now() + 2000;
-  while (!node.commitWaiters.has(key) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  const waiters = node.commitWaiters.get(key)!;
-  node.commitWaiters.delete(key);
-  for (const resolve of waiters)
-    resolve({ height: 7n, result: { code: 0, codespace: '', log: '', events: kvEvents('c') } });
+  const before = submitted.length;
+  const pending = call(bytes);
+  await until(() => (submitted.length > before ? true : undefined));
+  // The bound: while one call waits, another is refused at once.
+  expectError(
+    await call(utf8.encode('ok-second')),
+    200,
+    RpcCode.internal,
+    /^maximum number of subscriptions reached: 1$/,
+  );
+  // A block announced by the node answers it with the tx's own result (the second tx of the block).
+  const block = buildBlock(chain, {
+    txs: [utf8.encode('ok-other'), bytes],
+    evidence: [],
+    time: chain.lastBlockTime + 1000n,
+    proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
+  });
+  const other: ExecTxResult = { code: 0, codespace: '', log: '', events: kvEvents('other') };
+  const mine: ExecTxResult = { code: 0, codespace: '', log: 'mine', events: kvEvents('c') };
+  events.emit('block', block, { txResults: [other, mine], events: [] }, chain);
   const result = await ok(pending);
-  assert.equal([result.height, result.check_tx.code, result.tx_result.events[0].type], ['7', 0, 'kv']);
+  assert.equal(
+    [
+      result.height,
+      result.check_tx.code,
+      result.tx_result.log,
+      result.tx_result.events[0].attributes[0].value,
+    ],
+    [block.header.height.toString(), 0, 'mine', 'c'],
+  );
+  assert.is(result.hash, toHex(txHash(bytes)).toUpperCase());
 
   const late = utf8.encode('ok-never');
   const started = Date.now();
   expectError(
-    await rpc('broadcast_tx_commit', { tx: Buffer.from(late).toString('base64') }),
+    await call(late),
     200,
     RpcCode.internal,
     /^timed out waiting for tx to be included in a block$/,
   );
   assert.ok(Date.now() - started >= 250);
-  assert.not.ok(node.commitWaiters.has(toHex(txHash(late))), 'the waiter is removed');
 
-  const refused = await ok(rpc('broadcast_tx_commit', { tx: Buffer.from('bad').toString('base64') }));
+  const refused = await ok(call(utf8.encode('bad')));
   assert.equal(
     [refused.check_tx.code, refused.check_tx.codespace, refused.height],
     [1, 'TX_BAD_SIGNATURE', '0'],
   );
-  assert.is(node.commitWaiters.size, 0);
+  // Every waiter was released (answered, timed out, refused): there is room for the next call.
+  const next = call(utf8.encode('ok-after'));
+  await until(() => (Buffer.from(submitted.at(-1)!).toString() === 'ok-after' ? true : undefined));
+  const block2 = buildBlock(chain, {
+    txs: [utf8.encode('ok-after')],
+    evidence: [],
+    time: chain.lastBlockTime + 1000n,
+    proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
+  });
+  events.emit('block', block2, { txResults: [mine], events: [] }, chain);
+  assert.is((await ok(next)).tx_result.log, 'mine');
 });
 
 test('request limits: body, batch, envelope, ids, params, methods', async () => {

@@ -1,17 +1,18 @@
 /**
- * node/tx-index.ts over a real LevelDB: an exact match scans only the heights the query's height
- * conditions leave, and the scan budget is the query's, all conditions together, so a query
- * cannot multiply it by repeating a condition.
+ * node/rpc/tx-search.ts over an index written by node/tx-index.ts in a real LevelDB: an exact
+ * match scans only the heights the query's height conditions leave, and the scan budget is the
+ * query's, all conditions together, so a query cannot multiply it by repeating a condition.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseQuery } from '../../../node/events-query.ts';
-import { searchBlocks, searchTxs, txIndexOps } from '../../../node/tx-index.ts';
-import type { Block } from '../../../packages/types/block.ts';
-import { type Db, openDb } from '../../../state/db.ts';
+import { parseQuery } from '../../../../node/rpc/events-query.ts';
+import { searchBlocks, searchTxs } from '../../../../node/rpc/tx-search.ts';
+import { txIndexOps } from '../../../../node/tx-index.ts';
+import type { Block } from '../../../../packages/types/block.ts';
+import { type Db, openDb } from '../../../../state/db.ts';
 
 /** Heights 1..20: one tx per block with kv.key='k' (and 'odd' on odd heights), block event tick. */
 async function indexed(fn: (db: Db) => Promise<void>): Promise<void> {

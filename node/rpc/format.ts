@@ -4,19 +4,19 @@
  * nanoseconds. Fields CareLedger's header lacks (part sets, consensus hash) are returned
  * well-formed rather than missing.
  */
-import { leafHash, merkleProver, sha256 } from '../packages/crypto/hash.ts';
+import { leafHash, merkleProver, sha256 } from '../../packages/crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
   blockIdOf,
   blockTxHashes,
   type Header,
-} from '../packages/types/block.ts';
-import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../packages/types/commit.ts';
-import type { Genesis } from '../packages/types/genesis.ts';
-import { addressOf, type Validator, type ValidatorSet } from '../packages/types/validator.ts';
-import type { Vote } from '../packages/types/vote.ts';
-import type { AppEvent, ExecTxResult } from '../state/application.ts';
+} from '../../packages/types/block.ts';
+import { type Commit, CommitFlag, type DuplicateVoteEvidence } from '../../packages/types/commit.ts';
+import type { Genesis } from '../../packages/types/genesis.ts';
+import { addressOf, type Validator, type ValidatorSet } from '../../packages/types/validator.ts';
+import type { Vote } from '../../packages/types/vote.ts';
+import type { AppEvent, ExecTxResult } from '../../state/application.ts';
 
 export const BLOCK_PROTOCOL_VERSION = '11';
 export const PUB_KEY_TYPE = 'tendermint/PubKeyEd25519';

@@ -1,5 +1,5 @@
 /**
- * node/events-query.ts: CometBFT's event query language. Valid queries parse to the expected AST
+ * node/rpc/events-query.ts: CometBFT's event query language. Valid queries parse to the expected AST
  * and print back canonically; each malformed one fails with its offset and what was expected;
  * the matcher follows CometBFT (every condition on some value, exact decimal comparison, leading
  * numbers of `8atom`, type-only tags, times and dates).
@@ -16,7 +16,7 @@ import {
   parseQuery,
   QueryError,
   queryText,
-} from '../../../node/events-query.ts';
+} from '../../../../node/rpc/events-query.ts';
 
 function events(entries: Record<string, string[]>): Map<string, string[]> {
   return new Map(Object.entries(entries));

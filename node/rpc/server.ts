@@ -2,7 +2,7 @@
  * The node's RPC server, with CometBFT's paths, parameters, JSON shapes, error codes and HTTP
  * statuses so existing tools can drive it: URI GET (`/status`, `/block?height=5`,
  * `/broadcast_tx_sync?tx=0x…`), JSON-RPC 2.0 POST to `/` (single calls and batches, params by name
- * or by position) and a WebSocket at `/websocket` (node/rpc-ws.ts) on the same port.
+ * or by position) and a WebSocket at `/websocket` (node/rpc/ws.ts) on the same port.
  *
  * Bounded and safe: request bodies, batches, open connections and the time a call may take have
  * limits; CORS is off unless origins are listed; `unsafe_*` methods are refused unless enabled;
@@ -12,9 +12,9 @@
  * method), JSON-RPC POSTs with HTTP 200 unless the body itself is unreadable.
  */
 import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
-import { CareLedgerError } from '../packages/core/errors.ts';
-import { listenOn } from './listen.ts';
-import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './rpc-ws.ts';
+import { CareLedgerError } from '../../packages/core/errors.ts';
+import { listenOn } from '../listen.ts';
+import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './ws.ts';
 
 export type RpcParams = Record<string, unknown>;
 export type Transport = 'uri' | 'jsonrpc' | 'websocket';
@@ -36,6 +36,9 @@ export interface RpcMethod {
 }
 
 export type RpcMethods = ReadonlyMap<string, RpcMethod>;
+
+/** One group of methods by name (node/rpc/methods.ts composes the groups into `RpcMethods`). */
+export type MethodTable = Readonly<Record<string, RpcMethod>>;
 
 /**
  * Whether `unsafe_*` methods may be called. There is no config key for it yet (and no unsafe
