@@ -252,6 +252,24 @@ export class Consortium {
   }
 }
 
+/**
+ * Polls `check` (an exception counts as not yet) until it holds, or fails after `timeoutMs`
+ * saying what it waited for, with `context()` (a node's log, say) appended.
+ */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  context: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${context()}`);
+}
+
 /** A client that signs kvstore txs with a deterministic key. */
 export class KvClient {
   private readonly key = keyPairFromSeed(sha256(Buffer.from('careledger-e2e-client')));
