@@ -10,8 +10,8 @@ import * as assert from 'uvu/assert';
 import { type CliIo, runHealthCommand } from '../../../packages/client/cli.ts';
 import { saveKeyFile } from '../../../packages/client/keys.ts';
 import { sha256 } from '../../../packages/crypto/hash.ts';
-import { GENESIS_TIME, genesisFor, member } from '../health/fixtures.ts';
-import { AppTransport } from './health-transport.ts';
+import { AppTransport } from '../packages/client/health-transport.ts';
+import { GENESIS_TIME, genesisFor, member } from '../state/health/fixtures.ts';
 
 const utf8 = new TextEncoder();
 
