@@ -36,7 +36,7 @@ import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type CheckedTx, encodeTx } from '../packages/types/tx.ts';
 import { openDb } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
-import { blockAt } from '../test/unit/health/fixtures.ts';
+import { blockAt } from '../test/unit/state/health/fixtures.ts';
 
 const { values } = parseArgs({
   options: {

@@ -1,21 +1,29 @@
 /**
  * `npm test`: the whole suite, in order of cost, ending with one line `N passed, N failed`.
  *
- *  1. type check (tsc) and lint (Biome) over the whole repo;
- *  2. unit tests (uvu), under c8 for coverage;
- *  3. simulator seeds: the configurations the consensus issue requires, run in parallel;
- *     (then the proof that the simulator's checker can fail);
- *  4. end-to-end tests with real processes (before the simulator, alone on the machine).
+ *  1. `static`: type check (tsc) and lint (Biome) over the whole repo;
+ *  2. `unit`: unit tests (uvu) under c8, then a coverage table per source folder: statements,
+ *     branches, functions and lines of every .ts file in packages/, consensus/, state/, node/
+ *     and p2p/ (files no unit test loads count at 0%), per top-level folder and per packages/*
+ *     subfolder (see coverage-summary.ts);
+ *  3. `e2e`: end-to-end tests with real processes (before the simulator, alone on the machine);
+ *  4. `sim`: simulator seeds, the configurations the consensus issue requires, run in parallel
+ *     (then the proof that the simulator's checker can fail).
  *
- * Each test file and each simulator seed counts as one test in the totals. Set
- * CARELEDGER_SIM_SEEDS to run fewer seeds locally (CI runs the full count).
+ * `node test/run.ts unit` (or any list of step names) runs only those steps. Each check, each uvu
+ * test and each simulator seed counts as one test in the totals. Set CARELEDGER_SIM_SEEDS to
+ * run fewer seeds locally (CI runs the full count).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { coverageTable } from './coverage-summary.ts';
 
 const root = join(import.meta.dirname, '..');
 const seedsPerConfig = Number(process.env.CARELEDGER_SIM_SEEDS ?? 500);
+/** The folders of shipped source, whose coverage the unit tests report (see step 2). */
+const SOURCE_FOLDERS = ['packages', 'consensus', 'state', 'node', 'p2p'] as const;
 
 interface Outcome {
   passed: number;
@@ -72,115 +80,142 @@ function count(label: string, outcome: Outcome | null, output: string): void {
 }
 
 // 1. Static checks: each counts as one test.
-for (const [label, args] of [
-  ['typecheck', ['tsc', '--noEmit', '-p', '.']],
-  ['lint', ['biome', 'check', '.']],
-] as const) {
-  const result = await run('npx', [...args], label);
-  if (result.code === 0) total.passed++;
-  else {
-    total.failed++;
-    process.stdout.write(result.output);
+async function staticChecks(): Promise<void> {
+  for (const [label, args] of [
+    ['typecheck', ['tsc', '--noEmit', '-p', '.']],
+    ['lint', ['biome', 'check', '.']],
+  ] as const) {
+    const result = await run('npx', [...args], label);
+    if (result.code === 0) total.passed++;
+    else {
+      total.failed++;
+      process.stdout.write(result.output);
+    }
   }
 }
 
-// 2. Unit tests, all files in one process under c8.
-const unitFiles = findTests(join(root, 'test', 'unit')).map((f) => relative(root, f));
-const unit = await run(
-  'npx',
-  [
-    'c8',
-    '--reporter=text-summary',
-    '--include=packages/**',
-    '--include=consensus/**',
-    '--include=state/**',
-    'node',
-    'test/unit-runner.ts',
-    ...unitFiles,
-  ],
-  'unit',
-);
-process.stdout.write(
-  unit.output
-    .split('\n')
-    .filter((l) => /^(Statements|Branches|Functions|Lines)\s*:/.test(l.trim()))
-    .map((l) => `  coverage ${l.trim()}\n`)
-    .join(''),
-);
-count('unit', totals(unit.output), unit.output);
+// 2. Unit tests, all files in one process under c8. Coverage counts every .ts file under the
+// five source folders (packages/, consensus/ with its simulator, state/, node/, p2p/), and with
+// --all also the files no unit test loads, at 0%: the numbers say how much of the shipped code
+// the unit tests run, not how much of what they happen to import. test/, bench/ and
+// node_modules/ are not counted. c8 writes a json-summary (per-file counts) into a temp folder,
+// and coverage-summary.ts sums it per top-level folder and per packages/* subfolder.
+async function unitTests(): Promise<void> {
+  const unitFiles = findTests(join(root, 'test', 'unit')).map((f) => relative(root, f));
+  const coverageDir = mkdtempSync(join(tmpdir(), 'careledger-coverage-'));
+  const unit = await run(
+    'npx',
+    [
+      'c8',
+      '--reporter=json-summary',
+      `--reports-dir=${coverageDir}`,
+      `--temp-directory=${join(coverageDir, 'v8')}`,
+      '--all',
+      ...SOURCE_FOLDERS.map((folder) => `--include=${folder}/**`),
+      'node',
+      'test/unit-runner.ts',
+      ...unitFiles,
+    ],
+    'unit',
+  );
+  try {
+    process.stdout.write(`[unit] coverage by folder (covered/total)\n`);
+    process.stdout.write(coverageTable(join(coverageDir, 'coverage-summary.json'), root));
+  } catch (err) {
+    process.stdout.write(`[unit] no coverage summary: ${(err as Error).message}\n`);
+  } finally {
+    rmSync(coverageDir, { recursive: true, force: true });
+  }
+  count('unit', totals(unit.output), unit.output);
+}
 
 // 3. End-to-end: real node processes on loopback. Alone, before the CPU-heavy simulator runs,
 // so their timeouts measure the software, not a starved machine.
-const e2eFiles = findTests(join(root, 'test', 'e2e')).map((f) => relative(root, f));
-if (e2eFiles.length > 0) {
-  const e2e = await run('node', ['test/unit-runner.ts', ...e2eFiles], 'e2e');
-  count('e2e', totals(e2e.output), e2e.output);
+async function e2eTests(): Promise<void> {
+  const e2eFiles = findTests(join(root, 'test', 'e2e')).map((f) => relative(root, f));
+  if (e2eFiles.length > 0) {
+    const e2e = await run('node', ['test/unit-runner.ts', ...e2eFiles], 'e2e');
+    count('e2e', totals(e2e.output), e2e.output);
+  }
 }
 
 // 4. Simulator seeds: the three required configurations, split into chunks run two at a time
 // (two cores), so the slow 7-validator configuration does not finish alone on one core.
-const sims: [string, string[]][] = [
-  ['sim n=4 f=1', ['--validators', '4', '--byzantine', '1']],
-  ['sim n=7 f=2', ['--validators', '7', '--byzantine', '2']],
-  [
-    'sim n=4 f=0 drops+partitions',
-    ['--validators', '4', '--byzantine', '0', '--drop', '0.2', '--partitions'],
-  ],
-];
-const CHUNKS = 4;
-const jobs = sims.flatMap(([label, args]) =>
-  Array.from({ length: CHUNKS }, (_, c) => ({
-    label,
-    from: Math.floor((seedsPerConfig * c) / CHUNKS) + 1,
-    to: Math.floor((seedsPerConfig * (c + 1)) / CHUNKS),
-    args,
-  }))
-    .filter((job) => job.from <= job.to)
-    .map((job) => ({
+async function simulator(): Promise<void> {
+  const sims: [string, string[]][] = [
+    ['sim n=4 f=1', ['--validators', '4', '--byzantine', '1']],
+    ['sim n=7 f=2', ['--validators', '7', '--byzantine', '2']],
+    [
+      'sim n=4 f=0 drops+partitions',
+      ['--validators', '4', '--byzantine', '0', '--drop', '0.2', '--partitions'],
+    ],
+  ];
+  const CHUNKS = 4;
+  const jobs = sims.flatMap(([label, args]) =>
+    Array.from({ length: CHUNKS }, (_, c) => ({
       label,
-      args: ['consensus/sim/cli.ts', '--seeds', `${job.from}..${job.to}`, '--quiet', ...job.args],
-    })),
-);
-const simTotals = new Map<string, Outcome>();
-let nextJob = 0;
-async function worker(): Promise<void> {
-  for (let job = jobs[nextJob++]; job !== undefined; job = jobs[nextJob++]) {
-    const result = await run('node', job.args, `${job.label} seeds ${job.args[2]}`);
-    const outcome = totals(result.output);
-    count(job.label, outcome, result.output);
-    const sum = simTotals.get(job.label) ?? { passed: 0, failed: 0 };
-    simTotals.set(job.label, {
-      passed: sum.passed + (outcome?.passed ?? 0),
-      failed: sum.failed + (outcome?.failed ?? 1),
-    });
+      from: Math.floor((seedsPerConfig * c) / CHUNKS) + 1,
+      to: Math.floor((seedsPerConfig * (c + 1)) / CHUNKS),
+      args,
+    }))
+      .filter((job) => job.from <= job.to)
+      .map((job) => ({
+        label,
+        args: ['consensus/sim/cli.ts', '--seeds', `${job.from}..${job.to}`, '--quiet', ...job.args],
+      })),
+  );
+  const simTotals = new Map<string, Outcome>();
+  let nextJob = 0;
+  async function worker(): Promise<void> {
+    for (let job = jobs[nextJob++]; job !== undefined; job = jobs[nextJob++]) {
+      const result = await run('node', job.args, `${job.label} seeds ${job.args[2]}`);
+      const outcome = totals(result.output);
+      count(job.label, outcome, result.output);
+      const sum = simTotals.get(job.label) ?? { passed: 0, failed: 0 };
+      simTotals.set(job.label, {
+        passed: sum.passed + (outcome?.passed ?? 0),
+        failed: sum.failed + (outcome?.failed ?? 1),
+      });
+    }
+  }
+  await Promise.all([worker(), worker()]);
+  for (const [label, outcome] of simTotals)
+    process.stdout.write(`[${label}] ${outcome.passed} passed, ${outcome.failed} failed\n`);
+
+  // The checker can fail: more byzantine power than tolerated must produce a violation.
+  const broken = await run(
+    'node',
+    [
+      'consensus/sim/cli.ts',
+      '--seeds',
+      '1..20',
+      '--validators',
+      '4',
+      '--byzantine',
+      '2',
+      '--no-crashes',
+      '--quiet',
+      '--expect-violation',
+    ],
+    'sim checker catches f >= n/3',
+  );
+  if (broken.code === 0) total.passed++;
+  else {
+    total.failed++;
+    process.stdout.write(`${broken.output}[sim checker] found no violation with f >= n/3\n`);
   }
 }
-await Promise.all([worker(), worker()]);
-for (const [label, outcome] of simTotals)
-  process.stdout.write(`[${label}] ${outcome.passed} passed, ${outcome.failed} failed\n`);
 
-// 5. The checker can fail: more byzantine power than tolerated must produce a violation.
-const broken = await run(
-  'node',
-  [
-    'consensus/sim/cli.ts',
-    '--seeds',
-    '1..20',
-    '--validators',
-    '4',
-    '--byzantine',
-    '2',
-    '--no-crashes',
-    '--quiet',
-    '--expect-violation',
-  ],
-  'sim checker catches f >= n/3',
-);
-if (broken.code === 0) total.passed++;
-else {
-  total.failed++;
-  process.stdout.write(`${broken.output}[sim checker] found no violation with f >= n/3\n`);
+/** The steps by name, in the order they run; `node test/run.ts unit e2e` runs only those. */
+const STEPS = { static: staticChecks, unit: unitTests, e2e: e2eTests, sim: simulator } as const;
+const asked = process.argv.slice(2);
+const unknown = asked.filter((name) => !Object.hasOwn(STEPS, name));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown step ${unknown.join(', ')}: choose from ${Object.keys(STEPS).join(', ')}\n`);
+  process.exit(2);
 }
+for (const [name, step] of Object.entries(STEPS))
+  if (asked.length === 0 || asked.includes(name)) await step();
 
 process.stdout.write(`${total.passed} passed, ${total.failed} failed\n`);
 process.exit(total.failed > 0 ? 1 : 0);

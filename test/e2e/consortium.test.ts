@@ -2,7 +2,8 @@
  * A real 4-validator consortium: OS processes, TCP sockets, LevelDB in temp folders. One
  * consortium goes through the scenarios in order, as an operator's week would: normal load,
  * a kill -9, losing two of four, a node rebuilt from an empty data folder, a rollback, and a
- * node whose disk lost its state.
+ * node whose disk lost its state. Between scenarios `ensureLive` restarts any node left down and
+ * waits for all four to catch up, so one failure does not cascade into the scenarios after it.
  */
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,6 +60,9 @@ async function assertSameChain(nodes: number[], to: bigint): Promise<void> {
 test.after(async () => {
   await net.destroy();
 });
+
+// Each scenario starts from all four nodes running and caught up, whatever the previous one left.
+test.before.each(() => net.ensureLive([0, 1, 2, 3]));
 
 test('4 validators commit 50 heights with txs; every node has identical block ids and app hashes', async () => {
   // Node 3's mempool holds one tx, so it lacks nearly every tx of the others' proposals (which

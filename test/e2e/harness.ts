@@ -57,6 +57,8 @@ export class Consortium {
   readonly rpcs: string[];
   readonly chainId: string;
   private readonly procs: (ChildProcess | null)[];
+  /** Whether any node was ever started: before that, `ensureLive` has nothing to restore. */
+  private everStarted = false;
 
   private constructor(dir: string, homes: string[], rpcs: string[], chainId: string) {
     this.dir = dir;
@@ -121,6 +123,7 @@ export class Consortium {
       if (this.procs[i] === child) this.procs[i] = null;
     });
     this.procs[i] = child;
+    this.everStarted = true;
   }
 
   startAll(): void {
@@ -158,6 +161,23 @@ export class Consortium {
     const code = await exited;
     this.procs[i] = null;
     return code;
+  }
+
+  /**
+   * The check between two scenarios of one file, so a scenario that fails half-way (a node left
+   * stopped, crashed, or behind) does not fail the next ones too: starts any of `nodes` that is
+   * not running, then waits until every one of them has reached the highest height any of them
+   * reports (one more when a node had to be started, to see the consortium commit again).
+   * Nothing to do before the first start: the first scenario sets the consortium up. A
+   * consortium that cannot be restored fails here, naming the nodes' logs.
+   */
+  async ensureLive(nodes: readonly number[], timeoutMs = 60_000): Promise<void> {
+    if (!this.everStarted) return;
+    const stopped = nodes.filter((i) => !this.isRunning(i));
+    for (const i of stopped) this.start(i);
+    const heights = await Promise.all(nodes.map((i) => this.height(i).catch(() => 0n)));
+    const top = heights.reduce((a, b) => (a > b ? a : b), 0n) + (stopped.length > 0 ? 1n : 0n);
+    await Promise.all(nodes.map((i) => this.waitForHeight(i, top, timeoutMs)));
   }
 
   async stopAll(): Promise<void> {
@@ -250,6 +270,24 @@ export class Consortium {
     );
     return { hash: r.block_id.hash, appHash: r.block.header.app_hash };
   }
+}
+
+/**
+ * Polls `check` (an exception counts as not yet) until it holds, or fails after `timeoutMs`
+ * saying what it waited for, with `context()` (a node's log, say) appended.
+ */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  context: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${context()}`);
 }
 
 /** A client that signs kvstore txs with a deterministic key. */

@@ -64,6 +64,10 @@ test.after(async () => {
   await net.destroy();
 });
 
+// Each scenario starts from the four genesis nodes running and caught up, whatever the previous
+// one left (a joining institution's nodes are the scenario's own).
+test.before.each(() => net.ensureLive([0, 1, 2, 3]));
+
 test('the seed journey through the SDK on 4 processes; every answer proven', async () => {
   net.startAll();
   await net.waitForHeight(0, 2n, 60_000);

@@ -11,10 +11,8 @@
  * with a deadline. Every "did not happen" is checked after a positive barrier: the counter that
  * proves the message arrived, then committed heights on the other nodes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -28,104 +26,22 @@ import { loadHome } from '../../node/home.ts';
 import { peerIdFromNodeKey } from '../../p2p/identity.ts';
 import { genesisValidatorSet } from '../../packages/types/genesis.ts';
 import { verifyVote } from '../../packages/types/vote.ts';
-import { Consortium } from './harness.ts';
+import { Consortium, waitUntil } from './harness.ts';
+import { PeerProcess, type Reply } from './peer-process.ts';
 
 const net = Consortium.create({ validators: 4, basePort: 31656 });
 const homes = net.homes.map((home) => loadHome(home));
 const ids = homes.map((h) => peerIdFromNodeKey(h.nodeKeySeed));
 const p2pAddr = (i: number): string => `${homes[i]!.config.p2p.listen}/p2p/${ids[i]}`;
 const nodeMaxMessageBytes = homes[0]!.config.p2p.maxMessageBytes;
-const script = join(import.meta.dirname, 'rogue-peer.ts');
 // Testnet ports are base + 10·i + {0, 1, 4}; 31691..31700 are free.
 const OUTSIDER_PORT = 31697;
 const ROGUE_PORT = 31698;
 
-type Reply = Record<string, unknown> & { id?: number; ok?: boolean; error?: string };
-
-/** A rogue-peer.ts process: one JSON command per line in, one JSON reply per line out. */
-class PeerProcess {
-  readonly child: ChildProcess;
-  readonly ready: Promise<Reply>;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  private nextId = 1;
-  private stderr = '';
-
-  constructor(opts: { seedHex: string | null; members: string[]; port: number; maxMessageBytes: number }) {
-    const arg = JSON.stringify({
-      chainId: net.chainId,
-      seedHex: opts.seedHex,
-      members: opts.members,
-      listen: `/ip4/127.0.0.1/tcp/${opts.port}`,
-      maxMessageBytes: opts.maxMessageBytes,
-    });
-    this.child = spawn(process.execPath, [script, arg], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => {
-      this.stderr = (this.stderr + d.toString()).slice(-4000);
-    });
-    let readyResolve: (r: Reply) => void = () => {};
-    this.ready = withDeadline(
-      new Promise<Reply>((resolve) => {
-        readyResolve = resolve;
-      }),
-      15_000,
-      () => `peer process not ready\n${this.stderr}`,
-    );
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      const r = JSON.parse(line) as Reply;
-      if (r.ready === true) readyResolve(r);
-      else if (r.id !== undefined) this.pending.get(r.id)?.(r);
-    });
-  }
-
-  async call(cmd: string, params: Record<string, unknown> = {}, timeoutMs = 15_000): Promise<Reply> {
-    const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve) => this.pending.set(id, resolve));
-    this.child.stdin!.write(`${JSON.stringify({ id, cmd, ...params })}\n`);
-    const r = await withDeadline(reply, timeoutMs, () => `peer command ${cmd} got no reply\n${this.stderr}`);
-    this.pending.delete(id);
-    assert.ok(r.ok, `peer command ${cmd} failed: ${r.error}\n${this.stderr}`);
-    return r;
-  }
-
-  /** Stops the host and waits for the process to exit; SIGKILL if it does not within 5 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    await this.call('stop').catch(() => undefined);
-    this.child.stdin!.end();
-    await withDeadline(exited, 5_000, () => 'peer process did not exit').catch(() => {
-      this.kill();
-      return exited;
-    });
-  }
-
-  kill(): void {
-    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
-      process.kill(this.child.pid, 'SIGKILL');
-  }
-}
-
 const peers: PeerProcess[] = [];
 
-async function withDeadline<T>(work: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(what())), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n--- node 0\n${net.logTail(0)}`);
+function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  return waitUntil(what, check, timeoutMs, () => `--- node 0\n${net.logTail(0)}`);
 }
 
 const metric = (i: number, name: string, labels: Record<string, string> = {}) => net.metric(i, name, labels);
@@ -171,6 +87,9 @@ test.after(async () => {
   await net.destroy();
 });
 
+// Each scenario starts from validators 0-2 running and caught up (3 stays down for the rogue).
+test.before.each(() => net.ensureLive([0, 1, 2]));
+
 test('a peer outside the membership cannot connect, and a node never lists it', async () => {
   for (const i of [0, 1, 2]) net.start(i);
   await Promise.all([0, 1, 2].map((i) => net.waitForHeight(i, 2n, 30_000)));
@@ -184,6 +103,7 @@ test('a peer outside the membership cannot connect, and a node never lists it', 
 
   // A fresh random node key; its own gater admits node 0, so only node 0's gater can refuse it.
   const outsider = new PeerProcess({
+    chainId: net.chainId,
     seedHex: null,
     members: [ids[0]!],
     port: OUTSIDER_PORT,
@@ -259,6 +179,7 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   // node 0 as a member, and dials only node 0.
   const seedHex = Buffer.from(homes[3]!.nodeKeySeed).toString('hex');
   const rogue = new PeerProcess({
+    chainId: net.chainId,
     seedHex,
     members: [ids[0]!],
     port: ROGUE_PORT,

@@ -13,6 +13,11 @@
  *                            a proposal by hashes of that height signed by a stranger, naming txs
  *                            nobody holds; with `full`, the next height's, whole block inside
  *   round { peer, height, round }  the sync request for a round's proposal and votes
+ *   equivocate { peer, validatorSeedHex, validatorIndex, validatorAddressHex }  wait for a vote
+ *                            of a new height H gossiped by `peer`, then publish two prevotes of
+ *                            height H+1, round 0, signed by that validator key, for two different
+ *                            block ids: a double sign (the node keeps next-height messages until
+ *                            it gets there, so the pair cannot arrive too late)
  *   direct { peer, kind }    sendDirect one fresh garbage message; replies the peer's verdict
  *   request { peer }         a sync status request; replies the error code if it fails
  *   stats { peer }           gossip messages received from `peer`, by topic; connections; sync
@@ -29,7 +34,7 @@ import { decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { keyPairFromSeed, signMessage } from '../../packages/crypto/ed25519.ts';
 import { blockIdOf, type Header } from '../../packages/types/block.ts';
-import { proposalSignBytes, type Vote } from '../../packages/types/vote.ts';
+import { proposalSignBytes, type Vote, VoteType, voteSignBytes } from '../../packages/types/vote.ts';
 
 interface Args {
   readonly chainId: string;
@@ -129,6 +134,14 @@ type Command =
   | { id: number; cmd: 'request'; peer: string }
   | { id: number; cmd: 'round'; peer: string; height: string; round: number }
   | { id: number; cmd: 'stats'; peer: string }
+  | {
+      id: number;
+      cmd: 'equivocate';
+      peer: string;
+      validatorSeedHex: string;
+      validatorIndex: number;
+      validatorAddressHex: string;
+    }
   | { id: number; cmd: 'stop' };
 
 async function run(c: Command): Promise<Record<string, unknown>> {
@@ -182,6 +195,27 @@ async function run(c: Command): Promise<Record<string, unknown>> {
           ? encodeMessage({ kind: 'proposal', proposal, block })
           : encodeProposalByHashes(proposal, block);
       return { height: height.toString(), outcome: await host.publish('consensus', bytes) };
+    }
+    case 'equivocate': {
+      const height = (await freshVote(c.peer)).height + 1n;
+      const key = keyPairFromSeed(Buffer.from(c.validatorSeedHex, 'hex'));
+      const blockIds = [new Uint8Array(randomBytes(32)), new Uint8Array(randomBytes(32))];
+      const outcomes = [];
+      for (const blockId of blockIds) {
+        const unsigned = { type: VoteType.prevote, height, round: 0, blockId };
+        const vote: Vote = {
+          ...unsigned,
+          validatorIndex: c.validatorIndex,
+          validatorAddress: Buffer.from(c.validatorAddressHex, 'hex'),
+          signature: signMessage(key.secretKey, voteSignBytes(args.chainId, unsigned)),
+        };
+        outcomes.push(await host.publish('consensus', encodeMessage({ kind: 'vote', vote })));
+      }
+      return {
+        height: height.toString(),
+        blockIds: blockIds.map((id) => Buffer.from(id).toString('hex').toUpperCase()),
+        outcomes,
+      };
     }
     case 'direct':
       try {

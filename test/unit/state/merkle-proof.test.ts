@@ -35,15 +35,17 @@ const utf8 = new TextEncoder();
 const b = (s: string) => utf8.encode(s);
 const leafOf = (k: string, v: string) => leafHash(keyHashOf(b(k)), valueHashOf(b(v)));
 
-function throwsCode(fn: () => unknown, code: string): void {
+/** `fn` must throw a CareLedgerError with `code`; `why` names the case in a failure message. */
+function throwsCode(fn: () => unknown, code: string, why = ''): void {
+  const label = why === '' ? '' : `${why}: `;
   try {
     fn();
   } catch (err) {
-    assert.instance(err, CareLedgerError);
-    assert.is((err as CareLedgerError).code, code, (err as Error).message);
+    assert.instance(err, CareLedgerError, `${label}not a CareLedgerError`);
+    assert.is((err as CareLedgerError).code, code, `${label}${(err as Error).message}`);
     return;
   }
-  assert.unreachable(`expected ${code}`);
+  assert.unreachable(`${label}expected ${code}`);
 }
 
 test('golden vectors of the hashing rules and the proof encoding', () => {
@@ -176,9 +178,8 @@ test('decodeProof refuses garbage, truncation, oversized input and non-canonical
   ];
   for (const [why, value] of bad) {
     const bytes = encode(value);
-    if (bytes.length > MAX_PROOF_BYTES) throwsCode(() => decodeProof(bytes), 'MERKLE_PROOF_TOO_LARGE');
-    else throwsCode(() => decodeProof(bytes), 'MERKLE_PROOF_MALFORMED');
-    assert.ok(true, why);
+    const code = bytes.length > MAX_PROOF_BYTES ? 'MERKLE_PROOF_TOO_LARGE' : 'MERKLE_PROOF_MALFORMED';
+    throwsCode(() => decodeProof(bytes), code, why);
   }
 });
 

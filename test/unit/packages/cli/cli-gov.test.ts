@@ -5,7 +5,7 @@ import { peerIdFromNodeKey } from '../../../../p2p/identity.ts';
 import { healthCommandUsage } from '../../../../packages/cli/run.ts';
 import { loadKeyFile } from '../../../../packages/client/keys.ts';
 import { sha256 } from '../../../../packages/crypto/hash.ts';
-import { keyOf, MEMBERS } from '../../health/fixtures.ts';
+import { keyOf, MEMBERS } from '../../state/health/fixtures.ts';
 import { withTerminal } from './cli-terminal.ts';
 
 const _utf8 = new TextEncoder();

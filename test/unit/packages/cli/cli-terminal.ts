@@ -11,8 +11,8 @@ import type { CliIo } from '../../../../packages/cli/io.ts';
 import { runHealthCommand } from '../../../../packages/cli/run.ts';
 import { saveKeyFile } from '../../../../packages/client/keys.ts';
 import { sha256 } from '../../../../packages/crypto/hash.ts';
-import { AppTransport } from '../../client/health-transport.ts';
-import { GENESIS_TIME, genesisFor, member } from '../../health/fixtures.ts';
+import { GENESIS_TIME, genesisFor, member } from '../../state/health/fixtures.ts';
+import { AppTransport } from '../client/health-transport.ts';
 
 const utf8 = new TextEncoder();
 

@@ -5,18 +5,18 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encode } from '../../../packages/codec/canonical.ts';
-import { hasCode } from '../../../packages/core/errors.ts';
-import { signMessage } from '../../../packages/crypto/ed25519.ts';
+import { encode } from '../../../../packages/codec/canonical.ts';
+import { hasCode } from '../../../../packages/core/errors.ts';
+import { signMessage } from '../../../../packages/crypto/ed25519.ts';
 import {
   decodeIdList,
   decodeMember,
   decodeParams,
   decodeValidators,
-} from '../../../packages/health/model.ts';
-import { idQueryData } from '../../../packages/health/query.ts';
-import { type HealthTx, registerProofBytes } from '../../../packages/health/tx.ts';
-import { signTx } from '../../../packages/types/tx.ts';
+} from '../../../../packages/health/model.ts';
+import { idQueryData } from '../../../../packages/health/query.ts';
+import { type HealthTx, registerProofBytes } from '../../../../packages/health/tx.ts';
+import { signTx } from '../../../../packages/types/tx.ts';
 import {
   anchorTx,
   blockAt,
@@ -64,7 +64,7 @@ test('reopening the app reads its height and app hash back', async () => {
   const h = await Harness.create();
   try {
     await h.ok(hospital, registerTx(patient('reopen'), 'city-hospital'));
-    const { HealthApp } = await import('../../../state/health/app.ts');
+    const { HealthApp } = await import('../../../../state/health/app.ts');
     const again = await HealthApp.open(h.db);
     assert.is(again.info().lastHeight, 1n);
     assert.is(

@@ -10,9 +10,9 @@ import {
   decodeMember,
   decodeParams,
   decodeValidators,
-} from '../../../packages/health/model.ts';
-import { idQueryData } from '../../../packages/health/query.ts';
-import type { HealthTx } from '../../../packages/health/tx.ts';
+} from '../../../../packages/health/model.ts';
+import { idQueryData } from '../../../../packages/health/query.ts';
+import type { HealthTx } from '../../../../packages/health/tx.ts';
 import { anchorTx, Harness, keyOf, MEMBERS, member, patient, registerTx, validatorKey } from './fixtures.ts';
 
 const hospital = member('city-hospital');

@@ -5,16 +5,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Canonical, encode } from '../../../packages/codec/canonical.ts';
+import { type Canonical, encode } from '../../../../packages/codec/canonical.ts';
 import {
   accessEventFromFields,
   breakGlassFromFields,
   type ClaimLine,
   decodeCount,
-} from '../../../packages/health/model.ts';
-import { provision } from '../../../packages/health/provision.ts';
-import { idQueryData } from '../../../packages/health/query.ts';
-import type { HealthTx } from '../../../packages/health/tx.ts';
+} from '../../../../packages/health/model.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import { idQueryData } from '../../../../packages/health/query.ts';
+import type { HealthTx } from '../../../../packages/health/tx.ts';
 import {
   accessTx,
   anchorTx,

@@ -14,13 +14,13 @@ import {
   type RpcPart,
   rpcTransport,
   sealRecord,
-} from '../../../packages/client/health.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
-import { sha256, toHex } from '../../../packages/crypto/hash.ts';
-import { patientIdOf } from '../../../packages/health/ids.ts';
-import { provision } from '../../../packages/health/provision.ts';
-import { CHAIN_ID, keyOf, member } from '../health/fixtures.ts';
-import { rejectsCode } from '../packages/fixtures.ts';
+} from '../../../../packages/client/health.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
+import { sha256, toHex } from '../../../../packages/crypto/hash.ts';
+import { patientIdOf } from '../../../../packages/health/ids.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import { CHAIN_ID, keyOf, member } from '../../state/health/fixtures.ts';
+import { rejectsCode } from '../fixtures.ts';
 import { AppTransport } from './health-transport.ts';
 
 const EMPTY = { code: 0, codespace: '', log: '', events: [] };

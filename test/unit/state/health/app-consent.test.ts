@@ -5,8 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { provision } from '../../../packages/health/provision.ts';
-import type { HealthTx } from '../../../packages/health/tx.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import type { HealthTx } from '../../../../packages/health/tx.ts';
 import {
   accessTx,
   anchorTx,

@@ -15,11 +15,11 @@ import {
   loadKeyFile,
   patientIdOfKey,
   saveKeyFile,
-} from '../../../packages/client/keys.ts';
-import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
-import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
-import { patientIdOf } from '../../../packages/health/ids.ts';
-import { inTempDir } from '../packages/fixtures.ts';
+} from '../../../../packages/client/keys.ts';
+import { keyPairFromSeed } from '../../../../packages/crypto/ed25519.ts';
+import { equalBytes, sha256 } from '../../../../packages/crypto/hash.ts';
+import { patientIdOf } from '../../../../packages/health/ids.ts';
+import { inTempDir } from '../fixtures.ts';
 
 const fixed = keyPairFromSeed(sha256(new TextEncoder().encode('keys-test/1')));
 const secretB64 = Buffer.from(fixed.secretKey).toString('base64');

@@ -6,14 +6,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encode } from '../../../packages/codec/canonical.ts';
-import { hasCode } from '../../../packages/core/errors.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import { healthAppStateToJson, parseHealthAppState } from '../../../packages/health/genesis.ts';
-import { derivedId, patientIdOf, recordIdOf } from '../../../packages/health/ids.ts';
-import { defaultParams } from '../../../packages/health/model.ts';
-import { provision } from '../../../packages/health/provision.ts';
-import { decodeHealthTx, encodeHealthTx, type HealthTx, TX_TYPES } from '../../../packages/health/tx.ts';
+import { encode } from '../../../../packages/codec/canonical.ts';
+import { hasCode } from '../../../../packages/core/errors.ts';
+import { toHex } from '../../../../packages/crypto/hash.ts';
+import { healthAppStateToJson, parseHealthAppState } from '../../../../packages/health/genesis.ts';
+import { derivedId, patientIdOf, recordIdOf } from '../../../../packages/health/ids.ts';
+import { defaultParams } from '../../../../packages/health/model.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import { decodeHealthTx, encodeHealthTx, type HealthTx, TX_TYPES } from '../../../../packages/health/tx.ts';
 
 const KEY = new Uint8Array(32).fill(7);
 const SIG = new Uint8Array(64).fill(9);

@@ -6,10 +6,10 @@
  * that the client refuses them. Not a test file itself.
  */
 
-import type { BroadcastOutcome, HealthTransport, ProvenAnswer } from '../../../packages/client/health.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
-import { checkTxBytes } from '../../../packages/types/tx.ts';
-import { CHAIN_ID, Harness } from '../health/fixtures.ts';
+import type { BroadcastOutcome, HealthTransport, ProvenAnswer } from '../../../../packages/client/health.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
+import { checkTxBytes } from '../../../../packages/types/tx.ts';
+import { CHAIN_ID, Harness } from '../../state/health/fixtures.ts';
 
 export class AppTransport implements HealthTransport {
   readonly h: Harness;

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encode } from '../../../packages/codec/canonical.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import { keyBytes, stateKey } from '../../../packages/health/keys.ts';
-import { decodeCount, decodePage, decodeRecord, LIST_PAGE_SIZE } from '../../../packages/health/model.ts';
+import { encode } from '../../../../packages/codec/canonical.ts';
+import { toHex } from '../../../../packages/crypto/hash.ts';
+import { keyBytes, stateKey } from '../../../../packages/health/keys.ts';
+import { decodeCount, decodePage, decodeRecord, LIST_PAGE_SIZE } from '../../../../packages/health/model.ts';
 import {
   type DecisionRequest,
   decisionQueryData,
@@ -26,11 +26,11 @@ import {
   patientListQueryData,
   verifyAnswer,
   verifyDecision,
-} from '../../../packages/health/query.ts';
-import { signHealthTx } from '../../../packages/health/tx.ts';
-import { decodeProof, verifyMembership, verifyNonMembership } from '../../../packages/merkle/proof.ts';
-import { openDb } from '../../../state/db.ts';
-import { HealthApp } from '../../../state/health/app.ts';
+} from '../../../../packages/health/query.ts';
+import { signHealthTx } from '../../../../packages/health/tx.ts';
+import { decodeProof, verifyMembership, verifyNonMembership } from '../../../../packages/merkle/proof.ts';
+import { openDb } from '../../../../state/db.ts';
+import { HealthApp } from '../../../../state/health/app.ts';
 import {
   anchorTx,
   blockAt,

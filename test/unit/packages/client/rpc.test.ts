@@ -10,22 +10,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { blockJson } from '../../../node/rpc/format.ts';
-import { rpcMethods } from '../../../node/rpc/methods.ts';
-import type { RpcNode } from '../../../node/rpc/rpc-node.ts';
-import { startRpcServer } from '../../../node/rpc/server.ts';
+import { blockJson } from '../../../../node/rpc/format.ts';
+import { rpcMethods } from '../../../../node/rpc/methods.ts';
+import type { RpcNode } from '../../../../node/rpc/rpc-node.ts';
+import { startRpcServer } from '../../../../node/rpc/server.ts';
 import {
   assertAccepted,
   assertCommitted,
   blockFromJson,
   ClientError,
   RpcClient,
-} from '../../../packages/client/rpc.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import { blockIdOf, encodeBlock, txHash } from '../../../packages/types/block.ts';
-import { makeDuplicateVoteEvidence } from '../../../packages/types/commit.ts';
-import { validatorSetHash } from '../../../packages/types/validator.ts';
-import { idOf, makeFixture, precommit } from '../consensus/fixtures.ts';
+} from '../../../../packages/client/rpc.ts';
+import { toHex } from '../../../../packages/crypto/hash.ts';
+import { blockIdOf, encodeBlock, txHash } from '../../../../packages/types/block.ts';
+import { makeDuplicateVoteEvidence } from '../../../../packages/types/commit.ts';
+import { validatorSetHash } from '../../../../packages/types/validator.ts';
+import { idOf, makeFixture, precommit } from '../../consensus/fixtures.ts';
 import { keyQuery, startChain } from './light-chain.ts';
 
 const utf8 = new TextEncoder();

@@ -7,13 +7,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HealthClient, HealthTxError, sealRecord } from '../../../packages/client/health.ts';
-import type { KeyPair } from '../../../packages/crypto/ed25519.ts';
-import { equalBytes, sha256 } from '../../../packages/crypto/hash.ts';
-import { derivedId, patientIdOf, recordIdOf } from '../../../packages/health/ids.ts';
-import { provision } from '../../../packages/health/provision.ts';
-import type { DecisionRequest } from '../../../packages/health/query.ts';
-import { CHAIN_ID, DAY, GENESIS_TIME, keyOf, member } from '../health/fixtures.ts';
+import { HealthClient, HealthTxError, sealRecord } from '../../../../packages/client/health.ts';
+import type { KeyPair } from '../../../../packages/crypto/ed25519.ts';
+import { equalBytes, sha256 } from '../../../../packages/crypto/hash.ts';
+import { derivedId, patientIdOf, recordIdOf } from '../../../../packages/health/ids.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import type { DecisionRequest } from '../../../../packages/health/query.ts';
+import { CHAIN_ID, DAY, GENESIS_TIME, keyOf, member } from '../../state/health/fixtures.ts';
 import { AppTransport } from './health-transport.ts';
 
 const utf8 = new TextEncoder();
@@ -237,7 +237,7 @@ test('a tampered answer is refused: value, proof, key, root and decision', () =>
       c[at] = c[at]! ^ 1;
       return c;
     };
-    const cases: [string, (a: import('../../../packages/client/health.ts').ProvenAnswer) => object][] = [
+    const cases: [string, (a: import('../../../../packages/client/health.ts').ProvenAnswer) => object][] = [
       ['value', (a) => ({ ...a, value: a.value === null ? new Uint8Array([1]) : flip(a.value) })],
       ['absent value', (a) => ({ ...a, value: null })],
       ['proof', (a) => ({ ...a, proof: flip(a.proof, Math.floor(a.proof.length / 2)) })],

@@ -13,32 +13,32 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultTimeouts, initialState } from '../../../consensus/core/state-machine.ts';
-import type { ProposedBlock } from '../../../consensus/driver.ts';
-import { defaultConfig } from '../../../node/config.ts';
-import { rpcMethods } from '../../../node/rpc/methods.ts';
-import type { BlockResults, RpcNode } from '../../../node/rpc/rpc-node.ts';
-import { type RpcMethod, startRpcServer } from '../../../node/rpc/server.ts';
-import { txIndexOps } from '../../../node/tx-index.ts';
-import { healthQueryKey } from '../../../packages/client/light-client.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
-import type { KeyPair } from '../../../packages/crypto/ed25519.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import { encodeProof } from '../../../packages/merkle/proof.ts';
-import { type Block, blockIdOf, resultsHash, txHash } from '../../../packages/types/block.ts';
+import { defaultTimeouts, initialState } from '../../../../consensus/core/state-machine.ts';
+import type { ProposedBlock } from '../../../../consensus/driver.ts';
+import { defaultConfig } from '../../../../node/config.ts';
+import { rpcMethods } from '../../../../node/rpc/methods.ts';
+import type { BlockResults, RpcNode } from '../../../../node/rpc/rpc-node.ts';
+import { type RpcMethod, startRpcServer } from '../../../../node/rpc/server.ts';
+import { txIndexOps } from '../../../../node/tx-index.ts';
+import { healthQueryKey } from '../../../../packages/client/light-client.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
+import type { KeyPair } from '../../../../packages/crypto/ed25519.ts';
+import { toHex } from '../../../../packages/crypto/hash.ts';
+import { encodeProof } from '../../../../packages/merkle/proof.ts';
+import { type Block, blockIdOf, resultsHash, txHash } from '../../../../packages/types/block.ts';
 import {
   applyBlock,
   buildBlock,
   type ChainState,
   type ValidatorUpdate,
-} from '../../../packages/types/chain-state.ts';
-import type { Commit } from '../../../packages/types/commit.ts';
-import type { Genesis } from '../../../packages/types/genesis.ts';
-import type { AppEvent, ExecTxResult } from '../../../state/application.ts';
-import { BlockStore } from '../../../state/block-store.ts';
-import { Bucket, openDb } from '../../../state/db.ts';
-import { MerkleStore } from '../../../state/merkle/store.ts';
-import { keyFor, makeChain, signedCommit } from '../consensus/fixtures.ts';
+} from '../../../../packages/types/chain-state.ts';
+import type { Commit } from '../../../../packages/types/commit.ts';
+import type { Genesis } from '../../../../packages/types/genesis.ts';
+import type { AppEvent, ExecTxResult } from '../../../../state/application.ts';
+import { BlockStore } from '../../../../state/block-store.ts';
+import { Bucket, openDb } from '../../../../state/db.ts';
+import { MerkleStore } from '../../../../state/merkle/store.ts';
+import { keyFor, makeChain, signedCommit } from '../../consensus/fixtures.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON under test, rewritten field by field
 export type Json = Record<string, any>;

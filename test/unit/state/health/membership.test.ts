@@ -5,13 +5,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { peerIdFromNodeKey } from '../../../p2p/identity.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
-import { healthAppStateToJson, parseHealthAppState } from '../../../packages/health/genesis.ts';
-import { decodeMember, defaultParams, govActionFromFields } from '../../../packages/health/model.ts';
-import { idQueryData } from '../../../packages/health/query.ts';
-import type { HealthTx } from '../../../packages/health/tx.ts';
+import { peerIdFromNodeKey } from '../../../../p2p/identity.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
+import { sha256 } from '../../../../packages/crypto/hash.ts';
+import { healthAppStateToJson, parseHealthAppState } from '../../../../packages/health/genesis.ts';
+import { decodeMember, defaultParams, govActionFromFields } from '../../../../packages/health/model.ts';
+import { idQueryData } from '../../../../packages/health/query.ts';
+import type { HealthTx } from '../../../../packages/health/tx.ts';
 import { Harness, member } from './fixtures.ts';
 
 const node = (label: string): string => peerIdFromNodeKey(sha256(Buffer.from(`node/${label}`)));

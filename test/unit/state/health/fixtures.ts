@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import type { Canonical } from '../../../packages/codec/canonical.ts';
-import { type KeyPair, keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
-import { sha256 } from '../../../packages/crypto/hash.ts';
-import type { Role } from '../../../packages/health/codes.ts';
-import type { HealthAppState } from '../../../packages/health/genesis.ts';
-import { patientIdOf, recordIdOf } from '../../../packages/health/ids.ts';
+import type { Canonical } from '../../../../packages/codec/canonical.ts';
+import { type KeyPair, keyPairFromSeed } from '../../../../packages/crypto/ed25519.ts';
+import { sha256 } from '../../../../packages/crypto/hash.ts';
+import type { Role } from '../../../../packages/health/codes.ts';
+import type { HealthAppState } from '../../../../packages/health/genesis.ts';
+import { patientIdOf, recordIdOf } from '../../../../packages/health/ids.ts';
 import {
   type AccessRequest,
   type Claim,
@@ -31,22 +31,22 @@ import {
   type Patient,
   type Proposal,
   type RecordAnchor,
-} from '../../../packages/health/model.ts';
-import { type Provision, provision } from '../../../packages/health/provision.ts';
-import { idQueryData, patientListQueryData, verifyAnswer } from '../../../packages/health/query.ts';
+} from '../../../../packages/health/model.ts';
+import { type Provision, provision } from '../../../../packages/health/provision.ts';
+import { idQueryData, patientListQueryData, verifyAnswer } from '../../../../packages/health/query.ts';
 import {
   type HealthTx,
   registerPatientTx,
   rotatePatientKeyTx,
   signHealthTx,
-} from '../../../packages/health/tx.ts';
-import type { Block, Header } from '../../../packages/types/block.ts';
-import { defaultBlockLimits } from '../../../packages/types/block.ts';
-import type { Genesis } from '../../../packages/types/genesis.ts';
-import type { CheckedTx } from '../../../packages/types/tx.ts';
-import type { ExecTxResult, FinalizeResult } from '../../../state/application.ts';
-import { Bucket, type Db, openDb } from '../../../state/db.ts';
-import { HealthApp } from '../../../state/health/app.ts';
+} from '../../../../packages/health/tx.ts';
+import type { Block, Header } from '../../../../packages/types/block.ts';
+import { defaultBlockLimits } from '../../../../packages/types/block.ts';
+import type { Genesis } from '../../../../packages/types/genesis.ts';
+import type { CheckedTx } from '../../../../packages/types/tx.ts';
+import type { ExecTxResult, FinalizeResult } from '../../../../state/application.ts';
+import { Bucket, type Db, openDb } from '../../../../state/db.ts';
+import { HealthApp } from '../../../../state/health/app.ts';
 
 export const CHAIN_ID = 'careledger-health-test';
 export const GENESIS_TIME = 1_767_225_600_000n; // 2026-01-01T00:00:00Z

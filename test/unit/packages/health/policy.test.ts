@@ -7,15 +7,15 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { categoryCovers } from '../../../packages/health/codes.ts';
+import { categoryCovers } from '../../../../packages/health/codes.ts';
 import {
   type AccessQuery,
   decide,
   decideForRecord,
   isActive,
   type PolicyConsent,
-} from '../../../packages/health/policy.ts';
-import { type Provision, provision } from '../../../packages/health/provision.ts';
+} from '../../../../packages/health/policy.ts';
+import { type Provision, provision } from '../../../../packages/health/provision.ts';
 
 const P = `p${'1'.repeat(32)}`;
 const OTHER = `p${'2'.repeat(32)}`;

@@ -29,10 +29,10 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decode } from '../../../packages/codec/canonical.ts';
-import { CareLedgerError } from '../../../packages/core/errors.ts';
-import type { KeyPair } from '../../../packages/crypto/ed25519.ts';
-import { sha256, toHex } from '../../../packages/crypto/hash.ts';
+import { decode } from '../../../../packages/codec/canonical.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
+import type { KeyPair } from '../../../../packages/crypto/ed25519.ts';
+import { sha256, toHex } from '../../../../packages/crypto/hash.ts';
 import {
   ACTIONS,
   BREAK_GLASS_REASONS,
@@ -47,9 +47,15 @@ import {
   type Purpose,
   REQUEST_REASONS,
   ROLES,
-} from '../../../packages/health/codes.ts';
-import { errorNumber, HEALTH_ERRORS } from '../../../packages/health/errors.ts';
-import { derivedId, ID_KINDS, type IdKind, patientIdOf, recordIdOf } from '../../../packages/health/ids.ts';
+} from '../../../../packages/health/codes.ts';
+import { errorNumber, HEALTH_ERRORS } from '../../../../packages/health/errors.ts';
+import {
+  derivedId,
+  ID_KINDS,
+  type IdKind,
+  patientIdOf,
+  recordIdOf,
+} from '../../../../packages/health/ids.ts';
 import {
   type GovAction,
   MAX_LINE_AMOUNT,
@@ -58,8 +64,8 @@ import {
   PARAM_BOUNDS,
   PARAM_NAMES,
   type ParamName,
-} from '../../../packages/health/model.ts';
-import { compareStrings, type Provision, provision } from '../../../packages/health/provision.ts';
+} from '../../../../packages/health/model.ts';
+import { compareStrings, type Provision, provision } from '../../../../packages/health/provision.ts';
 import {
   accessRecordTx,
   claimSubmitTx,
@@ -73,9 +79,9 @@ import {
   rotatePatientKeyTx,
   signHealthTx,
   TX_TYPES,
-} from '../../../packages/health/tx.ts';
-import type { CheckedTx } from '../../../packages/types/tx.ts';
-import type { ExecTxResult, FinalizeResult } from '../../../state/application.ts';
+} from '../../../../packages/health/tx.ts';
+import type { CheckedTx } from '../../../../packages/types/tx.ts';
+import type { ExecTxResult, FinalizeResult } from '../../../../state/application.ts';
 import { anchorTx, blockAt, CHAIN_ID, Harness, HOUR, keyOf, MEMBERS, member, patient } from './fixtures.ts';
 
 const SEED = (() => {

@@ -8,13 +8,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { toHex } from '../../../packages/crypto/hash.ts';
-import type { Category, Purpose } from '../../../packages/health/codes.ts';
-import { provision } from '../../../packages/health/provision.ts';
-import type { HealthTx } from '../../../packages/health/tx.ts';
-import type { CheckedTx } from '../../../packages/types/tx.ts';
-import type { FinalizeResult } from '../../../state/application.ts';
-import { HealthApp } from '../../../state/health/app.ts';
+import { toHex } from '../../../../packages/crypto/hash.ts';
+import type { Category, Purpose } from '../../../../packages/health/codes.ts';
+import { provision } from '../../../../packages/health/provision.ts';
+import type { HealthTx } from '../../../../packages/health/tx.ts';
+import type { CheckedTx } from '../../../../packages/types/tx.ts';
+import type { FinalizeResult } from '../../../../state/application.ts';
+import { HealthApp } from '../../../../state/health/app.ts';
 import {
   accessTx,
   anchorTx,
