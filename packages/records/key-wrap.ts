@@ -13,6 +13,7 @@
  * stores it: a stored copy would be one more thing to destroy at erasure.
  */
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { encode } from '../codec/canonical.ts';
 import { sha256 } from '../crypto/hash.ts';
 import { isIdOf } from '../health/ids.ts';
@@ -90,6 +91,12 @@ export async function deriveRecordKeyPair(ikm: Uint8Array): Promise<RecordKeyPai
     publicKey: new Uint8Array(await suite.kem.serializePublicKey(pair.publicKey)),
     privateKey: new Uint8Array(await suite.kem.serializePrivateKey(pair.privateKey)),
   };
+}
+
+/** The public key of a raw X25519 private key (to publish it on chain from a stored private key). */
+export function recordPublicKeyOf(privateKey: Uint8Array): Uint8Array {
+  checkKey(privateKey, 'a record-encryption private key');
+  return x25519.getPublicKey(privateKey);
 }
 
 /** Throws RECORD_INPUT_INVALID unless `publicKey` is a usable raw X25519 public key. */

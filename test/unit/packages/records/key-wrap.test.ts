@@ -20,6 +20,7 @@ import {
   checkRecordPublicKey,
   deriveRecordKeyPair,
   generateRecordKeyPair,
+  recordPublicKeyOf,
   unwrapRecordKey,
   type WrapContext,
   wrapRecordKey,
@@ -47,6 +48,9 @@ test('key pairs are raw 32-byte X25519 keys; derivation is deterministic', async
   assert.is(fresh.publicKey.length, 32);
   assert.is(fresh.privateKey.length, 32);
   assert.equal(await deriveRecordKeyPair(new Uint8Array(32).fill(1)), alice);
+  // The public key follows from the private one (RFC 7748), as HPKE computes it.
+  assert.equal(recordPublicKeyOf(fresh.privateKey), fresh.publicKey);
+  assert.equal(recordPublicKeyOf(alice.privateKey), alice.publicKey);
   assert.not.equal(alice.publicKey, bob.publicKey);
   await checkRecordPublicKey(alice.publicKey);
   assert.ok(hasCode(await refusal(checkRecordPublicKey(new Uint8Array(31))), 'RECORD_INPUT_INVALID'));
