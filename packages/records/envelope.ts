@@ -186,7 +186,7 @@ export async function decryptRecordStream<R>(
     for await (const raw of source) {
       let chunk = raw;
       if (decipher === undefined) {
-        head = concat(head, chunk);
+        head = copyOf(concat(head, chunk));
         if (head.length < HEADER_BYTES) continue;
         decipher = decipherFor(dataKey, head, RECORD_DOMAIN, NO_CONTEXT);
         chunk = head.subarray(HEADER_BYTES);
@@ -195,12 +195,12 @@ export async function decryptRecordStream<R>(
       if (chunk.length >= TAG_BYTES) {
         if (tail.length > 0) await writeSome(sink, decipher.update(tail));
         await writeSome(sink, decipher.update(chunk.subarray(0, chunk.length - TAG_BYTES)));
-        tail = chunk.slice(chunk.length - TAG_BYTES);
+        tail = copyOf(chunk.subarray(chunk.length - TAG_BYTES));
       } else {
         const joined = concat(tail, chunk);
         const cut = Math.max(0, joined.length - TAG_BYTES);
         if (cut > 0) await writeSome(sink, decipher.update(joined.subarray(0, cut)));
-        tail = joined.slice(cut);
+        tail = copyOf(joined.subarray(cut));
       }
     }
     if (decipher === undefined || tail.length < TAG_BYTES)
@@ -220,6 +220,11 @@ export async function decryptRecordStream<R>(
 
 async function writeSome<R>(sink: PlaintextSink<R>, bytes: Uint8Array): Promise<void> {
   if (bytes.length > 0) await sink.write(bytes);
+}
+
+/** A copy (a source may reuse its buffers, and Buffer#slice would share memory). */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

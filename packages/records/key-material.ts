@@ -59,7 +59,8 @@ export function decodeKeyMaterial(bytes: Uint8Array): KeyMaterial {
   if (bytes[0] !== MATERIAL_VERSION || saltLength < SALT_MIN_BYTES || saltLength > SALT_MAX_BYTES)
     throw recordError(RecordErrorCode.formatInvalid, 'the key material is not in a known format');
   return {
-    dataKey: bytes.slice(1, 1 + DATA_KEY_BYTES),
-    salt: bytes.slice(1 + DATA_KEY_BYTES),
+    // Copies (not Buffer#slice views): the caller may zero `bytes` afterwards.
+    dataKey: new Uint8Array(bytes.subarray(1, 1 + DATA_KEY_BYTES)),
+    salt: new Uint8Array(bytes.subarray(1 + DATA_KEY_BYTES)),
   };
 }

@@ -22,7 +22,11 @@ import {
   sealBytes,
 } from '../../../../packages/records/envelope.ts';
 import { decryptRecordToFile } from '../../../../packages/records/file-sink.ts';
-import { generateDataKey } from '../../../../packages/records/key-material.ts';
+import {
+  decodeKeyMaterial,
+  encodeKeyMaterial,
+  generateDataKey,
+} from '../../../../packages/records/key-material.ts';
 
 const FC = { seed: 20261207, numRuns: 150 } as const;
 const REFUSED = ['RECORD_DECRYPT_FAILED', 'RECORD_FORMAT_INVALID'];
@@ -182,6 +186,33 @@ test('a data key that is not 32 bytes is refused before anything is written', as
     assert.ok(hasCode(err, 'RECORD_INPUT_INVALID'));
     assert.is(sink.state, 'aborted');
   }
+});
+
+test('a source that reuses one Buffer for every chunk still decrypts (nothing kept as a view)', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.integer({ min: 1, max: 40 }),
+      async (plaintext, size) => {
+        const key = generateDataKey();
+        const env = encryptRecord(plaintext, key);
+        async function* reusing() {
+          const buffer = Buffer.alloc(size);
+          for (let i = 0; i < env.length; i += size) {
+            const n = Buffer.from(env.subarray(i, i + size)).copy(buffer);
+            yield buffer.subarray(0, n);
+          }
+        }
+        assert.equal(await decryptRecordStream(reusing(), key, memorySink()), plaintext);
+        const material = { dataKey: key, salt: new Uint8Array(16).fill(3) };
+        const asBuffer = Buffer.from(encodeKeyMaterial(material));
+        const decoded = decodeKeyMaterial(asBuffer);
+        asBuffer.fill(0);
+        assert.equal(decoded, material);
+      },
+    ),
+    FC,
+  );
 });
 
 test('a source that fails midway aborts the sink and its error comes through', async () => {
