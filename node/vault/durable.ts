@@ -23,10 +23,11 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Creates `dir` (and parents) if missing; fsyncs its parent when it was created. */
+/** Creates `dir` (and parents) if missing; fsyncs the parent of each folder it created. */
 export async function ensureDir(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (created !== undefined) await syncDir(dirname(dir));
+  if (created === undefined) return;
+  for (let d = dir; d !== dirname(created); d = dirname(d)) await syncDir(dirname(d));
 }
 
 /** A fresh temp path in `tmpDir`, named `prefix-<random>`. */

@@ -68,6 +68,15 @@ test('the vault key is created once, 0600, 32 bytes, and reused; a damaged one i
     assert.ok(hasCode(await refusal(other.read(up.sha256)), 'VAULT_KEY_CORRUPT'));
   }));
 
+test('a home folder that does not exist yet is created with the vault in it', () =>
+  inTempHome(async (parent) => {
+    const home = join(parent, 'institutions', 'city-lab');
+    const vault = await Vault.open(home);
+    const up = await vault.upload(chunksOf(bytesOf(15, 10)), materialOf(15));
+    assert.is(await vault.status(up.sha256), 'pending');
+    assert.is(statSync(vaultPaths(home).vaultKey).size, 32);
+  }));
+
 test('a key file moved onto another record does not open (the hash is authenticated)', () =>
   inTempHome(async (home) => {
     const vault = await Vault.open(home);
