@@ -144,6 +144,22 @@ test('bad inputs are refused with RECORD_INPUT_INVALID', async () => {
   }
 });
 
+test('golden vector: a wrapped key made by this code opens (pins the layout and the info)', async () => {
+  // Made once with wrapRecordKey(alice, material, ctx). If this fails, wrapped keys already in
+  // flight would no longer open: change WRAP_VERSION or the info domain instead of the format.
+  const golden = Buffer.from(
+    '01bc86904066d57b54af192a770dcd255a4e35350e2fbe265676cba1894b7e1b54c42668ecb6064d8de5aed9950d03' +
+      '3fc673eada2114f9697d0d7e98597f557440e1fa86719b613659aaa992a2e98ca4a0da8a732275d980444058da7d8b' +
+      '2dad70d3dcdf9876b8e69465',
+    'hex',
+  );
+  assert.is(
+    Buffer.from(alice.publicKey).toString('hex'),
+    '41852320ff367495fa522c94cb83af391e4e89018392725bbf2098dd931bc424',
+  );
+  assert.equal(await unwrapRecordKey(alice.privateKey, new Uint8Array(golden), ctx), material);
+});
+
 test('key material encodes as version ‖ key ‖ salt and refuses other shapes', () => {
   const bytes = encodeKeyMaterial(material);
   assert.is(bytes.length, 1 + 32 + 24);
