@@ -4,11 +4,12 @@
  * unanchored uploads (state kept across a reopen); refusals of erased and unknown hashes; the
  * vault key file; key files bound to their hash.
  */
-import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Vault, vaultPaths } from '../../../../node/vault/vault.ts';
+import { loadOrCreateVaultKey } from '../../../../node/vault/vault-key.ts';
 import { hasCode } from '../../../../packages/core/errors.ts';
 import { decryptRecord, encryptRecord } from '../../../../packages/records/envelope.ts';
 import { bytesOf, chunksOf, collect, inTempHome, materialOf } from './fixtures.ts';
@@ -66,6 +67,16 @@ test('the vault key is created once, 0600, 32 bytes, and reused; a damaged one i
     // Another vault key: the stored key files no longer open.
     const other = await Vault.open(home);
     assert.ok(hasCode(await refusal(other.read(up.sha256)), 'VAULT_KEY_CORRUPT'));
+  }));
+
+test('a vault key readable by others is refused; racing creators end with one key', () =>
+  inTempHome(async (home) => {
+    const path = join(home, 'config', 'vault_key');
+    const keys = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateVaultKey(path)));
+    for (const key of keys) assert.equal(key, keys[0]);
+    assert.equal(readdirSync(join(home, 'config')), ['vault_key']);
+    chmodSync(path, 0o640);
+    assert.ok(hasCode(await refusal(loadOrCreateVaultKey(path)), 'VAULT_KEY_CORRUPT'));
   }));
 
 test('a home folder that does not exist yet is created with the vault in it', () =>
