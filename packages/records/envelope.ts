@@ -7,7 +7,8 @@
  * The additional data is `domain ‖ 0x00 ‖ the 16-byte header ‖ context`, so the version and
  * nonce are authenticated, and a sealed box made for one purpose (a record, a vault key file)
  * cannot be opened as another. Records use RECORD_DOMAIN and no context; the sha256 of the whole
- * envelope is the record's anchor hash.
+ * envelope is the record's anchor hash. One key encrypts one record, so the random 96-bit nonce
+ * never repeats under a key; GCM's limit of about 64 GiB per message is far above any vault bound.
  *
  * Why the stream API takes a sink instead of returning a stream: GCM authenticates only at the
  * end, so every plaintext byte seen before the tag check is unauthenticated. A decrypting
