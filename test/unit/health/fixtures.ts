@@ -320,5 +320,6 @@ export function accessTx(
     action: 'read',
     records: records.sort(),
     breakGlass,
+    release: null,
   };
 }
