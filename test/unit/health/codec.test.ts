@@ -165,7 +165,11 @@ const samples: HealthTx[] = [
     action: { kind: 'member.record-key', member: 'metro-lab', recordKey: HASH },
     deadline: 10n,
   },
-  { type: 'gov.propose', action: { kind: 'member.record-key', member: 'metro-lab', recordKey: null }, deadline: 10n },
+  {
+    type: 'gov.propose',
+    action: { kind: 'member.record-key', member: 'metro-lab', recordKey: null },
+    deadline: 10n,
+  },
 ];
 
 /** The small-order X25519 points (libsodium's list): no member may publish one as its record key. */
@@ -259,7 +263,10 @@ test('the decoder refuses bad shapes, codes, ids and sets, with their codes', ()
   refused(claim('9921'), 'HEALTH_CODE_INVALID');
   refused(encode(['access.record', P, 'Dr. Jones', 'TREAT', 'read', [R], false, null]), 'HEALTH_ID_INVALID');
   // The release is a 32-byte id or null; the pre-release 7-field form is refused.
-  refused(encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false]), 'HEALTH_PAYLOAD_INVALID');
+  refused(
+    encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false]),
+    'HEALTH_PAYLOAD_INVALID',
+  );
   refused(
     encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false, new Uint8Array(31)]),
     'HEALTH_PAYLOAD_INVALID',
@@ -361,7 +368,12 @@ test('genesis app state: parsed strictly, written back the same', () => {
   bad(
     {
       members: [
-        { id: 'a-b', pub_key: key, roles: ['lab'], record_key: Buffer.from(SMALL_ORDER[2]!).toString('base64') },
+        {
+          id: 'a-b',
+          pub_key: key,
+          roles: ['lab'],
+          record_key: Buffer.from(SMALL_ORDER[2]!).toString('base64'),
+        },
       ],
     },
     /record_key: a small-order/,
