@@ -326,7 +326,7 @@ test('decideRelease: each refusal with its code, the same code the chain gives',
       }),
       'ACCESS_NO_CONSENT',
     );
-    // A revoked consent refuses from the next block; an erased record always.
+    // An erased record is refused, by the decision and by the chain.
     await h.ok(lab, { type: 'record.erase', record: aLab, reason: 'PATIENT_REQUEST' });
     assert.is(
       await refusal(request(hospital, { ...base, time: h.time }), 'acme-lab', h.time),
