@@ -1,6 +1,6 @@
 /**
  * The signed fetch request, and the custodian's release decision: the chain half of moving a
- * record between institutions (DESIGN "Records off chain"; state/health/README.md "Records").
+ * record between institutions (DESIGN "Records off chain"; state/health/README.md "Records: who signs what").
  *
  * A requester (a member, or a patient fetching their own record through any member's node acting
  * as gateway) signs a fetch request with its on-chain key:
@@ -36,7 +36,7 @@ import { type AccessReader, checkAccess, isHealthRefusal } from './access.ts';
 import { oneOf, PURPOSES, type Purpose } from './codes.ts';
 import { type HealthErrorCode, healthError } from './errors.ts';
 import { idOf, memberId } from './ids.ts';
-import { RECORD_KEY_BYTES, type RecordAnchor, recordKeyFrom } from './model.ts';
+import { type RecordAnchor, recordKeyFrom } from './model.ts';
 import { accessRecordTx, type HealthTxOf } from './tx.ts';
 
 export const FETCH_NONCE_BYTES = 16;
@@ -263,7 +263,7 @@ export async function decideRelease(
   }
   const invalid = verifyFetchRequest(signed, { chainId: at.chainId, now: at.now, signerKey });
   if (invalid !== null) return refuse(invalid.code, invalid.message);
-  if (recipientKey === null || recipientKey.length !== RECORD_KEY_BYTES)
+  if (recipientKey === null)
     return refuse('MEMBER_RECORD_KEY_MISSING', `${r.requester.id} has no record-encryption key on chain`);
   const releaseId = releaseIdOf(r);
   const tx = accessRecordTx({
