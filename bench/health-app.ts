@@ -194,6 +194,7 @@ async function mixedBlock(): Promise<number> {
         action: 'read',
         records: [rec],
         breakGlass: false,
+        release: null,
       }),
       envelope(hospital, {
         type: 'claim.submit',

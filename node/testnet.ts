@@ -4,11 +4,17 @@
  * 26657+10*I; with `--hostnames h0,h1,…` every node gets the same ports (26656, 26657, or from
  * --base-port) on its own host, so a real multi-machine deployment is the same command with other
  * addresses (copy nodeI to host I).
+ *
+ * Each node's institution is a founding member: its ed25519 member key (config/member_key.json)
+ * and its X25519 record-encryption key (config/member_record_key.json, the secret; the public key
+ * in genesis `record_key`) are generated here.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { generateRecordKey, recordKeyPathFor, saveRecordKeyFile } from '../packages/client/keys.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { keyPairFromSeed } from '../packages/crypto/ed25519.ts';
 import { ROLES, type Role } from '../packages/health/codes.ts';
@@ -18,7 +24,7 @@ import { defaultParams } from '../packages/health/model.ts';
 import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type Genesis, genesisToJson, validateChainId } from '../packages/types/genesis.ts';
 import { type ApplicationName, configToJson, defaultConfig } from './config.ts';
-import { assertHomeFree, writeHome } from './home.ts';
+import { assertHomeFree, homePaths, writeHome } from './home.ts';
 
 export const DEFAULT_P2P_PORT = 26656;
 export const DEFAULT_RPC_PORT = 26657;
@@ -126,6 +132,8 @@ export function createTestnet(opts: TestnetOptions): string[] {
     const nodeKeySeed = new Uint8Array(randomBytes(32));
     const validatorSeed = new Uint8Array(randomBytes(32));
     const memberSeed = new Uint8Array(randomBytes(32));
+    // The institution's record-encryption key: custodians wrap records' data keys to it.
+    const recordKey = generateRecordKey();
     return {
       i,
       host,
@@ -134,6 +142,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
       nodeKeySeed,
       validatorSeed,
       memberSeed,
+      recordKey,
       peerId: peerIdFromNodeKey(nodeKeySeed),
     };
   });
@@ -155,6 +164,7 @@ export function createTestnet(opts: TestnetOptions): string[] {
         roles: [roles[node.i]!],
         // The node's peer id: the nodes admit each other because the members are on chain.
         nodes: [node.peerId],
+        recordKey: node.recordKey.publicKey,
       })),
       params: defaultParams,
     }),
@@ -201,7 +211,17 @@ export function createTestnet(opts: TestnetOptions): string[] {
       validatorSeed: node.validatorSeed,
       member: { id: memberIds[node.i]!, roles: [roles[node.i]!], seed: node.memberSeed },
     });
+    const recordKeyPath = recordKeyPathFor(homePaths(dir).memberKey);
+    try {
+      saveRecordKeyFile(recordKeyPath, node.recordKey);
+    } catch (err) {
+      takeBack();
+      throw err;
+    }
     opts.progress?.(`created ${dir} (${config.moniker}): p2p ${config.p2p.listen}, rpc ${config.rpc.listen}`);
-    return takeBack;
+    return () => {
+      rmSync(recordKeyPath, { force: true });
+      takeBack();
+    };
   }
 }

@@ -4,8 +4,8 @@
  * ValidatorSetUpdates when the set changes) published to the matching subscriptions.
  */
 import { type Block, blockIdOf, txHash } from '../../packages/types/block.ts';
-import type { BlockStore } from '../../state/block-store.ts';
 import type { ChainState } from '../../packages/types/chain-state.ts';
+import type { BlockStore } from '../../state/block-store.ts';
 import { validatorDiff } from './blocks.ts';
 import { flattenEvents, queryText } from './events-query.ts';
 import {

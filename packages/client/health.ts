@@ -12,12 +12,13 @@
  * (verifyAnswer), and a decision is re-derived from its proven leaves (verifyDecision). The
  * transport is trusted for the root only — the light client verifies that against signed headers.
  */
+import { randomBytes } from 'node:crypto';
 import { type Canonical, decode } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
 import { CareLedgerError } from '../core/errors.ts';
 import type { KeyPair } from '../crypto/ed25519.ts';
 import { equalBytes } from '../crypto/hash.ts';
-import type { BreakGlassReason, Category, ClaimOutcome, ErasureReason } from '../health/codes.ts';
+import type { BreakGlassReason, Category, ClaimOutcome, ErasureReason, Purpose } from '../health/codes.ts';
 import { derivedId, patientIdOf, recordIdOf } from '../health/ids.ts';
 import { keyBytes, type ListKind } from '../health/keys.ts';
 import {
@@ -62,6 +63,15 @@ import {
   verifyAnswer,
   verifyDecision,
 } from '../health/query.ts';
+import {
+  encodeFetchRequest,
+  FETCH_NONCE_BYTES,
+  fetchRequest,
+  type Requester,
+  releaseIdOf,
+  type SignedFetchRequest,
+  signFetchRequest,
+} from '../health/records.ts';
 import {
   accessRecordTx,
   anchorRecordTx,
@@ -273,6 +283,8 @@ function subjectId(
       return derivedId('proposal', hash);
     case 'gov.vote':
       return tx.proposal;
+    case 'member.set-record-key':
+      return signerMember();
     default:
       return tx satisfies never;
   }
@@ -281,6 +293,8 @@ function subjectId(
 function proofError(path: string, why: string): CareLedgerError {
   return new CareLedgerError('CLIENT_PROOF_INVALID', `${path}: ${why}; the answer is refused`);
 }
+
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 const defaultClock = (): bigint => BigInt(Date.now()) * 1000n;
 
@@ -453,7 +467,48 @@ export class HealthClient {
     return this.send({ type: 'gov.vote', proposal, approve });
   }
 
+  /** Publishes this member's record-encryption public key (X25519), or clears it (null); id = the member id. */
+  setRecordKey(recordKey: Uint8Array | null): Promise<TxReceipt> {
+    return this.send({ type: 'member.set-record-key', recordKey });
+  }
+
+  /**
+   * A fetch request for `record`, signed by this client's key: as this member by default, or as
+   * the patient `requester` (then `recipientKey` is the patient's own X25519 key). The nonce is 16
+   * fresh random bytes and the time is now. `bytes` go to the custodian (through this member's
+   * node, or any member's as the patient's gateway); `releaseId` names the access event that will
+   * audit the release (`release`).
+   */
+  async fetchRequest(spec: {
+    readonly record: string;
+    readonly purpose: Purpose;
+    readonly breakGlass?: boolean;
+    readonly requester?: Requester;
+    readonly recipientKey?: Uint8Array | null;
+  }): Promise<{ signed: SignedFetchRequest; bytes: Uint8Array; releaseId: Uint8Array }> {
+    const requester = spec.requester ?? { kind: 'member', id: await this.memberId() };
+    const request = fetchRequest(
+      { ...spec, chainId: this.chainId, requester },
+      new Uint8Array(randomBytes(FETCH_NONCE_BYTES)),
+      BigInt(Date.now()),
+    );
+    const signed = signFetchRequest(request, this.signer().secretKey);
+    return { signed, bytes: encodeFetchRequest(signed), releaseId: releaseIdOf(signed.request) };
+  }
+
   // --- proven queries ---
+
+  /** A member's record-encryption public key (null: it has none, or no such member), proven. */
+  async recordKeyOf(member: string, opts?: QueryOptions): Promise<Proven<Uint8Array | null>> {
+    const a = await this.member(member, opts);
+    return { value: a.value?.recordKey ?? null, height: a.height };
+  }
+
+  /** The access event that recorded the release `releaseId` (null: not recorded), proven. */
+  async release(releaseId: Uint8Array, opts?: QueryOptions): Promise<Proven<string | null>> {
+    const a = await this.proven('/health/release', releaseId, opts);
+    return { value: a.value === null ? null : fromUtf8.decode(a.value), height: a.height };
+  }
 
   /**
    * One single-key answer, checked: the key is the one the question reads, and the proof shows

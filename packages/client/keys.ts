@@ -1,7 +1,11 @@
 /**
- * Key files for the client and the CLI: an ed25519 key pair (a patient's or a member's) as a small
- * JSON document, `{"type": "careledger/ed25519-key/v1", "public_key": base64, "secret_key": base64}`
- * (the secret key is the 32-byte seed).
+ * Key files for the client and the CLI, as small JSON documents `{"type", "public_key": base64,
+ * "secret_key": base64}`:
+ * - `careledger/ed25519-key/v1`: a patient's or a member's signing key pair (the secret key is
+ *   the 32-byte seed);
+ * - `careledger/x25519-record-key/v1`: a member's record-encryption key pair (X25519, RFC 7748),
+ *   whose public key is on chain (`Member.recordKey`): custodians wrap records' data keys to it.
+ *   By convention it lies beside the member key file (`recordKeyPathFor`).
  *
  * The secret key is never printed: a loaded or generated pair keeps it in a non-enumerable
  * property, so `console.log`, `util.inspect` and `JSON.stringify` of the pair show only the public
@@ -25,6 +29,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { CareLedgerError } from '../core/errors.ts';
 import {
   generateKeyPair,
@@ -35,8 +40,10 @@ import {
 } from '../crypto/ed25519.ts';
 import { equalBytes } from '../crypto/hash.ts';
 import { patientIdOf } from '../health/ids.ts';
+import { RECORD_KEY_BYTES } from '../health/model.ts';
 
 export const KEY_FILE_TYPE = 'careledger/ed25519-key/v1';
+export const RECORD_KEY_FILE_TYPE = 'careledger/x25519-record-key/v1';
 /** Key files hold at most this many bytes (a valid one is about 150). */
 const MAX_KEY_FILE_BYTES = 4096;
 
@@ -64,16 +71,20 @@ export function patientIdOfKey(key: KeyPair | Uint8Array): string {
   return patientIdOf(key instanceof Uint8Array ? key : key.publicKey);
 }
 
-export function encodeKeyFile(pair: KeyPair): string {
+function keyFileText(type: string, pair: KeyPair): string {
   return `${JSON.stringify(
     {
-      type: KEY_FILE_TYPE,
+      type,
       public_key: Buffer.from(pair.publicKey).toString('base64'),
       secret_key: Buffer.from(pair.secretKey).toString('base64'),
     },
     null,
     2,
   )}\n`;
+}
+
+export function encodeKeyFile(pair: KeyPair): string {
+  return keyFileText(KEY_FILE_TYPE, pair);
 }
 
 function base64Field(raw: Record<string, unknown>, field: string, length: number, path: string): Uint8Array {
@@ -85,8 +96,13 @@ function base64Field(raw: Record<string, unknown>, field: string, length: number
   return new Uint8Array(bytes);
 }
 
-/** Parses a key file's text; `path` only names the file in errors. Throws KEY_FILE_INVALID. */
-export function decodeKeyFile(text: string, path = 'key file'): KeyPair {
+/** Parses a key file of `type`; `fromSecret` derives the pair that public_key must match. */
+function parseKeyFile(
+  text: string,
+  path: string,
+  type: string,
+  fromSecret: (secret: Uint8Array) => KeyPair,
+): KeyPair {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -97,17 +113,21 @@ export function decodeKeyFile(text: string, path = 'key file'): KeyPair {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw keyError('KEY_FILE_INVALID', `${path}: must be a JSON object`);
   const fields = raw as Record<string, unknown>;
-  if (fields.type !== KEY_FILE_TYPE)
-    throw keyError('KEY_FILE_INVALID', `${path}: type must be "${KEY_FILE_TYPE}"`);
+  if (fields.type !== type) throw keyError('KEY_FILE_INVALID', `${path}: type must be "${type}"`);
   const publicKey = base64Field(fields, 'public_key', PUBLIC_KEY_BYTES, path);
-  const pair = keyPairFromSeed(base64Field(fields, 'secret_key', SECRET_KEY_BYTES, path));
+  const pair = fromSecret(base64Field(fields, 'secret_key', SECRET_KEY_BYTES, path));
   if (!equalBytes(pair.publicKey, publicKey))
     throw keyError('KEY_FILE_INVALID', `${path}: public_key does not belong to secret_key`);
   return sealed(pair);
 }
 
-/** Reads a key file. Throws KEY_FILE_NOT_FOUND, KEY_FILE_INSECURE or KEY_FILE_INVALID. */
-export function loadKeyFile(path: string): KeyPair {
+/** Parses a key file's text; `path` only names the file in errors. Throws KEY_FILE_INVALID. */
+export function decodeKeyFile(text: string, path = 'key file'): KeyPair {
+  return parseKeyFile(text, path, KEY_FILE_TYPE, keyPairFromSeed);
+}
+
+/** A key file's text, after the checks that keep a secret safe. */
+function readKeyFileText(path: string): string {
   let stats: Stats;
   try {
     stats = statSync(path);
@@ -123,7 +143,12 @@ export function loadKeyFile(path: string): KeyPair {
       `${path} can be read by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path}`,
     );
   if (size > MAX_KEY_FILE_BYTES) throw keyError('KEY_FILE_INVALID', `${path}: too large for a key file`);
-  return decodeKeyFile(readFileSync(path, 'utf8'), path);
+  return readFileSync(path, 'utf8');
+}
+
+/** Reads a key file. Throws KEY_FILE_NOT_FOUND, KEY_FILE_INSECURE or KEY_FILE_INVALID. */
+export function loadKeyFile(path: string): KeyPair {
+  return decodeKeyFile(readKeyFileText(path), path);
 }
 
 export interface SaveKeyOptions {
@@ -131,8 +156,8 @@ export interface SaveKeyOptions {
   readonly overwrite?: boolean;
 }
 
-/** Writes `pair` to `path` (mode 0600, atomically). Throws KEY_FILE_EXISTS or KEY_FILE_WRITE. */
-export function saveKeyFile(path: string, pair: KeyPair, options: SaveKeyOptions = {}): void {
+/** Writes a key file's text to `path` (mode 0600, atomically). Throws KEY_FILE_EXISTS or KEY_FILE_WRITE. */
+function writeKeyFileText(path: string, text: string, options: SaveKeyOptions): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number;
   try {
@@ -142,7 +167,7 @@ export function saveKeyFile(path: string, pair: KeyPair, options: SaveKeyOptions
   }
   try {
     try {
-      writeSync(fd, encodeKeyFile(pair));
+      writeSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -160,4 +185,56 @@ export function saveKeyFile(path: string, pair: KeyPair, options: SaveKeyOptions
       // Already renamed into place.
     }
   }
+}
+
+/** Writes `pair` to `path` (mode 0600, atomically). Throws KEY_FILE_EXISTS or KEY_FILE_WRITE. */
+export function saveKeyFile(path: string, pair: KeyPair, options: SaveKeyOptions = {}): void {
+  writeKeyFileText(path, encodeKeyFile(pair), options);
+}
+
+// --- record-encryption keys (X25519) ---
+
+/** The record key pair whose X25519 secret key is `secretKey` (32 bytes). */
+export function recordKeyPairFromSecret(secretKey: Uint8Array): KeyPair {
+  if (secretKey.length !== RECORD_KEY_BYTES)
+    throw keyError('KEY_FILE_INVALID', `an X25519 secret key is ${RECORD_KEY_BYTES} bytes`);
+  // Any 32 bytes are a secret key (RFC 7748 clamps them); the public key is never of small order.
+  return { publicKey: x25519.getPublicKey(secretKey), secretKey: new Uint8Array(secretKey) };
+}
+
+/** A fresh record-encryption key pair from the system's secure random source. */
+export function generateRecordKey(): KeyPair {
+  return sealed(recordKeyPairFromSecret(new Uint8Array(randomBytes(RECORD_KEY_BYTES))));
+}
+
+export function encodeRecordKeyFile(pair: KeyPair): string {
+  return keyFileText(RECORD_KEY_FILE_TYPE, pair);
+}
+
+/** Parses a record key file's text. Throws KEY_FILE_INVALID. */
+export function decodeRecordKeyFile(text: string, path = 'record key file'): KeyPair {
+  return parseKeyFile(text, path, RECORD_KEY_FILE_TYPE, recordKeyPairFromSecret);
+}
+
+/** Reads a record key file. Throws KEY_FILE_NOT_FOUND, KEY_FILE_INSECURE or KEY_FILE_INVALID. */
+export function loadRecordKeyFile(path: string): KeyPair {
+  return decodeRecordKeyFile(readKeyFileText(path), path);
+}
+
+/** Writes a record key pair to `path` (mode 0600, atomically). Throws KEY_FILE_EXISTS or KEY_FILE_WRITE. */
+export function saveRecordKeyFile(path: string, pair: KeyPair, options: SaveKeyOptions = {}): void {
+  writeKeyFileText(path, encodeRecordKeyFile(pair), options);
+}
+
+/**
+ * Where the record key file of the member key file `memberKeyPath` lies: beside it, `X_key.json`
+ * → `X_record_key.json` (so a home's `config/member_key.json` has `config/member_record_key.json`),
+ * any other `NAME.json` or `NAME` → `NAME.record_key.json`.
+ */
+export function recordKeyPathFor(memberKeyPath: string): string {
+  const name = basename(memberKeyPath);
+  const record = name.endsWith('_key.json')
+    ? `${name.slice(0, -'_key.json'.length)}_record_key.json`
+    : `${name.replace(/\.json$/, '')}.record_key.json`;
+  return join(dirname(memberKeyPath), record);
 }

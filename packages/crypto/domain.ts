@@ -8,6 +8,8 @@ export const SignDomain = {
   tx: 'careledger/tx/v1',
   proposal: 'careledger/proposal/v1',
   vote: 'careledger/vote/v1',
+  /** A requester's signed request for a record (packages/health/records.ts). */
+  recordFetch: 'careledger/record-fetch/v1',
 } as const;
 export type SignDomain = (typeof SignDomain)[keyof typeof SignDomain];
 

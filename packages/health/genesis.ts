@@ -6,7 +6,7 @@
  *   "app_state": {
  *     "members": [
  *       { "id": "city-hospital", "pub_key": "<base64 ed25519>", "roles": ["provider"],
- *         "node_ids": ["12D3KooW…"] },
+ *         "node_ids": ["12D3KooW…"], "record_key": "<base64 X25519>" },
  *       { "id": "acme-insurance", "pub_key": "<base64 ed25519>", "roles": ["payer"] }
  *     ],
  *     "params": { "break_glass_window_ms": "14400000", "request_max_ttl_ms": "2592000000",
@@ -25,6 +25,7 @@ import {
   PARAM_NAMES,
   type ParamName,
   type Params,
+  recordKeyFrom,
 } from './model.ts';
 import { compareStrings } from './provision.ts';
 
@@ -34,6 +35,8 @@ export interface GenesisMember {
   readonly roles: readonly Role[];
   /** The libp2p peer ids of the member's nodes (`node_ids`, optional; sorted here). */
   readonly nodes?: readonly string[];
+  /** The member's record-encryption public key (X25519; `record_key`, optional). */
+  readonly recordKey?: Uint8Array | null;
 }
 
 export interface HealthAppState {
@@ -45,12 +48,12 @@ function bad(message: string): never {
   throw new CareLedgerError('HEALTH_GENESIS_INVALID', `genesis app_state: ${message}`);
 }
 
-function base64Key(value: unknown, field: string): Uint8Array {
+function base64Key(value: unknown, field: string, kind = 'ed25519'): Uint8Array {
   if (typeof value !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(value))
-    bad(`${field} must be a base64 ed25519 key`);
+    bad(`${field} must be a base64 ${kind} key`);
   const key = Buffer.from(value, 'base64');
   if (key.length !== PUBLIC_KEY_BYTES || key.toString('base64') !== value)
-    bad(`${field} must be a base64 ed25519 key`);
+    bad(`${field} must be a base64 ${kind} key`);
   return new Uint8Array(key);
 }
 
@@ -66,7 +69,7 @@ export function parseHealthAppState(raw: unknown): HealthAppState {
   const seenNodes = new Set<string>();
   const parsed = members.map((m: unknown, i: number): GenesisMember => {
     if (typeof m !== 'object' || m === null) bad(`members[${i}] must be an object`);
-    const { id, pub_key, roles, node_ids } = m as Record<string, unknown>;
+    const { id, pub_key, roles, node_ids, record_key } = m as Record<string, unknown>;
     if (!isMemberId(id)) bad(`members[${i}].id must be 2 to 40 of a-z, 0-9 and -, starting with a letter`);
     if (seenIds.has(id)) bad(`members[${i}].id ${id} appears twice`);
     seenIds.add(id);
@@ -99,7 +102,16 @@ export function parseHealthAppState(raw: unknown): HealthAppState {
         seenNodes.add(node);
       }
     }
-    return { id, pubKey: key, roles: list, nodes };
+    let recordKey: Uint8Array | null = null;
+    if (record_key !== undefined) {
+      const raw = base64Key(record_key, `members[${i}].record_key`, 'X25519');
+      try {
+        recordKey = recordKeyFrom(raw, `members[${i}].record_key`);
+      } catch (err) {
+        bad((err as Error).message);
+      }
+    }
+    return { id, pubKey: key, roles: list, nodes, recordKey };
   });
   const params = { ...defaultParams } as { -readonly [K in keyof Params]: bigint };
   if (obj.params !== undefined) {
@@ -128,6 +140,9 @@ export function healthAppStateToJson(state: HealthAppState): unknown {
       pub_key: Buffer.from(m.pubKey).toString('base64'),
       roles: [...m.roles],
       ...(m.nodes === undefined || m.nodes.length === 0 ? {} : { node_ids: [...m.nodes] }),
+      ...(m.recordKey === undefined || m.recordKey === null
+        ? {}
+        : { record_key: Buffer.from(m.recordKey).toString('base64') }),
     })),
     params: Object.fromEntries(
       (Object.entries(PARAM_NAMES) as [ParamName, keyof Params][]).map(([name, field]) => [

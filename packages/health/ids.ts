@@ -84,3 +84,32 @@ export function idOf(kind: IdKind, value: unknown, what: string): string {
 export function granteeId(value: unknown, what: string): string {
   return value === ANY_MEMBER ? ANY_MEMBER : memberId(value, what);
 }
+
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+function base58btc(bytes: Uint8Array): string {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  let out = '';
+  while (n > 0n) {
+    out = BASE58[Number(n % 58n)]! + out;
+    n /= 58n;
+  }
+  for (const b of bytes) {
+    if (b !== 0) break;
+    out = `1${out}`;
+  }
+  return out;
+}
+
+/**
+ * The libp2p peer id (`12D3KooW…`) of the node whose ed25519 public key is `publicKey`: the
+ * base58btc identity multihash of the key's protobuf form (libp2p's peer-id spec). The chain uses
+ * it to see that a tx signer is one of a member's nodes (`Member.nodes` lists peer ids), without
+ * importing libp2p into the shared package.
+ */
+export function nodePeerIdOf(publicKey: Uint8Array): string {
+  if (publicKey.length !== PUBLIC_KEY_BYTES) throw healthError('HEALTH_ID_INVALID', 'a node key is 32 bytes');
+  // identity multihash (0x00, length 36) of the protobuf PublicKey {Type: Ed25519 (1), Data: key}.
+  return base58btc(Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20, ...publicKey));
+}

@@ -26,6 +26,7 @@
  *   h/proposal/<proposal>           a governance proposal with its votes
  *   h/open                          ids of the open proposals
  *   h/deadline/<height 16 hex>      ids of the proposals whose deadline is that height
+ *   h/release/<release id hex>      the access event that recorded that release (each release once)
  *   h/list/<kind>/<owner>           the length of an append-only list
  *   h/list/<kind>/<owner>/<page 8 hex>  one page (LIST_PAGE_SIZE entries) of that list
  *
@@ -84,6 +85,7 @@ export const stateKey = {
   proposal: (id: string): string => `h/proposal/${id}`,
   openProposals: (): string => 'h/open',
   deadline: (height: bigint): string => `h/deadline/${hex16(height)}`,
+  release: (releaseId: Uint8Array): string => `h/release/${toHex(releaseId)}`,
   listCount: (kind: ListKind, owner: string): string => `h/list/${kind}/${owner}`,
   listPage: (kind: ListKind, owner: string, page: number): string =>
     `h/list/${kind}/${owner}/${page.toString(16).padStart(8, '0')}`,

@@ -9,7 +9,7 @@
 import { type Canonical, decode, encode } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
 import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
-import { HASH_BYTES } from '../crypto/hash.ts';
+import { HASH_BYTES, toHex } from '../crypto/hash.ts';
 import {
   ACTIONS,
   type Action,
@@ -233,9 +233,41 @@ export interface Member {
    * the nodes of active members, so membership on chain is membership of the network.
    */
   readonly nodes: readonly string[];
+  /**
+   * The member's record-encryption public key (X25519, 32 bytes), or null if it has none: a
+   * custodian wraps a record's data key to it (HPKE) when it releases the record to this member.
+   */
+  readonly recordKey: Uint8Array | null;
 }
 
 export const MAX_MEMBER_NODES = 4;
+export const RECORD_KEY_BYTES = 32;
+
+/**
+ * X25519 public keys of small order (and their non-canonical forms, compared without the top bit,
+ * as libsodium does): a shared secret with one is a known constant, so such a key would let
+ * anyone unwrap a data key wrapped to it. HPKE refuses them too; the chain refuses them first.
+ */
+const SMALL_ORDER_X25519 = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+/** A member's record-encryption public key: 32 bytes, not a small-order point. */
+export function recordKeyFrom(value: Canonical, what: string): Uint8Array {
+  const key = s.bytes(value, what, RECORD_KEY_BYTES);
+  const masked = Uint8Array.from(key);
+  masked[31] = masked[31]! & 0x7f;
+  const hex = toHex(masked);
+  if (SMALL_ORDER_X25519.includes(hex))
+    throw healthError('HEALTH_PAYLOAD_INVALID', `${what}: a small-order X25519 key cannot receive records`);
+  return key;
+}
 /** An ed25519 libp2p peer id in its canonical base58btc form (what `show-node-id` prints). */
 const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/;
 
@@ -254,11 +286,11 @@ export function nodeIdsFrom(value: Canonical, what: string): string[] {
 }
 
 export function encodeMember(m: Member): Uint8Array {
-  return encode([m.id, m.pubKey, [...m.roles], m.active, m.joinedAt, m.leftAt, [...m.nodes]]);
+  return encode([m.id, m.pubKey, [...m.roles], m.active, m.joinedAt, m.leftAt, [...m.nodes], m.recordKey]);
 }
 
 export function decodeMember(bytes: Uint8Array): Member {
-  const f = s.tuple(readBytes(bytes, 'member'), 7, 'member');
+  const f = s.tuple(readBytes(bytes, 'member'), 8, 'member');
   return {
     id: memberId(f[0]!, 'member.id'),
     pubKey: key32(f[1]!, 'member.pubKey'),
@@ -267,6 +299,7 @@ export function decodeMember(bytes: Uint8Array): Member {
     joinedAt: s.u64(f[4]!, 'member.joinedAt'),
     leftAt: opt(f[5]!, (v) => s.u64(v, 'member.leftAt')),
     nodes: nodeIdsFrom(f[6]!, 'member.nodes'),
+    recordKey: opt(f[7]!, (v) => recordKeyFrom(v, 'member.recordKey')),
   };
 }
 
@@ -566,6 +599,11 @@ export interface AccessEvent {
   readonly items: readonly DisclosedRecord[];
   /** The break-glass declaration it was made under, or null. */
   readonly breakGlass: string | null;
+  /**
+   * The release this event audits (records.ts: sha256 of the requester's signed fetch request),
+   * or null for an access the custodian recorded by hand. Unique on chain.
+   */
+  readonly release: Uint8Array | null;
   readonly height: bigint;
   readonly time: bigint;
 }
@@ -580,13 +618,14 @@ export function accessEventFields(e: AccessEvent): Canonical {
     e.action,
     e.items.map((i) => [i.record, i.consent]),
     e.breakGlass,
+    e.release,
     e.height,
     e.time,
   ];
 }
 
 export function accessEventFromFields(value: Canonical): AccessEvent {
-  const f = s.tuple(value, 10, 'access');
+  const f = s.tuple(value, 11, 'access');
   return {
     id: idOf('access', f[0]!, 'access.id'),
     patient: idOf('patient', f[1]!, 'access.patient'),
@@ -602,8 +641,9 @@ export function accessEventFromFields(value: Canonical): AccessEvent {
       };
     }),
     breakGlass: opt(f[7]!, (v) => idOf('breakGlass', v, 'access.breakGlass')),
-    height: s.u64(f[8]!, 'access.height'),
-    time: s.u64(f[9]!, 'access.time'),
+    release: opt(f[8]!, (v) => hash32(v, 'access.release')),
+    height: s.u64(f[9]!, 'access.height'),
+    time: s.u64(f[10]!, 'access.time'),
   };
 }
 
@@ -745,6 +785,12 @@ export type GovAction =
   | { readonly kind: 'member.rekey'; readonly member: string; readonly pubKey: Uint8Array }
   /** Replaces the peer ids of the member's nodes (a new node, a new node key, a node retired). */
   | { readonly kind: 'member.nodes'; readonly member: string; readonly nodes: readonly string[] }
+  /**
+   * Sets (or clears, with null) a member's record-encryption key by consortium vote: for a member
+   * whose record secret key leaked while it cannot sign `member.set-record-key` itself (its member
+   * key lost too), so that no custodian keeps wrapping data keys to the leaked key.
+   */
+  | { readonly kind: 'member.record-key'; readonly member: string; readonly recordKey: Uint8Array | null }
   | { readonly kind: 'validator.set'; readonly pubKey: Uint8Array; readonly power: bigint }
   | { readonly kind: 'params.set'; readonly name: ParamName; readonly value: bigint };
 
@@ -760,6 +806,8 @@ export function govActionFields(a: GovAction): Canonical {
       return [a.kind, a.member, a.pubKey];
     case 'member.nodes':
       return [a.kind, a.member, [...a.nodes]];
+    case 'member.record-key':
+      return [a.kind, a.member, a.recordKey];
     case 'validator.set':
       return [a.kind, a.pubKey, a.power];
     case 'params.set':
@@ -798,6 +846,14 @@ export function govActionFromFields(value: Canonical, what: string): GovAction {
     case 'member.nodes': {
       const f = s.tuple(value, 3, what);
       return { kind, member: memberId(f[1]!, `${what}.member`), nodes: nodeIdsFrom(f[2]!, `${what}.nodes`) };
+    }
+    case 'member.record-key': {
+      const f = s.tuple(value, 3, what);
+      return {
+        kind,
+        member: memberId(f[1]!, `${what}.member`),
+        recordKey: opt(f[2]!, (v) => recordKeyFrom(v, `${what}.recordKey`)),
+      };
     }
     case 'validator.set': {
       const f = s.tuple(value, 3, what);

@@ -20,6 +20,7 @@
 import { type Canonical, decode, encode } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
 import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
+import { HASH_BYTES } from '../crypto/hash.ts';
 import { decodeProof, verifyProof } from '../merkle/proof.ts';
 import { ACTIONS, type Action, oneOf, PURPOSES, type Purpose } from './codes.ts';
 import { healthError } from './errors.ts';
@@ -42,6 +43,7 @@ export const QUERY_PATHS = [
   '/health/member',
   '/health/key',
   '/health/nonce',
+  '/health/release',
   '/health/patient',
   '/health/record',
   '/health/consent',
@@ -214,6 +216,9 @@ export function queryKey(path: string, data: Uint8Array): string | null {
     case '/health/nonce':
       if (data.length !== PUBLIC_KEY_BYTES) bad('data must be a 32-byte public key');
       return path === '/health/key' ? stateKey.key(data) : stateKey.nonce(data);
+    case '/health/release':
+      if (data.length !== HASH_BYTES) bad('data must be a 32-byte release id');
+      return stateKey.release(data);
     case '/health/patient':
     case '/health/pending': {
       const id = text(data);

@@ -49,6 +49,7 @@ import {
   MAX_LINE_AMOUNT,
   MAX_RECORD_BYTES,
   type RequestSpec,
+  recordKeyFrom,
   requestSpecFields,
   requestSpecFromFields,
 } from './model.ts';
@@ -105,6 +106,8 @@ export type HealthTx =
       readonly action: Action;
       readonly records: readonly string[];
       readonly breakGlass: boolean;
+      /** The release id (records.ts) this event audits; null for an access recorded by hand. */
+      readonly release: Uint8Array | null;
     }
   | { readonly type: 'breakglass.declare'; readonly patient: string; readonly reason: BreakGlassReason }
   | {
@@ -123,7 +126,9 @@ export type HealthTx =
       readonly reason: string | null;
     }
   | { readonly type: 'gov.propose'; readonly action: GovAction; readonly deadline: bigint }
-  | { readonly type: 'gov.vote'; readonly proposal: string; readonly approve: boolean };
+  | { readonly type: 'gov.vote'; readonly proposal: string; readonly approve: boolean }
+  /** The signing member's new record-encryption public key (X25519), or null to have none. */
+  | { readonly type: 'member.set-record-key'; readonly recordKey: Uint8Array | null };
 
 export type HealthTxType = HealthTx['type'];
 
@@ -145,6 +150,7 @@ export const TX_TYPES: readonly HealthTxType[] = [
   'claim.adjudicate',
   'gov.propose',
   'gov.vote',
+  'member.set-record-key',
 ];
 
 const MAX_EXCEPTIONS = 8;
@@ -174,7 +180,7 @@ function fields(tx: HealthTx): Canonical[] {
     case 'request.deny':
       return [tx.request];
     case 'access.record':
-      return [tx.patient, tx.recipient, tx.purpose, tx.action, [...tx.records], tx.breakGlass];
+      return [tx.patient, tx.recipient, tx.purpose, tx.action, [...tx.records], tx.breakGlass, tx.release];
     case 'breakglass.declare':
       return [tx.patient, tx.reason];
     case 'claim.submit':
@@ -185,6 +191,8 @@ function fields(tx: HealthTx): Canonical[] {
       return [govActionFields(tx.action), tx.deadline];
     case 'gov.vote':
       return [tx.proposal, tx.approve];
+    case 'member.set-record-key':
+      return [tx.recordKey];
   }
 }
 
@@ -317,7 +325,7 @@ function readTx(value: Canonical): HealthTx {
       return { type, request: idOf('request', request, 'request') };
     }
     case 'access.record': {
-      const [patient, recipient, purpose, action, records, breakGlass] = arity(6);
+      const [patient, recipient, purpose, action, records, breakGlass, release] = arity(7);
       const ids = codeList(records!, MAX_ACCESS_RECORDS, 'records', (v, w) => idOf('record', v, w));
       if (ids.length === 0) throw healthError('HEALTH_PAYLOAD_INVALID', 'records: at least one record');
       return {
@@ -328,6 +336,7 @@ function readTx(value: Canonical): HealthTx {
         action: oneOf(ACTIONS, action, 'action'),
         records: ids,
         breakGlass: s.bool(breakGlass!, 'breakGlass'),
+        release: opt(release!, (v) => s.bytes(v, 'release', HASH_BYTES)),
       };
     }
     case 'breakglass.declare': {
@@ -385,6 +394,10 @@ function readTx(value: Canonical): HealthTx {
     case 'gov.vote': {
       const [proposal, approve] = arity(2);
       return { type, proposal: idOf('proposal', proposal, 'proposal'), approve: s.bool(approve!, 'approve') };
+    }
+    case 'member.set-record-key': {
+      const [recordKey] = arity(1);
+      return { type, recordKey: opt(recordKey!, (v) => recordKeyFrom(v, 'recordKey')) };
     }
     default:
       throw healthError(
@@ -492,7 +505,10 @@ export function requestCreateTx(patient: string, spec: RequestSpec): HealthTxOf<
 
 /** An access event payload; the records are sorted and deduplicated. */
 export function accessRecordTx(
-  a: Omit<HealthTxOf<'access.record'>, 'type' | 'breakGlass'> & { readonly breakGlass?: boolean },
+  a: Omit<HealthTxOf<'access.record'>, 'type' | 'breakGlass' | 'release'> & {
+    readonly breakGlass?: boolean;
+    readonly release?: Uint8Array | null;
+  },
 ): HealthTxOf<'access.record'> {
   return {
     type: 'access.record',
@@ -502,6 +518,7 @@ export function accessRecordTx(
     action: a.action,
     records: sortedSet(a.records),
     breakGlass: a.breakGlass ?? false,
+    release: a.release ?? null,
   };
 }
 

@@ -19,6 +19,7 @@ import { decode, encode } from '../../packages/codec/canonical.ts';
 import * as s from '../../packages/codec/schema.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { toHex } from '../../packages/crypto/hash.ts';
+import { policyConsents } from '../../packages/health/access.ts';
 import { errorNumber, HEALTH_ERRORS, healthError } from '../../packages/health/errors.ts';
 import { type HealthAppState, parseHealthAppState } from '../../packages/health/genesis.ts';
 import { EXPIRY_SLOT_MS, keyBytes, stateKey } from '../../packages/health/keys.ts';
@@ -45,6 +46,11 @@ import {
   type ProvenLeaf,
   queryKey,
 } from '../../packages/health/query.ts';
+import {
+  decideRelease,
+  type ReleaseDecision,
+  type SignedFetchRequest,
+} from '../../packages/health/records.ts';
 import { decodeHealthTx } from '../../packages/health/tx.ts';
 import { encodeProof } from '../../packages/merkle/proof.ts';
 import type { Block } from '../../packages/types/block.ts';
@@ -64,7 +70,7 @@ import {
 import { Bucket } from '../db.ts';
 import { type MerkleBuckets, MerkleStore, type MerkleStoreOptions, type StateDb } from '../merkle/store.ts';
 import { TxContext } from './context.ts';
-import { executeTx, expireProposal, expireRequest, policyConsents } from './exec.ts';
+import { executeTx, expireProposal, expireRequest } from './exec.ts';
 import { Overlay } from './overlay.ts';
 
 export interface HealthAppOptions {
@@ -186,6 +192,7 @@ export class HealthApp implements Application {
           joinedAt: 0n,
           leftAt: null,
           nodes: m.nodes ?? [],
+          recordKey: m.recordKey ?? null,
         }),
       );
       changes.set(stateKey.key(m.pubKey), encodeBinding({ kind: 'member', id: m.id }));
@@ -456,6 +463,24 @@ export class HealthApp implements Application {
       proof,
       height: at,
     };
+  }
+
+  /**
+   * A custodian node's decision on a signed fetch request (packages/health/records.ts) on the
+   * latest committed state, judged as the next block will judge its access event: at the next
+   * height, at the node's clock `now`. `custodian` is the member the node belongs to.
+   */
+  async decideRelease(signed: SignedFetchRequest, custodian: string, now: bigint): Promise<ReleaseDecision> {
+    const meta = this.requireMeta();
+    const version = this.store.latestVersion;
+    const ctx = new TxContext(new Overlay((key) => this.store.get(keyBytes(key), version)), {
+      meta,
+      height: this.heightOf(version, meta) + 1n,
+      time: now,
+      txHash: NO_BYTES,
+      signer: NO_BYTES,
+    });
+    return decideRelease(ctx, signed, { chainId: meta.chainId, custodian, now, height: ctx.height });
   }
 
   /** The ids in an id-list leaf at the latest version (for tools and tests). */

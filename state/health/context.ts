@@ -6,15 +6,18 @@
  */
 import type { Canonical } from '../../packages/codec/canonical.ts';
 import { equalBytes } from '../../packages/crypto/hash.ts';
+import type { AccessReader } from '../../packages/health/access.ts';
 import type { DelegatePower, Role } from '../../packages/health/codes.ts';
 import { type HealthErrorCode, healthError } from '../../packages/health/errors.ts';
 import { type ListKind, stateKey } from '../../packages/health/keys.ts';
 import {
+  type BreakGlass,
   type ChainMeta,
   type Claim,
   type Consent,
   type Delegate,
   decodeBinding,
+  decodeBreakGlass,
   decodeClaim,
   decodeConsent,
   decodeCount,
@@ -36,6 +39,7 @@ import {
   encodeProposal,
   encodeRecord,
   encodeRequest,
+  type KeyBinding,
   LIST_PAGE_SIZE,
   type Member,
   type Params,
@@ -50,7 +54,9 @@ import type { Overlay } from './overlay.ts';
 
 export type Attributes = Record<string, string | readonly string[]>;
 
-export class TxContext {
+const fromUtf8 = new TextDecoder();
+
+export class TxContext implements AccessReader {
   state: Overlay;
   readonly meta: ChainMeta;
   readonly height: bigint;
@@ -205,6 +211,16 @@ export class TxContext {
     else this.put(key, encodeIdList(ids));
   }
 
+  /** The member's latest break-glass declaration for the patient. */
+  breakGlass(patient: string, member: string): Promise<BreakGlass | null> {
+    return this.read(stateKey.breakGlass(patient, member), decodeBreakGlass);
+  }
+
+  /** The access event that recorded a release, or null. */
+  release(releaseId: Uint8Array): Promise<string | null> {
+    return this.read(stateKey.release(releaseId), (b) => fromUtf8.decode(b));
+  }
+
   /** Consents of (patient, grantee), in the order granted. */
   async consentsFor(patient: string, grantee: string): Promise<Consent[]> {
     const ids = await this.idList(stateKey.grants(patient, grantee));
@@ -228,10 +244,15 @@ export class TxContext {
 
   // --- who signs ---
 
+  /** What the signer's key is bound to (a member or a patient, current or retired key), or null. */
+  async signerBinding(): Promise<KeyBinding | null> {
+    const bytes = await this.get(stateKey.key(this.signer));
+    return bytes === null ? null : decodeBinding(bytes);
+  }
+
   /** The active member whose current key signed the tx, holding one of `roles` if any are given. */
   async signerMember(roles: readonly Role[] = []): Promise<Member> {
-    const bytes = await this.get(stateKey.key(this.signer));
-    const binding = bytes === null ? null : decodeBinding(bytes);
+    const binding = await this.signerBinding();
     const member = binding?.kind === 'member' ? await this.member(binding.id) : null;
     if (member === null || !member.active || !equalBytes(member.pubKey, this.signer))
       throw healthError('HEALTH_UNAUTHORIZED', 'the signer is not an active member');

@@ -9,9 +9,10 @@
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { verifySignature } from '../../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../../packages/crypto/hash.ts';
+import { checkAccess, policyConsents } from '../../packages/health/access.ts';
 import { DAY_MS, type Purpose } from '../../packages/health/codes.ts';
 import { healthError } from '../../packages/health/errors.ts';
-import { ANY_MEMBER, derivedId, patientIdOf, recordIdOf } from '../../packages/health/ids.ts';
+import { ANY_MEMBER, derivedId, nodePeerIdOf, patientIdOf, recordIdOf } from '../../packages/health/ids.ts';
 import { EXPIRY_SLOT_MS, stateKey } from '../../packages/health/keys.ts';
 import {
   type AccessEvent,
@@ -21,8 +22,6 @@ import {
   type Claim,
   type Consent,
   type Delegate,
-  type DisclosedRecord,
-  decodeBreakGlass,
   decodeCount,
   decodeValidators,
   encodeBinding,
@@ -34,11 +33,12 @@ import {
   MAX_DELEGATES,
   MAX_MEMBERS,
   MAX_OPEN_PROPOSALS,
+  type Member,
   PARAM_NAMES,
   type Proposal,
   unreachable,
 } from '../../packages/health/model.ts';
-import { decideForRecord, type PolicyConsent } from '../../packages/health/policy.ts';
+import { decideForRecord } from '../../packages/health/policy.ts';
 import {
   checkGrant,
   compareStrings,
@@ -50,6 +50,8 @@ import {
 import { type HealthTx, registerProofBytes, rotateProofBytes } from '../../packages/health/tx.ts';
 import { MAX_TOTAL_VOTING_POWER, MAX_VALIDATORS } from '../../packages/types/validator.ts';
 import type { TxContext } from './context.ts';
+
+const utf8 = new TextEncoder();
 
 /** Consents kept per (patient, grantee) after dropping those that can never be active again. */
 export const MAX_PAIR_CONSENTS = 32;
@@ -113,6 +115,8 @@ export async function executeTx(ctx: TxContext, tx: HealthTx): Promise<string> {
       return propose(ctx, tx);
     case 'gov.vote':
       return vote(ctx, tx);
+    case 'member.set-record-key':
+      return setRecordKey(ctx, tx);
     default:
       return unreachable(tx);
   }
@@ -501,68 +505,34 @@ export async function expireRequest(ctx: TxContext, id: string): Promise<boolean
   return true;
 }
 
-// --- the policy engine, on the state ---
-
-export async function policyConsents(
-  ctx: TxContext,
-  patient: string,
-  grantee: string,
-): Promise<PolicyConsent[]> {
-  return [...(await ctx.consentsFor(patient, grantee)), ...(await ctx.consentsFor(patient, ANY_MEMBER))];
-}
-
-const ACCESS_CODES = {
-  NO_CONSENT: 'ACCESS_NO_CONSENT',
-  CONSENT_REVOKED: 'ACCESS_CONSENT_REVOKED',
-  CONSENT_NOT_IN_PERIOD: 'ACCESS_CONSENT_NOT_IN_PERIOD',
-  DENY_PROVISION: 'ACCESS_DENY_PROVISION',
-  RECORD_NOT_FOUND: 'RECORD_NOT_FOUND',
-  RECORD_PATIENT_MISMATCH: 'RECORD_PATIENT_MISMATCH',
-  RECORD_ERASED: 'RECORD_ERASED',
-} as const;
-
 // --- access events and break-glass ---
 
+/**
+ * The custodian recording an access, and the node that signed it (null when the member key did):
+ * `access.record` is the one tx a member's node may sign with its own node key (its peer id listed
+ * in `Member.nodes`), so the node that releases a record audits the release itself. Every other
+ * tx needs the member key.
+ */
+async function accessCustodian(
+  ctx: TxContext,
+  tx: Tx<'access.record'>,
+): Promise<{ custodian: Member; node: string | null }> {
+  if ((await ctx.signerBinding())?.kind === 'member')
+    return { custodian: await ctx.signerMember(), node: null };
+  const record = await ctx.needRecord(tx.records[0]!);
+  const custodian = await ctx.member(record.custodian);
+  const node = nodePeerIdOf(ctx.signer);
+  if (custodian === null || !custodian.active || !custodian.nodes.includes(node))
+    throw healthError(
+      'HEALTH_UNAUTHORIZED',
+      "the signer is neither an active member nor a node of the record's custodian",
+    );
+  return { custodian, node };
+}
+
 async function recordAccess(ctx: TxContext, tx: Tx<'access.record'>): Promise<string> {
-  const custodian = await ctx.signerMember();
-  await ctx.needPatient(tx.patient);
-  const recipient = await ctx.member(tx.recipient);
-  if (recipient === null || !recipient.active || recipient.id === custodian.id)
-    throw healthError('ACCESS_RECIPIENT_INVALID', 'the recipient is another active member');
-  const records = [];
-  for (const id of tx.records) {
-    const record = await ctx.needRecord(id);
-    if (record.patient !== tx.patient)
-      throw healthError('RECORD_PATIENT_MISMATCH', `record ${id} belongs to another patient`);
-    if (record.custodian !== custodian.id)
-      throw healthError('RECORD_NOT_CUSTODIAN', `record ${id} is held by another custodian`);
-    if (record.erasure !== null) throw healthError('RECORD_ERASED', `record ${id} is erased`);
-    records.push(record);
-  }
-  let items: DisclosedRecord[];
-  let breakGlass: string | null = null;
-  if (tx.breakGlass) {
-    if (tx.purpose !== 'ETREAT')
-      throw healthError('ACCESS_PURPOSE_INVALID', 'break-glass access is for ETREAT');
-    const bytes = await ctx.get(stateKey.breakGlass(tx.patient, tx.recipient));
-    const declared = bytes === null ? null : decodeBreakGlass(bytes);
-    if (declared === null || ctx.time >= declared.until)
-      throw healthError('BREAK_GLASS_INACTIVE', `${tx.recipient} has no active break-glass for this patient`);
-    breakGlass = declared.id;
-    items = records.map((r) => ({ record: r.id, consent: null }));
-  } else {
-    const consents = await policyConsents(ctx, tx.patient, tx.recipient);
-    items = records.map((r) => {
-      const d = decideForRecord(
-        consents,
-        { ...r, erased: false },
-        { ...tx, grantee: tx.recipient, recordId: r.id, time: ctx.time, height: ctx.height },
-      );
-      if (!d.permit)
-        throw healthError(ACCESS_CODES[d.reason as keyof typeof ACCESS_CODES], `record ${r.id}: ${d.reason}`);
-      return { record: r.id, consent: d.consentId };
-    });
-  }
+  const { custodian, node } = await accessCustodian(ctx, tx);
+  const { items, breakGlass } = await checkAccess(ctx, { ...tx, custodian: custodian.id }, ctx);
   const event: AccessEvent = {
     id: derivedId('access', ctx.txHash),
     patient: tx.patient,
@@ -572,10 +542,12 @@ async function recordAccess(ctx: TxContext, tx: Tx<'access.record'>): Promise<st
     action: tx.action,
     items,
     breakGlass,
+    release: tx.release,
     height: ctx.height,
     time: ctx.time,
   };
   await ctx.append('disclosures', tx.patient, accessEventFields(event));
+  if (tx.release !== null) ctx.put(stateKey.release(tx.release), utf8.encode(event.id));
   ctx.emit('access.recorded', {
     patient: tx.patient,
     custodian: custodian.id,
@@ -585,6 +557,8 @@ async function recordAccess(ctx: TxContext, tx: Tx<'access.record'>): Promise<st
     record: tx.records,
     consent: [...new Set(items.flatMap((i) => (i.consent === null ? [] : [i.consent])))],
     break_glass: breakGlass === null ? 'false' : 'true',
+    ...(tx.release === null ? {} : { release: toHex(tx.release) }),
+    ...(node === null ? {} : { node }),
   });
   return event.id;
 }
@@ -747,6 +721,19 @@ async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Prom
   return claim.id;
 }
 
+// --- members ---
+
+/** A member replaces (or clears) its own record-encryption key: a routine rotation. */
+async function setRecordKey(ctx: TxContext, tx: Tx<'member.set-record-key'>): Promise<string> {
+  const member = await ctx.signerMember();
+  ctx.putMember({ ...member, recordKey: tx.recordKey });
+  ctx.emit('member.record-key-set', {
+    member: member.id,
+    record_key: tx.recordKey === null ? 'none' : 'set',
+  });
+  return member.id;
+}
+
 // --- governance ---
 
 /** Carries out a governance action. Throws (with a code) if it cannot be done in this state. */
@@ -767,6 +754,7 @@ async function applyAction(ctx: TxContext, action: GovAction): Promise<void> {
         joinedAt: ctx.height,
         leftAt: null,
         nodes: [],
+        recordKey: null,
       });
       ctx.put(stateKey.key(action.pubKey), encodeBinding({ kind: 'member', id: action.member }));
       ctx.putIdList(stateKey.members(), [...ids, action.member].sort(compareStrings));
@@ -807,6 +795,11 @@ async function applyAction(ctx: TxContext, action: GovAction): Promise<void> {
           throw healthError('MEMBER_NODE_IN_USE', `node ${shared} is already a node of member ${id}`);
       }
       ctx.putMember({ ...member, nodes: action.nodes });
+      return;
+    }
+    case 'member.record-key': {
+      const member = await activeMember(ctx, action.member);
+      ctx.putMember({ ...member, recordKey: action.recordKey });
       return;
     }
     case 'validator.set': {

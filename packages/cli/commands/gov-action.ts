@@ -27,6 +27,7 @@ export const GOV_ACTIONS = [
   'member.roles',
   'member.rekey',
   'member.nodes',
+  'member.record-key',
   'validator.set',
   'params.set',
 ] as const satisfies readonly GovAction['kind'][];
@@ -38,6 +39,7 @@ const ACTION_FLAGS: Readonly<Record<GovAction['kind'], readonly string[]>> = {
   'member.roles': ['member', 'roles'],
   'member.rekey': ['member', 'member-key', 'member-pubkey'],
   'member.nodes': ['member', 'node-ids'],
+  'member.record-key': ['member', 'record-key'],
   'validator.set': ['validator-pubkey', 'power'],
   'params.set': ['param', 'value'],
 };
@@ -71,6 +73,12 @@ export function govAction(v: Values): GovAction {
       const nodes = v['node-ids'] === '' ? [] : listArg(v, 'node-ids');
       // Sorted and unique, as the chain requires; the chain checks each is a peer id.
       return { kind, member: memberArg(v, 'member'), nodes: [...new Set(nodes)].sort() };
+    }
+    case 'member.record-key': {
+      // Required, like --node-ids: `none` clears the key on purpose, never by a forgotten flag.
+      const value = str(v, 'record-key');
+      const recordKey = value === 'none' ? null : parsePubKey(value, 'record-key');
+      return { kind, member: memberArg(v, 'member'), recordKey };
     }
     case 'validator.set':
       return {
@@ -109,6 +117,8 @@ export function actionText(a: GovAction): string {
       return `${a.kind} ${a.member} key ${toHex(a.pubKey)}`;
     case 'member.nodes':
       return `${a.kind} ${a.member} nodes ${a.nodes.length === 0 ? '(none)' : a.nodes.join(',')}`;
+    case 'member.record-key':
+      return `${a.kind} ${a.member} record key ${a.recordKey === null ? '(none)' : toHex(a.recordKey)}`;
     case 'validator.set':
       return `${a.kind} ${Buffer.from(a.pubKey).toString('base64')} power ${a.power}`;
     case 'params.set':

@@ -37,6 +37,8 @@ Actions and their flags:
   member.nodes   --member ID --node-ids LIST     the peer ids of the member's nodes (from
                  careledger show-node-id; --node-ids '' for none); the nodes admit exactly the
                  active members' nodes, so this is how a new institution's node joins the network
+  member.record-key --member ID --record-key KEY|none   the member's X25519 record-encryption
+                 public key (records are wrapped to it), for a member that lost its own key
   validator.set  --validator-pubkey KEY --power N   add a validator or set its power; 0 removes it
   params.set     --param NAME --value N
 Roles: ${ROLES.join(', ')}.
@@ -61,6 +63,10 @@ ${PARAMS.map((n) => `  ${n.padEnd(23)}${PARAM_BOUNDS[PARAM_NAMES[n]].join(' to '
       'node-ids': {
         arg: 'LIST',
         help: "the peer ids of the member's nodes, '' for none (required for member.nodes)",
+      },
+      'record-key': {
+        arg: 'KEY|none',
+        help: "the member's X25519 record public key in base64 or hex, or none (member.record-key)",
       },
       'validator-pubkey': { arg: 'KEY', help: "the validator's public key, in base64 or hex" },
       power: { arg: 'N', help: 'the voting power (0 removes the validator)' },

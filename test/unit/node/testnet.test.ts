@@ -4,13 +4,24 @@
  * dialling the others at their hostnames. Roles guessed from name prefixes; a refused testnet
  * writes nothing, and one that fails part way takes back what it wrote.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadHome } from '../../../node/home.ts';
 import { createTestnet, roleFromName } from '../../../node/testnet.ts';
+import { loadRecordKeyFile, recordKeyPathFor } from '../../../packages/client/keys.ts';
+import { parseHealthAppState } from '../../../packages/health/genesis.ts';
 import { throwsCode } from '../packages/fixtures.ts';
 
 test('multi-host homes: P2P on the host, RPC and metrics on loopback, peers at their hostnames', () => {
@@ -99,6 +110,37 @@ test('a home that cannot be written takes back the homes written before it, so a
     rmSync(join(dir, 'node0', 'config'), { recursive: true });
     assert.is(createTestnet({ validators: 3, output: dir }).length, 3);
     assert.ok(existsSync(join(dir, 'node2', 'config', 'priv_validator_key.json')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every member gets an X25519 record key: the secret in a 0600 file beside its member key, the public key in genesis', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'careledger-testnet-unit-'));
+  try {
+    const homes = createTestnet({ validators: 3, output: dir, chainId: 'testnet-records' });
+    const genesis = JSON.parse(readFileSync(join(homes[0]!, 'config', 'genesis.json'), 'utf8'));
+    const members = genesis.app_state.members as { id: string; record_key?: string }[];
+    const seen = new Set<string>();
+    homes.forEach((home, i) => {
+      const path = recordKeyPathFor(join(home, 'config', 'member_key.json'));
+      assert.is(path, join(home, 'config', 'member_record_key.json'));
+      assert.is(statSync(path).mode & 0o777, 0o600);
+      const pair = loadRecordKeyFile(path);
+      assert.is(members[i]!.record_key, Buffer.from(pair.publicKey).toString('base64'), `node${i}`);
+      assert.not.ok(
+        JSON.stringify(genesis).includes(Buffer.from(pair.secretKey).toString('base64')),
+        'no secret in genesis',
+      );
+      seen.add(members[i]!.record_key!);
+    });
+    assert.is(seen.size, 3, 'one key per member');
+    // And the genesis the nodes start from holds them as member record keys.
+    const state = parseHealthAppState(genesis.app_state);
+    assert.equal(
+      state.members.map((m) => Buffer.from(m.recordKey!).toString('base64')),
+      members.map((m) => m.record_key),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -14,7 +14,12 @@ const ascii = (s: string) => Buffer.from(s, 'latin1').toString('hex');
 test('the domain tags are fixed strings (changing one breaks every signature)', () => {
   assert.equal(
     { ...SignDomain },
-    { tx: 'careledger/tx/v1', proposal: 'careledger/proposal/v1', vote: 'careledger/vote/v1' },
+    {
+      tx: 'careledger/tx/v1',
+      proposal: 'careledger/proposal/v1',
+      vote: 'careledger/vote/v1',
+      recordFetch: 'careledger/record-fetch/v1',
+    },
   );
 });
 

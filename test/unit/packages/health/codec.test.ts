@@ -109,6 +109,7 @@ const samples: HealthTx[] = [
     action: 'read',
     records: [R],
     breakGlass: true,
+    release: new Uint8Array(32).fill(7),
   },
   { type: 'breakglass.declare', patient: P, reason: 'PATIENT_UNCONSCIOUS' },
   {
@@ -147,7 +148,43 @@ const samples: HealthTx[] = [
     deadline: 10n,
   },
   { type: 'gov.vote', proposal: `g${'0'.repeat(32)}`, approve: false },
+  {
+    type: 'access.record',
+    patient: P,
+    recipient: 'north-clinic',
+    purpose: 'TREAT',
+    action: 'read',
+    records: [R],
+    breakGlass: false,
+    release: null,
+  },
+  { type: 'member.set-record-key', recordKey: HASH },
+  { type: 'member.set-record-key', recordKey: null },
+  {
+    type: 'gov.propose',
+    action: { kind: 'member.record-key', member: 'metro-lab', recordKey: HASH },
+    deadline: 10n,
+  },
+  {
+    type: 'gov.propose',
+    action: { kind: 'member.record-key', member: 'metro-lab', recordKey: null },
+    deadline: 10n,
+  },
 ];
+
+/** The small-order X25519 points (libsodium's list): no member may publish one as its record key. */
+const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  // The same with the top bit set (RFC 7748 ignores it, so they are the same points).
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+].map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
 
 function refused(payload: Uint8Array, code: string): void {
   try {
@@ -179,6 +216,28 @@ test('golden: the bytes of a payload and the derived ids do not change by accide
   assert.is(patientIdOf(KEY), 'p6de7f9446642279d7455a7eca634e249');
   assert.is(recordIdOf('acme-lab', P, HASH), 'r83c51c2845a926cf6e089c8709ad81b8');
   assert.is(derivedId('consent', HASH), 'cae356d495c3815879fdedb11b8d0c6af');
+  // New in the records work: the record-key tx and access.record's release field.
+  assert.is(
+    toHex(encodeHealthTx({ type: 'member.set-record-key', recordKey: HASH })),
+    `92b56d656d6265722e7365742d7265636f72642d6b6579c420${'01'.repeat(32)}`,
+  );
+  assert.is(
+    toHex(
+      encodeHealthTx({
+        type: 'access.record',
+        patient: P,
+        recipient: 'north-clinic',
+        purpose: 'TREAT',
+        action: 'read',
+        records: [R],
+        breakGlass: false,
+        release: HASH,
+      }),
+    ),
+    // fixarray(8) | "access.record" | patient | "north-clinic" | "TREAT" | "read" | [record] | false | bin8(32)
+    `98ad6163636573732e7265636f7264d92170${'31'.repeat(32)}ac6e6f7274682d636c696e6963a55452454154a472656164` +
+      `91d92172${'61'.repeat(32)}c2c420${'01'.repeat(32)}`,
+  );
 });
 
 test('the decoder refuses bad shapes, codes, ids and sets, with their codes', () => {
@@ -202,7 +261,27 @@ test('the decoder refuses bad shapes, codes, ids and sets, with their codes', ()
   const claim = (code: string) => encode(['claim.submit', P, 'good-insurance', [[code, 0n, 1n, [R]]]]);
   refused(claim('diabetes'), 'HEALTH_CODE_INVALID');
   refused(claim('9921'), 'HEALTH_CODE_INVALID');
-  refused(encode(['access.record', P, 'Dr. Jones', 'TREAT', 'read', [R], false]), 'HEALTH_ID_INVALID');
+  refused(encode(['access.record', P, 'Dr. Jones', 'TREAT', 'read', [R], false, null]), 'HEALTH_ID_INVALID');
+  // The release is a 32-byte id or null; the pre-release 7-field form is refused.
+  refused(
+    encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false]),
+    'HEALTH_PAYLOAD_INVALID',
+  );
+  refused(
+    encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false, new Uint8Array(31)]),
+    'HEALTH_PAYLOAD_INVALID',
+  );
+  refused(
+    encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [R], false, 'release-1']),
+    'HEALTH_PAYLOAD_INVALID',
+  );
+  // A record key is 32 bytes and never a small-order point, in the member's tx and in governance.
+  for (const weak of SMALL_ORDER) {
+    refused(encode(['member.set-record-key', weak]), 'HEALTH_PAYLOAD_INVALID');
+    refused(encode(['gov.propose', ['member.record-key', 'metro-lab', weak], 10n]), 'HEALTH_PAYLOAD_INVALID');
+  }
+  refused(encode(['member.set-record-key', new Uint8Array(33)]), 'HEALTH_PAYLOAD_INVALID');
+  refused(encode(['member.set-record-key']), 'HEALTH_PAYLOAD_INVALID');
   // Sets are sorted and unique: one rule, one encoding.
   const grant = (purposes: string[]) =>
     encode([
@@ -239,7 +318,10 @@ test('the decoder refuses bad shapes, codes, ids and sets, with their codes', ()
     'CLAIM_AMOUNTS_INVALID',
   );
   refused(encode(['claim.adjudicate', `k${'0'.repeat(32)}`, 'denied', [], null]), 'HEALTH_PAYLOAD_INVALID');
-  refused(encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [], false]), 'HEALTH_PAYLOAD_INVALID');
+  refused(
+    encode(['access.record', P, 'north-clinic', 'TREAT', 'read', [], false, null]),
+    'HEALTH_PAYLOAD_INVALID',
+  );
   refused(encode(['gov.propose', ['params.set', 'break_glass_window_ms', 1n], 10n]), 'GOV_ACTION_INVALID');
   refused(encode(['gov.propose', ['params.set', 'max_everything', 1n], 10n]), 'HEALTH_CODE_INVALID');
   refused(encode(['gov.propose', ['validator.set', KEY, 10n ** 13n], 10n]), 'GOV_ACTION_INVALID');
@@ -261,6 +343,12 @@ test('genesis app state: parsed strictly, written back the same', () => {
   assert.equal(state.params, defaultParams);
   assert.equal(state.members[1]!.roles, ['payer']);
   assert.equal(parseHealthAppState(healthAppStateToJson(state)), state);
+  assert.is(state.members[0]!.recordKey, null);
+  const withRecordKey = parseHealthAppState({
+    members: [{ id: 'city-hospital', pub_key: key, roles: ['provider'], record_key: other }],
+  });
+  assert.equal(withRecordKey.members[0]!.recordKey, HASH);
+  assert.equal(parseHealthAppState(healthAppStateToJson(withRecordKey)), withRecordKey);
   const bad = (raw: unknown, why: RegExp) => {
     try {
       parseHealthAppState(raw);
@@ -276,6 +364,20 @@ test('genesis app state: parsed strictly, written back the same', () => {
   bad({ members: [{ id: 'City Hospital', pub_key: key, roles: ['provider'] }] }, /members\[0\]\.id/);
   bad({ members: [{ id: 'a-b', pub_key: 'xyz', roles: ['provider'] }] }, /pub_key/);
   bad({ members: [{ id: 'a-b', pub_key: key, roles: ['surgeon'] }] }, /roles/);
+  bad({ members: [{ id: 'a-b', pub_key: key, roles: ['lab'], record_key: 'xyz' }] }, /record_key.*X25519/);
+  bad(
+    {
+      members: [
+        {
+          id: 'a-b',
+          pub_key: key,
+          roles: ['lab'],
+          record_key: Buffer.from(SMALL_ORDER[2]!).toString('base64'),
+        },
+      ],
+    },
+    /record_key: a small-order/,
+  );
   bad(
     {
       members: [

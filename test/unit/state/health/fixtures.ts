@@ -59,7 +59,16 @@ export function keyOf(label: string): KeyPair {
   return keyPairFromSeed(sha256(utf8.encode(`careledger-health-test/${label}`)));
 }
 
-export const MEMBERS: readonly { id: string; roles: Role[] }[] = [
+export interface TestMember {
+  readonly id: string;
+  readonly roles: Role[];
+  /** Peer ids of the member's nodes (genesis `node_ids`). */
+  readonly nodes?: string[];
+  /** The member's record-encryption public key (genesis `record_key`). */
+  readonly recordKey?: Uint8Array;
+}
+
+export const MEMBERS: readonly TestMember[] = [
   { id: 'city-hospital', roles: ['provider'] },
   { id: 'north-clinic', roles: ['provider'] },
   { id: 'acme-lab', roles: ['lab'] },
@@ -80,7 +89,13 @@ export function genesisFor(members = MEMBERS): { genesis: Genesis; appState: Hea
       blockLimits: defaultBlockLimits,
     },
     appState: {
-      members: members.map((m) => ({ id: m.id, pubKey: member(m.id).publicKey, roles: m.roles })),
+      members: members.map((m) => ({
+        id: m.id,
+        pubKey: member(m.id).publicKey,
+        roles: m.roles,
+        nodes: m.nodes ?? [],
+        recordKey: m.recordKey ?? null,
+      })),
       params: defaultParams,
     },
   };
@@ -320,5 +335,6 @@ export function accessTx(
     action: 'read',
     records: records.sort(),
     breakGlass,
+    release: null,
   };
 }

@@ -112,6 +112,8 @@ const optU64 = fc.option(u64, { nil: null });
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const sig64 = fc.uint8Array({ minLength: 64, maxLength: 64 });
 const hash32 = key32;
+/** An X25519 public key: any 32 bytes but the few small-order points (which decoding refuses). */
+const recordKey32 = key32.filter((k) => k.some((b, i) => b !== 0 && i > 0) && k[0]! < 0xe0);
 const idArb = (kind: IdKind) =>
   fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => `${ID_KINDS[kind]}${toHex(b)}`);
 const memberIdArb = fc.stringMatching(/^[a-z][a-z0-9-]{1,39}$/);
@@ -163,6 +165,11 @@ const govActionArb: fc.Arbitrary<GovAction> = fc.oneof(
   fc.record({ kind: fc.constant('member.remove' as const), member: memberIdArb }),
   fc.record({ kind: fc.constant('member.roles' as const), member: memberIdArb, roles: rolesArb }),
   fc.record({ kind: fc.constant('member.rekey' as const), member: memberIdArb, pubKey: key32 }),
+  fc.record({
+    kind: fc.constant('member.record-key' as const),
+    member: memberIdArb,
+    recordKey: fc.option(recordKey32, { nil: null }),
+  }),
   fc.record({
     kind: fc.constant('validator.set' as const),
     pubKey: key32,
@@ -248,6 +255,7 @@ const payloadArbs: { readonly [T in HealthTxType]: fc.Arbitrary<HealthTxOf<T>> }
     action: fc.constantFrom(...ACTIONS),
     records: idSet('record', 1, 32),
     breakGlass: fc.boolean(),
+    release: fc.option(hash32, { nil: null }),
   }),
   'breakglass.declare': fc.record({
     type: fc.constant('breakglass.declare' as const),
@@ -300,6 +308,10 @@ const payloadArbs: { readonly [T in HealthTxType]: fc.Arbitrary<HealthTxOf<T>> }
     type: fc.constant('gov.vote' as const),
     proposal: idArb('proposal'),
     approve: fc.boolean(),
+  }),
+  'member.set-record-key': fc.record({
+    type: fc.constant('member.set-record-key' as const),
+    recordKey: fc.option(recordKey32, { nil: null }),
   }),
 };
 
@@ -1129,6 +1141,14 @@ const BUILDERS: { readonly [T in HealthTxType]: Builder } = {
       r.pickOr(MEMBER_IDS, PAYER),
     );
     return { key: member(voter), payload, onSuccess: () => g.voters.add(voter) };
+  },
+  'member.set-record-key': (w, mode, r) => {
+    const recordKey = r.chance(20) ? null : sha256(new TextEncoder().encode(`record-key/${w.serial++}`));
+    const payload: HealthTx = { type: 'member.set-record-key', recordKey };
+    // Only a member's own key sets its record key: a stranger's or a patient's is refused.
+    if (mode === 'unknown') return { key: stranger(r.next()), payload };
+    if (mode === 'misdirected') return { key: notPatientsKey(w, r, undefined), payload };
+    return { key: member(r.pickOr(MEMBER_IDS, PAYER)), payload };
   },
 };
 
