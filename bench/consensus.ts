@@ -23,6 +23,9 @@
  * Every result is checked (a verify that fails or a threshold that is not reached aborts the run),
  * so a fast wrong path cannot pass for a fast one. Prints a table and writes the results as JSON
  * to bench/results/consensus-<timestamp>.json.
+ *
+ * Why one file of this size: each row is a short measured loop over shared fixtures; a row per
+ * file would scatter one table.
  */
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';

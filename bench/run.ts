@@ -21,6 +21,9 @@
  *
  * Every wait has a deadline; on exit, error or Ctrl-C every process started here is stopped and
  * the temp folder removed (--keep keeps it, with each node's log).
+ *
+ * Why one file of this size: the benchmark's command line, its runs, sweep and report are one
+ * program a researcher reads top to bottom; the consortium and the load live in their own files.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';

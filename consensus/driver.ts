@@ -8,6 +8,9 @@
  * broadcast. On restart, `recover` replays the WAL of the current height through the core; the
  * guard returns the same signature for the same sign bytes and refuses anything else, so a replay
  * can never make the node equivocate.
+ *
+ * Why one file of this size: it is the one serial owner of consensus state (as CometBFT's
+ * consensus/state.go); its WAL order, replay and effect handling must be read together.
  */
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';

@@ -11,6 +11,9 @@
  * (`root`): the key must be the state key of the question, the Merkle proof must hold
  * (verifyAnswer), and a decision is re-derived from its proven leaves (verifyDecision). The
  * transport is trusted for the root only — the light client verifies that against signed headers.
+ *
+ * Why one file of this size: one typed method per health tx and per query, all over the same
+ * sign-broadcast-prove path; the rules themselves live in packages/health.
  */
 import { randomBytes } from 'node:crypto';
 import { type Canonical, decode } from '../codec/canonical.ts';

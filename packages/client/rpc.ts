@@ -1,6 +1,6 @@
 /**
  * The client SDK's transport: a typed JSON-RPC 2.0 client for a node's CometBFT v0.38-shaped RPC
- * (node/rpc-methods.ts, node/rpc-format.ts), over the global `fetch`.
+ * (node/rpc/: the methods and their JSON formats), over the global `fetch`.
  *
  * Nothing the node sends is trusted: every field of every response is checked and turned back into
  * the project's own types (Header, Commit, ValidatorSet, Block), so a caller (the light client)
@@ -13,6 +13,9 @@
  * a refusal is an answer, not a transport failure, and callers differ in how they treat it (retry a
  * nonce, show the codespace). `assertAccepted` / `assertCommitted` turn a refusal into
  * CLIENT_TX_REJECTED, with the stage, code, codespace and log in `details`.
+ *
+ * Why one file of this size: one method per RPC route, each with the checker that turns its
+ * JSON back into the project's types; the checkers are small and shared between routes.
  */
 import { CareLedgerError } from '../core/errors.ts';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../crypto/ed25519.ts';

@@ -24,6 +24,9 @@
  * the nodes of the stale entries with s <= k, and the roots of versions < k. A node can be written
  * again after it went stale (a key set back to a value it had), so it is deleted only if its stored
  * birth version is older than s; a later life is covered by a later stale entry.
+ *
+ * Why one file of this size: prepare, read, prove and prune all walk the same versioned node
+ * layout (the key scheme below); split apart, each part would re-derive it.
  */
 
 import { readU64be as readU64, u64be as u64 } from '../../packages/codec/bytes.ts';
