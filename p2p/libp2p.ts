@@ -4,7 +4,12 @@
  * The node is created stopped; the host starts it once its protocols are wired. Nothing here
  * knows about topics, validation or requests: gossipsub's own options come from gossip.ts.
  */
-import { type GossipSub, type GossipSubComponents, type GossipsubOpts, gossipsub } from '@chainsafe/libp2p-gossipsub';
+import {
+  type GossipSub,
+  type GossipSubComponents,
+  type GossipsubOpts,
+  gossipsub,
+} from '@chainsafe/libp2p-gossipsub';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { type Identify, identify } from '@libp2p/identify';
@@ -13,10 +18,8 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { KiB, MiB, type P2POptions } from './options.ts';
 
-export interface CareLedgerServices {
-  identify: Identify;
-  pubsub: GossipSub;
-}
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type CareLedgerServices = { identify: Identify; pubsub: GossipSub };
 export type CareLedgerLibp2p = Libp2p<CareLedgerServices>;
 
 export interface Libp2pParts {
@@ -96,9 +99,7 @@ export function createLibp2pNode(
       }),
       // gossipsub() is typed as returning the generic PubSub; the instance is a GossipSub, whose
       // getScore and reportMessageValidationResult the host needs.
-      pubsub: gossipsub(gossip) as unknown as (
-        components: GossipSubComponents,
-      ) => GossipSub,
+      pubsub: gossipsub(gossip) as unknown as (components: GossipSubComponents) => GossipSub,
     },
   });
 }

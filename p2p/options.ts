@@ -136,4 +136,3 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   if (typeof opts.random !== 'function') throw invalidOption('random must be a function');
   return opts;
 }
-

@@ -5,7 +5,11 @@
  * One score per peer therefore covers every way a peer can send us something, and the graylist
  * threshold here is the one the request/response server checks too.
  */
-import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score';
+import type {
+  PeerScoreParams,
+  PeerScoreThresholds,
+  TopicScoreParams,
+} from '@chainsafe/libp2p-gossipsub/score';
 
 /** Below this gossip score a peer is ignored: its gossip, its direct messages and its requests. */
 export const GRAYLIST_THRESHOLD = -2_500;
