@@ -341,6 +341,8 @@ test('at most maxInFlightPerPeer requests to one peer are in flight; the next is
   const client = await a.reqresp.register(spec(handle));
   const first = client.request(B, Uint8Array.of(1));
   const second = client.request(B, Uint8Array.of(2));
+  // Should an assertion below fail, these must not end the run as unhandled rejections.
+  for (const pending of [first, second]) pending.catch(() => {});
   assert.is(await errorCode(client.request(B, Uint8Array.of(3))), 'P2P_TOO_MANY_REQUESTS');
   await served(2);
   answerAll();
