@@ -39,7 +39,12 @@ import {
 } from './peers.ts';
 import { createReqResp, type ProtocolClient, type ProtocolSpec, type RequestOptions } from './reqresp.ts';
 import { GRAYLIST_THRESHOLD, Penalties } from './scoring.ts';
-import { type RequestKind, registerSyncProtocol, type SyncHandlers } from './sync-protocol.ts';
+import {
+  type RequestKind,
+  registerSyncProtocol,
+  type SyncHandlers,
+  type SyncProtocol,
+} from './sync-protocol.ts';
 import { protocolId, type TopicKind } from './topics.ts';
 
 export type { P2PCounter, PublishOutcome, Verdict, Via } from './gossip.ts';
@@ -196,7 +201,7 @@ export async function createP2PHost(
     reportError,
   });
 
-  let sync: Awaited<ReturnType<typeof registerSyncProtocol>>;
+  let sync: SyncProtocol;
   try {
     await libp2p.start();
   } catch (err) {
