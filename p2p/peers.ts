@@ -180,3 +180,30 @@ export function createRedialer(deps: RedialerDeps): Redialer {
     },
   };
 }
+
+export interface PeerStatus {
+  readonly id: string;
+  readonly addrs: readonly string[];
+  readonly connected: boolean;
+  readonly persistent: boolean;
+}
+
+/**
+ * Every persistent peer (connected or not, with its live addresses or its configured one), then
+ * every other connected peer. `connections` are the open connections' remote peers and addresses.
+ */
+export function peerStatuses(
+  persistent: readonly PersistentPeer[],
+  connections: readonly { readonly peer: string; readonly addr: string }[],
+): PeerStatus[] {
+  const live = new Map<string, string[]>();
+  for (const { peer, addr } of connections) live.set(peer, [...(live.get(peer) ?? []), addr]);
+  const out: PeerStatus[] = [];
+  for (const p of persistent) {
+    const addrs = live.get(p.id);
+    out.push({ id: p.id, addrs: addrs ?? [p.addr], connected: addrs !== undefined, persistent: true });
+    live.delete(p.id);
+  }
+  for (const [id, addrs] of live) out.push({ id, addrs, connected: true, persistent: false });
+  return out;
+}

@@ -1,7 +1,7 @@
 /**
  * The names CareLedger uses on the wire, built and parsed in this one place: the two gossip topics
  * (`/careledger/<chainId>/tx/1`, `/careledger/<chainId>/consensus/1`) and the request/response
- * protocol (`/careledger/<chainId>/sync/1`). The chain id is part of every name, so nodes of two
+ * protocols (`/careledger/<chainId>/sync/1`, and any other registered through `protocolId`). The chain id is part of every name, so nodes of two
  * chains never exchange a message even if they reach each other; the trailing number is the
  * version of the encoding carried, bumped instead of changing a topic's meaning in place.
  */
@@ -46,8 +46,25 @@ export function parseTopic(chainId: string, topic: string): TopicKind | null {
   return isTopicKind(kind) ? kind : null;
 }
 
-/** The request/response protocol id (block sync, direct sends). */
-export function syncProtocol(chainId: string): string {
+// A protocol name is one lower-case path segment.
+const PROTOCOL_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** The id of request/response protocol `name`, version `version`: `/careledger/<chainId>/<name>/<version>`. */
+export function protocolId(chainId: string, name: string, version: number): string {
   checkChainId(chainId);
-  return `/careledger/${chainId}/sync/${SYNC_VERSION}`;
+  if (!PROTOCOL_NAME.test(name) || isTopicKind(name)) {
+    throw new CareLedgerError(
+      'P2P_INVALID_OPTIONS',
+      `protocol name ${JSON.stringify(name)} must be 1 to 32 of a-z 0-9 - and not a topic kind`,
+    );
+  }
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new CareLedgerError('P2P_INVALID_OPTIONS', `protocol version must be a positive integer`);
+  }
+  return `/careledger/${chainId}/${name}/${version}`;
+}
+
+/** The sync protocol id (block sync, direct sends). */
+export function syncProtocol(chainId: string): string {
+  return protocolId(chainId, 'sync', SYNC_VERSION);
 }

@@ -12,13 +12,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  type P2PHost,
-  Penalties,
-  type RequestKind,
-  type TopicKind,
-  type Verdict,
-} from '../../../p2p/host.ts';
+import type { P2PHost, RequestKind, TopicKind, Verdict } from '../../../p2p/host.ts';
 import { decodeResponse, readFrame, writeFrame } from '../../../p2p/reqresp.ts';
 import { syncProtocol, topicName } from '../../../p2p/topics.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
@@ -291,19 +285,6 @@ test('invalid messages outside gossip count against the sender: rejected direct 
   }
 });
 
-test('penalties decay by 1 % a second and are forgotten once they reach nothing', () => {
-  let now = 0;
-  const p = new Penalties(() => now);
-  p.add('x');
-  p.add('x');
-  assert.is(p.score('x'), -4);
-  now = 100_000; // 0.99^100 = 0.366
-  assert.ok(Math.abs(p.count('x') - 2 * 0.99 ** 100) < 1e-9);
-  now = 1_000_000;
-  assert.is(p.count('x'), 0);
-  assert.is(p.score('nobody'), 0);
-});
-
 test('oversized messages are refused on publish, on direct send and on receipt', async () => {
   const small = recorder();
   const ms = countingMetrics();
@@ -470,6 +451,48 @@ test('request/response: round trip, remote errors, unknown kind, size limits, ti
   } finally {
     release();
     await stopAll([a, b]);
+  }
+});
+
+test('registerProtocol adds a member-only request/response protocol without touching the host', async () => {
+  let a: P2PHost | undefined;
+  let b: P2PHost | undefined;
+  let c: P2PHost | undefined;
+  try {
+    a = await startHost(A, { members: MEMBERS }, recorder().handlers);
+    b = await startHost(B, { members: MEMBERS, persistentPeers: [addrOf(a)] }, recorder().handlers);
+    c = await startHost(C, { members: MEMBERS, persistentPeers: [addrOf(a)] }, recorder().handlers);
+    const [ha, hb, hc] = [a, b, c];
+    await waitFor(
+      'B and C connected to A',
+      () => connectionsTo(ha, hb.peerId) > 0 && connectionsTo(ha, hc.peerId) > 0,
+    );
+    const asked: string[] = [];
+    const record = {
+      name: 'record',
+      version: 1,
+      maxRequestBytes: 64,
+      maxResponseBytes: 1024,
+      handle: async (request: Uint8Array, from: string) => {
+        asked.push(from);
+        return Uint8Array.from(request).reverse();
+      },
+    };
+    const atA = await ha.registerProtocol(record);
+    await hb.registerProtocol(record);
+    assert.is(atA.protocol, `/careledger/${CHAIN}/record/1`);
+    assert.equal([...(await atA.request(hb.peerId, Uint8Array.of(1, 2, 3)))], [3, 2, 1]);
+    assert.equal(asked, [ha.peerId]);
+    assert.is(await errorCode(atA.request(hb.peerId, new Uint8Array(65))), 'P2P_REQUEST_TOO_LARGE');
+    assert.is(await errorCode(atA.request(idOf(OUTSIDER), Uint8Array.of(1))), 'P2P_NOT_MEMBER');
+    // C does not serve it: protocol negotiation fails.
+    assert.is(await errorCode(atA.request(hc.peerId, Uint8Array.of(1))), 'P2P_UNREACHABLE');
+    assert.is(await errorCode(ha.registerProtocol(record)), 'P2P_INVALID_OPTIONS', 'registered twice');
+    assert.is(await errorCode(ha.registerProtocol({ ...record, name: 'sync' })), 'P2P_INVALID_OPTIONS');
+    // The sync protocol is unaffected.
+    assert.is(await ha.sendDirect(hb.peerId, 'tx', Uint8Array.of(1)), 'accept');
+  } finally {
+    await stopAll([c, b, a]);
   }
 });
 

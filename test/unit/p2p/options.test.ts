@@ -1,10 +1,10 @@
 /**
- * p2p/host.ts options: defaults fill what is not given, limits that depend on the message size
+ * p2p/options.ts: defaults fill what is not given, limits that depend on the message size
  * follow it, and every bad value is refused with P2P_INVALID_OPTIONS before anything starts.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultP2POptions, type P2PInit, resolveP2POptions } from '../../../p2p/host.ts';
+import { defaultP2POptions, type P2PInit, resolveP2POptions } from '../../../p2p/options.ts';
 import { hasCode } from '../../../packages/core/errors.ts';
 import { CHAIN, idOf, seed } from './helpers.ts';
 

@@ -13,6 +13,7 @@ import {
   createRedialer,
   type PersistentPeer,
   parsePersistentPeers,
+  peerStatuses,
 } from '../../../p2p/peers.ts';
 import { hasCode } from '../../../packages/core/errors.ts';
 import { idOf, seededRandom, waitFor } from './helpers.ts';
@@ -138,6 +139,24 @@ test('the redialer backs off on failures, stops on success, redials after a disc
   redialer.refresh();
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.is(dials.length, count, 'no dial after stop');
+});
+
+test('peer statuses: persistent peers first, connected or not, then other connected peers', () => {
+  const [p1, p2] = [idOf(1), idOf(2)];
+  const persistent: PersistentPeer[] = [
+    { id: p1, addr: `/ip4/10.0.0.1/tcp/1/p2p/${p1}` },
+    { id: p2, addr: `/ip4/10.0.0.2/tcp/2/p2p/${p2}` },
+  ];
+  const statuses = peerStatuses(persistent, [
+    { peer: idOf(3), addr: '/ip4/10.0.0.3/tcp/3' },
+    { peer: p2, addr: '/ip4/10.0.0.2/tcp/2' },
+    { peer: p2, addr: '/ip4/10.0.0.2/tcp/9' },
+  ]);
+  assert.equal(statuses, [
+    { id: p1, addrs: [persistent[0]!.addr], connected: false, persistent: true },
+    { id: p2, addrs: ['/ip4/10.0.0.2/tcp/2', '/ip4/10.0.0.2/tcp/9'], connected: true, persistent: true },
+    { id: idOf(3), addrs: ['/ip4/10.0.0.3/tcp/3'], connected: true, persistent: false },
+  ]);
 });
 
 test.run();

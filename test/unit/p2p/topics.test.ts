@@ -1,6 +1,7 @@
 /**
  * p2p/topics.ts: topic and protocol names of one chain, parsing that refuses every other chain,
- * version, kind or shape, and chain ids that cannot be path segments.
+ * version, kind or shape, chain ids that cannot be path segments, and request/response protocol
+ * ids built from a name and a version.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +9,7 @@ import {
   checkChainId,
   isTopicKind,
   parseTopic,
+  protocolId,
   syncProtocol,
   TOPIC_KINDS,
   topicName,
@@ -51,6 +53,28 @@ test('chain ids that cannot be a path segment are refused', () => {
   assert.not.throws(() => checkChainId('careledger-local_1.0'));
   assert.ok(isTopicKind('tx') && isTopicKind('consensus'));
   assert.not.ok(isTopicKind('blocks'));
+});
+
+test('protocol ids: one per chain, name and version; bad names and versions are refused', () => {
+  assert.is(protocolId('care-1', 'record', 1), '/careledger/care-1/record/1');
+  assert.is(protocolId('care-1', 'sync', 1), syncProtocol('care-1'));
+  for (const [name, version] of [
+    ['Record', 1],
+    ['rec/ord', 1],
+    ['', 1],
+    ['x'.repeat(33), 1],
+    ['tx', 1],
+    ['record', 0],
+    ['record', 1.5],
+  ] as const) {
+    let code = '';
+    try {
+      protocolId('care-1', name, version);
+    } catch (err) {
+      code = hasCode(err, 'P2P_INVALID_OPTIONS') ? 'P2P_INVALID_OPTIONS' : 'other';
+    }
+    assert.is(code, 'P2P_INVALID_OPTIONS', `${name} ${version}`);
+  }
 });
 
 test.run();
