@@ -88,7 +88,21 @@ export interface RedialerDeps {
   isConnected(id: string): boolean;
   /** Opens a connection; rejects if it could not. */
   dial(peer: PersistentPeer, signal: AbortSignal): Promise<void>;
+  /** Time and timers (default: the real ones); tests pass a manual clock. */
+  readonly clock?: RedialerClock;
 }
+
+export interface RedialerClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+const realClock: RedialerClock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 export interface Redialer {
   start(): void;
@@ -105,7 +119,7 @@ interface PeerState {
   /** Consecutive failed dials and short-lived connections: the backoff exponent. */
   attempt: number;
   connectedAt: number | null;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: unknown;
   dialing: boolean;
 }
 
@@ -114,10 +128,11 @@ export function createRedialer(deps: RedialerDeps): Redialer {
   for (const peer of deps.peers)
     states.set(peer.id, { peer, attempt: 0, connectedAt: null, timer: null, dialing: false });
   const abort = new AbortController();
+  const clock = deps.clock ?? realClock;
   let running = false;
 
   const clearTimer = (s: PeerState): void => {
-    if (s.timer !== null) clearTimeout(s.timer);
+    if (s.timer !== null) clock.clearTimer(s.timer);
     s.timer = null;
   };
 
@@ -126,7 +141,7 @@ export function createRedialer(deps: RedialerDeps): Redialer {
     if (!running || s.timer !== null || s.dialing) return;
     const delayMs = backoffDelay(s.attempt, deps.backoff, deps.random);
     s.attempt++;
-    s.timer = setTimeout(() => {
+    s.timer = clock.setTimer(() => {
       s.timer = null;
       void dialNow(s);
     }, delayMs);
@@ -160,7 +175,7 @@ export function createRedialer(deps: RedialerDeps): Redialer {
     onConnect(id) {
       const s = states.get(id);
       if (s === undefined) return;
-      s.connectedAt = Date.now();
+      s.connectedAt = clock.now();
       clearTimer(s);
     },
     onDisconnect(id) {
@@ -168,7 +183,7 @@ export function createRedialer(deps: RedialerDeps): Redialer {
       if (s === undefined) return;
       // Only a connection that lasted resets the backoff: a peer that accepts and then drops us
       // at once is redialled ever more slowly, like one that refuses.
-      if (s.connectedAt !== null && Date.now() - s.connectedAt >= deps.backoff.maxMs) s.attempt = 0;
+      if (s.connectedAt !== null && clock.now() - s.connectedAt >= deps.backoff.maxMs) s.attempt = 0;
       s.connectedAt = null;
       if (deps.isMember(id)) schedule(s);
     },

@@ -2,7 +2,7 @@
  * p2p/peers.ts: the backoff grows by its factor, stays within its cap and its jitter band; bad
  * backoff options and persistent peer lists are refused; the redialer dials at start, backs off
  * on failures, stops on success, redials after a disconnect, skips non-members and goes quiet
- * after stop (driven by a fake dial, with real but short timers and bounded waits).
+ * after stop (driven by a fake dial and a manual clock: deterministic, no wall time).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -83,9 +83,44 @@ test('persistent peers must be multiaddrs naming their peer, once each', () => {
   }
 });
 
+/** A manual clock: timers fire only when the test advances time, in due order. */
+function manualClock() {
+  let now = 0;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  let next = 0;
+  return {
+    now: () => now,
+    setTimer(fn: () => void, ms: number): unknown {
+      timers.set(++next, { at: now + ms, fn });
+      return next;
+    },
+    clearTimer(handle: unknown): void {
+      timers.delete(handle as number);
+    },
+    /** Moves time on by `ms`, firing each timer that falls due (and letting its dial settle). */
+    async advance(ms: number): Promise<void> {
+      const until = now + ms;
+      for (;;) {
+        // Let dials in flight settle first: a failed one arms the next timer.
+        for (let i = 0; i < 5; i++) await Promise.resolve();
+        const due = [...timers.entries()]
+          .filter(([, t]) => t.at <= until)
+          .sort((a, b) => a[1].at - b[1].at)[0];
+        if (due === undefined) break;
+        timers.delete(due[0]);
+        now = due[1].at;
+        due[1].fn();
+      }
+      now = until;
+    },
+    pending: () => timers.size,
+  };
+}
+
 test('the redialer backs off on failures, stops on success, redials after a disconnect', async () => {
   const peer: PersistentPeer = { id: idOf(1), addr: `/ip4/127.0.0.1/tcp/1/p2p/${idOf(1)}` };
   const outsider: PersistentPeer = { id: idOf(9), addr: `/ip4/127.0.0.1/tcp/2/p2p/${idOf(9)}` };
+  const clock = manualClock();
   const dials: { id: string; at: number }[] = [];
   const connected = new Set<string>();
   let failuresLeft = 3;
@@ -95,8 +130,9 @@ test('the redialer backs off on failures, stops on success, redials after a disc
     random: () => 0.5,
     isMember: (id) => id === peer.id,
     isConnected: (id) => connected.has(id),
+    clock,
     async dial(p) {
-      dials.push({ id: p.id, at: Date.now() });
+      dials.push({ id: p.id, at: clock.now() });
       if (failuresLeft > 0) {
         failuresLeft--;
         throw new Error('connection refused');
@@ -106,28 +142,37 @@ test('the redialer backs off on failures, stops on success, redials after a disc
   });
   try {
     redialer.start();
-    await waitFor('four dials (three failures, then success)', () => dials.length === 4, 3_000);
+    await clock.advance(1_000);
+    assert.is(dials.length, 4, 'three failures, then success');
     assert.ok(
       dials.every((d) => d.id === peer.id),
       'a non-member is never dialled',
     );
-    const gaps = dials.slice(1).map((d, i) => d.at - dials[i]!.at);
-    // 20, 40, 80 ms apart (timers may be late, never early).
-    assert.ok(gaps[0]! >= 18 && gaps[1]! >= 38 && gaps[2]! >= 78, `gaps ${gaps.join(', ')}`);
-    assert.ok(gaps[2]! > gaps[0]!, 'the delay grew');
+    // Each failure waits one backoff step longer: 20, 40, 80 ms.
+    assert.equal(
+      dials.map((d) => d.at),
+      [0, 20, 60, 140],
+    );
     redialer.onConnect(peer.id);
-
-    // Connected: no more dials.
-    const settled = dials.length;
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.is(dials.length, settled, 'no dial while connected');
+    assert.is(clock.pending(), 0, 'connected: no redial is armed');
 
     // A short-lived connection does not reset the backoff: the next delay is the fifth step.
+    await clock.advance(50);
     connected.delete(peer.id);
-    const droppedAt = Date.now();
     redialer.onDisconnect(peer.id);
-    await waitFor('the redial after the disconnect', () => dials.length === settled + 1, 2_000);
-    assert.ok(dials.at(-1)!.at - droppedAt >= 150, 'backoff kept growing (160 ms step)');
+    await clock.advance(159);
+    assert.is(dials.length, 4, 'not before the 160 ms step');
+    await clock.advance(1);
+    assert.is(dials.length, 5, 'redialled at the 160 ms step');
+    assert.is(dials[4]!.at, 1_000 + 50 + 160, '50 ms connected (under maxMs), then the fifth step');
+
+    // A connection that lasted at least maxMs resets the backoff: the first step again.
+    redialer.onConnect(peer.id);
+    await clock.advance(200);
+    connected.delete(peer.id);
+    redialer.onDisconnect(peer.id);
+    await clock.advance(20);
+    assert.is(dials.length, 6, 'redialled after the first step');
     assert.ok(redialer.isPersistent(peer.id) && !redialer.isPersistent(idOf(5)));
   } finally {
     redialer.stop();
@@ -137,8 +182,9 @@ test('the redialer backs off on failures, stops on success, redials after a disc
   const count = dials.length;
   redialer.onDisconnect(peer.id);
   redialer.refresh();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await clock.advance(10_000);
   assert.is(dials.length, count, 'no dial after stop');
+  assert.is(clock.pending(), 0);
 });
 
 test('peer statuses: persistent peers first, connected or not, then other connected peers', () => {
