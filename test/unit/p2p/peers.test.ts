@@ -16,7 +16,7 @@ import {
   peerStatuses,
 } from '../../../p2p/peers.ts';
 import { hasCode } from '../../../packages/core/errors.ts';
-import { idOf, seededRandom, waitFor } from './helpers.ts';
+import { idOf, seededRandom } from './helpers.ts';
 
 const backoff: BackoffOptions = { initialMs: 100, maxMs: 1_000, factor: 2, jitter: 0.2 };
 
