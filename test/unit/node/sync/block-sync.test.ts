@@ -1,5 +1,5 @@
 /**
- * node/block-sync.ts: an answer to a blocks request stops at its byte budget (one block always
+ * node/sync/block-sync.ts: an answer to a blocks request stops at its byte budget (one block always
  * goes), the asking side reads only an answer that continues its chain from the height it asked
  * for, and a peer that failed a sync is skipped for a while whatever height it claims.
  */
@@ -11,19 +11,19 @@ import {
   readBlocksAnswer,
   SYNC_BATCH,
   SyncPeers,
-} from '../../../node/block-sync.ts';
-import { defaultP2POptions } from '../../../p2p/host.ts';
-import { encode } from '../../../packages/codec/canonical.ts';
+} from '../../../../node/sync/block-sync.ts';
+import { defaultP2POptions } from '../../../../p2p/host.ts';
+import { encode } from '../../../../packages/codec/canonical.ts';
 import {
   type Block,
   blockFields as blockFieldsOf,
   blockIdOf,
   defaultBlockLimits,
-} from '../../../packages/types/block.ts';
-import { type Commit, commitFields as commitFieldsOf } from '../../../packages/types/commit.ts';
-import { applyBlock, buildBlock, type ChainState } from '../../../state/chain-state.ts';
-import { makeChain, signedCommit } from '../consensus/fixtures.ts';
-import { throwsCode } from '../packages/fixtures.ts';
+} from '../../../../packages/types/block.ts';
+import { type Commit, commitFields as commitFieldsOf } from '../../../../packages/types/commit.ts';
+import { applyBlock, buildBlock, type ChainState } from '../../../../state/chain-state.ts';
+import { makeChain, signedCommit } from '../../consensus/fixtures.ts';
+import { throwsCode } from '../../packages/fixtures.ts';
 
 const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'sync');
 const ALL = [0, 1, 2, 3];

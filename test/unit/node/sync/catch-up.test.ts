@@ -1,15 +1,15 @@
 /**
- * node/catch-up.ts: a peer that reports a height we committed gets that block only once it has
+ * node/sync/catch-up.ts: a peer that reports a height we committed gets that block only once it has
  * lagged for the grace period, then at most once per resend period; a peer that moves on, or
  * reports another height, starts afresh. A node behind a round asks for it once per interval.
  * The clock is a variable the test sets.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FUTURE_ROUND_WINDOW } from '../../../consensus/core/state-machine.ts';
-import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from '../../../node/catch-up.ts';
-import { encode } from '../../../packages/codec/canonical.ts';
-import { throwsCode } from '../packages/fixtures.ts';
+import { FUTURE_ROUND_WINDOW } from '../../../../consensus/core/state-machine.ts';
+import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from '../../../../node/sync/catch-up.ts';
+import { encode } from '../../../../packages/codec/canonical.ts';
+import { throwsCode } from '../../packages/fixtures.ts';
 
 const GRACE = 500;
 const RESEND = 3000;
