@@ -59,10 +59,10 @@ export interface CommitPipelineModules {
   readonly db: Db;
   readonly blocks: BlockStore;
   readonly app: Application;
-  readonly mempool: Mempool;
-  readonly evidence: EvidencePool;
-  readonly txs: CheckedTxs;
-  readonly recent: RecentlyCommitted;
+  readonly mempool: Pick<Mempool, 'update' | 'size'>;
+  readonly evidence: Pick<EvidencePool, 'committed'>;
+  readonly txs: Pick<CheckedTxs, 'of' | 'clear'>;
+  readonly recent: Pick<RecentlyCommitted, 'add' | 'hasKey'>;
   readonly membership: Membership;
   readonly gate: MemberGate;
   readonly metrics: NodeMetrics | null;

@@ -93,17 +93,15 @@ export class CareLedgerNode {
 
   private constructor(modules: NodeModules) {
     this.m = modules;
-    ({
-      home: this.home,
-      log: this.log,
-      peerId: this.peerId,
-      db: this.db,
-      blocks: this.blocks,
-      app: this.app,
-      mempool: this.mempool,
-      p2p: this.p2p,
-      metrics: this.metrics,
-    } = modules);
+    this.home = modules.home;
+    this.log = modules.log;
+    this.peerId = modules.peerId;
+    this.db = modules.db;
+    this.blocks = modules.blocks;
+    this.app = modules.app;
+    this.mempool = modules.mempool;
+    this.p2p = modules.p2p;
+    this.metrics = modules.metrics;
   }
 
   // What the RPC and the CLI read (RpcNode in rpc-methods.ts).
