@@ -109,6 +109,8 @@ export const ROUND_FETCH_TIMEOUT_MS = 2000;
 export interface PeerCatchUpOptions {
   /** The consensus gossip interval: peers report their height and round once per interval. */
   readonly gossipIntervalMs: number;
+  /** The clock (tests pass their own). */
+  readonly now?: () => number;
 }
 
 /** What catching up with peers needs of the node. */
@@ -143,8 +145,9 @@ export class PeerCatchUp {
   constructor(opts: PeerCatchUpOptions, modules: PeerCatchUpModules) {
     this.m = modules;
     // Statuses come once per gossip interval: the second one at the same lagging height sends.
-    this.heights = new CatchUpPolicy(opts.gossipIntervalMs / 2, 3 * opts.gossipIntervalMs);
-    this.rounds = new RoundCatchUpPolicy(opts.gossipIntervalMs);
+    const now = opts.now ?? Date.now;
+    this.heights = new CatchUpPolicy(opts.gossipIntervalMs / 2, 3 * opts.gossipIntervalMs, now);
+    this.rounds = new RoundCatchUpPolicy(opts.gossipIntervalMs, now);
   }
 
   peerStatus(peer: string, height: bigint, round: number): void {

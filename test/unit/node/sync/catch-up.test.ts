@@ -7,9 +7,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FUTURE_ROUND_WINDOW } from '../../../../consensus/core/state-machine.ts';
-import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from '../../../../node/sync/catch-up.ts';
+import { decodeMessage } from '../../../../consensus/messages.ts';
+import { ChainHead } from '../../../../node/commit-pipeline.ts';
+import { SyncPeers } from '../../../../node/sync/block-sync.ts';
+import {
+  CatchUpPolicy,
+  PeerCatchUp,
+  RoundCatchUpPolicy,
+  readRoundAnswer,
+} from '../../../../node/sync/catch-up.ts';
+import type { Verdict } from '../../../../p2p/host.ts';
 import { encode } from '../../../../packages/codec/canonical.ts';
+import { blockIdOf } from '../../../../packages/types/block.ts';
+import { buildBlock } from '../../../../state/chain-state.ts';
+import { makeChain, signedCommit } from '../../consensus/fixtures.ts';
 import { throwsCode } from '../../packages/fixtures.ts';
+import { recordingLogger } from '../fixtures.ts';
 
 const GRACE = 500;
 const RESEND = 3000;
@@ -81,6 +94,105 @@ test('a round answer may hold the proposal and four prevotes and four precommits
   assert.equal(readRoundAnswer(encode(full), 4), full);
   throwsCode(() => readRoundAnswer(encode([...full, item(99)]), 4), 'CODEC_SCHEMA');
   throwsCode(() => readRoundAnswer(encode([item(1), 'not bytes']), 4), 'CODEC_SCHEMA');
+});
+
+/** PeerCatchUp against fake peers, with its own clock (gossip interval 1000 ms). */
+function catchUpHarness(answer: () => Promise<Uint8Array>) {
+  let t = 0;
+  const sent: string[] = [];
+  const requested: string[] = [];
+  const reported: string[] = [];
+  const received: string[] = [];
+  const syncPeers = new SyncPeers(30_000, () => t);
+  const consensus = {
+    height: 5n,
+    round: 0,
+    receive: (bytes: Uint8Array): Verdict => {
+      const text = new TextDecoder().decode(bytes);
+      received.push(text);
+      return text === 'bad' ? 'reject' : 'accept';
+    },
+  };
+  const catchUp = new PeerCatchUp(
+    { gossipIntervalMs: 1000, now: () => t },
+    {
+      p2p: {
+        sendDirect: async (peer, _kind, bytes) => {
+          const message = decodeMessage(bytes);
+          // The stored block of the height asked for, with its commit.
+          const same = message.kind === 'catch-up' && message.commit.height === 4n;
+          sent.push(`${peer}:${same ? 'height 4' : message.kind}`);
+          return 'accept';
+        },
+        request: async (peer) => {
+          requested.push(peer);
+          return answer();
+        },
+        reportInvalid: (peer) => reported.push(peer),
+      },
+      blocks: { block: async (h) => stored.get(h) ?? null, commit: async (h) => commits.get(h) ?? null },
+      head: new ChainHead({ ...chain, lastHeight: 4n }),
+      syncPeers,
+      consensus,
+      isStopped: () => false,
+      log: recordingLogger(),
+    },
+  );
+  return {
+    catchUp,
+    syncPeers,
+    sent,
+    requested,
+    reported,
+    received,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}
+
+const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'catch-up');
+const block4 = {
+  ...buildBlock(chain, {
+    txs: [],
+    evidence: [],
+    time: 1n,
+    proposer: chain.validators.set.validators[0]!.address,
+  }),
+};
+const stored = new Map([[4n, block4]]);
+const commits = new Map([[4n, signedCommit(fx, [0, 1, 2, 3], 4n, 0, blockIdOf(block4.header))]]);
+/** Lets the fire-and-forget sends and requests run to their end. */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+test('PeerCatchUp: every status is a claim for block sync; a peer lagging at a committed height is sent it after the grace', async () => {
+  const h = catchUpHarness(async () => encode([]));
+  h.catchUp.peerStatus('p', 4n, 0);
+  assert.equal(h.syncPeers.best(), { peer: 'p', height: 4n });
+  await settle();
+  assert.equal(h.sent, [], 'just finishing the height: nothing yet');
+  h.advance(500);
+  h.catchUp.peerStatus('p', 4n, 0);
+  await settle();
+  assert.equal(h.sent, ['p:height 4']);
+  h.catchUp.peerStatus('p', 7n, 0);
+  assert.equal(h.syncPeers.best(), { peer: 'p', height: 7n });
+});
+
+test('PeerCatchUp: a peer at our height in a later round is asked for it; its messages go to consensus, a bad one reports the peer', async () => {
+  const messages = ['proposal', 'bad', 'vote'].map((m) => new TextEncoder().encode(m));
+  const h = catchUpHarness(async () => encode(messages));
+  h.catchUp.peerStatus('q', 5n, 2);
+  h.catchUp.peerStatus('r', 5n, 2);
+  await settle();
+  assert.equal(h.requested, ['q'], 'one request for that round');
+  assert.equal(h.received, ['proposal', 'bad', 'vote']);
+  assert.equal(h.reported, ['q']);
+  h.catchUp.peerStatus('r', 5n, 3);
+  await settle();
+  assert.equal(h.requested, ['q', 'r'], 'a later round is asked for at once');
 });
 
 test.run();
