@@ -43,10 +43,10 @@ import type { Logger } from './log.ts';
 import type { Mempool } from './mempool.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { ProposalFiller } from './proposal-filler.ts';
-import { encodeTxsRequest } from './proposal-txs.ts';
 import type { CheckedTxs } from './seen-txs.ts';
 import type { SyncPeers } from './sync/block-sync.ts';
 import { PeerCatchUp } from './sync/catch-up.ts';
+import { encodeSyncRequest } from './sync/protocol.ts';
 import type { NodeTimers } from './timers.ts';
 import type { TxBatcher } from './tx-gossip.ts';
 
@@ -130,7 +130,9 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
       localTx: (hash) => modules.txs.local(hash),
       peers: () => p2p.topicPeers('consensus'),
       requestTxs: (peer, missing) =>
-        p2p.request(peer, 'blocks', encodeTxsRequest(missing), { timeoutMs: TXS_FETCH_TIMEOUT_MS }),
+        p2p.request(peer, 'blocks', encodeSyncRequest({ kind: 'txs', hashes: missing }), {
+          timeoutMs: TXS_FETCH_TIMEOUT_MS,
+        }),
       isStopped: () => modules.timers.stopped,
       fetched: (count) => metrics?.proposalTxsFetched.inc(metrics.labels, count),
       verdict: (outcome, from) => this.verdict(outcome, from),

@@ -160,6 +160,8 @@ export class BlockSync {
 
   constructor(modules: BlockSyncModules) {
     this.m = modules;
+    // The gauge is reported from the start, not only once a sync has run.
+    this.setSyncing(false);
   }
 
   /** True while block-syncing from peers (CometBFT's `catching_up`). */
