@@ -125,7 +125,7 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
     );
     const { p2p, metrics, log } = modules;
     this.proposals = new ProposalFiller({
-      driver: () => this.driver,
+      driver: this.driver,
       blockLimits: () => modules.head.chain.blockLimits,
       localTx: (hash) => modules.txs.local(hash),
       peers: () => p2p.topicPeers('consensus'),
