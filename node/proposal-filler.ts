@@ -29,7 +29,10 @@ export const MAX_TX_SOURCES = 3;
 
 /** What the filler needs of the node around it. */
 export interface ProposalFillerHost {
-  driver(): Pick<ConsensusDriver, 'height' | 'hasSeen' | 'hasProposal' | 'checkProposal' | 'receiveDecoded'>;
+  readonly driver: Pick<
+    ConsensusDriver,
+    'height' | 'hasSeen' | 'hasProposal' | 'checkProposal' | 'receiveDecoded'
+  >;
   blockLimits(): BlockLimits;
   /** A tx this node holds (its mempool, the blocks seen this height). */
   localTx(hash: Uint8Array): Uint8Array | undefined;
@@ -72,7 +75,7 @@ export class ProposalFiller {
       const reason = 'proposal and block heights differ';
       return host.verdict({ result: 'reject', code: 'PROPOSAL_INVALID', reason }, from);
     }
-    const driver = host.driver();
+    const driver = host.driver;
     if (proposal.height < driver.height || driver.hasSeen(bytes) || driver.hasProposal(proposal))
       return 'ignore';
     if (proposal.height > driver.height) {
@@ -99,7 +102,7 @@ export class ProposalFiller {
           fetching = true;
           return this.sources(from);
         },
-        () => !host.isStopped() && host.driver().height === proposal.height,
+        () => !host.isStopped() && host.driver.height === proposal.height,
       );
     } catch (err) {
       host.debug('could not fill in a proposal', { from, error: (err as Error).message });
@@ -116,10 +119,7 @@ export class ProposalFiller {
     if (filled.fetched > 0) host.fetched(filled.fetched);
     // Each tx was found under its hash (mempool keys are hashes of the bytes) or fetched and hashed.
     const block = withTxHashes({ header, txs: filled.txs, evidence, lastCommit }, txHashes);
-    return host.verdict(
-      host.driver().receiveDecoded({ kind: 'proposal', proposal, block }, bytes, from),
-      from,
-    );
+    return host.verdict(host.driver.receiveDecoded({ kind: 'proposal', proposal, block }, bytes, from), from);
   }
 
   /** The node started a height: the proposals held for it go through, one after another. */

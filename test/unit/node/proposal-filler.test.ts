@@ -90,7 +90,7 @@ function setup(local: readonly Uint8Array[], peers: Record<string, readonly Uint
   let fetched = 0;
   const verdicts: string[] = [];
   const filler = new ProposalFiller({
-    driver: () => driver,
+    driver,
     blockLimits: () => defaultBlockLimits,
     localTx: holding(local),
     peers: () => Object.keys(peers),

@@ -1,5 +1,5 @@
 /**
- * node/block-sync.ts: an answer to a blocks request stops at its byte budget (one block always
+ * node/sync/block-sync.ts: an answer to a blocks request stops at its byte budget (one block always
  * goes), the asking side reads only an answer that continues its chain from the height it asked
  * for, and a peer that failed a sync is skipped for a while whatever height it claims.
  */
@@ -7,23 +7,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   answerBlocksRequest,
+  BlockSync,
   blocksAnswerLimits,
   readBlocksAnswer,
   SYNC_BATCH,
   SyncPeers,
-} from '../../../node/block-sync.ts';
-import { defaultP2POptions } from '../../../p2p/host.ts';
-import { encode } from '../../../packages/codec/canonical.ts';
+} from '../../../../node/sync/block-sync.ts';
+import { defaultP2POptions } from '../../../../p2p/host.ts';
+import { decode, encode } from '../../../../packages/codec/canonical.ts';
+import { CareLedgerError } from '../../../../packages/core/errors.ts';
 import {
   type Block,
   blockFields as blockFieldsOf,
   blockIdOf,
   defaultBlockLimits,
-} from '../../../packages/types/block.ts';
-import { applyBlock, buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
-import { type Commit, commitFields as commitFieldsOf } from '../../../packages/types/commit.ts';
-import { makeChain, signedCommit } from '../consensus/fixtures.ts';
-import { throwsCode } from '../packages/fixtures.ts';
+} from '../../../../packages/types/block.ts';
+import { applyBlock, buildBlock, type ChainState } from '../../../../packages/types/chain-state.ts';
+import { type Commit, commitFields as commitFieldsOf } from '../../../../packages/types/commit.ts';
+import { makeChain, signedCommit } from '../../consensus/fixtures.ts';
+import { throwsCode } from '../../packages/fixtures.ts';
+import { recordingLogger } from '../fixtures.ts';
 
 const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'sync');
 const ALL = [0, 1, 2, 3];
@@ -104,6 +107,98 @@ test('sync peers: the highest claim is asked; a peer that failed is skipped for 
   peers.forget('honest');
   peers.forget('liar');
   assert.is(peers.best(), null, 'a disconnected peer is not asked');
+});
+
+/** Block sync run against fake peers: `answers` per peer (bytes, or an error thrown). */
+function syncHarness(
+  answers: Record<string, (from: bigint, to: bigint) => Promise<Uint8Array>>,
+  failed = false,
+) {
+  const asked: string[] = [];
+  const reported: string[] = [];
+  const committed: bigint[] = [];
+  let advanced = 0;
+  let head: ChainState = chain;
+  const peers = new SyncPeers(30_000, () => 0);
+  const sync = new BlockSync({
+    p2p: {
+      request: async (peer, _kind, bytes) => {
+        asked.push(peer);
+        const [, from, to] = decode(bytes) as [string, bigint, bigint];
+        return answers[peer]!(from, to);
+      },
+      reportInvalid: (peer) => reported.push(peer),
+    },
+    peers,
+    commits: {
+      get chain() {
+        return head;
+      },
+      failed,
+      synced: async (block) => {
+        committed.push(block.header.height);
+        head = { ...head, lastHeight: block.header.height };
+      },
+    },
+    advanceConsensus: () => advanced++,
+    isStopped: () => false,
+    metrics: null,
+    log: recordingLogger(),
+  });
+  return { sync, peers, asked, reported, committed, advanced: () => advanced };
+}
+
+/** Runs a tick's sync to its end (no timers involved: the fakes answer at once). */
+async function runSync(h: ReturnType<typeof syncHarness>): Promise<void> {
+  h.sync.tick();
+  assert.ok(h.sync.active, 'a peer more than a height ahead starts a sync');
+  while (h.sync.active) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+const serve = (from: bigint, to: bigint) => answerBlocksRequest(from, to, read);
+
+test('BlockSync asks the highest claim first; a peer whose answer does not continue our chain is skipped and reported', async () => {
+  const h = syncHarness({
+    empty: async () => encode([]),
+    liar: async (_from, to) => answerBlocksRequest(2n, to, read),
+    honest: serve,
+  });
+  h.peers.claim('liar', 10n);
+  h.peers.claim('empty', 9n);
+  h.peers.claim('honest', 4n);
+  await runSync(h);
+  assert.equal(h.asked, ['liar', 'empty', 'honest']);
+  assert.equal(h.committed, [1n, 2n, 3n, 4n]);
+  assert.equal(h.reported, ['liar'], 'blocks that skip a height are invalid; an empty answer may be honest');
+  assert.is(h.advanced(), 1, 'consensus moves on after the batch');
+  assert.equal(h.peers.best(), { peer: 'honest', height: 4n }, 'the others are skipped');
+});
+
+test('BlockSync: a peer whose request fails is skipped but not reported (a timeout may be honest)', async () => {
+  const h = syncHarness({
+    slow: async () => {
+      throw new CareLedgerError('P2P_TIMEOUT', 'timed out', 'ignore');
+    },
+    honest: serve,
+  });
+  h.peers.claim('slow', 4n);
+  h.peers.claim('honest', 3n);
+  await runSync(h);
+  assert.equal(h.asked, ['slow', 'honest']);
+  assert.equal(h.reported, []);
+  assert.equal(h.committed, [1n, 2n, 3n]);
+});
+
+test('BlockSync does not start within a height of the best claim, nor ask once a commit has failed', async () => {
+  const near = syncHarness({ honest: serve });
+  near.peers.claim('honest', 1n);
+  near.sync.tick();
+  assert.not.ok(near.sync.active);
+  const broken = syncHarness({ honest: serve }, true);
+  broken.peers.claim('honest', 4n);
+  broken.sync.tick();
+  assert.not.ok(broken.sync.active);
+  assert.equal(broken.asked, [], 'a node that could not write a block takes none after it');
 });
 
 test.run();

@@ -6,22 +6,27 @@
  * it stops before SYNC_ANSWER_BYTES (one block always goes: a block fits in 4 MiB), so it stays
  * under the p2p host's response limit, which is also the most the asking node decodes. A node
  * that asks checks that the answer continues its chain from `from`; each commit is then verified
- * against the validator set and each block validated before it is committed (node.ts).
+ * against the validator set and each block validated before it is committed (commit-pipeline.ts).
+ * `BlockSync` runs it: which peer, when, and what a failure costs the peer.
  */
 
-import { defaultP2POptions } from '../p2p/host.ts';
+import { defaultP2POptions, type P2PHost } from '../../p2p/host.ts';
 import {
   type Canonical,
   type DecodeLimits,
   decode,
   defaultDecodeLimits,
   encode,
-} from '../packages/codec/canonical.ts';
-import * as s from '../packages/codec/schema.ts';
-import { CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { type Block, type BlockLimits, blockFields, blockFromFields } from '../packages/types/block.ts';
-import { type Commit, commitFields, commitFromFields } from '../packages/types/commit.ts';
-import { MAX_VALIDATORS } from '../packages/types/validator.ts';
+} from '../../packages/codec/canonical.ts';
+import * as s from '../../packages/codec/schema.ts';
+import { CareLedgerError, invalid } from '../../packages/core/errors.ts';
+import { type Block, type BlockLimits, blockFields, blockFromFields } from '../../packages/types/block.ts';
+import { type Commit, commitFields, commitFromFields } from '../../packages/types/commit.ts';
+import { MAX_VALIDATORS } from '../../packages/types/validator.ts';
+import type { CommitPipeline } from '../commit-pipeline.ts';
+import type { Logger } from '../log.ts';
+import type { NodeMetrics } from '../metrics.ts';
+import { encodeSyncRequest } from './protocol.ts';
 
 /** Most blocks in one answer. */
 export const SYNC_BATCH = 20;
@@ -124,5 +129,100 @@ export class SyncPeers {
       if (best === null || height > best.height) best = { peer, height };
     }
     return best;
+  }
+}
+
+/** How long a peer that failed a block sync request is not asked again. */
+export const SYNC_SKIP_MS = 30_000;
+/** How long a blocks request may take. */
+export const SYNC_REQUEST_TIMEOUT_MS = 5000;
+
+/** What block sync needs of the node. */
+export interface BlockSyncModules {
+  readonly p2p: Pick<P2PHost, 'request' | 'reportInvalid'>;
+  readonly peers: SyncPeers;
+  readonly commits: Pick<CommitPipeline, 'chain' | 'failed' | 'synced'>;
+  /** Consensus moves on to the height after our last commit (if it is not there yet). */
+  advanceConsensus(): void;
+  isStopped(): boolean;
+  readonly metrics: NodeMetrics | null;
+  readonly log: Logger;
+}
+
+/**
+ * Block sync: while a peer claims a height more than one ahead of ours, fetch blocks from the
+ * most advanced peer and commit them. A peer whose request fails, or whose answer does not
+ * continue our chain, is skipped for a while (SyncPeers) and the next best is asked.
+ */
+export class BlockSync {
+  private readonly m: BlockSyncModules;
+  private syncing = false;
+
+  constructor(modules: BlockSyncModules) {
+    this.m = modules;
+    // The gauge is reported from the start, not only once a sync has run.
+    this.setSyncing(false);
+  }
+
+  /** True while block-syncing from peers (CometBFT's `catching_up`). */
+  get active(): boolean {
+    return this.syncing;
+  }
+
+  /** Periodic: starts a sync if a peer is more than a height ahead and none is running. */
+  tick(): void {
+    const best = this.m.peers.best();
+    if (best !== null && best.height > this.m.commits.chain.lastHeight + 1n && !this.syncing) void this.run();
+  }
+
+  private setSyncing(on: boolean): void {
+    this.syncing = on;
+    this.m.metrics?.syncing.set(this.m.metrics.labels, on ? 1 : 0);
+  }
+
+  private async run(): Promise<void> {
+    const { peers, commits, p2p, log } = this.m;
+    this.setSyncing(true);
+    try {
+      for (;;) {
+        const best = peers.best();
+        // A node that could not write a block takes none after it: asking on would only mark
+        // honest peers as failed.
+        if (
+          best === null ||
+          best.height <= commits.chain.lastHeight + 1n ||
+          this.m.isStopped() ||
+          commits.failed
+        )
+          return;
+        try {
+          await this.syncFrom(best.peer, best.height);
+        } catch (err) {
+          peers.failed(best.peer);
+          // An invalid answer is scored against the peer; a timeout or a remote error may be honest.
+          if (err instanceof CareLedgerError && err.action === 'reject') p2p.reportInvalid(best.peer);
+          log.warn('block sync from a peer failed; trying another', {
+            peer: best.peer,
+            error: (err as Error).message,
+          });
+        }
+      }
+    } finally {
+      this.setSyncing(false);
+    }
+  }
+
+  /** One sync request: up to SYNC_BATCH blocks after our last, each checked and committed. */
+  private async syncFrom(peer: string, best: bigint): Promise<void> {
+    const { commits } = this.m;
+    const from = commits.chain.lastHeight + 1n;
+    const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
+    this.m.log.info('block sync', { peer, from, to, best });
+    const answer = await this.m.p2p.request(peer, 'blocks', encodeSyncRequest({ kind: 'blocks', from, to }), {
+      timeoutMs: SYNC_REQUEST_TIMEOUT_MS,
+    });
+    for (const { block, commit } of readBlocksAnswer(answer, from, commits.chain.blockLimits))
+      await commits.synced(block, commit);
+    this.m.advanceConsensus();
   }
 }

@@ -1,0 +1,136 @@
+/**
+ * node/consensus-host.ts alone (a real driver, WAL and sign state in a temp folder; fakes for the
+ * rest): our proposal carries the txs the application prepared from the mempool and is not
+ * checked again; a peer's block is valid only if the chain rules and the application both say so;
+ * new evidence is pooled and reported once; a proposal with its whole block inside is rejected
+ * from a peer; the tick announces our status and switches to re-gossip once the height is stuck.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeMessage, encodeMessage } from '../../../consensus/messages.ts';
+import { ChainHead } from '../../../node/commit-pipeline.ts';
+import { defaultConfig } from '../../../node/config.ts';
+import { NodeConsensus } from '../../../node/consensus-host.ts';
+import { EvidencePool } from '../../../node/evidence-pool.ts';
+import { CheckedTxs } from '../../../node/seen-txs.ts';
+import { SyncPeers } from '../../../node/sync/block-sync.ts';
+import { NodeTimers } from '../../../node/timers.ts';
+import { invalid } from '../../../packages/core/errors.ts';
+import { blockIdOf } from '../../../packages/types/block.ts';
+import { makeDuplicateVoteEvidence } from '../../../packages/types/commit.ts';
+import { type CheckedTx, signTx } from '../../../packages/types/tx.ts';
+import { addressOf } from '../../../packages/types/validator.ts';
+import { CHAIN_ID, idOf, keyFor, makeChain, precommit, signedProposal } from '../consensus/fixtures.ts';
+import { recordingLogger } from './fixtures.ts';
+
+const utf8 = new TextEncoder();
+const dir = mkdtempSync(join(tmpdir(), 'careledger-consensus-host-unit-'));
+const { chain, fx } = makeChain([1n, 1n, 1n, 1n], 'consensus-host');
+const signer = keyFor('consensus-host-signer');
+const pending: CheckedTx[] = [0n, 1n].map((n) =>
+  signTx(CHAIN_ID, signer.secretKey, signer.publicKey, n, utf8.encode(`tx ${n}`)),
+);
+let validByChain = true;
+let validByApp = true;
+const published: string[] = [];
+const log = recordingLogger();
+const timers = new NodeTimers();
+const evidence = new EvidencePool({ maxPending: 10 }, { isCommitted: () => false });
+const txs = new CheckedTxs(CHAIN_ID, { get: () => undefined });
+const consensus = new NodeConsensus(
+  {
+    consensus: defaultConfig('consensus-host').consensus,
+    validatorKey: fx.keys[0]!,
+    paths: { wal: join(dir, 'wal'), signState: join(dir, 'sign-state.json') },
+  },
+  {
+    head: new ChainHead(chain),
+    p2p: {
+      topicPeers: () => [],
+      request: async () => new Uint8Array(),
+      sendDirect: async () => 'accept',
+      reportInvalid: () => undefined,
+    },
+    gossip: { publish: (_kind, bytes) => published.push(decodeMessage(bytes).kind) },
+    txBatcher: { flush: () => undefined },
+    // The application keeps only the first tx (prepareProposal may drop or reorder).
+    app: { prepareProposal: (given) => given.slice(0, 1), processProposal: () => validByApp },
+    mempool: { reap: () => pending },
+    blocks: { block: async () => null, commit: async () => null },
+    evidence,
+    txs,
+    commits: {
+      validate: () => {
+        if (!validByChain) throw invalid('BLOCK_INVALID', 'wrong app hash');
+      },
+      decided: async () => undefined,
+    },
+    syncPeers: new SyncPeers(30_000),
+    timers,
+    metrics: null,
+    log,
+  },
+);
+
+test('our proposal: the txs the application prepared, our address, checked once', () => {
+  const block = consensus.buildBlock();
+  assert.is(block.header.height, 1n);
+  assert.equal(block.txs, [pending[0]!.bytes]);
+  assert.equal(block.header.proposerAddress, addressOf(fx.keys[0]!.publicKey));
+  assert.equal(txs.of(block), [pending[0]], 'the prepared checked txs, not a new check');
+});
+
+test("a peer's block is valid only if the chain rules and the application accept it", () => {
+  const block = consensus.buildBlock();
+  assert.ok(consensus.isValidBlock(block));
+  validByApp = false;
+  assert.not.ok(consensus.isValidBlock(block));
+  validByApp = true;
+  validByChain = false;
+  assert.not.ok(consensus.isValidBlock(block));
+  validByChain = true;
+  assert.ok(log.lines.some((l) => l.msg === 'invalid proposal' && l.fields?.error === 'wrong app hash'));
+});
+
+test('new evidence is pooled and reported once', () => {
+  const e = makeDuplicateVoteEvidence(precommit(fx, 2, 1n, 0, idOf('a')), precommit(fx, 2, 1n, 0, idOf('b')));
+  consensus.evidence(e);
+  consensus.evidence(e);
+  assert.is(evidence.size, 1);
+  assert.is(log.lines.filter((l) => l.msg === 'equivocation detected').length, 1);
+});
+
+test('a proposal with its whole block inside is rejected from a peer', async () => {
+  const block = consensus.buildBlock();
+  const proposal = signedProposal(fx, 0, 1n, 0, -1, blockIdOf(block.header));
+  const verdict = await consensus.receive(encodeMessage({ kind: 'proposal', proposal, block }), 'peer');
+  assert.is(verdict, 'reject');
+  assert.ok(log.lines.some((l) => l.fields?.code === 'PROPOSAL_FULL_FORM'));
+});
+
+test('the tick announces our status; a height stuck for two ticks is re-gossiped instead', () => {
+  published.length = 0;
+  let rebroadcasts = 0;
+  const driver = consensus.driver;
+  const rebroadcast = driver.rebroadcast.bind(driver);
+  driver.rebroadcast = () => {
+    rebroadcasts++;
+    rebroadcast();
+  };
+  consensus.tick();
+  consensus.tick();
+  assert.equal(published, ['status', 'status']);
+  assert.is(rebroadcasts, 0);
+  consensus.tick();
+  assert.is(rebroadcasts, 1, 'stuck: our own messages again (ending with our status)');
+});
+
+test.after(() => {
+  timers.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
