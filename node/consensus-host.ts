@@ -96,6 +96,16 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
     this.ownAddress = addressOf(validatorKey.publicKey);
     const c = opts.consensus;
     const chain = modules.head.chain;
+    const wal = FileWal.open(paths.wal);
+    if (wal.repairedOnOpen !== null) {
+      // Damage cost the records behind it: say so, so an operator can look at the disk.
+      modules.log.warn('consensus WAL repaired: dropped a damaged part and every record after it', {
+        wal: paths.wal,
+        ...wal.repairedOnOpen,
+      });
+      modules.metrics?.walRepairs.inc(modules.metrics.labels);
+      modules.metrics?.walDroppedRecords.inc(modules.metrics.labels, wal.repairedOnOpen.droppedRecords);
+    }
     this.driver = new ConsensusDriver(
       {
         chainId: chain.chainId,
@@ -113,7 +123,7 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
         ...defaultDriverOptions,
       },
       this,
-      FileWal.open(paths.wal),
+      wal,
       {
         guard: new DoubleSignGuard(
           new FileSignStateStore(paths.signState),

@@ -37,6 +37,9 @@ export class NodeMetrics {
   readonly messagesReceived: Counter;
   readonly blockProcessingTime: Histogram;
   readonly syncing: Gauge;
+  readonly mempoolMaxTxs: Gauge;
+  readonly walRepairs: Counter;
+  readonly walDroppedRecords: Counter;
   private readonly chainId: string;
 
   constructor(namespace: string, chainId: string) {
@@ -138,6 +141,14 @@ export class NodeMetrics {
       registers,
     });
     this.syncing = gauge('blocksync', 'syncing', 'Whether the node is block-syncing (1) or not (0).');
+    // Ours, not CometBFT's: the limit mempool_size is measured against (the mempool-full alert).
+    this.mempoolMaxTxs = gauge('mempool', 'max_txs', 'The mempool.max_txs limit of this node.');
+    this.walRepairs = counter('consensus', 'wal_repairs_total', 'Consensus WAL repairs made at start.');
+    this.walDroppedRecords = counter(
+      'consensus',
+      'wal_dropped_records_total',
+      'Intact WAL records lost behind a damaged part, dropped by repairs.',
+    );
     // The process's own health (CPU, memory, event-loop lag, GC), as every Node exporter has.
     collectDefaultMetrics({
       register: this.registry,

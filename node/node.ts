@@ -140,6 +140,7 @@ export class CareLedgerNode {
     const metrics = config.instrumentation.prometheus
       ? new NodeMetrics(config.instrumentation.namespace, chain.chainId)
       : null;
+    metrics?.mempoolMaxTxs.set(metrics.labels, config.mempool.maxTxs);
     const timers = new NodeTimers();
     const head = new ChainHead(chain);
     const recent = new RecentlyCommitted();

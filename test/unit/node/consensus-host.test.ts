@@ -5,16 +5,18 @@
  * new evidence is pooled and reported once; a proposal with its whole block inside is rejected
  * from a peer; the tick announces our status and switches to re-gossip once the height is stuck.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeMessage, encodeMessage } from '../../../consensus/messages.ts';
+import { FileWal } from '../../../consensus/wal.ts';
 import { ChainHead } from '../../../node/commit-pipeline.ts';
 import { defaultConfig } from '../../../node/config.ts';
-import { NodeConsensus } from '../../../node/consensus-host.ts';
+import { NodeConsensus, type NodeConsensusModules } from '../../../node/consensus-host.ts';
 import { EvidencePool } from '../../../node/evidence-pool.ts';
+import { NodeMetrics } from '../../../node/metrics.ts';
 import { CheckedTxs } from '../../../node/seen-txs.ts';
 import { SyncPeers } from '../../../node/sync/block-sync.ts';
 import { NodeTimers } from '../../../node/timers.ts';
@@ -40,39 +42,40 @@ const log = recordingLogger();
 const timers = new NodeTimers();
 const evidence = new EvidencePool({ maxPending: 10 }, { isCommitted: () => false });
 const txs = new CheckedTxs(CHAIN_ID, { get: () => undefined });
+const modules: NodeConsensusModules = {
+  head: new ChainHead(chain),
+  p2p: {
+    topicPeers: () => [],
+    request: async () => new Uint8Array(),
+    sendDirect: async () => 'accept',
+    reportInvalid: () => undefined,
+  },
+  gossip: { publish: (_kind, bytes) => published.push(decodeMessage(bytes).kind) },
+  txBatcher: { flush: () => undefined },
+  // The application keeps only the first tx (prepareProposal may drop or reorder).
+  app: { prepareProposal: (given) => given.slice(0, 1), processProposal: () => validByApp },
+  mempool: { reap: () => pending },
+  blocks: { block: async () => null, commit: async () => null },
+  evidence,
+  txs,
+  commits: {
+    validate: () => {
+      if (!validByChain) throw invalid('BLOCK_INVALID', 'wrong app hash');
+    },
+    decided: async () => undefined,
+  },
+  syncPeers: new SyncPeers(30_000),
+  timers,
+  metrics: null,
+  log,
+};
 const consensus = new NodeConsensus(
   {
     consensus: defaultConfig('consensus-host').consensus,
     validatorKey: fx.keys[0]!,
     paths: { wal: join(dir, 'wal'), signState: join(dir, 'sign-state.json') },
   },
-  {
-    head: new ChainHead(chain),
-    p2p: {
-      topicPeers: () => [],
-      request: async () => new Uint8Array(),
-      sendDirect: async () => 'accept',
-      reportInvalid: () => undefined,
-    },
-    gossip: { publish: (_kind, bytes) => published.push(decodeMessage(bytes).kind) },
-    txBatcher: { flush: () => undefined },
-    // The application keeps only the first tx (prepareProposal may drop or reorder).
-    app: { prepareProposal: (given) => given.slice(0, 1), processProposal: () => validByApp },
-    mempool: { reap: () => pending },
-    blocks: { block: async () => null, commit: async () => null },
-    evidence,
-    txs,
-    commits: {
-      validate: () => {
-        if (!validByChain) throw invalid('BLOCK_INVALID', 'wrong app hash');
-      },
-      decided: async () => undefined,
-    },
-    syncPeers: new SyncPeers(30_000),
-    timers,
-    metrics: null,
-    log,
-  },
+  modules,
 );
 
 test('our proposal: the txs the application prepared, our address, checked once', () => {
@@ -126,6 +129,40 @@ test('the tick announces our status; a height stuck for two ticks is re-gossiped
   assert.is(rebroadcasts, 0);
   consensus.tick();
   assert.is(rebroadcasts, 1, 'stuck: our own messages again (ending with our status)');
+});
+
+test('a damaged WAL is repaired at start, with a warning naming what was lost and a metric', async () => {
+  const walDir = mkdtempSync(join(tmpdir(), 'careledger-consensus-host-wal-'));
+  try {
+    const path = join(walDir, 'wal');
+    const wal = FileWal.open(path);
+    for (const n of [1, 2, 3]) wal.append(utf8.encode(`record ${n}`), true);
+    wal.close();
+    const bytes = readFileSync(path);
+    bytes.fill(0xff, 0, 4); // the first frame's length: it and the two after it are lost
+    writeFileSync(path, bytes);
+    const warnings = recordingLogger();
+    const metrics = new NodeMetrics('cometbft', CHAIN_ID);
+    new NodeConsensus(
+      {
+        consensus: defaultConfig('consensus-host').consensus,
+        validatorKey: fx.keys[0]!,
+        paths: { wal: path, signState: join(walDir, 'sign-state.json') },
+      },
+      { ...modules, metrics, log: warnings },
+    );
+    const warning = warnings.lines.find((l) => l.level === 'warn');
+    assert.is(warning?.msg, 'consensus WAL repaired: dropped a damaged part and every record after it');
+    assert.equal(
+      { dropped: warning?.fields?.droppedRecords, kept: warning?.fields?.keptRecords },
+      { dropped: 2, kept: 0 },
+    );
+    const text = await metrics.registry.metrics();
+    assert.match(text, /cometbft_consensus_wal_repairs_total\{chain_id="[^"]+"\} 1/);
+    assert.match(text, /cometbft_consensus_wal_dropped_records_total\{chain_id="[^"]+"\} 2/);
+  } finally {
+    rmSync(walDir, { recursive: true, force: true });
+  }
 });
 
 test.after(() => {
