@@ -14,13 +14,19 @@ export function nodeLogPath(home: string): string {
   return join(home, 'node.log');
 }
 
-/** Starts the node of `home`; `nodeArgs` go to Node itself (e.g. `--cpu-prof`). */
+/**
+ * Starts the node of `home`; `nodeArgs` go to Node itself (e.g. `--cpu-prof`). `wrapper` runs it
+ * under another command that execs it (`ip netns exec NS`, `faketime -f +10s`), so the child is
+ * still the node's own process for signals.
+ */
 export function spawnNode(
   home: string,
   nodeArgs: readonly string[] = [],
   env: NodeJS.ProcessEnv = process.env,
+  wrapper: readonly string[] = [],
 ): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'start', '--home', home], {
+  const command = [...wrapper, process.execPath, ...nodeArgs, cli, 'start', '--home', home];
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env,
   });

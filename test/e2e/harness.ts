@@ -25,6 +25,11 @@ export interface ConsortiumOptions {
   readonly app?: ApplicationName;
   /** Node names, which become the genesis members' ids (default node0, node1, …). */
   readonly names?: readonly string[];
+  /**
+   * One host address per node (e.g. in network namespaces the test made): each node gets the
+   * default ports on its own address, RPC included (on loopback otherwise).
+   */
+  readonly hostnames?: readonly string[];
 }
 
 /** The config.json of a home as operators write it (snake_case keys). */
@@ -57,6 +62,7 @@ export class Consortium {
   readonly rpcs: string[];
   readonly chainId: string;
   private readonly procs: (ChildProcess | null)[];
+  private readonly wrappers: (readonly string[])[] = [];
   /** Whether any node was ever started: before that, `ensureLive` has nothing to restore. */
   private everStarted = false;
 
@@ -78,7 +84,14 @@ export class Consortium {
       basePort: opts.basePort,
       app: opts.app ?? 'kvstore',
       ...(opts.names === undefined ? {} : { names: opts.names }),
+      ...(opts.hostnames === undefined ? {} : { hostnames: opts.hostnames }),
     });
+    if (opts.hostnames !== undefined)
+      homes.forEach((home, i) =>
+        editConfigFile(home, (c) => {
+          c.rpc.listen = `${opts.hostnames![i]}:${opts.basePort + 1}`;
+        }),
+      );
     const rpcs = homes.map((home) => testConfig(home, opts.timeoutCommitMs ?? 300));
     return new Consortium(dir, homes, rpcs, chainId);
   }
@@ -116,9 +129,14 @@ export class Consortium {
     editConfigFile(this.homes[i]!, edit);
   }
 
+  /** Runs node i, from its next start on, under `wrapper` (see spawnNode); [] for none. */
+  wrap(i: number, wrapper: readonly string[]): void {
+    this.wrappers[i] = wrapper;
+  }
+
   start(i: number): void {
     if (this.procs[i] !== null) throw new Error(`node ${i} is already running`);
-    const child = spawnNode(this.homes[i]!);
+    const child = spawnNode(this.homes[i]!, [], process.env, this.wrappers[i] ?? []);
     child.on('exit', () => {
       if (this.procs[i] === child) this.procs[i] = null;
     });
@@ -150,6 +168,11 @@ export class Consortium {
     ]).finally(() => clearTimeout(timer));
     this.procs[i] = null;
     return code;
+  }
+
+  /** Sends `signal` to node i's process (SIGSTOP, SIGCONT, …) without waiting for anything. */
+  signal(i: number, signal: NodeJS.Signals): void {
+    this.procs[i]?.kill(signal);
   }
 
   /** Sends `signal` and waits for the process to exit. */
@@ -198,8 +221,8 @@ export class Consortium {
     return this.homes.map((_, j) => `--- node ${j}\n${this.logTail(j)}`).join('\n');
   }
 
-  async rpc<T = Record<string, unknown>>(i: number, path: string): Promise<T> {
-    const res = await fetch(`${this.rpcs[i]}${path}`, { signal: AbortSignal.timeout(3000) });
+  async rpc<T = Record<string, unknown>>(i: number, path: string, timeoutMs = 3000): Promise<T> {
+    const res = await fetch(`${this.rpcs[i]}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await res.json()) as { result?: T; error?: { data: string } };
     if (body.result === undefined)
       throw new Error(`rpc ${path} on node ${i}: ${body.error?.data ?? res.status}`);
