@@ -7,7 +7,9 @@
  *     and p2p/ (files no unit test loads count at 0%), per top-level folder and per packages/*
  *     subfolder (see coverage-summary.ts);
  *  3. `e2e`: end-to-end tests with real processes (before the simulator, alone on the machine);
- *  4. `sim`: simulator seeds, the configurations the consensus issue requires, run in parallel
+ *  4. `chaos`: a short run of every fault scenario on real processes (test/chaos/run.ts, 8 s of
+ *     faults each; each scenario counts as one test);
+ *  5. `sim`: simulator seeds, the configurations the consensus issue requires, run in parallel
  *     (then the proof that the simulator's checker can fail).
  *
  * `node test/run.ts unit` (or any list of step names) runs only those steps. Each check, each uvu
@@ -139,7 +141,15 @@ async function e2eTests(): Promise<void> {
   }
 }
 
-// 4. Simulator seeds: the three required configurations, split into chunks run two at a time
+// 4. Fault injection on real processes: every scenario, briefly (long runs are for a person).
+async function chaos(): Promise<void> {
+  const result = await run('node', ['test/chaos/run.ts', '--duration', '8'], 'chaos');
+  for (const line of result.output.split('\n'))
+    if (/^(PASS|FAIL) /.test(line)) process.stdout.write(`  ${line}\n`);
+  count('chaos', totals(result.output), result.output);
+}
+
+// 5. Simulator seeds: the three required configurations, split into chunks run two at a time
 // (two cores), so the slow 7-validator configuration does not finish alone on one core.
 async function simulator(): Promise<void> {
   const sims: [string, string[]][] = [
@@ -207,7 +217,7 @@ async function simulator(): Promise<void> {
 }
 
 /** The steps by name, in the order they run; `node test/run.ts unit e2e` runs only those. */
-const STEPS = { static: staticChecks, unit: unitTests, e2e: e2eTests, sim: simulator } as const;
+const STEPS = { static: staticChecks, unit: unitTests, e2e: e2eTests, chaos, sim: simulator } as const;
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !Object.hasOwn(STEPS, name));
 if (unknown.length > 0) {
