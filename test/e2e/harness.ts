@@ -86,12 +86,12 @@ export class Consortium {
       ...(opts.names === undefined ? {} : { names: opts.names }),
       ...(opts.hostnames === undefined ? {} : { hostnames: opts.hostnames }),
     });
-    if (opts.hostnames !== undefined)
-      homes.forEach((home, i) =>
+    const hosts = opts.hostnames;
+    if (hosts !== undefined)
+      for (const [i, home] of homes.entries())
         editConfigFile(home, (c) => {
-          c.rpc.listen = `${opts.hostnames![i]}:${opts.basePort + 1}`;
-        }),
-      );
+          c.rpc.listen = `${hosts[i]}:${opts.basePort + 1}`;
+        });
     const rpcs = homes.map((home) => testConfig(home, opts.timeoutCommitMs ?? 300));
     return new Consortium(dir, homes, rpcs, chainId);
   }
