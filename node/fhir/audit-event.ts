@@ -12,7 +12,6 @@
  * A disclosure made under break-glass is flagged the same way: BTG beside its purpose.
  */
 import { toHex } from '../../packages/crypto/hash.ts';
-import { isMemberId } from '../../packages/health/ids.ts';
 import type { AccessEvent, BreakGlass } from '../../packages/health/model.ts';
 import {
   coding,
@@ -44,9 +43,9 @@ function logical(system: string, value: string): FhirJson {
 }
 
 export function disclosureAuditEvent(e: AccessEvent, ctx: ReadContext): FhirJson {
-  const recipient = isMemberId(e.recipient)
-    ? reference('Organization', e.recipient)
-    : reference('Patient', e.recipient);
+  // A patient's own copy names the patient as recipient (a patient id also has a member id's shape).
+  const recipient =
+    e.recipient === e.patient ? reference('Patient', e.recipient) : reference('Organization', e.recipient);
   const consents = [...new Set(e.items.flatMap((i) => (i.consent === null ? [] : [i.consent])))];
   const entities: FhirJson[] = [
     patientEntity(e.patient),

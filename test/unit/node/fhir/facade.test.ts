@@ -16,6 +16,7 @@ import { sha256 } from '../../../../packages/crypto/hash.ts';
 import { idQueryData, verifyAnswer } from '../../../../packages/health/query.ts';
 import { alice, assertValidFhir, type Journey, journey } from './fixtures.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the assertions walk FHIR JSON by path
 type Json = Record<string, any>;
 
 let j: Journey;
