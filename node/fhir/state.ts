@@ -16,7 +16,6 @@ import {
   decodeBlockInfo,
   decodeClaim,
   decodeConsent,
-  decodeCount,
   decodeIdList,
   decodeMember,
   decodePage,
@@ -28,7 +27,7 @@ import {
   type Patient,
   type RecordAnchor,
 } from '../../packages/health/model.ts';
-import { idQueryData, listCountQueryData, listQueryData } from '../../packages/health/query.ts';
+import { idQueryData, listQueryData } from '../../packages/health/query.ts';
 import type { Application } from '../../state/application.ts';
 import { fhirError } from './outcome.ts';
 
@@ -103,11 +102,6 @@ export class StateView {
   async members(): Promise<string[]> {
     const bytes = await this.get('/health/members', new Uint8Array(0));
     return bytes === null ? [] : decodeIdList(bytes);
-  }
-
-  async listCount(kind: ListKind, owner: string): Promise<number> {
-    const bytes = await this.get('/health/list/count', listCountQueryData(kind, owner));
-    return bytes === null ? 0 : decodeCount(bytes);
   }
 
   /**
