@@ -100,7 +100,7 @@ async function searchedPatient(
   return { outcome: operationOutcome('warning', 'not-found', 'FHIR_NOT_FOUND', `no patient ${id} on chain`) };
 }
 
-const consentOrder = (a: { at: bigint }, b: { at: bigint }) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
+const byHeight = (a: { at: bigint }, b: { at: bigint }) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0);
 
 export const SERVED: readonly Served[] = [
   {
@@ -148,14 +148,14 @@ export const SERVED: readonly Served[] = [
         },
       ],
       run: async (view, query, ctx) => {
-        const who = await searchedPatient(view, query);
-        if (!('id' in who)) return all([], who.outcome);
         const statusValue = query.values.get('status')?.[0];
         const statuses =
           statusValue === undefined ? null : tokenCodes('status', statusValue, CONSENT_STATUSES);
         const actorValue = query.values.get('actor')?.[0];
         const actor =
           actorValue === undefined ? null : referenceId('actor', actorValue, 'Organization', isMemberId);
+        const who = await searchedPatient(view, query);
+        if (!('id' in who)) return all([], who.outcome);
         const consents = await Promise.all(
           (await view.idList('consents', who.id)).map((id) => required(view.consent(id), `consent ${id}`)),
         );
@@ -175,7 +175,7 @@ export const SERVED: readonly Served[] = [
             actor: r.requester,
             build: () => requestResource(r, ctx),
           })),
-        ].sort(consentOrder);
+        ].sort(byHeight);
         return all(
           rows
             .filter(
@@ -201,20 +201,20 @@ export const SERVED: readonly Served[] = [
         },
       ],
       run: async (view, query, ctx) => {
+        const tests = (query.values.get('date') ?? []).map((v) => dateTest('date', v));
         const who = await searchedPatient(view, query);
         if (!('id' in who)) return all([], who.outcome);
-        const tests = (query.values.get('date') ?? []).map((v) => dateTest('date', v));
         const disclosures = (await view.list('disclosures', who.id)).map((e) => {
           const event = accessEventFromFields(e);
-          return { time: event.time, height: event.height, build: () => disclosureAuditEvent(event, ctx) };
+          return { time: event.time, at: event.height, build: () => disclosureAuditEvent(event, ctx) };
         });
         const declarations = (await view.list('breakglass', who.id)).map((e) => {
           const b = breakGlassFromFields(e);
-          return { time: b.from, height: b.height, build: () => breakGlassAuditEvent(b, ctx) };
+          return { time: b.from, at: b.height, build: () => breakGlassAuditEvent(b, ctx) };
         });
         const rows = [...declarations, ...disclosures]
           .filter((r) => tests.every((t) => t(r.time)))
-          .sort((a, b) => (a.height < b.height ? -1 : a.height > b.height ? 1 : 0));
+          .sort(byHeight);
         return all(rows.map((r) => r.build()));
       },
     },
@@ -312,7 +312,7 @@ export const SERVED: readonly Served[] = [
         const rows = [
           ...records.map((r) => ({ at: r.anchoredAt, build: () => recordProvenance(r, ctx) })),
           ...consents.map((c) => ({ at: c.createdAt, build: () => consentProvenance(c, ctx) })),
-        ].sort(consentOrder);
+        ].sort(byHeight);
         return all(rows.map((r) => r.build()));
       },
     },

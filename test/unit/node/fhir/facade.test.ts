@@ -435,6 +435,9 @@ test('errors: each bad request gets an OperationOutcome with the right status an
     ['GET', `/AuditEvent?patient=${p}&date=ne2026`, 400, 'FHIR_PARAM_INVALID'],
     ['GET', `/AuditEvent?patient=${p}&date=2026-01-01T10:00`, 400, 'FHIR_PARAM_INVALID'],
     ['GET', `/AuditEvent?patient=${p}&date=ge2026&date=le2027&date=lt2028`, 400, 'FHIR_PARAM_INVALID'],
+    // A bad value is refused even when the patient is unknown (nothing to match is no excuse).
+    ['GET', `/AuditEvent?patient=p${'0'.repeat(32)}&date=2026-13`, 400, 'FHIR_PARAM_INVALID'],
+    ['GET', `/Consent?patient=p${'0'.repeat(32)}&status=approved`, 400, 'FHIR_PARAM_INVALID'],
     ['GET', `/Consent?patient=${p}&_count=101`, 400, 'FHIR_PARAM_INVALID'],
     ['GET', `/Consent?patient=${p}&_count=-1`, 400, 'FHIR_PARAM_INVALID'],
     ['GET', `/Consent?patient=${p}&_offset=x`, 400, 'FHIR_PARAM_INVALID'],
