@@ -79,9 +79,16 @@ export const FHIR_JSON = 'application/fhir+json';
 
 // --- datatypes ---
 
-/** A FHIR instant (and dateTime) from unix ms: always with milliseconds and Z. */
+/** The last instant FHIR can write (its years have four digits). */
+export const LAST_FHIR_MS = 253_402_300_799_999n; // 9999-12-31T23:59:59.999Z
+
+/**
+ * A FHIR instant (and dateTime) from unix ms: always with milliseconds and Z. The chain's times
+ * are u64, so a consent may end after year 9999: such a time is written as the last instant
+ * FHIR can express (in effect, no end).
+ */
 export function instant(ms: bigint): string {
-  return new Date(Number(ms)).toISOString();
+  return new Date(Number(ms > LAST_FHIR_MS ? LAST_FHIR_MS : ms)).toISOString();
 }
 
 /** A FHIR date (YYYY-MM-DD, UTC) from unix ms. */

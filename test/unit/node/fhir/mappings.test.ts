@@ -83,6 +83,16 @@ test('Consent: expiry at exactly the end is inactive (the end is exclusive); rev
   assert.is(consentStatus(consent({ revokedAt: 9n }), T), 'inactive');
 });
 
+test('Consent: an end beyond year 9999 (the chain allows any u64) is written as the last FHIR instant', () => {
+  const far = consentResource(
+    consent({ provision: { ...consent({}).provision, end: 2n ** 63n } }),
+    ctx,
+  ) as Json;
+  assertValidFhir(far);
+  assert.is(far.provision.period.end, '9999-12-31T23:59:59.999Z');
+  assert.is(far.status, 'active');
+});
+
 test('Consent: a deny for every member has no actor; records become data; a 3-deep tree maps', () => {
   const rule = provision({
     type: 'deny',
