@@ -44,6 +44,8 @@ function send(res: ServerResponse, status: number, body: FhirJson, head: boolean
     'content-type': `${FHIR_JSON}; charset=utf-8`,
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    // Read-only: a 405 says what is allowed (RFC 9110 requires it); harmless on other answers.
+    allow: 'GET, HEAD',
   });
   res.end(head ? undefined : text);
 }
@@ -61,9 +63,16 @@ function parsePath(rest: string): { type: string; id: string | null } | 'metadat
   }
 }
 
+/** A DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
+
 export function fhirRoute(deps: FhirDeps): FhirRoute {
-  const baseOf = (req: IncomingMessage): string =>
-    (deps.baseUrl ?? `http://${req.headers.host ?? 'localhost'}${FHIR_PREFIX}`).replace(/\/+$/, '');
+  // The Host header goes into links the client follows: only a host[:port] is taken from it.
+  const baseOf = (req: IncomingMessage): string => {
+    const host = req.headers.host;
+    const safeHost = host !== undefined && HOST.test(host) ? host : 'localhost';
+    return (deps.baseUrl ?? `http://${safeHost}${FHIR_PREFIX}`).replace(/\/+$/, '');
+  };
 
   async function answer(req: IncomingMessage, url: URL): Promise<{ status: number; body: FhirJson }> {
     if (req.method !== 'GET' && req.method !== 'HEAD')

@@ -5,7 +5,7 @@
  * success or error, is validated against HL7's R4 JSON schema, and each error's status and code
  * are checked.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'fhir-kit-client';
 import { test } from 'uvu';
@@ -464,6 +464,45 @@ test('errors: each bad request gets an OperationOutcome with the right status an
     assert.is((err as { response?: { status?: number } }).response?.status, 404);
   }
   assert.equal(internalErrors, []);
+});
+
+test('links take only a host[:port] from the Host header; POST is 405 with Allow', async () => {
+  const port = new URL(base).port;
+  const get = (host: string, method = 'GET') =>
+    new Promise<{ status: number; allow: string | undefined; body: Json }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path: `/fhir/Consent?patient=${alice.id}&_count=1`,
+          headers: { host },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              allow: res.headers.allow,
+              body: JSON.parse(text) as Json,
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  const next = (r: { body: Json }) =>
+    (r.body.link as Json[]).find((l) => l.relation === 'next')!.url as string;
+  assert.ok(next(await get('node.example:26657')).startsWith('http://node.example:26657/fhir/Consent?'));
+  assert.ok(next(await get('[::1]:26657')).startsWith('http://[::1]:26657/fhir/Consent?'));
+  assert.ok(next(await get('evil.example/x?')).startsWith('http://localhost/fhir/Consent?'));
+  const post = await get('node.example', 'POST');
+  assert.is(post.status, 405);
+  assert.is(post.allow, 'GET, HEAD');
 });
 
 test('HEAD answers the status and headers without a body', async () => {
