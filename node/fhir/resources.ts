@@ -88,8 +88,8 @@ function patientParam(query: SearchQuery): string | null {
 }
 
 /**
- * The searched patient's id, or null with the outcome to return when the chain has no such
- * patient (the search then matches nothing).
+ * The searched patient's id, or, when the chain has no such patient, the warning outcome to add
+ * to the (empty) searchset.
  */
 async function searchedPatient(
   view: StateView,
