@@ -78,7 +78,7 @@ function check(value: unknown, shape: Shape, path: string): void {
     assert.match(value as string, shape, path);
   } else if (Array.isArray(shape)) {
     assert.ok(Array.isArray(value), `${path}: expected an array, got ${JSON.stringify(value)}`);
-    (value as unknown[]).forEach((x, i) => check(x, shape[0] as Shape, `${path}[${i}]`));
+    for (const [i, x] of (value as unknown[]).entries()) check(x, shape[0] as Shape, `${path}[${i}]`);
   } else if ('leaf' in shape && typeof shape.leaf === 'function') {
     (shape as Leaf).leaf(value, path);
   } else {
