@@ -604,6 +604,9 @@ export async function startRpcServer(methods: RpcMethods, options: RpcOptions): 
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.maxHeadersCount = 100;
+  // The Keep-Alive hint clients read (`timeout=N`) must not promise more idle time than we allow,
+  // or a client reuses a connection just as we close it.
+  server.keepAliveTimeout = Math.min(opts.idleTimeoutMs, 5000);
   limitConnections(server, {
     maxOpen: opts.maxOpenConnections,
     maxPerAddress: opts.maxConnectionsPerAddress,
