@@ -269,7 +269,7 @@ async function showNodeId(args: string[]): Promise<void> {
   const dir = homeArg(
     args,
     'show-node-id',
-    'Prints the libp2p peer id of the node (from config/node_key.json).',
+    "Prints the libp2p peer id of the node (from config/node_key.json): the id member lists hold, /status's node_info.other.peer_id (node_info.id is CometBFT's hex form of the same key).",
   );
   if (dir !== null) process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
 }

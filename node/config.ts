@@ -33,6 +33,12 @@ export interface NodeConfig {
     /** host:port; loopback unless an operator opens it. */
     readonly listen: string;
     readonly maxBodyBytes: number;
+    /** Open connections (HTTP and WebSocket) at once, as CometBFT's max_open_connections. */
+    readonly maxOpenConnections: number;
+    /** Open connections from one remote address at once. */
+    readonly maxConnectionsPerAddress: number;
+    /** A connection with no request in flight for this long is closed. */
+    readonly idleTimeoutMs: number;
   };
   readonly consensus: {
     readonly timeoutProposeMs: number;
@@ -86,7 +92,13 @@ export function defaultConfig(moniker: string): NodeConfig {
       maxMessageBytes: 4 * 1024 * 1024,
       maxDialPeriodMs: 60_000,
     },
-    rpc: { listen: '127.0.0.1:26657', maxBodyBytes: 1_000_000 },
+    rpc: {
+      listen: '127.0.0.1:26657',
+      maxBodyBytes: 1_000_000,
+      maxOpenConnections: 900,
+      maxConnectionsPerAddress: 100,
+      idleTimeoutMs: 5000,
+    },
     consensus: {
       timeoutProposeMs: 3000,
       timeoutProposeDeltaMs: 500,
@@ -307,6 +319,23 @@ export function parseConfig(text: string): NodeConfig {
         1024,
         64 * 1024 * 1024,
       ),
+      maxOpenConnections: int(
+        rpc,
+        'max_open_connections',
+        'rpc.max_open_connections',
+        d.rpc.maxOpenConnections,
+        1,
+        100_000,
+      ),
+      maxConnectionsPerAddress: int(
+        rpc,
+        'max_connections_per_address',
+        'rpc.max_connections_per_address',
+        d.rpc.maxConnectionsPerAddress,
+        1,
+        100_000,
+      ),
+      idleTimeoutMs: int(rpc, 'idle_timeout_ms', 'rpc.idle_timeout_ms', d.rpc.idleTimeoutMs, 100, 600_000),
     },
     consensus: {
       timeoutProposeMs: c('timeout_propose_ms', d.consensus.timeoutProposeMs),
@@ -368,7 +397,13 @@ export function configToJson(c: NodeConfig): string {
         max_message_bytes: c.p2p.maxMessageBytes,
         max_dial_period_ms: c.p2p.maxDialPeriodMs,
       },
-      rpc: { listen: c.rpc.listen, max_body_bytes: c.rpc.maxBodyBytes },
+      rpc: {
+        listen: c.rpc.listen,
+        max_body_bytes: c.rpc.maxBodyBytes,
+        max_open_connections: c.rpc.maxOpenConnections,
+        max_connections_per_address: c.rpc.maxConnectionsPerAddress,
+        idle_timeout_ms: c.rpc.idleTimeoutMs,
+      },
       consensus: {
         timeout_propose_ms: c.consensus.timeoutProposeMs,
         timeout_propose_delta_ms: c.consensus.timeoutProposeDeltaMs,

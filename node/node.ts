@@ -262,6 +262,9 @@ export class CareLedgerNode {
     this.rpc = await startRpcServer(rpcMethods(this), {
       listen: config.rpc.listen,
       maxBodyBytes: config.rpc.maxBodyBytes,
+      maxOpenConnections: config.rpc.maxOpenConnections,
+      maxConnectionsPerAddress: config.rpc.maxConnectionsPerAddress,
+      idleTimeoutMs: config.rpc.idleTimeoutMs,
       maxBatch: 10,
     });
     this.log.info('node started', {

@@ -10,6 +10,8 @@ import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { keyPairFromSeed, SECRET_KEY_BYTES } from '../packages/crypto/ed25519.ts';
+import { toHex } from '../packages/crypto/hash.ts';
+import { addressOf } from '../packages/types/validator.ts';
 
 /** The libp2p private key for a node key seed (libp2p's raw ed25519 form is seed || public key). */
 export function privateKeyFromNodeKey(seed: Uint8Array): PrivateKey {
@@ -35,4 +37,16 @@ export function parsePeerId(id: string): PeerId {
   } catch {
     throw new CareLedgerError('P2P_BAD_PEER_ID', `${JSON.stringify(id)} is not a peer id`);
   }
+}
+
+/**
+ * CometBFT's node id for a peer: the 20-byte address of its ed25519 node key (the first 20 bytes
+ * of sha256 of the public key, as a validator address), as 40 lower-case hex digits. What CometBFT
+ * clients expect in `node_info.id`; the libp2p peer id names the same key in another encoding.
+ */
+export function cometNodeIdOf(peerId: string): string {
+  const key = parsePeerId(peerId).publicKey;
+  if (key?.type !== 'Ed25519')
+    throw new CareLedgerError('P2P_BAD_PEER_ID', `${JSON.stringify(peerId)} is not an ed25519 peer id`);
+  return toHex(addressOf(key.raw));
 }

@@ -187,10 +187,10 @@ export function checkTxJson(code: number, codespace: string, log: string): Recor
 
 /**
  * CometBFT's `TxProof` of the tx at `index` against the block's data hash (a Merkle tree over the
- * tx hashes, as CometBFT's `Txs.Hash`); null gives the empty proof CometBFT returns without `prove`.
+ * tx hashes, as CometBFT's `Txs.Hash`); an index the block does not have gives the empty proof.
  */
-export function txProofJson(block: Block | null, index: number): Record<string, unknown> {
-  if (block === null || index >= block.txs.length) {
+export function txProofJson(block: Block, index: number): Record<string, unknown> {
+  if (index >= block.txs.length) {
     return { root_hash: '', data: null, proof: { total: '0', index: '0', leaf_hash: null, aunts: null } };
   }
   const { leaves, aunts } = txTreeOf(block);

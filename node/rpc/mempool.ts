@@ -2,6 +2,16 @@
  * The mempool methods (CometBFT's rpc/core/mempool.go): broadcast_tx_async, broadcast_tx_sync and
  * broadcast_tx_commit (each behind admission control, admission.ts), check_tx (the application's
  * check alone, nothing added), unconfirmed_txs and num_unconfirmed_txs.
+ *
+ * A tx this node already knows is refused with a typed codespace, never answered code 0 again
+ * (CometBFT answers "tx already exists in cache"); all three broadcasts answer alike:
+ * - `TX_IN_MEMPOOL`: the same bytes are pending here. The first send stands; the client waits for
+ *   its commit (the SDK does, packages/client/health.ts) instead of counting it refused.
+ * - `TX_ALREADY_COMMITTED`: the tx is in this node's chain, found in the tx index (`txLocation`)
+ *   and not only in the recent-commit cache, so a replay is refused however old it is.
+ * Checked after admission control (a busy node spends no database read) and before the node's
+ * own checks; the mempool test and the submit are one synchronous step, so a tx cannot slip in
+ * between them.
  */
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { txHash } from '../../packages/types/block.ts';
@@ -13,7 +23,7 @@ import { perPageOf, txParam } from './params.ts';
 import type { RpcNode } from './rpc-node.ts';
 import { type MethodTable, methodError } from './server.ts';
 
-export type MempoolNode = Pick<RpcNode, 'chainId' | 'app' | 'mempool' | 'submitTx'>;
+export type MempoolNode = Pick<RpcNode, 'chainId' | 'app' | 'mempool' | 'blocks' | 'submitTx'>;
 
 /** A broadcast's answer: CometBFT's ResultBroadcastTx. */
 interface Broadcast {
@@ -25,17 +35,23 @@ interface Broadcast {
 }
 
 export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWaiters): MethodTable {
-  const broadcast = (tx: Uint8Array): Broadcast => {
+  const refused = (hash: Uint8Array, codespace: string, log: string): Broadcast => ({
+    code: 1,
+    data: '',
+    log,
+    codespace,
+    hash: hexUpper(hash),
+  });
+
+  const broadcast = async (tx: Uint8Array): Promise<Broadcast> => {
+    const hash = txHash(tx);
     const why = busy();
-    if (why !== null) {
-      return {
-        code: 1,
-        data: '',
-        log: `mempool is busy (${why}): retry later`,
-        codespace: 'MEMPOOL_BUSY',
-        hash: hexUpper(txHash(tx)),
-      };
-    }
+    if (why !== null) return refused(hash, 'MEMPOOL_BUSY', `mempool is busy (${why}): retry later`);
+    const location = await node.blocks.txLocation(hash);
+    if (location !== null)
+      return refused(hash, 'TX_ALREADY_COMMITTED', `tx was already committed at height ${location.height}`);
+    if (node.mempool.has(hash))
+      return refused(hash, 'TX_IN_MEMPOOL', 'tx already exists in the mempool: wait for its commit');
     const submitted = node.submitTx(tx);
     return submitted.ok
       ? { code: 0, data: '', log: '', codespace: '', hash: hexUpper(submitted.hash) }
@@ -77,7 +93,7 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
       run: async (params, ctx) => {
         // CareLedger checks synchronously anyway; a refusal is reported as CometBFT reports a
         // mempool error from the async path: as the call's error.
-        const result = broadcast(txParam(params, ctx.transport));
+        const result = await broadcast(txParam(params, ctx.transport));
         if (result.code !== 0) throw methodError(`${result.codespace}: ${result.log}`);
         return result;
       },
@@ -85,7 +101,7 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
 
     broadcast_tx_sync: {
       params: ['tx'],
-      run: async (params, ctx) => broadcast(txParam(params, ctx.transport)),
+      run: (params, ctx) => broadcast(txParam(params, ctx.transport)),
     },
 
     broadcast_tx_commit: {
@@ -96,7 +112,7 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
         const wait = commits.wait(txHash(tx));
         if (wait === null) throw methodError(`maximum number of subscriptions reached: ${commits.max}`);
         try {
-          const checked = broadcast(tx);
+          const checked = await broadcast(tx);
           if (checked.code !== 0) {
             return {
               check_tx: checkTxJson(checked.code, checked.codespace, checked.log),

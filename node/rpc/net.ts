@@ -5,7 +5,7 @@
 import { consensusParamsJson, genesisJson, ZERO_TIME } from './format.ts';
 import type { RpcNode } from './rpc-node.ts';
 import type { MethodTable } from './server.ts';
-import { PROTOCOL_VERSION } from './status.ts';
+import { nodeInfoJson } from './status.ts';
 
 export type NetNode = Pick<RpcNode, 'home' | 'chain' | 'chainId' | 'p2p'>;
 
@@ -41,16 +41,14 @@ export function netMethods(node: NetNode): MethodTable {
           listeners: node.p2p.addresses().map((a) => `Listener(@${a})`),
           n_peers: String(peers.length),
           peers: peers.map((p) => ({
-            node_info: {
-              protocol_version: PROTOCOL_VERSION,
-              id: p.id,
-              listen_addr: p.addrs[0] ?? '',
+            node_info: nodeInfoJson({
+              peerId: p.id,
+              listenAddr: p.addrs[0] ?? '',
               network: node.chainId,
               version: '',
-              channels: '',
               moniker: '',
-              other: { tx_index: '', rpc_address: '' },
-            },
+              rpcAddress: '',
+            }),
             is_outbound: p.persistent,
             connection_status: {
               Duration: '0',

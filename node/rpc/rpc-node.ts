@@ -32,7 +32,7 @@ export interface RpcNode {
   readonly db: Db;
   readonly blocks: BlockStore;
   readonly app: Pick<Application, 'info' | 'checkTx' | 'query'>;
-  readonly mempool: Pick<Mempool, 'size' | 'bytes' | 'reap'>;
+  readonly mempool: Pick<Mempool, 'size' | 'bytes' | 'reap' | 'has'>;
   readonly p2p: Pick<P2PHost, 'peers' | 'addresses'>;
   readonly driver: { readonly consensusState: Readonly<ConsensusState<ProposedBlock>> };
   /** 'block' is emitted once a block is committed (written and the app committed), in height order. */

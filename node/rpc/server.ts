@@ -14,6 +14,7 @@
 import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { listenOn } from '../listen.ts';
+import { limitConnections } from './connections.ts';
 import { attachWebSocket, defaultWsOptions, type WsOptions, type WsSession } from './ws.ts';
 
 export type RpcParams = Record<string, unknown>;
@@ -52,6 +53,10 @@ export interface RpcOptions {
   readonly maxBatch: number;
   /** Open HTTP and WebSocket connections at once (CometBFT's max_open_connections). */
   readonly maxOpenConnections?: number;
+  /** Open connections from one remote address at once (connections.ts). */
+  readonly maxConnectionsPerAddress?: number;
+  /** A connection with no request in flight for this long is closed. */
+  readonly idleTimeoutMs?: number;
   /** Origins allowed by CORS; empty (the default) sends no CORS headers at all. */
   readonly corsAllowedOrigins?: readonly string[];
   readonly unsafe?: boolean;
@@ -64,6 +69,8 @@ export const defaultRpcOptions = {
   maxBodyBytes: 1_000_000,
   maxBatch: 10,
   maxOpenConnections: 900,
+  maxConnectionsPerAddress: 100,
+  idleTimeoutMs: 5000,
   corsAllowedOrigins: [] as readonly string[],
   unsafe: RPC_UNSAFE_ENABLED,
   callTimeoutMs: 15_000,
@@ -243,8 +250,63 @@ export function hashParam(params: RpcParams, name: string, transport: Transport)
 }
 
 function preview(v: unknown): string {
-  const text = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    // A value too deep to write out (bodies are bounded by MAX_JSON_DEPTH; this is the backstop).
+    text = Array.isArray(v) ? '[…]' : '{…}';
+  }
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/**
+ * Deepest nesting of arrays and objects a request may have. CometBFT's requests are at most a few
+ * levels deep; a body nested thousands of levels parses (V8's parser is iterative) but overflows
+ * the stack of anything recursive that later touches it, so it is refused before parsing.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `text` nests arrays and objects deeper than `max` (strings skipped; one pass, no parse). */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * A request body or WebSocket message as JSON: -32700 if it is not JSON, -32600 if it nests deeper
+ * than MAX_JSON_DEPTH (a bad request, not the server's failure).
+ */
+export function parseRequest(text: string): { ok: true; value: unknown } | { ok: false; error: Envelope } {
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH))
+    return {
+      ok: false,
+      error: errorEnvelope(
+        null,
+        RpcCode.invalidRequest,
+        `request nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+      ),
+    };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return {
+      ok: false,
+      error: errorEnvelope(null, RpcCode.parse, `error unmarshaling request: ${(err as Error).message}`),
+    };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,6 +316,8 @@ interface ResolvedOptions {
   readonly maxBodyBytes: number;
   readonly maxBatch: number;
   readonly maxOpenConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly idleTimeoutMs: number;
   readonly corsAllowedOrigins: readonly string[];
   readonly unsafe: boolean;
   readonly callTimeoutMs: number;
@@ -470,18 +534,13 @@ async function handle(
     res.once('finish', () => req.destroy());
     return;
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (err) {
-    send(
-      res,
-      500,
-      errorEnvelope(null, RpcCode.parse, `error unmarshaling request: ${(err as Error).message}`),
-      cors,
-    );
+  const request = parseRequest(body);
+  if (!request.ok) {
+    // As CometBFT: unparsable JSON is HTTP 500; a body too deep to read is a bad request, 400.
+    send(res, request.error.error?.code === RpcCode.parse ? 500 : 400, request.error, cors);
     return;
   }
+  const parsed = request.value;
   if (Array.isArray(parsed)) {
     if (parsed.length === 0 || parsed.length > opts.maxBatch) {
       const data =
@@ -522,6 +581,8 @@ function resolveOptions(opts: RpcOptions): ResolvedOptions {
     maxBodyBytes: opts.maxBodyBytes,
     maxBatch: opts.maxBatch,
     maxOpenConnections: opts.maxOpenConnections ?? defaultRpcOptions.maxOpenConnections,
+    maxConnectionsPerAddress: opts.maxConnectionsPerAddress ?? defaultRpcOptions.maxConnectionsPerAddress,
+    idleTimeoutMs: opts.idleTimeoutMs ?? defaultRpcOptions.idleTimeoutMs,
     corsAllowedOrigins: opts.corsAllowedOrigins ?? defaultRpcOptions.corsAllowedOrigins,
     unsafe: opts.unsafe ?? defaultRpcOptions.unsafe,
     callTimeoutMs: opts.callTimeoutMs ?? defaultRpcOptions.callTimeoutMs,
@@ -537,10 +598,20 @@ export async function startRpcServer(methods: RpcMethods, options: RpcOptions): 
       else res.destroy();
     });
   });
+  // A request's headers must arrive within 5 s and the whole request within 10 s; connections
+  // are bounded per listener and per address, idle ones closed first (connections.ts). Node's
+  // own maxConnections is not set: it refuses new connections while idle ones hold every slot.
   server.requestTimeout = 10_000;
-  server.headersTimeout = 10_000;
+  server.headersTimeout = 5_000;
   server.maxHeadersCount = 100;
-  server.maxConnections = opts.maxOpenConnections;
+  // The Keep-Alive hint clients read (`timeout=N`) must not promise more idle time than we allow,
+  // or a client reuses a connection just as we close it.
+  server.keepAliveTimeout = Math.min(opts.idleTimeoutMs, 5000);
+  limitConnections(server, {
+    maxOpen: opts.maxOpenConnections,
+    maxPerAddress: opts.maxConnectionsPerAddress,
+    idleTimeoutMs: opts.idleTimeoutMs,
+  });
   const ws = attachWebSocket(
     server,
     {
@@ -550,12 +621,9 @@ export async function startRpcServer(methods: RpcMethods, options: RpcOptions): 
       ...options.ws,
     },
     async (session, text) => {
-      let request: unknown;
-      try {
-        request = JSON.parse(text);
-      } catch (err) {
-        return errorEnvelope(null, RpcCode.parse, `error unmarshaling request: ${(err as Error).message}`);
-      }
+      const parsed = parseRequest(text);
+      if (!parsed.ok) return parsed.error;
+      const request = parsed.value;
       if (Array.isArray(request))
         return errorEnvelope(null, RpcCode.invalidRequest, 'batches are not supported over the WebSocket');
       return handleRequest(methods, opts, request, 'websocket', session);

@@ -1,7 +1,12 @@
 /**
  * The node's own status (CometBFT's rpc/core/health.go and status.go): health and status, whose
  * `sync_info.latest_block_height` operators and launchers poll.
+ *
+ * `node_info.id` is CometBFT's node id (40 hex digits, p2p/identity.ts `cometNodeIdOf`), which
+ * CometBFT clients decode as hex; the libp2p peer id (what `careledger show-node-id` prints and the
+ * member list holds) is in `node_info.other.peer_id`, and `listen_addr` is the libp2p multiaddr.
  */
+import { cometNodeIdOf } from '../../p2p/identity.ts';
 import { blockIdOf } from '../../packages/types/block.ts';
 import { addressOf } from '../../packages/types/validator.ts';
 import { hexUpper, pubKeyJson, rfc3339 } from './format.ts';
@@ -13,7 +18,35 @@ export const NODE_VERSION = '0.1.0';
 /** CometBFT's protocol versions, as status and net_info report them. */
 export const PROTOCOL_VERSION = { p2p: '8', block: '11', app: '1' } as const;
 
-export type StatusNode = Pick<RpcNode, 'home' | 'peerId' | 'chain' | 'chainId' | 'isCatchingUp' | 'blocks'>;
+export type StatusNode = Pick<
+  RpcNode,
+  'home' | 'peerId' | 'chain' | 'chainId' | 'isCatchingUp' | 'blocks' | 'p2p'
+>;
+
+/**
+ * CometBFT's `node_info` for a CareLedger node: its fields and types, with the hex node id in `id`,
+ * the multiaddr in `listen_addr` and the libp2p peer id added to `other` (CometBFT's clients ignore
+ * fields they do not know). net_info's peers have the same shape.
+ */
+export function nodeInfoJson(info: {
+  readonly peerId: string;
+  readonly listenAddr: string;
+  readonly network: string;
+  readonly version: string;
+  readonly moniker: string;
+  readonly rpcAddress: string;
+}): Record<string, unknown> {
+  return {
+    protocol_version: PROTOCOL_VERSION,
+    id: cometNodeIdOf(info.peerId),
+    listen_addr: info.listenAddr,
+    network: info.network,
+    version: info.version,
+    channels: '',
+    moniker: info.moniker,
+    other: { tx_index: 'on', rpc_address: info.rpcAddress, peer_id: info.peerId },
+  };
+}
 
 export function statusMethods(node: StatusNode): MethodTable {
   return {
@@ -32,16 +65,14 @@ export function statusMethods(node: StatusNode): MethodTable {
         );
         const { config } = node.home;
         return {
-          node_info: {
-            protocol_version: PROTOCOL_VERSION,
-            id: node.peerId,
-            listen_addr: config.p2p.listen,
+          node_info: nodeInfoJson({
+            peerId: node.peerId,
+            listenAddr: node.p2p.addresses()[0] ?? `${config.p2p.listen}/p2p/${node.peerId}`,
             network: node.chainId,
             version: NODE_VERSION,
-            channels: '',
             moniker: config.moniker,
-            other: { tx_index: 'on', rpc_address: `tcp://${config.rpc.listen}` },
-          },
+            rpcAddress: `tcp://${config.rpc.listen}`,
+          }),
           sync_info: {
             latest_block_hash: block === null ? '' : hexUpper(blockIdOf(block.header)),
             latest_app_hash: hexUpper(node.chain.appHash),

@@ -42,7 +42,9 @@ export function txMethods(node: TxsNode, searches: SearchGate): MethodTable {
       index,
       tx_result: execTxResultJson(result),
       tx: base64(tx),
-      proof: txProofJson(prove ? entry.block : null, index),
+      // CometBFT's ResultTx has `proof,omitempty` and its JSON encoder omits a zero struct: a tx
+      // asked for without `prove` has no proof key at all.
+      ...(prove ? { proof: txProofJson(entry.block, index) } : {}),
     };
   };
 

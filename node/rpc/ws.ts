@@ -3,8 +3,11 @@
  * event subscriptions. `EventBus` holds the subscriptions (a parsed query each) and pushes every
  * matching event to its connection in CometBFT's envelope:
  *
- *   {"jsonrpc":"2.0","id":<the subscribe call's id>,"result":{"query":"…",
+ *   {"jsonrpc":"2.0","id":"<the subscribe call's id>#event","result":{"query":"…",
  *    "data":{"type":"tendermint/event/NewBlock","value":{…}},"events":{"tm.event":["NewBlock"],…}}}
+ *
+ * The id is a string, the subscribe call's id followed by `#event` (id 1 -> "1#event"), exactly as
+ * CometBFT's rpc/core/events.go writes it: its clients match event frames by that string.
  *
  * Bounded: connections, subscriptions per connection, message size, calls in flight per
  * connection, and the bytes waiting to be written: a client that falls that far behind is
@@ -128,7 +131,7 @@ export class WsSession {
 
 export interface Subscription {
   readonly session: WsSession;
-  /** The id of the subscribe call: every event of this subscription carries it. */
+  /** The id of the subscribe call: every event of this subscription carries it, as `<id>#event`. */
   readonly id: string | number;
   /** The query as the client wrote it (CometBFT echoes it in each event). */
   readonly text: string;
@@ -138,6 +141,11 @@ export interface Subscription {
 }
 
 export class SubscriptionError extends Error {}
+
+/** The id CometBFT gives a subscription's event frames: the subscribe call's id and `#event`. */
+export function eventId(subscribeId: string | number): string {
+  return `${subscribeId}#event`;
+}
 
 /** Subscriptions of all connections, and the fan-out of events to them. */
 export class EventBus {
@@ -196,7 +204,7 @@ export class EventBus {
       if (!matches(sub.query, events)) continue;
       dataJson ??= JSON.stringify(data());
       eventsJson ??= JSON.stringify(Object.fromEntries(events));
-      const text = `{"jsonrpc":"2.0","id":${JSON.stringify(sub.id)},"result":{"query":${JSON.stringify(sub.text)},"data":${dataJson},"events":${eventsJson}}}`;
+      const text = `{"jsonrpc":"2.0","id":${JSON.stringify(eventId(sub.id))},"result":{"query":${JSON.stringify(sub.text)},"data":${dataJson},"events":${eventsJson}}}`;
       if (sub.session.sendText(text)) delivered++;
     }
     return delivered;

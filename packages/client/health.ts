@@ -135,7 +135,7 @@ export interface HealthTransport {
 }
 
 /** The parts of RpcClient and LightClient the adapter uses (so a test can stand in for either). */
-export type RpcPart = Pick<RpcClient, 'broadcastTxCommit' | 'abciQuery'>;
+export type RpcPart = Pick<RpcClient, 'broadcastTxCommit' | 'waitForTx' | 'abciQuery'>;
 export type LightPart = Pick<
   LightClient,
   'verifiedQuery' | 'verifiedAppHash' | 'verifiedLatestAppHash' | 'verifiedTx'
@@ -154,9 +154,14 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
   return {
     async broadcast(tx) {
       const r = await rpc.broadcastTxCommit(tx);
-      // A tx refused by checkTx never reached a block: report that refusal (a refusal has no proof;
-      // the tx is simply not on chain, which a later proven query shows).
-      if (r.checkTx.code !== 0) return { ...outcomeFromResult(r.checkTx), height: 0n };
+      // The node already knows these very bytes (a retry after a lost answer, or the same tx sent
+      // twice): TX_IN_MEMPOOL is the first send, still pending, so wait for its commit;
+      // TX_ALREADY_COMMITTED is that commit. Either way the outcome is the one committed tx's.
+      if (r.checkTx.codespace === 'TX_IN_MEMPOOL') await rpc.waitForTx(r.hash);
+      // Any other tx refused by checkTx never reached a block: report that refusal (a refusal has
+      // no proof; the tx is simply not on chain, which a later proven query shows).
+      else if (r.checkTx.code !== 0 && r.checkTx.codespace !== 'TX_ALREADY_COMMITTED')
+        return { ...outcomeFromResult(r.checkTx), height: 0n };
       // Committed, says the node: the light client proves where, and with which code.
       const proven = await light.verifiedTx(txHash(tx));
       return { ...outcomeFromResult(proven.result), height: proven.height };

@@ -70,6 +70,9 @@ export const defaultRpcClientOptions: RpcClientOptions = {
   maxResponseBytes: 16 * 1024 * 1024,
 };
 
+/** How often `waitForTx` asks whether a pending tx is committed: about a fifth of a block interval. */
+const TX_POLL_MS = 200;
+
 /** CometBFT's largest page of validators. */
 const VALIDATORS_PER_PAGE = 100;
 
@@ -323,7 +326,10 @@ function txHashOf(v: unknown, what: string, tx: Uint8Array): Uint8Array {
 // Results
 
 export interface NodeStatus {
+  /** CometBFT's node id: 40 hex digits, the address of the node key. */
   readonly nodeId: string;
+  /** The node's libp2p peer id (`node_info.other.peer_id`; empty from a node that sends none). */
+  readonly peerId: string;
   /** The chain id the node says it serves. */
   readonly network: string;
   readonly version: string;
@@ -449,6 +455,7 @@ export class RpcClient {
     const height = i64(sync.latest_block_height, 'sync_info.latest_block_height', 0n);
     return {
       nodeId: str(info.id, 'node_info.id', 200),
+      peerId: str(obj(info.other ?? {}, 'node_info.other').peer_id ?? '', 'node_info.other.peer_id', 200),
       network: str(info.network, 'node_info.network', MAX_CHAIN_ID_LENGTH),
       version: str(info.version, 'node_info.version', 200),
       moniker: str(info.moniker, 'node_info.moniker', 200),
@@ -556,6 +563,30 @@ export class RpcClient {
       checkTx,
       txResult: outcomeFromJson(r.tx_result, 'tx_result'),
     };
+  }
+
+  /**
+   * Waits until the node has committed the tx `hash` (polling `tx` every TX_POLL_MS), for a tx
+   * already submitted: a retry answered TX_IN_MEMPOOL is the first send, still pending. Fails with
+   * CLIENT_RPC_TIMEOUT after `timeoutMs` (default: the commit timeout). Unverified: see LightClient.
+   */
+  async waitForTx(hash: Uint8Array, timeoutMs = this.options.commitTimeoutMs): Promise<TxResult> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.tx(hash);
+      } catch (err) {
+        const notFound =
+          err instanceof ClientError && err.code === 'CLIENT_RPC_ERROR' && /not found/.test(err.message);
+        if (!notFound) throw err;
+      }
+      if (Date.now() >= deadline)
+        throw new ClientError(
+          'CLIENT_RPC_TIMEOUT',
+          `tx ${Buffer.from(hash).toString('hex').toUpperCase()} was not committed within ${timeoutMs} ms`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, TX_POLL_MS));
+    }
   }
 
   /** A committed tx by hash; `prove` asks for its inclusion proof. Unverified: see LightClient. */

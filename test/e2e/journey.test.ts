@@ -275,9 +275,10 @@ test('a new institution joins: its node is refused until governance admits it, t
   const before = await net.height(0);
   await net.waitForHeight(0, before + 3n, 30_000);
   assert.is(await net.height(pharmacy), 0n, 'a node that is not a member gets no blocks');
-  const peersOf0 = await net.rpc<{ peers: { node_info: { id: string } }[] }>(0, '/net_info');
+  // node_info.id is CometBFT's hex node id; the libp2p peer id is in node_info.other.peer_id.
+  const peersOf0 = await net.rpc<{ peers: { node_info: { other: { peer_id: string } } }[] }>(0, '/net_info');
   assert.not.ok(
-    peersOf0.peers.some((p) => p.node_info.id === pharmacyNode),
+    peersOf0.peers.some((p) => p.node_info.other.peer_id === pharmacyNode),
     'and no connection',
   );
 
@@ -327,9 +328,12 @@ test('a new institution joins: its node is refused until governance admits it, t
   // Synced, it decides the next heights with the network, and only then narrows its gater.
   await net.waitForLog(second, 'caught up: admitting the nodes of on-chain members only', 30_000);
   await net.waitForHeight(second, (await net.height(second)) + 1n, 30_000);
-  const peersOfSecond = await net.rpc<{ peers: { node_info: { id: string } }[] }>(second, '/net_info');
+  const peersOfSecond = await net.rpc<{ peers: { node_info: { other: { peer_id: string } } }[] }>(
+    second,
+    '/net_info',
+  );
   assert.equal(
-    peersOfSecond.peers.map((p) => p.node_info.id),
+    peersOfSecond.peers.map((p) => p.node_info.other.peer_id),
     [pharmacyNode],
     'connected to its one peer',
   );

@@ -52,8 +52,9 @@ const received = (i: number, topic: string) =>
   metric(i, 'p2p_messages_received_total', { message_type: topic });
 
 async function netInfoPeers(i: number): Promise<string[]> {
-  const r = await net.rpc<{ peers: { node_info: { id: string } }[] }>(i, '/net_info');
-  return r.peers.map((p) => p.node_info.id);
+  // node_info.id is CometBFT's hex node id; the libp2p peer id is in node_info.other.peer_id.
+  const r = await net.rpc<{ peers: { node_info: { other: { peer_id: string } } }[] }>(i, '/net_info');
+  return r.peers.map((p) => p.node_info.other.peer_id);
 }
 
 /** Waits until each node has committed `n` heights more than it had when called. */

@@ -6,6 +6,8 @@
  * CometBFT's error codes and HTTP statuses. Subscriptions receive NewBlock, NewBlockHeader and Tx
  * events in CometBFT's envelope; the WebSocket's limits hold.
  */
+import { createHash } from 'node:crypto';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
@@ -99,6 +101,12 @@ function sleep(ms: number): Promise<void> {
 
 // Shapes -------------------------------------------------------------------------------------
 
+/** CometBFT's node id of a libp2p peer id, computed here from the key (not by the node's code). */
+function cometNodeId(peerId: string): string {
+  const key = peerIdFromString(peerId).publicKey!.raw;
+  return createHash('sha256').update(key).digest().subarray(0, 20).toString('hex');
+}
+
 function checkBlockId(id: Json): void {
   assert.match(id.hash, HASH);
   assert.type(id.parts.total, 'number');
@@ -184,10 +192,11 @@ function checkExecResult(r: Json): void {
   }
 }
 
-function checkTx(t: Json, hash?: string): void {
-  assert.equal(Object.keys(t), ['hash', 'height', 'index', 'tx_result', 'tx', 'proof']);
+/** CometBFT's ResultTx; `proof` only when asked for (`proof,omitempty`: a zero proof is omitted). */
+function checkTx(t: Json, hash: string, proved: boolean): void {
+  assert.equal(Object.keys(t), ['hash', 'height', 'index', 'tx_result', 'tx', ...(proved ? ['proof'] : [])]);
   assert.match(t.hash, HASH);
-  if (hash !== undefined) assert.is(t.hash, hash);
+  assert.is(t.hash, hash);
   assert.match(t.height, INT);
   assert.type(t.index, 'number');
   checkExecResult(t.tx_result);
@@ -339,6 +348,18 @@ test('broadcast_tx_sync (URI, hex), broadcast_tx_async (POST, base64) and broadc
   assert.is(again.check_tx.code, 1);
   assert.is(again.check_tx.codespace, 'TX_ALREADY_COMMITTED');
   assert.is(again.height, '0');
+  // Another node, once it has that block: the same refusal, found in its tx index.
+  await net.waitForHeight(1, BigInt(commit.height), 15_000);
+  const elsewhere = await net.rpc<Json>(1, `/broadcast_tx_sync?tx=${k1.hex}`);
+  assert.equal([elsewhere.code, elsewhere.codespace], [1, 'TX_ALREADY_COMMITTED']);
+  // A tx re-sent at once is never accepted twice: pending (TX_IN_MEMPOOL) or, if its block came
+  // in between, committed (TX_ALREADY_COMMITTED).
+  // (Its key is outside the 'rpc-k' ones the search tests count.)
+  const resent = client.tx('resent', 'v');
+  assert.is((await uri(`/broadcast_tx_sync?tx=${resent.hex}`)).code, 0);
+  const twice = await uri(`/broadcast_tx_sync?tx=${resent.hex}`);
+  assert.is(twice.code, 1);
+  assert.ok(['TX_IN_MEMPOOL', 'TX_ALREADY_COMMITTED'].includes(twice.codespace), twice.codespace);
 
   // A tx that is not a signed tx: refused by check, with the error code in codespace.
   const junk = await uri('/broadcast_tx_sync?tx=0xdeadbeef');
@@ -357,11 +378,14 @@ test('broadcast_tx_sync (URI, hex), broadcast_tx_async (POST, base64) and broadc
 
 test('WebSocket events: NewBlock, NewBlockHeader and Tx in CometBFT envelopes', async () => {
   const block = await events.waitFor(
-    (m) => m.id === 'blocks' && m.result?.data !== undefined,
+    (m) => m.id === 'blocks#event' && m.result?.data !== undefined,
     10_000,
     'NewBlock',
   );
   assert.equal(Object.keys(block), ['jsonrpc', 'id', 'result']);
+  // CometBFT's frame id: the subscribe call's id and "#event"; never the bare id.
+  assert.is(block.id, 'blocks#event');
+  assert.not.ok(events.messages.some((m) => m.id === 'blocks' && m.result?.data !== undefined));
   assert.is(block.result.query, "tm.event='NewBlock'");
   assert.is(block.result.data.type, 'tendermint/event/NewBlock');
   const nb = block.result.data.value;
@@ -379,7 +403,7 @@ test('WebSocket events: NewBlock, NewBlockHeader and Tx in CometBFT envelopes', 
   assert.equal(block.result.events['tm.event'], ['NewBlock']);
 
   const header = await events.waitFor(
-    (m) => m.id === 'headers' && m.result?.data !== undefined,
+    (m) => m.id === 'headers#event' && m.result?.data !== undefined,
     10_000,
     'header',
   );
@@ -388,7 +412,11 @@ test('WebSocket events: NewBlock, NewBlockHeader and Tx in CometBFT envelopes', 
   assert.equal(header.result.events, { 'tm.event': ['NewBlockHeader'] });
 
   const k1 = sent.find((s) => s.key === 'rpc-k1')!;
-  const tx = await events.waitFor((m) => m.id === 'kv' && m.result?.data !== undefined, 10_000, 'Tx event');
+  const tx = await events.waitFor(
+    (m) => m.id === 'kv#event' && m.result?.data !== undefined,
+    10_000,
+    'Tx event',
+  );
   assert.is(tx.result.query, "tm.event='Tx' AND kv.key='rpc-k1'");
   assert.is(tx.result.data.type, 'tendermint/event/Tx');
   const txr = tx.result.data.value.TxResult;
@@ -403,13 +431,13 @@ test('WebSocket events: NewBlock, NewBlockHeader and Tx in CometBFT envelopes', 
   assert.equal(tx.result.events['kv.op'], ['set']);
   // Only the matching tx reached the kv subscription; all three reached the broader one.
   await events.waitFor(
-    (m) => m.id === 'height' && m.result?.events?.['kv.key']?.[0] === 'rpc-k2',
+    (m) => m.id === 'height#event' && m.result?.events?.['kv.key']?.[0] === 'rpc-k2',
     10_000,
     'Tx event of rpc-k2',
   );
-  assert.ok(events.messages.filter((m) => m.id === 'kv' && m.result?.data !== undefined).length === 1);
+  assert.ok(events.messages.filter((m) => m.id === 'kv#event' && m.result?.data !== undefined).length === 1);
   // No validator set change on this chain.
-  assert.not.ok(events.messages.some((m) => m.id === 'vals' && m.result?.data !== undefined));
+  assert.not.ok(events.messages.some((m) => m.id === 'vals#event' && m.result?.data !== undefined));
 });
 
 test('status, health, net_info, genesis, abci_info: URI and JSON-RPC agree on the shapes', async () => {
@@ -428,6 +456,11 @@ test('status, health, net_info, genesis, abci_info: URI and JSON-RPC agree on th
       'other',
     ]);
     assert.is(status.node_info.network, net.chainId);
+    // CometBFT's node id: the node key's address, lower-case hex; the libp2p peer id beside it.
+    assert.match(status.node_info.id, /^[0-9a-f]{40}$/);
+    assert.equal(Object.keys(status.node_info.other), ['tx_index', 'rpc_address', 'peer_id']);
+    assert.is(status.node_info.id, cometNodeId(status.node_info.other.peer_id));
+    assert.match(status.node_info.listen_addr, /^\/ip4\/.+\/tcp\/\d+\/p2p\/12D3KooW/);
     const s = status.sync_info;
     assert.match(s.latest_block_hash, HASH);
     assert.match(s.latest_app_hash, HASH);
@@ -452,6 +485,8 @@ test('status, health, net_info, genesis, abci_info: URI and JSON-RPC agree on th
   for (const p of info.peers) {
     assert.equal(Object.keys(p), ['node_info', 'is_outbound', 'connection_status', 'remote_ip']);
     assert.is(p.node_info.network, net.chainId);
+    assert.match(p.node_info.id, /^[0-9a-f]{40}$/);
+    assert.is(p.node_info.id, cometNodeId(p.node_info.other.peer_id));
     assert.is(p.remote_ip, '127.0.0.1');
     assert.type(p.connection_status.SendMonitor, 'object');
   }
@@ -635,7 +670,7 @@ test('validators, consensus_params, consensus_state, unconfirmed_txs, num_unconf
 test('tx (with proof), tx_search and block_search over the index', async () => {
   const k1 = sent.find((s) => s.key === 'rpc-k1')!;
   const byUri = await uri(`/tx?hash=0x${k1.hash}&prove=true`);
-  checkTx(byUri, k1.hash);
+  checkTx(byUri, k1.hash, true);
   assert.is(byUri.height, k1.height);
   const proof = byUri.proof;
   assert.match(proof.root_hash, HASH);
@@ -644,14 +679,9 @@ test('tx (with proof), tx_search and block_search over the index', async () => {
   assert.is(proof.data, byUri.tx);
   assert.match(proof.proof.total, INT);
   assert.match(proof.proof.leaf_hash, BASE64);
-  // JSON-RPC: the hash as base64 (CometBFT's []byte), no proof: the empty proof.
+  // JSON-RPC: the hash as base64 (CometBFT's []byte); without prove, no proof key (as CometBFT).
   const byPost = await call('tx', { hash: Buffer.from(k1.hash, 'hex').toString('base64') });
-  checkTx(byPost, k1.hash);
-  assert.equal(byPost.proof, {
-    root_hash: '',
-    data: null,
-    proof: { total: '0', index: '0', leaf_hash: null, aunts: null },
-  });
+  checkTx(byPost, k1.hash, false);
   expectError(
     await get(`/tx?hash=0x${'AB'.repeat(32)}`),
     500,
@@ -669,7 +699,7 @@ test('tx (with proof), tx_search and block_search over the index', async () => {
   const byKey = await uri(`/tx_search?query="kv.key='rpc-k1'"&prove=true`);
   assert.equal(Object.keys(byKey), ['txs', 'total_count']);
   assert.is(byKey.total_count, '1');
-  checkTx(byKey.txs[0], k1.hash);
+  checkTx(byKey.txs[0], k1.hash, true);
   assert.match(byKey.txs[0].proof.root_hash, HASH);
 
   const all = await call('tx_search', {

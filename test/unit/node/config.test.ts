@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { configToJson, parseConfig, parseListen } from '../../../node/config.ts';
+import { configToJson, defaultConfig, parseConfig, parseListen } from '../../../node/config.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 
 function refusal(fn: () => unknown): string {
@@ -71,6 +71,7 @@ test('unknown or misspelled keys are refused with their path and the nearest kno
     ['{"foo":1}', 'foo', ''],
     ['{"mempool":{"max_tx":5}}', 'mempool.max_tx', 'mempool.max_txs'],
     ['{"rpc":{"max_body_byte":2048}}', 'rpc.max_body_byte', 'rpc.max_body_bytes'],
+    ['{"rpc":{"idle_timeout":5}}', 'rpc.idle_timeout', 'rpc.idle_timeout_ms'],
     ['{"consensus":{"timeout_comit_ms":5}}', 'consensus.timeout_comit_ms', 'consensus.timeout_commit_ms'],
     ['{"p2p":{"listen":"/ip4/127.0.0.1/tcp/1","extra":{"deep":1}}}', 'p2p.extra', ''],
   ];
@@ -98,6 +99,23 @@ test('a null section is refused, not read as the defaults', () => {
 test('every key the node writes is accepted back, and log.levels takes any module name', () => {
   const written = configToJson(parseConfig('{"log":{"levels":{"p2p":"debug","my-module":"warn"}}}'));
   assert.equal(parseConfig(written).log.levels, { p2p: 'debug', 'my-module': 'warn' });
+});
+
+test("rpc's connection bounds: defaults, read back, refused out of range", () => {
+  const d = defaultConfig('n').rpc;
+  assert.equal([d.maxOpenConnections, d.maxConnectionsPerAddress, d.idleTimeoutMs], [900, 100, 5000]);
+  const c = parseConfig(
+    '{"rpc":{"max_open_connections":50,"max_connections_per_address":5,"idle_timeout_ms":1000}}',
+  ).rpc;
+  assert.equal([c.maxOpenConnections, c.maxConnectionsPerAddress, c.idleTimeoutMs], [50, 5, 1000]);
+  assert.match(
+    refusal(() => parseConfig('{"rpc":{"max_connections_per_address":0}}')),
+    /rpc.max_connections_per_address/,
+  );
+  assert.match(
+    refusal(() => parseConfig('{"rpc":{"idle_timeout_ms":10}}')),
+    /rpc.idle_timeout_ms/,
+  );
 });
 
 test('storage.keep_state_versions: 100,000 by default, 0 keeps every state, 1 is refused', () => {

@@ -38,7 +38,9 @@ import {
   stringParam,
 } from '../../../node/rpc/server.ts';
 import { txIndexOps } from '../../../node/tx-index.ts';
+import { peerIdFromNodeKey } from '../../../p2p/identity.ts';
 import { CareLedgerError, listenFailed } from '../../../packages/core/errors.ts';
+import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, resultsHash, txHash } from '../../../packages/types/block.ts';
 import {
@@ -115,11 +117,22 @@ for (let h = 1n; h <= 3n; h++) {
 
 // The rest of the node, standing in -----------------------------------------------------------
 
+// Node keys: the libp2p peer ids the node knows, and CometBFT's node ids (sha256 of the ed25519
+// public key, first 20 bytes, lower-case hex) that the RPC must serve for them.
+const nodeSeed = (label: string): Uint8Array => sha256(utf8.encode(`rpc-unit/${label}`));
+const [selfPeer, peerA, peerB] = ['self', 'a', 'b'].map((l) => peerIdFromNodeKey(nodeSeed(l))) as [
+  string,
+  string,
+  string,
+];
+const cometIdOf = (label: string): string =>
+  toHex(sha256(keyPairFromSeed(nodeSeed(label)).publicKey).subarray(0, 20));
+
 const events = new EventEmitter<{ block: [Block, BlockResults, ChainState] }>();
 const submitted: Uint8Array[] = [];
 const node: RpcNode = {
   home: { config: defaultConfig('unit'), genesis: made.genesis, validatorKey: made.fx.keys[0]! },
-  peerId: '12D3KooWUnitTestPeer',
+  peerId: selfPeer,
   get chain() {
     return chain;
   },
@@ -141,13 +154,13 @@ const node: RpcNode = {
       height: height ?? chain.lastHeight,
     }),
   },
-  mempool: { size: 0, bytes: 0, reap: () => [] },
+  mempool: { size: 0, bytes: 0, reap: () => [], has: () => false },
   p2p: {
     peers: () => [
-      { id: 'peer-a', addrs: ['/ip4/10.0.0.2/tcp/26656/p2p/peer-a'], connected: true, persistent: true },
-      { id: 'peer-b', addrs: ['/ip4/10.0.0.3/tcp/26656/p2p/peer-b'], connected: false, persistent: true },
+      { id: peerA, addrs: [`/ip4/10.0.0.2/tcp/26656/p2p/${peerA}`], connected: true, persistent: true },
+      { id: peerB, addrs: [`/ip4/10.0.0.3/tcp/26656/p2p/${peerB}`], connected: false, persistent: true },
     ],
-    addresses: () => ['/ip4/127.0.0.1/tcp/26656/p2p/self'],
+    addresses: () => [`/ip4/127.0.0.1/tcp/26656/p2p/${selfPeer}`],
   },
   driver: {
     consensusState: initialState<ProposedBlock>(nextHeightStart(chain), 0, { timeouts: defaultTimeouts }),
@@ -489,6 +502,19 @@ test('other methods: shapes from the stand-in node, limits clamped as CometBFT',
   const net = await ok(get('/net_info'));
   assert.is(net.n_peers, '1');
   assert.is(net.peers[0].remote_ip, '10.0.0.2');
+  // Peers as CometBFT names them: the hex node id; the libp2p peer id in other.peer_id.
+  assert.is(net.peers[0].node_info.id, cometIdOf('a'));
+  assert.is(net.peers[0].node_info.other.peer_id, peerA);
+  assert.is(net.peers[0].node_info.listen_addr, `/ip4/10.0.0.2/tcp/26656/p2p/${peerA}`);
+  const status = await ok(get('/status'));
+  assert.match(status.node_info.id, /^[0-9a-f]{40}$/);
+  assert.is(status.node_info.id, cometIdOf('self'));
+  assert.equal(status.node_info.other, {
+    tx_index: 'on',
+    rpc_address: `tcp://${defaultConfig('unit').rpc.listen}`,
+    peer_id: selfPeer,
+  });
+  assert.is(status.node_info.listen_addr, `/ip4/127.0.0.1/tcp/26656/p2p/${selfPeer}`);
   const vals = await ok(get('/validators?per_page=0'));
   assert.equal([vals.count, vals.total], ['4', '4']);
   expectError(
@@ -518,7 +544,7 @@ test('other methods: shapes from the stand-in node, limits clamped as CometBFT',
 });
 
 test('admission control: MEMPOOL_BUSY at the high-water mark, before the tx is checked', async () => {
-  const pool = { size: 0, bytes: 0, reap: () => [] };
+  const pool = { size: 0, bytes: 0, reap: () => [], has: () => false };
   const busyNode: RpcNode = { ...node, mempool: pool, submitTx: (bytes) => node.submitTx(bytes) };
   const config = defaultConfig('unit');
   assert.is(config.mempool.maxTxs, 10_000);
@@ -856,23 +882,25 @@ test('WebSocket: subscriptions get CometBFT events for each committed block', as
     }),
   );
   c.ws.send(
-    JSON.stringify({ jsonrpc: '2.0', id: 'ex', method: 'subscribe', params: { query: 'round.no >= 3' } }),
+    JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'subscribe', params: { query: 'round.no >= 3' } }),
   );
   await until(() => (c.messages.filter((m) => m.result !== undefined).length === 3 ? true : undefined));
   const { block, results } = committed[2]!;
   events.emit('block', block, results, chain);
-  const nb = await until(() => c.messages.find((m) => m.id === 'nb' && m.result?.data));
+  const nb = await until(() => c.messages.find((m) => m.id === 'nb#event' && m.result?.data));
   assert.is(nb.result.data.type, 'tendermint/event/NewBlock');
   assert.equal(nb.result.events, { 'round.no': ['3'], 'tm.event': ['NewBlock'] });
-  const tx = await until(() => c.messages.find((m) => m.id === 'tx' && m.result?.data));
+  const tx = await until(() => c.messages.find((m) => m.id === 'tx#event' && m.result?.data));
   assert.equal(tx.result.data.value.TxResult.index, 1);
   assert.equal(tx.result.events['tx.height'], ['3']);
   assert.equal(tx.result.events['kv.note'], ['not indexed'], 'subscriptions see every attribute');
-  await until(() => c.messages.find((m) => m.id === 'ex' && m.result?.data));
-  assert.is(c.messages.filter((m) => m.id === 'tx' && m.result?.data).length, 1);
+  // CometBFT's event frames carry the subscribe call's id and `#event`, as a string (7 -> "7#event").
+  await until(() => c.messages.find((m) => m.id === '7#event' && m.result?.data));
+  assert.not.ok(c.messages.some((m) => (m.id === 7 || m.id === 'nb' || m.id === 'tx') && m.result?.data));
+  assert.is(c.messages.filter((m) => m.id === 'tx#event' && m.result?.data).length, 1);
   // Published after the commit, block by block in order, even when blocks come back to back.
   for (const h of [0, 1, 2]) events.emit('block', committed[h]!.block, committed[h]!.results, chain);
-  const newBlocks = () => c.messages.filter((m) => m.id === 'nb' && m.result?.data);
+  const newBlocks = () => c.messages.filter((m) => m.id === 'nb#event' && m.result?.data);
   await until(() => (newBlocks().length === 4 ? true : undefined));
   assert.equal(
     newBlocks().map((m) => m.result.data.value.block.header.height),

@@ -3,7 +3,8 @@
  * answer from a real in-process HealthApp exactly as the node's RPC would (the real RpcClient and
  * LightClient have their own tests against a node): a check refusal is reported as such, a failed
  * execution carries the app's code, single-key queries go through the light client, and the
- * decision query's bundle is checked against the light client's verified app hash.
+ * decision query's bundle is checked against the light client's verified app hash; a retry the node
+ * answers TX_IN_MEMPOOL or TX_ALREADY_COMMITTED ends with the one committed tx's outcome.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -40,6 +41,9 @@ function standIns(t: AppTransport, lie = false) {
       return o.height === 0n
         ? { hash, height: 0n, checkTx: { ...o, events: [] }, txResult: EMPTY }
         : { hash, height: o.height, checkTx: EMPTY, txResult: o };
+    },
+    async waitForTx() {
+      throw new Error('no tx is sent twice here');
     },
     async abciQuery(path, data, opts = {}) {
       calls.push(`abciQuery ${path}`);
@@ -138,6 +142,45 @@ test('a node that claims success for a tx that failed is not believed: the prove
     await rejectsCode(hospital.registerPatient(patientKey), 'PATIENT_EXISTS');
   } finally {
     await t.close();
+  }
+});
+
+test('a retry of a tx the node already knows: TX_IN_MEMPOOL waits for the commit, TX_ALREADY_COMMITTED is it', async () => {
+  const tx = new Uint8Array([1, 2, 3]);
+  const hash = sha256(tx);
+  const committed = { code: 0, codespace: '', log: 'done', events: [] };
+  for (const [codespace, expected] of [
+    ['TX_IN_MEMPOOL', ['broadcastTxCommit', 'waitForTx', 'verifiedTx']],
+    ['TX_ALREADY_COMMITTED', ['broadcastTxCommit', 'verifiedTx']],
+    ['MEMPOOL_BUSY', ['broadcastTxCommit']],
+  ] as const) {
+    const calls: string[] = [];
+    const checkTx = { code: 1, codespace, log: 'known', events: [] };
+    const rpc: RpcPart = {
+      async broadcastTxCommit() {
+        calls.push('broadcastTxCommit');
+        return { hash, height: 0n, checkTx, txResult: EMPTY };
+      },
+      async waitForTx(h) {
+        calls.push('waitForTx');
+        assert.equal(h, hash);
+        return { hash, height: 9n, index: 0, tx, txResult: committed, proof: null };
+      },
+      async abciQuery() {
+        throw new Error('not used');
+      },
+    };
+    const light = {
+      async verifiedTx(h: Uint8Array) {
+        calls.push('verifiedTx');
+        assert.equal(h, hash);
+        return { height: 9n, index: 0, tx, result: committed };
+      },
+    } as unknown as LightPart;
+    const outcome = await rpcTransport(rpc, light).broadcast(tx);
+    assert.equal(calls, expected, codespace);
+    if (codespace === 'MEMPOOL_BUSY') assert.equal([outcome.height, outcome.codespace], [0n, 'MEMPOOL_BUSY']);
+    else assert.equal([outcome.height, outcome.code, outcome.log], [9n, 0, 'done'], codespace);
   }
 });
 

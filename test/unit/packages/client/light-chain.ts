@@ -20,6 +20,7 @@ import { rpcMethods } from '../../../../node/rpc/methods.ts';
 import type { BlockResults, RpcNode } from '../../../../node/rpc/rpc-node.ts';
 import { type RpcMethod, startRpcServer } from '../../../../node/rpc/server.ts';
 import { txIndexOps } from '../../../../node/tx-index.ts';
+import { peerIdFromNodeKey } from '../../../../p2p/identity.ts';
 import { healthQueryKey } from '../../../../packages/client/light-client.ts';
 import { CareLedgerError } from '../../../../packages/core/errors.ts';
 import type { KeyPair } from '../../../../packages/crypto/ed25519.ts';
@@ -143,7 +144,7 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
   const events = new EventEmitter<{ block: [Block, BlockResults, ChainState] }>();
   const node: RpcNode = {
     home: { config: defaultConfig('client-unit'), genesis: made.genesis, validatorKey: made.fx.keys[0]! },
-    peerId: '12D3KooWClientUnitPeer',
+    peerId: peerIdFromNodeKey(new Uint8Array(32).fill(7)),
     get chain() {
       return chain;
     },
@@ -170,7 +171,7 @@ export async function startChain(powers: readonly bigint[], label = 'client'): P
         };
       },
     },
-    mempool: { size: 0, bytes: 0, reap: () => [] },
+    mempool: { size: 0, bytes: 0, reap: () => [], has: () => false },
     p2p: { peers: () => [], addresses: () => [] },
     driver: {
       consensusState: initialState<ProposedBlock>(

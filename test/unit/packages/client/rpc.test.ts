@@ -79,6 +79,8 @@ test('status, block and commit come back as the project types, hashing to the no
   const status = await rpc.status();
   assert.is(status.latestBlockHeight, 3n);
   assert.is(status.network, chain.genesis.chainId);
+  assert.match(status.nodeId, /^[0-9a-f]{40}$/);
+  assert.match(status.peerId, /^12D3KooW/);
   assert.is(toHex(status.latestBlockHash), toHex(blockIdOf(chain.committed[2]!.header)));
   for (let h = 1n; h <= 3n; h++) {
     const { blockId, block } = await rpc.block(h);
@@ -280,6 +282,20 @@ test('bad configuration and arguments are refused before any call', async () => 
   await rejects(rpc.block(0n), 'CLIENT_ARGUMENT_INVALID');
   await rejects(rpc.broadcastTxSync(new Uint8Array(0)), 'CLIENT_ARGUMENT_INVALID');
   await rejects(rpc.tx(new Uint8Array(3)), 'CLIENT_ARGUMENT_INVALID');
+});
+
+test('waitForTx: a committed tx at once, a pending one once its block commits, else CLIENT_RPC_TIMEOUT', async () => {
+  assert.is((await rpc.waitForTx(txHash(TXS[0]!))).height, 2n);
+  const pending = utf8.encode('tx-pending');
+  const waiting = rpc.waitForTx(txHash(pending), 5000);
+  const block = await chain.commitBlock({ txs: [pending] });
+  const found = await waiting;
+  assert.equal([found.height, Buffer.from(found.tx).toString()], [block.header.height, 'tx-pending']);
+  const started = Date.now();
+  const err = await rpc.waitForTx(txHash(utf8.encode('never sent')), 300).catch((e: unknown) => e);
+  assert.instance(err, ClientError);
+  assert.is((err as ClientError).code, 'CLIENT_RPC_TIMEOUT');
+  assert.ok(Date.now() - started >= 300, 'waited the whole timeout');
 });
 
 test.run();
