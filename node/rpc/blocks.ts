@@ -17,10 +17,11 @@ import {
   headerJson,
   validatorUpdateJson,
 } from './format.ts';
+import { methodError } from './jsonrpc.ts';
 import { orderParam, pageOf, perPageOf, queryParam } from './params.ts';
 import type { RpcNode } from './rpc-node.ts';
 import type { SearchGate } from './search-gate.ts';
-import { hashParam, intParam, type MethodTable, methodError, type RpcParams } from './server.ts';
+import { hashParam, intParam, type MethodTable, type RpcParams } from './server.ts';
 import { searchBlocks } from './tx-search.ts';
 
 /** At most this many block metas per `blockchain` call, newest first. */

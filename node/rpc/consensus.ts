@@ -5,9 +5,10 @@
 import type { VoteType } from '../../packages/types/vote.ts';
 import { heightOf } from './blocks.ts';
 import { consensusParamsJson, hexUpper, validatorJson, ZERO_TIME } from './format.ts';
+import { methodError } from './jsonrpc.ts';
 import { pageOf, perPageOf } from './params.ts';
 import type { RpcNode } from './rpc-node.ts';
-import { type MethodTable, methodError } from './server.ts';
+import type { MethodTable } from './server.ts';
 
 export type ConsensusNode = Pick<RpcNode, 'chain' | 'blocks' | 'driver'>;
 

@@ -19,9 +19,10 @@ import {
   validatorJson,
   validatorUpdateJson,
 } from './format.ts';
+import { methodError } from './jsonrpc.ts';
 import { queryParam } from './params.ts';
 import type { BlockListener, BlockResults } from './rpc-node.ts';
-import { type CallContext, type MethodTable, methodError } from './server.ts';
+import type { CallContext, MethodTable } from './server.ts';
 import { type EventBus, SubscriptionError, type WsSession } from './ws.ts';
 
 function sessionOf(ctx: CallContext): WsSession {

@@ -19,9 +19,10 @@ import { checkTxBytes, MAX_TX_BYTES } from '../../packages/types/tx.ts';
 import type { Busy } from './admission.ts';
 import type { CommitWaiters } from './commit-waiters.ts';
 import { base64, checkTxJson, execTxResultJson, hexUpper } from './format.ts';
+import { methodError } from './jsonrpc.ts';
 import { perPageOf, txParam } from './params.ts';
 import type { RpcNode } from './rpc-node.ts';
-import { type MethodTable, methodError } from './server.ts';
+import type { MethodTable } from './server.ts';
 
 export type MempoolNode = Pick<RpcNode, 'chainId' | 'app' | 'mempool' | 'blocks' | 'submitTx'>;
 

@@ -5,15 +5,8 @@
  * CometBFT's sentence.
  */
 import { MAX_QUERY_LENGTH, parseQuery, type Query, QueryError } from './events-query.ts';
-import {
-  bytesParam,
-  countParam,
-  invalidParams,
-  methodError,
-  type RpcParams,
-  stringParam,
-  type Transport,
-} from './server.ts';
+import { invalidParams, methodError } from './jsonrpc.ts';
+import { bytesParam, countParam, type RpcParams, stringParam, type Transport } from './server.ts';
 
 /** CometBFT's pagination: 30 per page by default, at most 100. */
 export const DEFAULT_PER_PAGE = 30;

@@ -4,7 +4,7 @@
  * this many at once, a search is refused at once rather than queued.
  */
 
-import { methodError } from './server.ts';
+import { methodError } from './jsonrpc.ts';
 import { SearchError } from './tx-search.ts';
 
 /** tx_search and block_search running at once on a node, over every connection. */

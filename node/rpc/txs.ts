@@ -5,10 +5,11 @@
 import { type Block, txHash } from '../../packages/types/block.ts';
 import { loadBlock } from './blocks.ts';
 import { base64, execTxResultJson, hexUpper, txProofJson } from './format.ts';
+import { methodError } from './jsonrpc.ts';
 import { orderParam, pageOf, perPageOf, queryParam } from './params.ts';
 import type { BlockResults, RpcNode } from './rpc-node.ts';
 import type { SearchGate } from './search-gate.ts';
-import { boolParam, hashParam, type MethodTable, methodError } from './server.ts';
+import { boolParam, hashParam, type MethodTable } from './server.ts';
 import { searchTxs } from './tx-search.ts';
 
 export type TxsNode = Pick<RpcNode, 'blocks' | 'db'>;

@@ -19,7 +19,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type EventMap, matches, type Query } from './events-query.ts';
-import type { Envelope } from './server.ts';
+import type { Envelope } from './jsonrpc.ts';
 
 export interface WsOptions {
   readonly maxConnections: number;

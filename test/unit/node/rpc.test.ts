@@ -22,6 +22,7 @@ import { NodeMetrics } from '../../../node/metrics.ts';
 import { sampleEventLoopLag } from '../../../node/rpc/admission.ts';
 import { validatorDiff } from '../../../node/rpc/blocks.ts';
 import { rfc3339 } from '../../../node/rpc/format.ts';
+import { RpcCode, RpcError } from '../../../node/rpc/jsonrpc.ts';
 import { defaultMethodOptions, rpcMethods } from '../../../node/rpc/methods.ts';
 import type { BlockResults, RpcNode } from '../../../node/rpc/rpc-node.ts';
 import { MAX_SEARCHES_AT_ONCE } from '../../../node/rpc/search-gate.ts';
@@ -31,8 +32,6 @@ import {
   dispatch,
   hashParam,
   intParam,
-  RpcCode,
-  RpcError,
   type RpcMethod,
   startRpcServer,
   stringParam,

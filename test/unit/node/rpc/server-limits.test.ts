@@ -11,11 +11,11 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
+import { RpcCode } from '../../../../node/rpc/jsonrpc.ts';
 import {
   intParam,
   MAX_JSON_DEPTH,
   nestedDeeperThan,
-  RpcCode,
   type RpcMethod,
   type RpcOptions,
   startRpcServer,
