@@ -63,6 +63,7 @@ import { MAX_ROUND } from '../packages/types/vote.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { type Db, openDb } from '../state/db.ts';
+import { HealthApp } from '../state/health/app.ts';
 import { initChain, openApplication } from './app.ts';
 import { answerBlocksRequest, readBlocksAnswer, SYNC_BATCH, SyncPeers } from './block-sync.ts';
 import { CatchUpPolicy, RoundCatchUpPolicy, readRoundAnswer } from './catch-up.ts';
@@ -73,6 +74,7 @@ import { checkTxHashed, Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { ProposalFiller } from './proposal-filler.ts';
 import { answerTxsRequest, encodeTxsRequest, TXS_REQUEST, txsRequestHashes } from './proposal-txs.ts';
+import { RecordsService } from './records/service.ts';
 import { finishInterruptedRollback } from './rollback.ts';
 import { rpcMethods } from './rpc/methods.ts';
 import { startRpcServer } from './rpc/server.ts';
@@ -107,6 +109,8 @@ export class CareLedgerNode {
   p2p!: P2PHost;
   driver!: ConsensusDriver;
   private rpc: Server | null = null;
+  /** The record vault, exchange and local API (node/records/); health app only. */
+  private records: RecordsService | null = null;
   private metricsServer: Server | null = null;
   readonly metrics: NodeMetrics | null;
   private commitQueue: Promise<void> = Promise.resolve();
@@ -245,7 +249,21 @@ export class CareLedgerNode {
       );
     }
     const node = new CareLedgerNode(home, log, db, blocks, app, chain);
+    if (app instanceof HealthApp)
+      node.records = await RecordsService.open({
+        home: home.paths.root,
+        config: home.config.records,
+        chainId: chain.chainId,
+        nodeKeySeed: home.nodeKeySeed,
+        peerId: node.peerId,
+        app,
+        events: node.events,
+        submitTx: (bytes) => node.submitTx(bytes),
+        libp2p: () => node.p2p.libp2p,
+        log: log.child('records'),
+      });
     await node.startServices();
+    await node.records?.serve();
     return node;
   }
 
@@ -311,6 +329,7 @@ export class CareLedgerNode {
       listen: config.rpc.listen,
       maxBodyBytes: config.rpc.maxBodyBytes,
       maxBatch: 10,
+      routes: this.records === null ? [] : [this.records.route],
     });
     this.log.info('node started', {
       moniker: config.moniker,
@@ -903,6 +922,7 @@ export class CareLedgerNode {
     this.timers.clear();
     // Let the commit in progress finish its batch before closing the database.
     await this.commitQueue;
+    await this.records?.stop();
     await new Promise<void>((resolve) =>
       this.metricsServer === null ? resolve() : this.metricsServer.close(() => resolve()),
     );
