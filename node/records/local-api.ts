@@ -117,7 +117,7 @@ export class LocalRecordsApi implements HttpRoute {
       if (req.method === 'GET' && status !== null)
         return await this.#status(req, res, path, fromHex(status[1]!));
       if (req.method === 'POST' && path === '/records/fetch') return await this.#fetch(req, res);
-      throw recordsError(RecordsCode.requestInvalid, `no route ${req.method} ${path}`);
+      throw recordsError(RecordsCode.routeUnknown, `no route ${req.method} ${path}`);
     } catch (err) {
       sendError(req, res, err);
     }

@@ -20,6 +20,8 @@ export const RecordsCode = {
   hashMismatch: 'VAULT_HASH_MISMATCH',
   /** A malformed local API request (path, header, body) (400). */
   requestInvalid: 'RECORDS_REQUEST_INVALID',
+  /** No such method and path under /records (404). */
+  routeUnknown: 'RECORDS_ROUTE_UNKNOWN',
   /** The records service is not running on this node (kvstore app, stopping) (503). */
   unavailable: 'RECORDS_UNAVAILABLE',
 } as const;
@@ -40,6 +42,7 @@ const STATUS: Readonly<Record<string, number>> = {
   LOCAL_AUTH_INVALID: 401,
   LOCAL_AUTH_REPLAYED: 401,
   RECORD_UNKNOWN: 404,
+  RECORDS_ROUTE_UNKNOWN: 404,
   RECORD_BLOB_MISSING: 404,
   VAULT_BLOB_UNKNOWN: 404,
   VAULT_DUPLICATE: 409,
