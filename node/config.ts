@@ -70,6 +70,8 @@ export interface NodeConfig {
     /** Metric name prefix; CometBFT's default keeps existing dashboards working. */
     readonly namespace: string;
   };
+  /** The record vault, the local records API and the record exchange (node/records/). */
+  readonly records: RecordsConfig;
   readonly log: {
     readonly level: LogLevel;
     /** `json` (one object per line) or `pretty` (for a person at a terminal). */
@@ -77,6 +79,19 @@ export interface NodeConfig {
     /** Per-module levels, e.g. { "p2p": "warn", "consensus": "debug" }. */
     readonly levels: Readonly<Record<string, LogLevel>>;
   };
+}
+
+export interface RecordsConfig {
+  /** The largest record ciphertext the vault takes or a peer may announce, in bytes. */
+  readonly maxRecordBytes: number;
+  /** How long an upload may stay unanchored before the sweep removes it. */
+  readonly pendingTtlMs: number;
+  /** How often the sweep runs. */
+  readonly sweepIntervalMs: number;
+  /** How long a custodian waits for a release's access event to commit (then RELEASE_TIMEOUT). */
+  readonly releaseTimeoutMs: number;
+  /** How long a requester keeps trying the custodian's nodes (then CUSTODIAN_UNAVAILABLE). */
+  readonly unavailableAfterMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -112,6 +127,13 @@ export function defaultConfig(moniker: string): NodeConfig {
     mempool: { maxTxs: 10_000, maxBytes: 64 * 1024 * 1024 },
     storage: { keepStateVersions: 100_000 },
     instrumentation: { prometheus: true, prometheusListen: '127.0.0.1:26660', namespace: 'cometbft' },
+    records: {
+      maxRecordBytes: 64 * 1024 * 1024,
+      pendingTtlMs: 10 * 60_000,
+      sweepIntervalMs: 60_000,
+      releaseTimeoutMs: 15_000,
+      unavailableAfterMs: 10_000,
+    },
     log: { level: 'info', format: 'json', levels: {} },
   };
 }
@@ -243,6 +265,9 @@ export function parseConfig(text: string): NodeConfig {
   const storage = section(raw, 'storage');
   const log = section(raw, 'log');
   const instrumentation = section(raw, 'instrumentation');
+  const records = section(raw, 'records');
+  const r = (key: string, fallback: number, min: number, max: number) =>
+    int(records, key, `records.${key}`, fallback, min, max);
   const levelsRaw = log.levels ?? {};
   if (typeof levelsRaw !== 'object' || levelsRaw === null || Array.isArray(levelsRaw))
     bad('log.levels', 'an object of module: level');
@@ -378,6 +403,13 @@ export function parseConfig(text: string): NodeConfig {
         'a metric prefix such as cometbft',
       ),
     },
+    records: {
+      maxRecordBytes: r('max_record_bytes', d.records.maxRecordBytes, 1024, 2 ** 40),
+      pendingTtlMs: r('pending_ttl_ms', d.records.pendingTtlMs, 1000, 30 * 86_400_000),
+      sweepIntervalMs: r('sweep_interval_ms', d.records.sweepIntervalMs, 100, 86_400_000),
+      releaseTimeoutMs: r('release_timeout_ms', d.records.releaseTimeoutMs, 100, 600_000),
+      unavailableAfterMs: r('unavailable_after_ms', d.records.unavailableAfterMs, 100, 600_000),
+    },
     log: { level, format, levels: levelsRaw as Record<string, LogLevel> },
   };
   port(config.rpc.listen, 'rpc.listen');
@@ -420,6 +452,13 @@ export function configToJson(c: NodeConfig): string {
         prometheus: c.instrumentation.prometheus,
         prometheus_listen: c.instrumentation.prometheusListen,
         namespace: c.instrumentation.namespace,
+      },
+      records: {
+        max_record_bytes: c.records.maxRecordBytes,
+        pending_ttl_ms: c.records.pendingTtlMs,
+        sweep_interval_ms: c.records.sweepIntervalMs,
+        release_timeout_ms: c.records.releaseTimeoutMs,
+        unavailable_after_ms: c.records.unavailableAfterMs,
       },
       log: { level: c.log.level, format: c.log.format, levels: c.log.levels },
     },

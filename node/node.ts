@@ -31,10 +31,12 @@ import { MAX_TX_BYTES } from '../packages/types/tx.ts';
 import type { Application } from '../state/application.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { type Db, openDb } from '../state/db.ts';
+import { HealthApp } from '../state/health/app.ts';
 import { initChain, openApplication } from './app.ts';
 import { ChainHead, CommitPipeline } from './commit-pipeline.ts';
 import { NodeConsensus } from './consensus-host.ts';
 import { defaultEvidencePoolOptions, EvidencePool } from './evidence-pool.ts';
+import { fhirRoute } from './fhir/router.ts';
 import { defaultGossipOptions, Gossip } from './gossip.ts';
 import type { Home } from './home.ts';
 import { Inbound } from './inbound.ts';
@@ -42,9 +44,10 @@ import type { Logger } from './log.ts';
 import { Membership } from './membership.ts';
 import { Mempool } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
+import { RecordsService } from './records/service.ts';
 import { finishInterruptedRollback } from './rollback.ts';
 import { rpcMethods } from './rpc/methods.ts';
-import { startRpcServer } from './rpc/server.ts';
+import { type HttpRoute, startRpcServer } from './rpc/server.ts';
 import { CheckedTxs, RecentlyCommitted } from './seen-txs.ts';
 import { BlockSync, SYNC_SKIP_MS, SyncPeers } from './sync/block-sync.ts';
 import { NodeTimers } from './timers.ts';
@@ -75,6 +78,8 @@ interface NodeModules {
   readonly commits: CommitPipeline;
   readonly consensus: NodeConsensus;
   readonly sync: BlockSync;
+  /** The record vault, exchange and local API (node/records/); the health app only. */
+  readonly records: RecordsService | null;
 }
 
 export class CareLedgerNode {
@@ -230,6 +235,21 @@ export class CareLedgerNode {
       metrics,
       log: logs.sync,
     });
+    const records =
+      app instanceof HealthApp
+        ? await RecordsService.open({
+            home: home.paths.root,
+            config: config.records,
+            chainId: chain.chainId,
+            nodeKeySeed: home.nodeKeySeed,
+            peerId,
+            app,
+            events: commits.events,
+            submitTx: (bytes) => submitTx({ recent, mempool, txBatcher }, bytes),
+            libp2p: () => p2p.libp2p,
+            log: log.child('records'),
+          })
+        : null;
     const node = new CareLedgerNode({
       home,
       log,
@@ -249,9 +269,28 @@ export class CareLedgerNode {
       commits,
       consensus,
       sync,
+      records,
     });
     await node.startServices();
+    await records?.serve();
     return node;
+  }
+
+  /** What the RPC listener serves besides the RPC: the records API and FHIR (health app only). */
+  private routes(): HttpRoute[] {
+    const routes: HttpRoute[] = [];
+    if (this.m.records !== null) routes.push(this.m.records.route);
+    if (this.app instanceof HealthApp) {
+      const log = this.log.child('fhir');
+      routes.push(
+        fhirRoute({
+          app: this.app,
+          chainId: this.chainId,
+          onError: (err) => log.error('FHIR request failed', { error: (err as Error).message }),
+        }),
+      );
+    }
+    return routes;
   }
 
   private async startServices(): Promise<void> {
@@ -266,6 +305,7 @@ export class CareLedgerNode {
       maxConnectionsPerAddress: config.rpc.maxConnectionsPerAddress,
       idleTimeoutMs: config.rpc.idleTimeoutMs,
       maxBatch: 10,
+      routes: this.routes(),
     });
     this.log.info('node started', {
       moniker: config.moniker,
@@ -295,21 +335,8 @@ export class CareLedgerNode {
   }
 
   /** Adds a tx from a client: checked once, then gossiped. */
-  submitTx(
-    bytes: Uint8Array,
-  ): { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError } {
-    const hash = txHash(bytes);
-    if (this.m.recent.has(hash)) {
-      return {
-        ok: false,
-        hash,
-        error: new CareLedgerError('TX_ALREADY_COMMITTED', 'tx was already committed'),
-      };
-    }
-    const result = this.mempool.add(bytes, hash);
-    if (!result.ok) return { ok: false, hash, error: result.error };
-    if (!result.duplicate) this.m.txBatcher.add(bytes);
-    return { ok: true, hash };
+  submitTx(bytes: Uint8Array): SubmitResult {
+    return submitTx(this.m, bytes);
   }
 
   isValidatorAddress(address: Uint8Array): boolean {
@@ -321,6 +348,7 @@ export class CareLedgerNode {
     this.m.timers.stop();
     // Let the commit in progress finish its batch before closing the database.
     await this.m.commits.drain();
+    await this.m.records?.stop();
     await new Promise<void>((resolve) =>
       this.metricsServer === null ? resolve() : this.metricsServer.close(() => resolve()),
     );
@@ -371,4 +399,24 @@ async function openStore(
     );
   }
   return { db, blocks, app, chain };
+}
+
+type SubmitResult = { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError };
+
+/**
+ * A tx from this node's clients (the RPC, the records service's access events): refused if
+ * committed, else into the mempool and, if new, out to the peers.
+ */
+function submitTx(m: Pick<NodeModules, 'recent' | 'mempool' | 'txBatcher'>, bytes: Uint8Array): SubmitResult {
+  const hash = txHash(bytes);
+  if (m.recent.has(hash))
+    return {
+      ok: false,
+      hash,
+      error: new CareLedgerError('TX_ALREADY_COMMITTED', 'tx was already committed'),
+    };
+  const result = m.mempool.add(bytes, hash);
+  if (!result.ok) return { ok: false, hash, error: result.error };
+  if (!result.duplicate) m.txBatcher.add(bytes);
+  return { ok: true, hash };
 }

@@ -48,6 +48,16 @@ export type MethodTable = Readonly<Record<string, RpcMethod>>;
  */
 export const RPC_UNSAFE_ENABLED = false;
 
+/**
+ * A handler for every path under `prefix` (e.g. '/records', '/fhir'), served before JSON-RPC
+ * dispatch on the same listener: other HTTP APIs of the node (the local records API, the FHIR
+ * facade) share the RPC's port, connection limits and timeouts. The route owns the response.
+ */
+export interface HttpRoute {
+  readonly prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+}
+
 export interface RpcOptions {
   readonly listen: string;
   readonly maxBodyBytes: number;
@@ -64,6 +74,7 @@ export interface RpcOptions {
   /** Longest a call may run before it gets an error (broadcast_tx_commit has its own, shorter). */
   readonly callTimeoutMs?: number;
   readonly ws?: Partial<WsOptions>;
+  readonly routes?: readonly HttpRoute[];
 }
 
 export const defaultRpcOptions = {
@@ -263,6 +274,7 @@ interface ResolvedOptions {
   readonly corsAllowedOrigins: readonly string[];
   readonly unsafe: boolean;
   readonly callTimeoutMs: number;
+  readonly routes: readonly HttpRoute[];
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -423,6 +435,11 @@ async function handle(
     return;
   }
   const path = url.pathname.replace(/\/+$/, '');
+  const route = opts.routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+  if (route !== undefined) {
+    await route.handle(req, res, url);
+    return;
+  }
   if (req.method === 'OPTIONS' && Object.keys(cors).length > 0) {
     res.writeHead(204, cors);
     res.end();
@@ -528,6 +545,7 @@ function resolveOptions(opts: RpcOptions): ResolvedOptions {
     corsAllowedOrigins: opts.corsAllowedOrigins ?? defaultRpcOptions.corsAllowedOrigins,
     unsafe: opts.unsafe ?? defaultRpcOptions.unsafe,
     callTimeoutMs: opts.callTimeoutMs ?? defaultRpcOptions.callTimeoutMs,
+    routes: opts.routes ?? [],
   };
 }
 

@@ -133,4 +133,37 @@ test('storage.keep_state_versions: 100,000 by default, 0 keeps every state, 1 is
   );
 });
 
+test('records: defaults, every key read and written back, bad values and unknown keys refused', () => {
+  assert.equal(parseConfig('{}').records, {
+    maxRecordBytes: 64 * 1024 * 1024,
+    pendingTtlMs: 600_000,
+    sweepIntervalMs: 60_000,
+    releaseTimeoutMs: 15_000,
+    unavailableAfterMs: 10_000,
+  });
+  const set = parseConfig(
+    '{"records":{"max_record_bytes":2048,"pending_ttl_ms":5000,"sweep_interval_ms":500,"release_timeout_ms":700,"unavailable_after_ms":900}}',
+  );
+  assert.equal(parseConfig(configToJson(set)).records, {
+    maxRecordBytes: 2048,
+    pendingTtlMs: 5000,
+    sweepIntervalMs: 500,
+    releaseTimeoutMs: 700,
+    unavailableAfterMs: 900,
+  });
+  assert.match(
+    refusal(() => parseConfig('{"records":{"max_record_bytes":10}}')),
+    /records\.max_record_bytes/,
+  );
+  assert.match(
+    refusal(() => parseConfig('{"records":{"release_timeout_ms":"soon"}}')),
+    /records\.release_timeout_ms/,
+  );
+  assert.throws(
+    () => parseConfig('{"records":{"pending_ttl":5000}}'),
+    (err: CareLedgerError) =>
+      err.code === 'CONFIG_UNKNOWN_KEY' && /records\.pending_ttl_ms/.test(err.message),
+  );
+});
+
 test.run();

@@ -1,0 +1,161 @@
+/**
+ * The records service of a node: wires the vault, the vault's sync with the chain, the
+ * custodian's release service, the requester's forwarding, the record exchange protocol and the
+ * local API, from explicit dependencies. The node constructs it (`open`, before its services
+ * start, so it sees every committed block), mounts `route` on its RPC listener, calls
+ * `serve` once its libp2p host runs, and `stop` before closing its database.
+ */
+import { type RecordLibp2p, serveRecordExchange } from '../../p2p/record-exchange.ts';
+import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
+import { LocalAuthReplayCache } from '../../packages/records/local-auth.ts';
+import type { HealthApp } from '../../state/health/app.ts';
+import type { RecordsConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { BlockListener } from '../rpc/rpc-node.ts';
+import type { HttpRoute } from '../rpc/server.ts';
+import { Vault } from '../vault/vault.ts';
+import { AccessAuditor, type SubmitTx } from './access-auditor.ts';
+import { healthChainView } from './chain-view.ts';
+import { RecordForwarder } from './forward.ts';
+import { LocalRecordsApi } from './local-api.ts';
+import { ReleaseService } from './release.ts';
+import { VaultSync } from './vault-sync.ts';
+
+/** Local API nonces remembered at once: 1000 requests/s over the ±2 min window. */
+const REPLAY_CACHE_CAPACITY = 240_000;
+/** Releases waiting for their access event at once. */
+const MAX_RELEASES_WAITING = 256;
+/** How long a request may take to arrive, or a dial to connect. */
+const REQUEST_TIMEOUT_MS = 5000;
+const FRAME_TIMEOUT_MS = 10_000;
+/** Above the custodian's release timeout: its RELEASE_TIMEOUT answer should arrive first. */
+const HEADER_MARGIN_MS = 5000;
+
+export interface RecordsDeps {
+  /** The node's home folder (the vault lives in <home>/vault). */
+  readonly home: string;
+  readonly config: RecordsConfig;
+  readonly chainId: string;
+  /** node_key.json's seed: the libp2p identity, which signs access events. */
+  readonly nodeKeySeed: Uint8Array;
+  readonly peerId: string;
+  readonly app: HealthApp;
+  /** The node's events: 'block' after each commit (CareLedgerNode.events). */
+  readonly events: {
+    on(event: 'block', listener: BlockListener): unknown;
+    off(event: 'block', listener: BlockListener): unknown;
+  };
+  readonly submitTx: SubmitTx;
+  /** The node's libp2p, once its host runs. */
+  readonly libp2p: () => RecordLibp2p;
+  readonly log: Logger;
+}
+
+export class RecordsService {
+  readonly route: HttpRoute;
+  readonly vault: Vault;
+  readonly #d: RecordsDeps;
+  readonly #sync: VaultSync;
+  readonly #release: ReleaseService;
+  readonly #onBlock: BlockListener;
+  #unserve: (() => Promise<void>) | null = null;
+  #running = true;
+
+  private constructor(deps: RecordsDeps, vault: Vault) {
+    this.#d = deps;
+    this.vault = vault;
+    const c = deps.config;
+    const chain = healthChainView(deps.app);
+    const auditor = new AccessAuditor({
+      chainId: deps.chainId,
+      nodeKey: keyPairFromSeed(deps.nodeKeySeed),
+      submitTx: deps.submitTx,
+      timeoutMs: c.releaseTimeoutMs,
+      maxWaiting: MAX_RELEASES_WAITING,
+    });
+    this.#sync = new VaultSync({
+      vault,
+      chain,
+      peerId: deps.peerId,
+      log: deps.log,
+      sweepIntervalMs: c.sweepIntervalMs,
+    });
+    this.#release = new ReleaseService({
+      chainId: deps.chainId,
+      peerId: deps.peerId,
+      chain,
+      vault,
+      audit: auditor,
+    });
+    const forwarder = new RecordForwarder({
+      peerId: deps.peerId,
+      chain,
+      libp2p: deps.libp2p,
+      releaseLocally: (request, peer) => this.#release.release(request, peer),
+      options: {
+        unavailableAfterMs: c.unavailableAfterMs,
+        initialBackoffMs: 200,
+        maxBackoffMs: 2000,
+        exchange: this.#exchangeOptions(),
+      },
+    });
+    this.route = new LocalRecordsApi({
+      chainId: deps.chainId,
+      peerId: deps.peerId,
+      chain,
+      vault: () => (this.#running ? vault : null),
+      fetch: (request) => forwarder.fetch(request),
+      replay: new LocalAuthReplayCache({ capacity: REPLAY_CACHE_CAPACITY }),
+    });
+    this.#onBlock = (block, results, after) => {
+      auditor.onBlock(block, results, after);
+      this.#sync.onBlock(block, results, after);
+    };
+    deps.events.on('block', this.#onBlock);
+    this.#sync.startSweeping();
+  }
+
+  #exchangeOptions() {
+    const c = this.#d.config;
+    return {
+      maxRecordBytes: c.maxRecordBytes,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      headerTimeoutMs: c.releaseTimeoutMs + HEADER_MARGIN_MS,
+      frameTimeoutMs: FRAME_TIMEOUT_MS,
+    };
+  }
+
+  /** Opens the vault (repairing what a crash left) and starts following committed blocks. */
+  static async open(deps: RecordsDeps): Promise<RecordsService> {
+    const vault = await Vault.open(deps.home, {
+      maxRecordBytes: deps.config.maxRecordBytes,
+      pendingTtlMs: deps.config.pendingTtlMs,
+    });
+    const r = vault.recovery;
+    if (r.uploadsRolledBack + r.erasuresFinished + r.orphanBlobsRemoved + r.blobsMissing.length > 0)
+      deps.log.warn('vault repaired at open', {
+        uploadsRolledBack: r.uploadsRolledBack,
+        erasuresFinished: r.erasuresFinished,
+        orphanBlobsRemoved: r.orphanBlobsRemoved,
+        blobsMissing: r.blobsMissing.length,
+      });
+    return new RecordsService(deps, vault);
+  }
+
+  /** Serves /careledger/record/1 on the node's libp2p. */
+  async serve(): Promise<void> {
+    this.#unserve = await serveRecordExchange(
+      this.#d.libp2p(),
+      (request, peer) => this.#release.release(request, peer),
+      this.#exchangeOptions(),
+      (err) => this.#d.log.debug('record exchange stream failed', { error: (err as Error).message }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#d.events.off('block', this.#onBlock);
+    await this.#unserve?.().catch(() => undefined);
+    await this.#sync.stop();
+  }
+}
