@@ -69,7 +69,11 @@ export class EvidencePool {
    * The evidence a block built on `chain` carries: oldest height first, at most `max`, by
    * validateBlock's rules. Drops from the pool what no later block may carry (expired, committed).
    */
-  forBlock(chain: ChainState, isCommitted: (hash: Uint8Array) => boolean, max: number): DuplicateVoteEvidence[] {
+  forBlock(
+    chain: ChainState,
+    isCommitted: (hash: Uint8Array) => boolean,
+    max: number,
+  ): DuplicateVoteEvidence[] {
     const ordered = [...this.pending].sort(([, a], [, b]) => {
       const ha = a.evidence.voteA.height;
       const hb = b.evidence.voteA.height;

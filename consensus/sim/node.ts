@@ -20,7 +20,7 @@ import {
   evidenceHash,
   verifyEvidence,
 } from '../../packages/types/commit.ts';
-import type { ValidatorSet } from '../../packages/types/validator.ts';
+import { addressOf, type ValidatorSet } from '../../packages/types/validator.ts';
 import type { ConsensusOptions, TimeoutStep } from '../core/state-machine.ts';
 import { ConsensusDriver, type ConsensusHost, defaultDriverOptions, type ProposedBlock } from '../driver.ts';
 import { EvidencePool } from '../evidence-pool.ts';
@@ -49,6 +49,8 @@ export interface World {
   readonly pubKeys: readonly Uint8Array[];
   readonly honest: readonly number[];
   readonly commitDelayMs: number;
+  /** False only to show the checker catches evidence that never reaches a block. */
+  readonly includeEvidence: boolean;
 }
 
 /** Evidence waiting for a block, at most (as the node's pool). */
@@ -131,7 +133,10 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
 
   deliver(from: number, bytes: Uint8Array): void {
     if (this.driver === null) return;
-    if (isEvidenceList(bytes)) return this.receiveEvidence(bytes);
+    if (isEvidenceList(bytes)) {
+      this.receiveEvidence(bytes);
+      return;
+    }
     const outcome = this.driver.receive(bytes, String(from));
     // Gossip relays what it accepted, as gossipsub does after validation.
     if (outcome.result === 'accept') this.world.relay(this.index, bytes);
@@ -199,21 +204,19 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
       const target = this.rng.pick(this.world.honest);
       txs.push(Uint8Array.of(TxKind.power, target, this.rng.int(10, 12)));
     }
-    const evidence = this.evidencePool.forBlock(
-      this.chain,
-      (hash) => this.isCommitted(hash),
-      this.chain.blockLimits.maxEvidence,
-    );
+    const evidence = this.world.includeEvidence
+      ? this.evidencePool.forBlock(
+          this.chain,
+          (hash) => this.isCommitted(hash),
+          this.chain.blockLimits.maxEvidence,
+        )
+      : [];
     return buildBlock(this.chain, {
       txs,
       evidence,
       time: BigInt(this.world.now),
-      proposer: this.ownAddress(),
+      proposer: addressOf(this.key.publicKey),
     });
-  }
-
-  private ownAddress(): Uint8Array {
-    return sha256(this.key.publicKey).subarray(0, 20);
   }
 
   isValidBlock(block: Block): boolean {
