@@ -4,7 +4,7 @@
  * stays, the rest is lost), and the chain state of state/ for building and checking blocks.
  */
 import { type KeyPair, signerFor } from '../../packages/crypto/ed25519.ts';
-import { sha256, toHex } from '../../packages/crypto/hash.ts';
+import { toHex } from '../../packages/crypto/hash.ts';
 import type { Block } from '../../packages/types/block.ts';
 import {
   applyBlock,
