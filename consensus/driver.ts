@@ -268,7 +268,7 @@ export class ConsensusDriver {
    */
   receive(bytes: Uint8Array, from: string | null): Acceptance {
     const key = seenKey(bytes);
-    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    if (this.isDuplicate(key)) return { result: 'ignore', reason: 'duplicate' };
     let message: ConsensusMessage;
     try {
       message = decodeMessage(bytes, this.opts.blockLimits);
@@ -284,8 +284,17 @@ export class ConsensusDriver {
    */
   receiveDecoded(message: ConsensusMessage, wireBytes: Uint8Array, from: string | null): Acceptance {
     const key = seenKey(wireBytes);
-    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    if (this.isDuplicate(key)) return { result: 'ignore', reason: 'duplicate' };
     return this.accept(message, null, key, from);
+  }
+
+  /**
+   * Bytes taken (or found stale) at this height, or buffered for the next: dropped before they are
+   * decoded. With many validators every vote arrives once from each peer that relays it, and
+   * decoding each copy of an old height's votes was much of the simulator's time at 49 validators.
+   */
+  private isDuplicate(key: string): boolean {
+    return this.seen.has(key) || this.future.has(key);
   }
 
   /** True if these bytes were already accepted at this height (the host may skip work on them). */
@@ -329,7 +338,7 @@ export class ConsensusDriver {
         message.vote.height === this.state.height &&
         message.vote.round > this.state.round + FUTURE_ROUND_WINDOW;
       if (hintOnly && this.hinted.has(key)) return { result: 'ignore', reason: 'duplicate' };
-      const outcome = this.check(message, bytes, from);
+      const outcome = this.check(message, bytes, key, from);
       if (outcome.result === 'accept') {
         const remembered = hintOnly ? this.hinted : this.seen;
         if (remembered.size < this.opts.maxSeenMessages) remembered.add(key);
@@ -343,7 +352,12 @@ export class ConsensusDriver {
     }
   }
 
-  private check(message: ConsensusMessage, bytes: Uint8Array | null, from: string | null): Acceptance {
+  private check(
+    message: ConsensusMessage,
+    bytes: Uint8Array | null,
+    key: string,
+    from: string | null,
+  ): Acceptance {
     const st = this.state;
     switch (message.kind) {
       case 'status':
@@ -361,7 +375,11 @@ export class ConsensusDriver {
       case 'proposal':
       case 'vote': {
         const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
-        if (height < st.height) return { result: 'ignore', reason: 'stale height' };
+        if (height < st.height) {
+          // Stale for good (heights only grow): a copy is dropped undecoded for this height.
+          if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
+          return { result: 'ignore', reason: 'stale height' };
+        }
         if (height > st.height) {
           const sent = from === null ? 0 : (this.futureBy.get(from) ?? 0);
           if (
@@ -370,9 +388,9 @@ export class ConsensusDriver {
             sent < this.opts.maxBufferedMessages / 4
           ) {
             const full = bytes ?? encodeMessage(message);
-            const key = seenKey(full);
-            if (!this.future.has(key) && from !== null) this.futureBy.set(from, sent + 1);
-            this.future.set(key, full);
+            const fullKey = bytes === null ? seenKey(full) : key;
+            if (!this.future.has(fullKey) && from !== null) this.futureBy.set(from, sent + 1);
+            this.future.set(fullKey, full);
           }
           return { result: 'ignore', reason: 'future height' };
         }
