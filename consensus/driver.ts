@@ -9,10 +9,11 @@
  * guard returns the same signature for the same sign bytes and refuses anything else, so a replay
  * can never make the node equivocate.
  */
+import { hash } from 'node:crypto';
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError, hasCode } from '../packages/core/errors.ts';
-import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
+import { equalBytes } from '../packages/crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
@@ -638,9 +639,12 @@ export class ConsensusDriver {
   }
 }
 
-/** How a message's bytes are remembered in `seen` and `future`. */
+/**
+ * How a message's bytes are remembered in `seen` and `future`: their SHA-256 as a string, made in
+ * one call (every copy of every message is hashed here, so the one-shot form's speed matters).
+ */
 function seenKey(bytes: Uint8Array): string {
-  return Buffer.from(sha256(bytes)).toString('latin1');
+  return hash('sha256', bytes, 'binary');
 }
 
 /** What a failed check means for gossip: a CareLedgerError says ignore or reject; anything else rejects. */

@@ -66,6 +66,8 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
   // Durable: survives crashes.
   chain: ChainState;
   readonly blocks = new Map<bigint, { block: Block; commit: Commit }>();
+  /** Each height's catch-up message, encoded once: every peer behind asks for it each second. */
+  private readonly catchUps = new Map<bigint, Uint8Array>();
   private readonly setsByHeight = new Map<bigint, ValidatorSet>();
   private readonly committedEvidence = new Set<string>();
   private readonly wal = new MemoryWal();
@@ -265,13 +267,14 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
   }
 
   peerStatus(peer: string, height: bigint): void {
-    const decided = this.blocks.get(height);
-    if (decided === undefined) return;
-    this.world.send(
-      this.index,
-      Number(peer),
-      encodeMessage({ kind: 'catch-up', block: decided.block, commit: decided.commit }),
-    );
+    let bytes = this.catchUps.get(height);
+    if (bytes === undefined) {
+      const decided = this.blocks.get(height);
+      if (decided === undefined) return;
+      bytes = encodeMessage({ kind: 'catch-up', block: decided.block, commit: decided.commit });
+      this.catchUps.set(height, bytes);
+    }
+    this.world.send(this.index, Number(peer), bytes);
   }
 
   // EvidenceLookup
