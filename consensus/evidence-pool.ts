@@ -86,18 +86,23 @@ export class EvidencePool {
       max,
     );
     for (const key of stale) this.pending.delete(key);
-    for (const [key, height] of this.committedOffences)
-      if (chain.lastHeight - height > chain.evidenceMaxAge) this.committedOffences.delete(key);
     return take;
   }
 
-  /** A committed block's evidence: its offences leave the pool for good. */
-  committed(evidence: readonly DuplicateVoteEvidence[]): void {
+  /**
+   * A block was committed and `chain` is the state after it: the block's offences leave the pool
+   * for good, and so does evidence past the maximum age (no block may carry it any more).
+   */
+  committed(evidence: readonly DuplicateVoteEvidence[], chain: ChainState): void {
     for (const e of evidence) {
       const key = offenceKey(e);
       this.pending.delete(key);
       this.committedOffences.set(key, e.voteA.height);
     }
+    const expired = (height: bigint) => chain.lastHeight - height > chain.evidenceMaxAge;
+    for (const [key, p] of this.pending) if (expired(p.evidence.voteA.height)) this.pending.delete(key);
+    for (const [key, height] of this.committedOffences)
+      if (expired(height)) this.committedOffences.delete(key);
   }
 
   /**

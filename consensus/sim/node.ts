@@ -251,8 +251,8 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
     // One atomic step, as the node's single LevelDB batch: block, commit, state.
     this.blocks.set(value.block.header.height, { block: value.block, commit });
     for (const e of value.block.evidence) this.committedEvidence.add(toHex(evidenceHash(e)));
-    this.evidencePool.committed(value.block.evidence);
     this.chain = applyBlock(this.chain, value.block, commit, result);
+    this.evidencePool.committed(value.block.evidence, this.chain);
     this.setsByHeight.set(this.chain.lastHeight + 1n, this.chain.validators.set);
     this.world.after(
       this.world.commitDelayMs,

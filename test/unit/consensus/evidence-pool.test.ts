@@ -88,7 +88,7 @@ test('a committed offence leaves the pool, and another proof of it is not taken 
   const pool = new EvidencePool(100);
   pool.add(equivocation(0, 3n), 0);
   pool.add(equivocation(1, 3n), 0);
-  pool.committed([equivocation(0, 3n, 0, 'a', 'nil')]);
+  pool.committed([equivocation(0, 3n, 0, 'a', 'nil')], at(4n));
   assert.is(pool.size, 1);
   assert.ok(pool.knows(equivocation(0, 3n)));
   assert.not.ok(pool.add(equivocation(0, 3n), 0));
@@ -110,8 +110,21 @@ test('pending evidence is gossiped at once, then again with growing delays until
     sendTimes,
     expected.filter((t) => t <= 20_000),
   );
-  pool.committed([equivocation(0, 3n)]);
+  pool.committed([equivocation(0, 3n)], at(4n));
   assert.equal(pool.due(1_000_000), []);
+});
+
+test('a commit drops evidence past the maximum age, which no block may carry any more', () => {
+  const pool = new EvidencePool(100);
+  pool.add(equivocation(0, 2n), 0);
+  pool.add(equivocation(1, 5n), 0);
+  pool.committed([], { ...at(7n), evidenceMaxAge: 5n });
+  assert.is(pool.size, 2, 'a block on height 7 may still carry height 2 (5 behind)');
+  pool.committed([], { ...at(8n), evidenceMaxAge: 5n });
+  assert.equal(
+    pool.due(0).map((e) => e.voteA.height),
+    [5n],
+  );
 });
 
 test('the pool is bounded: past maxPending new evidence is refused', () => {
