@@ -119,7 +119,7 @@ if (e2eFiles.length > 0) {
 
 // 4. Simulator seeds: the required configurations, split into chunks run two at a time (two
 // cores), so a slow configuration does not finish alone on one core. Issue 13 adds 200 seeds of
-// ten validators under loss and partitions, and a few at 25 validators (about 10 s of CPU each);
+// ten validators under loss and partitions, and a few at 25 validators (4 to 8 s of CPU each, measured);
 // their chunks go first, the big ones first of all. CARELEDGER_SIM_SEEDS caps every count.
 interface SimConfig {
   readonly label: string;
