@@ -12,10 +12,11 @@
  * Why one file of this size: it is the one serial owner of consensus state (as CometBFT's
  * consensus/state.go); its WAL order, replay and effect handling must be read together.
  */
+import { hash } from 'node:crypto';
 import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { CareLedgerError, hasCode } from '../packages/core/errors.ts';
-import { equalBytes, sha256 } from '../packages/crypto/hash.ts';
+import { equalBytes } from '../packages/crypto/hash.ts';
 import {
   type Block,
   type BlockLimits,
@@ -271,7 +272,7 @@ export class ConsensusDriver {
    */
   receive(bytes: Uint8Array, from: string | null): Acceptance {
     const key = seenKey(bytes);
-    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    if (this.isDuplicate(key)) return { result: 'ignore', reason: 'duplicate' };
     let message: ConsensusMessage;
     try {
       message = decodeMessage(bytes, this.opts.blockLimits);
@@ -287,8 +288,17 @@ export class ConsensusDriver {
    */
   receiveDecoded(message: ConsensusMessage, wireBytes: Uint8Array, from: string | null): Acceptance {
     const key = seenKey(wireBytes);
-    if (this.seen.has(key)) return { result: 'ignore', reason: 'duplicate' };
+    if (this.isDuplicate(key)) return { result: 'ignore', reason: 'duplicate' };
     return this.accept(message, null, key, from);
+  }
+
+  /**
+   * Bytes taken (or found stale) at this height, or buffered for the next: dropped before they are
+   * decoded. With many validators every vote arrives once from each peer that relays it, and
+   * decoding each copy of an old height's votes was much of the simulator's time at 49 validators.
+   */
+  private isDuplicate(key: string): boolean {
+    return this.seen.has(key) || this.future.has(key);
   }
 
   /** True if these bytes were already accepted at this height (the host may skip work on them). */
@@ -332,7 +342,7 @@ export class ConsensusDriver {
         message.vote.height === this.state.height &&
         message.vote.round > this.state.round + FUTURE_ROUND_WINDOW;
       if (hintOnly && this.hinted.has(key)) return { result: 'ignore', reason: 'duplicate' };
-      const outcome = this.check(message, bytes, from);
+      const outcome = this.check(message, bytes, key, from);
       if (outcome.result === 'accept') {
         const remembered = hintOnly ? this.hinted : this.seen;
         if (remembered.size < this.opts.maxSeenMessages) remembered.add(key);
@@ -346,7 +356,12 @@ export class ConsensusDriver {
     }
   }
 
-  private check(message: ConsensusMessage, bytes: Uint8Array | null, from: string | null): Acceptance {
+  private check(
+    message: ConsensusMessage,
+    bytes: Uint8Array | null,
+    key: string,
+    from: string | null,
+  ): Acceptance {
     const st = this.state;
     switch (message.kind) {
       case 'status':
@@ -364,7 +379,11 @@ export class ConsensusDriver {
       case 'proposal':
       case 'vote': {
         const height = message.kind === 'vote' ? message.vote.height : message.proposal.height;
-        if (height < st.height) return { result: 'ignore', reason: 'stale height' };
+        if (height < st.height) {
+          // Stale for good (heights only grow): a copy is dropped undecoded for this height.
+          if (this.seen.size < this.opts.maxSeenMessages) this.seen.add(key);
+          return { result: 'ignore', reason: 'stale height' };
+        }
         if (height > st.height) {
           const sent = from === null ? 0 : (this.futureBy.get(from) ?? 0);
           if (
@@ -373,9 +392,9 @@ export class ConsensusDriver {
             sent < this.opts.maxBufferedMessages / 4
           ) {
             const full = bytes ?? encodeMessage(message);
-            const key = seenKey(full);
-            if (!this.future.has(key) && from !== null) this.futureBy.set(from, sent + 1);
-            this.future.set(key, full);
+            const fullKey = bytes === null ? seenKey(full) : key;
+            if (!this.future.has(fullKey) && from !== null) this.futureBy.set(from, sent + 1);
+            this.future.set(fullKey, full);
           }
           return { result: 'ignore', reason: 'future height' };
         }
@@ -623,9 +642,12 @@ export class ConsensusDriver {
   }
 }
 
-/** How a message's bytes are remembered in `seen` and `future`. */
+/**
+ * How a message's bytes are remembered in `seen` and `future`: their SHA-256 as a string, made in
+ * one call (every copy of every message is hashed here, so the one-shot form's speed matters).
+ */
 function seenKey(bytes: Uint8Array): string {
-  return Buffer.from(sha256(bytes)).toString('latin1');
+  return hash('sha256', bytes, 'binary');
 }
 
 /** What a failed check means for gossip: a CareLedgerError says ignore or reject; anything else rejects. */

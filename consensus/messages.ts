@@ -17,7 +17,14 @@ import {
   defaultBlockLimits,
   type Header,
 } from '../packages/types/block.ts';
-import { type Commit, commitFields, commitFromFields } from '../packages/types/commit.ts';
+import {
+  type Commit,
+  commitFields,
+  commitFromFields,
+  type DuplicateVoteEvidence,
+  evidenceFields,
+  evidenceFromFields,
+} from '../packages/types/commit.ts';
 import {
   MAX_ROUND,
   type Proposal,
@@ -34,7 +41,7 @@ export type ConsensusMessage =
   | { readonly kind: 'status'; readonly height: bigint; readonly round: number }
   | { readonly kind: 'catch-up'; readonly block: Block; readonly commit: Commit };
 
-const Tag = { proposal: 1, vote: 2, status: 3, catchUp: 4, proposalByHashes: 5 } as const;
+const Tag = { proposal: 1, vote: 2, status: 3, catchUp: 4, proposalByHashes: 5, evidence: 6 } as const;
 
 /**
  * A proposal as nodes gossip it: the block with each tx replaced by its hash (on the wire, the
@@ -91,6 +98,31 @@ export function decodeProposalByHashes(
   }
   const { header, evidence, lastCommit } = hashed;
   return { proposal: proposalFromFields(proposal!), header, evidence, lastCommit, txHashes: hashed.txs };
+}
+
+/**
+ * Evidence as the evidence reactor gossips it (consensus/evidence-pool.ts): a list of at most
+ * `max_evidence` duplicate-vote evidence, checked by the receiver against the validator set of
+ * each one's height. Not a ConsensusMessage: it goes to the evidence pool, not the driver.
+ */
+export function encodeEvidenceList(evidence: readonly DuplicateVoteEvidence[]): Uint8Array {
+  return encode([Tag.evidence, evidence.map(evidenceFields)]);
+}
+
+/** Whether these bytes are an evidence list (a 2-tuple with its tag), without decoding them. */
+export function isEvidenceList(bytes: Uint8Array): boolean {
+  return bytes[0] === FIXARRAY_2 && bytes[1] === Tag.evidence;
+}
+
+const FIXARRAY_2 = 0x92;
+
+export function decodeEvidenceList(
+  bytes: Uint8Array,
+  limits: BlockLimits = defaultBlockLimits,
+): DuplicateVoteEvidence[] {
+  const [tag, list] = s.tuple(decode(bytes), 2, 'evidence list');
+  if (tag !== Tag.evidence) throw invalid('MESSAGE_INVALID', 'not an evidence list');
+  return s.list(list!, limits.maxEvidence, 'evidence list').map(evidenceFromFields);
 }
 
 function fields(m: ConsensusMessage): Canonical {

@@ -20,7 +20,7 @@ import {
   VoteType as VoteTypes,
   voteSignBytes,
 } from '../../packages/types/vote.ts';
-import { type ConsensusMessage, decodeMessage, encodeMessage } from '../messages.ts';
+import { type ConsensusMessage, decodeMessage, encodeMessage, isFullProposal } from '../messages.ts';
 import { TxKind } from './app.ts';
 import type { Prng } from './prng.ts';
 
@@ -131,6 +131,8 @@ export class Adversary {
 
   /** A message reached a byzantine node: equivocate on every honest proposal it sees. */
   observe(bytes: Uint8Array): void {
+    // Only proposals matter here: skip decoding the flood of votes and evidence relayed to it.
+    if (!isFullProposal(bytes)) return;
     let message: ConsensusMessage;
     try {
       message = decodeMessage(bytes);

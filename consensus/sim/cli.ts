@@ -23,6 +23,7 @@ Options:
   --no-crashes        do not crash and restart honest validators
   --heights K         heights to commit after stabilisation (default ${defaultSimConfig.heights})
   --broken-lock       break the lock rule (to show the checker catches it)
+  --no-evidence       proposers leave evidence out of blocks (to show the checker catches it)
   --expect-violation  exit 0 only if some seed finds a violation (for checker tests)
   --quiet             print only failures and the summary
   --trace             print every node's height, round and step as the run goes
@@ -62,6 +63,7 @@ function parse() {
       'no-crashes': { type: 'boolean', default: false },
       heights: { type: 'string', default: String(defaultSimConfig.heights) },
       'broken-lock': { type: 'boolean', default: false },
+      'no-evidence': { type: 'boolean', default: false },
       'expect-violation': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
@@ -92,6 +94,7 @@ const base: Omit<SimConfig, 'seed'> = {
   crashes: !values['no-crashes'],
   heights: positiveInt(values.heights, '--heights', 1),
   brokenLock: values['broken-lock'],
+  noEvidence: values['no-evidence'],
 };
 if (base.byzantine >= base.validators) fail('--byzantine must be smaller than --validators');
 
@@ -104,6 +107,7 @@ function replayCommand(seed: number): string {
   if (!base.crashes) parts.push('--no-crashes');
   if (base.heights !== defaultSimConfig.heights) parts.push(`--heights ${base.heights}`);
   if (base.brokenLock) parts.push('--broken-lock');
+  if (base.noEvidence === true) parts.push('--no-evidence');
   return parts.join(' ');
 }
 

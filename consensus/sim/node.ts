@@ -4,7 +4,7 @@
  * stays, the rest is lost), and the chain state of state/ for building and checking blocks.
  */
 import { type KeyPair, signerFor } from '../../packages/crypto/ed25519.ts';
-import { sha256, toHex } from '../../packages/crypto/hash.ts';
+import { toHex } from '../../packages/crypto/hash.ts';
 import type { Block } from '../../packages/types/block.ts';
 import {
   applyBlock,
@@ -14,11 +14,23 @@ import {
   nextHeightStart,
   validateBlock,
 } from '../../packages/types/chain-state.ts';
-import { type Commit, type DuplicateVoteEvidence, evidenceHash } from '../../packages/types/commit.ts';
-import type { ValidatorSet } from '../../packages/types/validator.ts';
+import {
+  type Commit,
+  type DuplicateVoteEvidence,
+  evidenceHash,
+  verifyEvidence,
+} from '../../packages/types/commit.ts';
+import { addressOf, type ValidatorSet } from '../../packages/types/validator.ts';
 import type { ConsensusOptions, TimeoutStep } from '../core/state-machine.ts';
 import { ConsensusDriver, type ConsensusHost, defaultDriverOptions, type ProposedBlock } from '../driver.ts';
-import { type ConsensusMessage, encodeMessage } from '../messages.ts';
+import { EvidencePool } from '../evidence-pool.ts';
+import {
+  type ConsensusMessage,
+  decodeEvidenceList,
+  encodeEvidenceList,
+  encodeMessage,
+  isEvidenceList,
+} from '../messages.ts';
 import { DoubleSignGuard, MemorySignStateStore } from '../privval.ts';
 import { MemoryWal } from '../wal.ts';
 import { executeBlock, isValidBlockForApp, TxKind } from './app.ts';
@@ -37,7 +49,12 @@ export interface World {
   readonly pubKeys: readonly Uint8Array[];
   readonly honest: readonly number[];
   readonly commitDelayMs: number;
+  /** False only to show the checker catches evidence that never reaches a block. */
+  readonly includeEvidence: boolean;
 }
+
+/** Evidence waiting for a block, at most (as the node's pool). */
+const MAX_EVIDENCE_PENDING = 1000;
 
 export class SimNode implements ConsensusHost, EvidenceLookup {
   readonly index: number;
@@ -49,12 +66,14 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
   // Durable: survives crashes.
   chain: ChainState;
   readonly blocks = new Map<bigint, { block: Block; commit: Commit }>();
+  /** Each height's catch-up message, encoded once: every peer behind asks for it each second. */
+  private readonly catchUps = new Map<bigint, Uint8Array>();
   private readonly setsByHeight = new Map<bigint, ValidatorSet>();
   private readonly committedEvidence = new Set<string>();
   private readonly wal = new MemoryWal();
   private readonly signStore = new MemorySignStateStore();
   /** Pending evidence is stored, as CometBFT's evidence pool, so a crash does not lose it. */
-  private readonly evidencePool = new Map<string, DuplicateVoteEvidence>();
+  readonly evidencePool = new EvidencePool(MAX_EVIDENCE_PENDING);
   // Volatile: lost on a crash.
   driver: ConsensusDriver | null = null;
   private epoch = 0;
@@ -116,6 +135,10 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
 
   deliver(from: number, bytes: Uint8Array): void {
     if (this.driver === null) return;
+    if (isEvidenceList(bytes)) {
+      this.receiveEvidence(bytes);
+      return;
+    }
     const outcome = this.driver.receive(bytes, String(from));
     // Gossip relays what it accepted, as gossipsub does after validation.
     if (outcome.result === 'accept') this.world.relay(this.index, bytes);
@@ -137,9 +160,40 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
         const progress = String(d.height);
         if (progress === this.lastProgress) d.rebroadcast();
         this.lastProgress = progress;
+        this.gossipEvidence();
         this.scheduleTick();
       }),
     );
+  }
+
+  /** The evidence reactor: pending evidence goes to every peer until committed or expired. */
+  private gossipEvidence(): void {
+    const due = this.evidencePool.due(this.world.now);
+    const max = this.chain.blockLimits.maxEvidence;
+    for (let i = 0; i < due.length; i += max)
+      this.world.relay(this.index, encodeEvidenceList(due.slice(i, i + max)));
+  }
+
+  /** A peer's evidence: each piece not known yet is checked against its height's set and kept. */
+  private receiveEvidence(bytes: Uint8Array): void {
+    let list: DuplicateVoteEvidence[];
+    try {
+      list = decodeEvidenceList(bytes, this.chain.blockLimits);
+    } catch {
+      return;
+    }
+    for (const e of list) {
+      if (this.evidencePool.knows(e)) continue;
+      const set = this.setsByHeight.get(e.voteA.height);
+      // A height this node has not reached yet: a later re-gossip brings it again.
+      if (set === undefined) continue;
+      try {
+        verifyEvidence(this.chainId, e, set);
+      } catch {
+        continue;
+      }
+      this.evidence(e);
+    }
   }
 
   // ConsensusHost
@@ -152,19 +206,19 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
       const target = this.rng.pick(this.world.honest);
       txs.push(Uint8Array.of(TxKind.power, target, this.rng.int(10, 12)));
     }
-    const evidence = [...this.evidencePool.values()]
-      .filter((e) => e.voteA.height <= this.chain.lastHeight)
-      .slice(0, 10);
+    const evidence = this.world.includeEvidence
+      ? this.evidencePool.forBlock(
+          this.chain,
+          (hash) => this.isCommitted(hash),
+          this.chain.blockLimits.maxEvidence,
+        )
+      : [];
     return buildBlock(this.chain, {
       txs,
       evidence,
       time: BigInt(this.world.now),
-      proposer: this.ownAddress(),
+      proposer: addressOf(this.key.publicKey),
     });
-  }
-
-  private ownAddress(): Uint8Array {
-    return sha256(this.key.publicKey).subarray(0, 20);
   }
 
   isValidBlock(block: Block): boolean {
@@ -196,12 +250,9 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
     this.world.onCommit(this.index, value, commit);
     // One atomic step, as the node's single LevelDB batch: block, commit, state.
     this.blocks.set(value.block.header.height, { block: value.block, commit });
-    for (const e of value.block.evidence) {
-      const key = toHex(evidenceHash(e));
-      this.committedEvidence.add(key);
-      this.evidencePool.delete(key);
-    }
+    for (const e of value.block.evidence) this.committedEvidence.add(toHex(evidenceHash(e)));
     this.chain = applyBlock(this.chain, value.block, commit, result);
+    this.evidencePool.committed(value.block.evidence, this.chain);
     this.setsByHeight.set(this.chain.lastHeight + 1n, this.chain.validators.set);
     this.world.after(
       this.world.commitDelayMs,
@@ -211,18 +262,19 @@ export class SimNode implements ConsensusHost, EvidenceLookup {
 
   evidence(evidence: DuplicateVoteEvidence): void {
     this.world.onEvidence(this.index, evidence);
-    const key = toHex(evidenceHash(evidence));
-    if (!this.committedEvidence.has(key)) this.evidencePool.set(key, evidence);
+    if (!this.committedEvidence.has(toHex(evidenceHash(evidence))))
+      this.evidencePool.add(evidence, this.world.now);
   }
 
   peerStatus(peer: string, height: bigint): void {
-    const decided = this.blocks.get(height);
-    if (decided === undefined) return;
-    this.world.send(
-      this.index,
-      Number(peer),
-      encodeMessage({ kind: 'catch-up', block: decided.block, commit: decided.commit }),
-    );
+    let bytes = this.catchUps.get(height);
+    if (bytes === undefined) {
+      const decided = this.blocks.get(height);
+      if (decided === undefined) return;
+      bytes = encodeMessage({ kind: 'catch-up', block: decided.block, commit: decided.commit });
+      this.catchUps.set(height, bytes);
+    }
+    this.world.send(this.index, Number(peer), bytes);
   }
 
   // EvidenceLookup

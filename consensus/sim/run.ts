@@ -1,7 +1,7 @@
 /**
  * One simulation run: N validators (F of them byzantine) over a simulated network, driven by a
  * seeded PRNG, checked for agreement, validity, no double signing, liveness after stabilisation
- * and evidence inclusion. The run stops at the first violation.
+ * and evidence inclusion (evidence-check.ts). The run stops at the first violation.
  *
  * Before the global stabilisation time (GST) messages are delayed (sometimes for seconds),
  * reordered, duplicated, dropped with probability `drop`, cut by partitions, and honest nodes
@@ -13,14 +13,15 @@ import { type KeyPair, keyPairFromSeed } from '../../packages/crypto/ed25519.ts'
 import { sha256, toHex } from '../../packages/crypto/hash.ts';
 import { defaultBlockLimits } from '../../packages/types/block.ts';
 import { genesisState } from '../../packages/types/chain-state.ts';
-import type { Commit, DuplicateVoteEvidence } from '../../packages/types/commit.ts';
+import type { Commit } from '../../packages/types/commit.ts';
 import type { Genesis } from '../../packages/types/genesis.ts';
-import { validatorSetHash } from '../../packages/types/validator.ts';
+import { addressOf, validatorSetHash } from '../../packages/types/validator.ts';
 import { defaultTimeouts } from '../core/state-machine.ts';
 import type { ProposedBlock } from '../driver.ts';
 import type { ConsensusMessage } from '../messages.ts';
 import { Adversary } from './adversary.ts';
 import { isValidBlockForApp } from './app.ts';
+import { EvidenceChecker } from './evidence-check.ts';
 import { SimNode, type World } from './node.ts';
 import { Prng } from './prng.ts';
 import { Scheduler } from './scheduler.ts';
@@ -38,6 +39,8 @@ export interface SimConfig {
   readonly heights: number;
   /** Breaks the lock rule in every honest node, to show that the checker catches it. */
   readonly brokenLock: boolean;
+  /** Honest proposers leave evidence out of their blocks, to show that the checker catches it. */
+  readonly noEvidence?: boolean;
   /** Receives a line of the nodes' heights, rounds and steps every two simulated seconds. */
   readonly trace?: (line: string) => void;
 }
@@ -97,8 +100,8 @@ export function runSeed(config: SimConfig): SimResult {
   const committedBlocks = new Map<bigint, ProposedBlock>();
   const proposedIds = new Set<string>();
   const signedBy = new Map<string, string>();
-  const equivocations = new Map<string, bigint>();
-  const committedEquivocations = new Set<string>();
+  const evidence = new EvidenceChecker(gst, genesis.blockLimits.maxEvidence);
+  const nodeByAddress = new Map(keys.map((k, i) => [toHex(addressOf(k.publicKey)), i] as const));
   const expectedPower = new Map<bigint, Map<number, bigint>>();
   let violation: string | null = null;
   const fail = (message: string): never => {
@@ -121,9 +124,6 @@ export function runSeed(config: SimConfig): SimResult {
     if (beforeGst && rng.chance(0.02))
       scheduler.after(delay + rng.int(1, 500), () => deliver(from, to, bytes));
   };
-
-  const equivocationKey = (e: DuplicateVoteEvidence): string =>
-    `${e.voteA.validatorIndex}:${e.voteA.height}:${e.voteA.round}:${e.voteA.type}`;
 
   /** Record an honest node's own signed message; two different ones for one step is a double sign. */
   const checkSigned = (from: number, message: ConsensusMessage): void => {
@@ -159,10 +159,16 @@ export function runSeed(config: SimConfig): SimResult {
     if (!isValidBlockForApp(value.block, n))
       fail(`validity: node ${node} committed a block the application rejects at height ${height}`);
     if (commit.height !== height) fail(`node ${node} built a commit for the wrong height`);
+    evidence.reached(node, height, scheduler.now);
     if (first === undefined) {
       committedIds.set(height, id);
       committedBlocks.set(height, value);
-      for (const e of value.block.evidence) committedEquivocations.add(equivocationKey(e));
+      const proposer = nodeByAddress.get(toHex(header.proposerAddress));
+      const missing = evidence.check(
+        value.block,
+        proposer === undefined || byzantine.has(proposer) ? null : proposer,
+      );
+      if (missing !== null) fail(missing);
       checkValidatorSet(height, value);
     }
   };
@@ -200,13 +206,11 @@ export function runSeed(config: SimConfig): SimResult {
     },
     send,
     onCommit: (node, value, commit) => checkCommit(node, value, commit),
-    onEvidence: (_node, e) => {
-      const key = equivocationKey(e);
-      if (!equivocations.has(key)) equivocations.set(key, e.voteA.height);
-    },
+    onEvidence: (_node, e) => evidence.seen(e, scheduler.now),
     pubKeys: keys.map((k) => k.publicKey),
     honest,
     commitDelayMs: COMMIT_DELAY_MS,
+    includeEvidence: config.noEvidence !== true,
   };
 
   const options = { timeouts: defaultTimeouts, unsafeIgnoreLock: config.brokenLock };
@@ -291,22 +295,16 @@ export function runSeed(config: SimConfig): SimResult {
     const target =
       honestNodes.reduce((m, node) => (node.height > m ? node.height : m), 0n) + BigInt(config.heights);
     const deadline = gst + LIVENESS_MS_PER_HEIGHT * config.heights + 60_000;
-    // Evidence of an equivocation at height h must be in a block by the time every node is at h + 3.
-    const evidencePending = (): boolean => {
-      for (const [key, height] of equivocations)
-        if (height + 3n <= minHeight() && !committedEquivocations.has(key)) return true;
-      return false;
-    };
-    scheduler.runUntil(deadline, () => minHeight() >= target && !evidencePending());
+    // Evidence is checked at each committed block (evidence-check.ts); the run also goes on until
+    // no equivocation is overdue, so that one never committed fails even without such a block.
+    scheduler.runUntil(deadline, () => minHeight() >= target && evidence.overdue(scheduler.now) === null);
     if (minHeight() < target) {
       fail(
         `liveness: after GST, honest nodes reached only height ${minHeight()} of ${target} by ${deadline} ms`,
       );
     }
-    for (const [key, height] of equivocations) {
-      if (height + 3n <= minHeight() && !committedEquivocations.has(key))
-        fail(`evidence: equivocation ${key} was never committed`);
-    }
+    const overdue = evidence.overdue(scheduler.now);
+    if (overdue !== null) fail(overdue);
   } catch (err) {
     if (!(err instanceof Violation)) throw err;
   }
@@ -316,6 +314,6 @@ export function runSeed(config: SimConfig): SimResult {
     height: minHeight(),
     simulatedMs: scheduler.now,
     messages,
-    evidenceCommitted: committedEquivocations.size,
+    evidenceCommitted: evidence.committed,
   };
 }

@@ -534,6 +534,7 @@ test('future-height messages are ignored then replayed at that height; stale hei
   driver.startHeight(start);
   const early = voteBytes(prevote(four.fx, PEERS[0]!, 2n, 0, idOf('next')));
   assertIgnore(driver.receive(early, 'peer'), 'future height');
+  assertIgnore(driver.receive(early, 'another peer'), 'duplicate');
   assertIgnore(
     driver.receive(voteBytes(prevote(four.fx, PEERS[0]!, 3n, 0, idOf('far'))), 'peer'),
     'future height',
@@ -558,7 +559,10 @@ test('future-height messages are ignored then replayed at that height; stale hei
     .allVotes()
     .find((v) => v.validatorIndex === PEERS[0]);
   assert.ok(buffered !== undefined && buffered.height === 2n, 'the buffered height-2 vote was counted');
-  assertIgnore(driver.receive(voteBytes(precommit(four.fx, PROPOSER, 1n, 0, p.id)), 'peer'), 'stale height');
+  const stale = voteBytes(precommit(four.fx, PROPOSER, 1n, 0, p.id));
+  assertIgnore(driver.receive(stale, 'peer'), 'stale height');
+  assertIgnore(driver.receive(stale, 'another peer'), 'duplicate');
+  assertIgnore(driver.receive(early, 'peer'), 'duplicate');
 });
 
 test('one peer fills at most a quarter of the next-height buffer; others still get theirs kept', () => {
