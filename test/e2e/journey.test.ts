@@ -5,6 +5,7 @@
  * answer is proven against an app hash the light client verified from signed headers, starting
  * from nothing but genesis.json.
  */
+
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { equalBytes, sha256, toHex } from '../../packages/crypto/hash.ts';
 import { patientIdOf, recordIdOf } from '../../packages/health/ids.ts';
 import { provision } from '../../packages/health/provision.ts';
 import { parseGenesisJson } from '../../packages/types/genesis.ts';
+import { assertValidFhir } from '../unit/node/fhir/fixtures.ts';
 import { Consortium } from './harness.ts';
 
 const NAMES = ['hospital', 'clinic', 'lab', 'insurer'];
@@ -241,6 +243,26 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
   // And the light client's verified header is the block the nodes committed.
   const header = await new LightClient(genesis, rpc).verifiedHeader(height);
   assert.is(toHex(header.appHash).toUpperCase(), ids[0]!.appHash);
+
+  // The same journey through the FHIR facade of another node, as an EHR reads it: the patient's
+  // accounting of disclosures as AuditEvents, valid R4 (HL7's schema), each with its height.
+  const fhir = async (path: string) => {
+    const res = await fetch(`${net.rpcs[2]}/fhir/${path}`, { signal: AbortSignal.timeout(10_000) });
+    assert.match(res.headers.get('content-type') ?? '', /application\/fhir\+json/);
+    const body = (await res.json()) as Record<string, unknown>;
+    assertValidFhir(body, path);
+    return { status: res.status, body };
+  };
+  assert.is((await fhir('metadata')).body.resourceType, 'CapabilityStatement');
+  const patientResource = await fhir(`Patient/${alice}`);
+  assert.is(patientResource.status, 200);
+  assert.is(patientResource.body.id, alice);
+  const audit = await fhir(`AuditEvent?patient=${alice}`);
+  assert.is(audit.body.resourceType, 'Bundle');
+  assert.is(audit.body.total, 2, 'both disclosures');
+  const unknown = await fhir('AuditEvent?patient=x&colour=blue');
+  assert.is(unknown.status, 400, 'an unknown search parameter is refused');
+  assert.is(unknown.body.resourceType, 'OperationOutcome');
 });
 
 test("governance raises a validator's power; consensus applies it at H+2 and the light client follows", async () => {
