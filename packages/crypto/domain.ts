@@ -10,6 +10,8 @@ export const SignDomain = {
   vote: 'careledger/vote/v1',
   /** A requester's signed request for a record (packages/health/records.ts). */
   recordFetch: 'careledger/record-fetch/v1',
+  /** A request of an institution's system to its own node's local API (packages/records/local-auth.ts). */
+  localApi: 'careledger/local-api/v1',
 } as const;
 export type SignDomain = (typeof SignDomain)[keyof typeof SignDomain];
 

@@ -19,6 +19,7 @@ test('the domain tags are fixed strings (changing one breaks every signature)', 
       proposal: 'careledger/proposal/v1',
       vote: 'careledger/vote/v1',
       recordFetch: 'careledger/record-fetch/v1',
+      localApi: 'careledger/local-api/v1',
     },
   );
 });
