@@ -134,7 +134,7 @@ async function provenAnchor(
 export interface PutRecordInput {
   /** The record's plaintext: a file path, or a stream of bytes (exactly one of the two). */
   readonly file?: string;
-  readonly stream?: AsyncIterable<Uint8Array>;
+  readonly stream?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly patient: string;
   readonly category: Category;
   /** The record this one amends. */
@@ -160,7 +160,7 @@ interface SealedFile {
 
 /** Encrypts `source` into the new file `path`, hashing the envelope and the salted plaintext on the way. */
 async function encryptToFile(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   material: KeyMaterial,
   path: string,
 ): Promise<SealedFile> {
@@ -192,7 +192,7 @@ async function encryptToFile(
   return { sha256: envelope.digest(), size, commitment: commitment.digest() };
 }
 
-function plaintextSource(input: PutRecordInput): AsyncIterable<Uint8Array> {
+function plaintextSource(input: PutRecordInput): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
   if ((input.file === undefined) === (input.stream === undefined))
     throw recordError('CLIENT_INPUT_INVALID', 'give the record as a file or as a stream, not both');
   if (input.stream !== undefined) return input.stream;
@@ -413,8 +413,8 @@ async function downloadVerified(
     release.body.destroy();
     if (err instanceof ClientError) throw err;
     throw recordError(
-      'CUSTODIAN_UNAVAILABLE',
-      `the release was cut off after ${size} bytes (${(err as Error).message})`,
+      'RECORD_TRANSFER_INCOMPLETE',
+      `the release was cut off after ${size} of ${anchor.size} bytes (${(err as Error).message}); nothing is decrypted`,
     );
   } finally {
     await out.close();
