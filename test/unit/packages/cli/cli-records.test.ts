@@ -9,14 +9,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HealthClient } from '../../../../packages/client/health.ts';
 import {
   generateRecordKey,
   loadKeyFile,
+  loadRecordKeyFile,
   recordKeyPathFor,
   saveRecordKeyFile,
 } from '../../../../packages/client/keys.ts';
-import { CHAIN_ID, member } from '../../state/health/fixtures.ts';
+import { member } from '../../state/health/fixtures.ts';
 import { AppTransport } from '../client/health-transport.ts';
 import { StandInNode } from '../client/records-node.ts';
 import { Terminal } from './cli-terminal.ts';
@@ -31,14 +31,24 @@ test('record put, fetch and erase at the terminal', async () => {
     const lab = term.memberKey('acme-lab');
     const hospital = term.memberKey('city-hospital');
     const url = ['--node', node.url];
-    // The hospital's record key, beside its member key (the default --record-key), published.
-    const recordKey = generateRecordKey();
-    saveRecordKeyFile(recordKeyPathFor(hospital), recordKey);
-    await new HealthClient({
-      chainId: CHAIN_ID,
-      transport: node.transport,
-      key: member('city-hospital'),
-    }).setRecordKey(recordKey.publicKey);
+    // The hospital makes a record key beside its member key (the default --record-key) and publishes it.
+    const set = await term.ok('member', 'set-record-key', '--key', hospital, '--generate');
+    assert.is(set.type, 'member.set-record-key');
+    assert.is(set.file, recordKeyPathFor(hospital));
+    const recordKey = loadRecordKeyFile(recordKeyPathFor(hospital));
+    assert.is(set.recordKey, Buffer.from(recordKey.publicKey).toString('hex'));
+    // Never over an existing key file (the key releases are wrapped to would be lost).
+    await term.fails(
+      'KEY_FILE_EXISTS',
+      'member',
+      'set-record-key',
+      '--key',
+      hospital,
+      '--generate',
+      '--genesis',
+      'g.json',
+    );
+    assert.equal(loadRecordKeyFile(recordKeyPathFor(hospital)).publicKey, recordKey.publicKey);
 
     const alice = await term.newKey('alice');
     await term.ok('patient', 'register', '--key', hospital, '--patient-key', alice.file);
