@@ -20,16 +20,17 @@
  * node's refusal such as ACCESS_NO_CONSENT) and leaves no output file and no temp file.
  *
  * A record is never held whole in memory: the plaintext is read as a stream, the envelope goes
- * through a temp file (mode 0600, in a private folder, removed on every path) on both sides.
+ * through a temp file (mode 0600, in a private folder, removed on every path) on both sides
+ * (record-files.ts).
  * No terminal I/O here; the CLI (packages/cli/commands/record-*.ts) prints what these return.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { KeyPair } from '../crypto/ed25519.ts';
-import { equalBytes, toHex } from '../crypto/hash.ts';
+import { equalBytes } from '../crypto/hash.ts';
 import {
   CATEGORIES,
   type Category,
@@ -41,12 +42,18 @@ import {
 import { isIdOf } from '../health/ids.ts';
 import type { RecordAnchor } from '../health/model.ts';
 import type { Requester } from '../health/records.ts';
-import { decryptRecordStream, encryptRecordStream, type PlaintextSink } from '../records/envelope.ts';
-import { fileSink } from '../records/file-sink.ts';
+import { decryptRecordStream } from '../records/envelope.ts';
 import { generateDataKey, type KeyMaterial } from '../records/key-material.ts';
 import { unwrapRecordKey } from '../records/key-wrap.ts';
 import type { HealthClient } from './health.ts';
 import { type BlobStatus, LocalApi, type ReleaseResponse } from './local-api.ts';
+import {
+  committedFileSink,
+  downloadVerified,
+  encryptToFile,
+  type SealedFile,
+  withTempDir,
+} from './record-files.ts';
 import { ClientError } from './rpc.ts';
 
 // --- options ---
@@ -103,16 +110,6 @@ function setup(ctx: RecordsContext): { api: LocalApi; o: RecordsOptions } {
   return { api: new LocalApi({ nodeUrl: ctx.nodeUrl, chainId: ctx.client.chainId, key: ctx.key }), o };
 }
 
-/** Runs `fn` with a fresh private temp folder (mode 0700), removed afterwards whatever happens. */
-async function withTempDir<T>(o: RecordsOptions, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(o.tempDir, 'careledger-record-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 function checkRecordId(record: string): void {
   if (!isIdOf('record', record))
     throw recordError('CLIENT_INPUT_INVALID', 'a record id is r and 32 hex digits');
@@ -152,46 +149,6 @@ export interface PutRecordResult {
   readonly size: bigint;
 }
 
-interface SealedFile {
-  readonly sha256: Uint8Array;
-  readonly size: bigint;
-  readonly commitment: Uint8Array;
-}
-
-/** Encrypts `source` into the new file `path`, hashing the envelope and the salted plaintext on the way. */
-async function encryptToFile(
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  material: KeyMaterial,
-  path: string,
-): Promise<SealedFile> {
-  const commitment = createHash('sha256').update(material.salt);
-  let plainBytes = 0;
-  async function* plaintext(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of source) {
-      if (!(chunk instanceof Uint8Array))
-        throw recordError('CLIENT_INPUT_INVALID', 'a record stream yields bytes (Uint8Array), not text');
-      commitment.update(chunk);
-      plainBytes += chunk.length;
-      yield chunk;
-    }
-  }
-  const envelope = createHash('sha256');
-  let size = 0n;
-  const out = await open(path, 'wx', 0o600);
-  try {
-    for await (const chunk of encryptRecordStream(plaintext(), material.dataKey)) {
-      envelope.update(chunk);
-      size += BigInt(chunk.length);
-      await out.write(chunk);
-    }
-    await out.sync();
-  } finally {
-    await out.close();
-  }
-  if (plainBytes === 0) throw recordError('CLIENT_RECORD_EMPTY', 'the record is empty');
-  return { sha256: envelope.digest(), size, commitment: commitment.digest() };
-}
-
 function plaintextSource(input: PutRecordInput): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
   if ((input.file === undefined) === (input.stream === undefined))
     throw recordError('CLIENT_INPUT_INVALID', 'give the record as a file or as a stream, not both');
@@ -216,7 +173,7 @@ export async function putRecord(input: PutRecordInput, ctx: RecordsContext): Pro
   const source = plaintextSource(input);
   const material: KeyMaterial = { dataKey: generateDataKey(), salt: new Uint8Array(randomBytes(32)) };
   try {
-    return await withTempDir(o, async (dir) => {
+    return await withTempDir(o.tempDir, async (dir) => {
       const path = join(dir, 'envelope');
       let sealed: SealedFile;
       try {
@@ -299,6 +256,10 @@ export async function fetchRecord(input: FetchRecordInput, ctx: FetchContext): P
   const purpose = oneOf(PURPOSES, input.purpose, 'purpose');
   if (typeof input.out !== 'string' || input.out === '')
     throw recordError('CLIENT_INPUT_INVALID', 'an output path is required');
+  // Checked before asking: a release is audited on chain, so it must not be wasted on a bad path.
+  await access(dirname(input.out), constants.W_OK).catch(() => {
+    throw recordError('CLIENT_OUTPUT_INVALID', `cannot write into the folder of ${input.out}`);
+  });
   const { client } = ctx;
   const { anchor, height: anchorProvenAt } = await provenAnchor(client, input.record);
   const requester = input.requester ?? { kind: 'member', id: await client.memberId() };
@@ -320,7 +281,7 @@ export async function fetchRecord(input: FetchRecordInput, ctx: FetchContext): P
       requester,
       ...(requester.kind === 'patient' ? { recipientKey: ctx.recordKey.publicKey } : {}),
     });
-  return withTempDir(o, async (dir) => {
+  return withTempDir(o.tempDir, async (dir) => {
     const { release, releaseId, attempts } = await releaseWithRetry(api, ask, o);
     const sha256 = await downloadVerified(release, anchor, join(dir, 'envelope'));
     const audit = await provenRelease(client, releaseId, release.accessHeight, o);
@@ -384,52 +345,6 @@ async function releaseWithRetry(
 }
 
 /**
- * Streams the released envelope into the new file `path`, hashing and counting; refuses it
- * (RECORD_SIZE_MISMATCH as soon as it is longer than the anchor says, or declared so;
- * RECORD_HASH_MISMATCH) before anything is decrypted. Returns the verified hash.
- */
-async function downloadVerified(
-  release: ReleaseResponse,
-  anchor: RecordAnchor,
-  path: string,
-): Promise<Uint8Array> {
-  const sizeError = (n: bigint) =>
-    recordError('RECORD_SIZE_MISMATCH', `the custodian sent ${n} bytes; the anchor says ${anchor.size}`);
-  if (release.size !== anchor.size) {
-    release.body.destroy();
-    throw sizeError(release.size);
-  }
-  const hash = createHash('sha256');
-  let size = 0n;
-  const out = await open(path, 'wx', 0o600);
-  try {
-    for await (const chunk of release.body as AsyncIterable<Buffer>) {
-      size += BigInt(chunk.length);
-      if (size > anchor.size) throw sizeError(size);
-      hash.update(chunk);
-      await out.write(chunk);
-    }
-  } catch (err) {
-    release.body.destroy();
-    if (err instanceof ClientError) throw err;
-    throw recordError(
-      'RECORD_TRANSFER_INCOMPLETE',
-      `the release was cut off after ${size} of ${anchor.size} bytes (${(err as Error).message}); nothing is decrypted`,
-    );
-  } finally {
-    await out.close();
-  }
-  if (size !== anchor.size) throw sizeError(size);
-  const digest = hash.digest();
-  if (!equalBytes(digest, anchor.ciphertextHash))
-    throw recordError(
-      'RECORD_HASH_MISMATCH',
-      `the custodian's bytes hash to ${toHex(digest)}, not to the anchored ${toHex(anchor.ciphertextHash)}`,
-    );
-  return digest;
-}
-
-/**
  * The access event of `releaseId`, proven: recorded at `accessHeight` and not at the height
  * before, so both "audited" and the height shown are the chain's word, not the node's. Waits
  * (bounded) for the node the client reads from to reach that height.
@@ -462,37 +377,6 @@ async function provenRelease(
       `the access event was committed before height ${accessHeight}, not at it as the node said`,
     );
   return at.value;
-}
-
-/**
- * A sink into `path` (a temp file beside it, renamed at commit: file-sink.ts) that also checks
- * the decrypted plaintext against the salted commitment: on a mismatch the temp file is removed
- * and RECORD_COMMITMENT_MISMATCH thrown, so `path` never holds bytes the chain does not vouch for.
- */
-async function committedFileSink(
-  path: string,
-  salt: Uint8Array,
-  commitment: Uint8Array,
-): Promise<PlaintextSink<string>> {
-  const inner = await fileSink(path);
-  const hash = createHash('sha256').update(salt);
-  return {
-    write(chunk) {
-      hash.update(chunk);
-      return inner.write(chunk);
-    },
-    async commit() {
-      if (!equalBytes(hash.digest(), commitment)) {
-        await inner.abort();
-        throw recordError(
-          'RECORD_COMMITMENT_MISMATCH',
-          'the decrypted record does not match the salted commitment on chain; nothing is written',
-        );
-      }
-      return inner.commit();
-    },
-    abort: () => inner.abort(),
-  };
 }
 
 // --- erase ---

@@ -231,11 +231,15 @@ test('every verification failure is coded and leaves no output file', () =>
     w.node.faults = { accessHeightDelta: -1n };
     await failsWith('RECORD_RELEASE_UNRECORDED', w.dir, fetch);
 
-    // The wrong record key is caught before anything is asked (no release audited for nothing).
+    // The wrong record key, or an output folder that is not there, is caught before anything is
+    // asked (no release audited for nothing).
     w.node.faults = {};
     const asked = w.node.fetches;
     await failsWith('RECORD_KEY_MISMATCH', w.dir, () =>
       fetchRecord({ record, purpose: 'TREAT', out }, w.fetchCtx({ recordKey: generateRecordKey() })),
+    );
+    await failsWith('CLIENT_OUTPUT_INVALID', w.dir, () =>
+      fetchRecord({ record, purpose: 'TREAT', out: join(w.dir, 'no-such-folder', 'x') }, w.fetchCtx()),
     );
     assert.is(w.node.fetches, asked);
 
