@@ -206,6 +206,40 @@ test('record put, fetch and erase at the terminal', async () => {
       ...url,
     );
 
+    // Alice fetches her own record (PATRQT) with a record key of her own, beside her key file.
+    const device = await term.run(
+      'keys',
+      'generate-record-key',
+      '--out',
+      recordKeyPathFor(alice.file),
+      '--json',
+    );
+    assert.is(device.code, 0, device.err);
+    const own = join(term.dir, 'own.json');
+    const mine = await term.ok(
+      'record',
+      'fetch',
+      '--key',
+      alice.file,
+      '--record',
+      record,
+      '--purpose',
+      'PATRQT',
+      '--out',
+      own,
+      ...url,
+    );
+    assert.is(readFileSync(own, 'utf8'), content);
+    const trail = (await term.ok('disclosures', 'list', '--patient', alice.patientId)).disclosures as {
+      id: string;
+      recipient: string;
+    }[];
+    assert.equal(trail.at(-1), {
+      ...trail.at(-1)!,
+      id: mine.accessEvent as string,
+      recipient: alice.patientId,
+    });
+
     // Erase: on chain, then the node shreds; the next fetch is refused.
     const erased = await term.ok(
       'record',
