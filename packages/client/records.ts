@@ -61,7 +61,11 @@ import { ClientError } from './rpc.ts';
 export interface RecordsOptions {
   /** Where the envelope's temp files go (default: the system's temp folder). */
   readonly tempDir: string;
-  /** Fetch attempts after a CUSTODIAN_UNAVAILABLE or busy refusal (default 4 more). */
+  /**
+   * Fetch attempts after a CUSTODIAN_UNAVAILABLE or busy refusal (default 2 more). Few, because
+   * the requester's node has already retried the custodian's nodes with backoff for its
+   * `records.unavailable_after_ms` (10 s by default) before it answers CUSTODIAN_UNAVAILABLE.
+   */
   readonly retries: number;
   /** The first retry's delay; each next one doubles (default 500 ms). */
   readonly backoffMs: number;
@@ -78,7 +82,7 @@ export interface RecordsOptions {
 
 export const defaultRecordsOptions: RecordsOptions = {
   tempDir: tmpdir(),
-  retries: 4,
+  retries: 2,
   backoffMs: 500,
   releaseWaitMs: 20_000,
   shredWaitMs: 30_000,
