@@ -6,14 +6,12 @@
  *   CARELEDGER_LOCALNET  the folder for the homes (default ./localnet)
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { CareLedgerError } from '../packages/core/errors.ts';
 import { loadHome } from './home.ts';
+import { ensureLocalnetHomes, localnetRoot, LOCALNET_NAMES as NAMES } from './local-consortium.ts';
 import { nodeLogPath, spawnNode } from './spawn.ts';
-import { createTestnet } from './testnet.ts';
 
-const NAMES = ['hospital', 'clinic', 'lab', 'insurer'];
-const root = resolve(process.env.CARELEDGER_LOCALNET ?? 'localnet');
+const root = localnetRoot();
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(`Usage: npm start
@@ -26,23 +24,12 @@ Ctrl-C stops all four. Each node's log goes to <home>/node.log.
   process.exit(0);
 }
 
-if (!existsSync(join(root, 'node0'))) {
-  process.stdout.write(`creating a local consortium in ${root}\n`);
-  createTestnet({
-    validators: NAMES.length,
-    output: root,
-    names: NAMES,
-    chainId: 'careledger-local',
-    progress: (l) => process.stdout.write(`  ${l}\n`),
-  });
-}
-
-const homes = NAMES.map((_, i) => join(root, `node${i}`));
-// Homes made before the health-data application have no members in their genesis.
-if (loadHome(homes[0]!).genesis.appState === undefined) {
-  process.stderr.write(
-    `${root} was created by an older version (its genesis has no app_state); remove it to create a new local consortium\n`,
-  );
+let homes: string[];
+try {
+  homes = ensureLocalnetHomes(root, (l) => process.stdout.write(`${l}\n`));
+} catch (err) {
+  if (!(err instanceof CareLedgerError)) throw err;
+  process.stderr.write(`${err.message}\n`);
   process.exit(2);
 }
 const rpcs = homes.map((home) => loadHome(home).config.rpc.listen);

@@ -9,6 +9,7 @@
  * or a file of its own) and one line in its group's table.
  */
 import type { HealthClient, Proven } from '../client/health.ts';
+import type { KeyPair } from '../crypto/ed25519.ts';
 import { ID_KINDS, type IdKind } from '../health/ids.ts';
 import { idArg, type OptionSpecs, type Values } from './args.ts';
 import { type CliIo, DEFAULT_NODE } from './io.ts';
@@ -22,6 +23,8 @@ export interface Context {
   readonly v: Values;
   /** Set when the command needs a chain (signing with --key when it needs a signer). */
   readonly client: HealthClient;
+  /** The key of --key, for a command that needs a signer (it also signs requests to the node's local API). */
+  readonly key: KeyPair | null;
 }
 
 export interface Command {
@@ -32,6 +35,11 @@ export interface Command {
   readonly needs: Needs;
   /** The command's own options; the shared ones follow from `needs`. */
   readonly options: OptionSpecs;
+  /**
+   * --genesis may be left out: the genesis.json beside the --key file is used (a node's home keeps
+   * both in config/), so `record put|fetch --key HOME/config/member_key.json` needs no more.
+   */
+  readonly genesisBesideKey?: boolean;
   run(ctx: Context): Promise<Output>;
 }
 
@@ -49,11 +57,19 @@ const JSON_OPTION: OptionSpecs = {
   json: { help: 'print JSON for machines' },
 };
 
+const GENESIS_BESIDE_KEY: OptionSpecs = {
+  genesis: {
+    arg: 'FILE',
+    help: "the chain's genesis.json, which the light client trusts (default: genesis.json beside --key)",
+  },
+};
+
 /** Every option a command parses: its own, then the chain's, the signer's and --json. */
 export function allOptions(c: Command): OptionSpecs {
   return {
     ...c.options,
     ...(c.needs === 'none' ? {} : CHAIN_OPTIONS),
+    ...(c.needs === 'signer' && c.genesisBesideKey === true ? GENESIS_BESIDE_KEY : {}),
     ...(c.needs === 'signer' ? KEY_OPTION : {}),
     ...JSON_OPTION,
   };

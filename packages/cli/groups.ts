@@ -11,6 +11,7 @@ import { delegate } from './commands/delegate.ts';
 import { disclosures } from './commands/disclosures.ts';
 import { gov } from './commands/gov.ts';
 import { keys } from './commands/keys.ts';
+import { member } from './commands/member.ts';
 import { patient } from './commands/patient.ts';
 import { record } from './commands/record.ts';
 import { request } from './commands/request.ts';
@@ -27,6 +28,7 @@ export const GROUPS: Readonly<Record<string, Group>> = {
   breakglass,
   claim,
   gov,
+  member,
 };
 
 /** The `careledger` command groups this package handles; node/cli.ts dispatches each to runHealthCommand. */

@@ -2,12 +2,15 @@
  * The CLI's seam to the world: where a command writes, how it reaches a chain, the clock, the
  * random source and the files it reads. `runHealthCommand` takes a partial `CliIo` over
  * `defaultCliIo`, so tests run every command in-process against an in-memory chain with a fixed
- * clock and a seeded random source. This module and the key files of packages/client/keys.ts are
- * the only places the CLI touches the disk; the network is reached only through `connect`.
+ * clock and a seeded random source. This module, the key files of packages/client/keys.ts and
+ * the record files the records SDK streams (packages/client/records.ts: `record put|fetch`) are
+ * the only places the CLI touches the disk; the network is reached through `connect` and, for
+ * records, the node's local API at --node.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type HealthTransport, rpcTransport } from '../client/health.ts';
+import type { RecordsOptions } from '../client/records.ts';
 import { CareLedgerError } from '../core/errors.ts';
 import { type Genesis, parseGenesisJson } from '../types/genesis.ts';
 
@@ -25,6 +28,8 @@ export interface CliIo {
   readonly readFile: (path: string) => Uint8Array;
   readonly clockMicros: () => bigint;
   readonly random: (bytes: number) => Uint8Array;
+  /** How `record put|fetch|erase` wait and where their temp files go (default: the SDK's). */
+  readonly records: Partial<RecordsOptions>;
 }
 
 async function connectRpc(node: string, genesis: Genesis): Promise<HealthTransport> {
@@ -63,4 +68,5 @@ export const defaultCliIo: CliIo = {
   readFile: readInputFile,
   clockMicros: () => BigInt(Date.now()) * 1000n,
   random: (n) => new Uint8Array(randomBytes(n)),
+  records: {},
 };

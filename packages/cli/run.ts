@@ -8,9 +8,11 @@
  * `careledger: CODE: sentence`, and exit status 2, as in node/cli.ts. Private keys and record
  * plaintext are never printed: files are read only to hash them.
  */
+import { dirname, join } from 'node:path';
 import { HealthClient, type HealthTransport } from '../client/health.ts';
 import { loadKeyFile } from '../client/keys.ts';
 import { CareLedgerError } from '../core/errors.ts';
+import type { KeyPair } from '../crypto/ed25519.ts';
 import { argsError, checkRequired, declaredOnly, optStr, parseFlags, str, type Values } from './args.ts';
 import { allOptions, type Command } from './command.ts';
 import { GROUPS } from './groups.ts';
@@ -18,19 +20,28 @@ import { groupUsage, usageOf } from './help.ts';
 import { type CliIo, DEFAULT_NODE, defaultCliIo } from './io.ts';
 import { errorLine, printable } from './output.ts';
 
-async function clientFor(c: Command, v: Values, io: CliIo): Promise<HealthClient> {
+async function clientFor(
+  c: Command,
+  v: Values,
+  io: CliIo,
+): Promise<{ client: HealthClient; key: KeyPair | null }> {
   // Check the arguments a person can get wrong before any file or network is touched.
   checkRequired(allOptions(c), v);
-  if (c.needs === 'none') return new HealthClient({ chainId: 'none', transport: unreachableTransport });
-  const genesis = io.readGenesis(str(v, 'genesis'));
-  const key = c.needs === 'signer' ? loadKeyFile(str(v, 'key')) : undefined;
+  if (c.needs === 'none')
+    return { client: new HealthClient({ chainId: 'none', transport: unreachableTransport }), key: null };
+  const besideKey = c.genesisBesideKey === true && v.genesis === undefined;
+  const genesis = io.readGenesis(
+    besideKey ? join(dirname(str(v, 'key')), 'genesis.json') : str(v, 'genesis'),
+  );
+  const key = c.needs === 'signer' ? loadKeyFile(str(v, 'key')) : null;
   const transport = await io.connect(optStr(v, 'node') ?? DEFAULT_NODE, genesis);
-  return new HealthClient({
+  const client = new HealthClient({
     chainId: genesis.chainId,
     transport,
     clockMicros: io.clockMicros,
-    ...(key === undefined ? {} : { key }),
+    ...(key === null ? {} : { key }),
   });
+  return { client, key };
 }
 
 const unreachableTransport: HealthTransport = {
@@ -69,8 +80,8 @@ export async function runHealthCommand(args: readonly string[], io: Partial<CliI
       env.stdout(usageOf(group, name, command));
       return 0;
     }
-    const client = await clientFor(command, v, env);
-    const out = await command.run({ io: env, v, client });
+    const { client, key } = await clientFor(command, v, env);
+    const out = await command.run({ io: env, v, client, key });
     env.stdout(v.json === true ? `${JSON.stringify(out.json, null, 2)}\n` : printable(out.text));
     return 0;
   } catch (err) {

@@ -1,8 +1,15 @@
 /**
- * `careledger keys`: make a key file and show a key file's public key and patient id. Needs no
- * chain; the private key is never printed.
+ * `careledger keys`: make a key file (a signing key, or a record-encryption key) and show a key
+ * file's public key and patient id. Needs no chain; the private key is never printed.
  */
-import { generateKey, loadKeyFile, patientIdOfKey, saveKeyFile } from '../../client/keys.ts';
+import {
+  generateKey,
+  generateRecordKey,
+  loadKeyFile,
+  patientIdOfKey,
+  saveKeyFile,
+  saveRecordKeyFile,
+} from '../../client/keys.ts';
 import { str } from '../args.ts';
 import type { Group } from '../command.ts';
 import { shown } from '../output.ts';
@@ -21,6 +28,21 @@ export const keys: Group = {
       const key = generateKey();
       saveKeyFile(str(v, 'out'), key, { overwrite: v.force === true });
       return shown({ file: str(v, 'out'), publicKey: key.publicKey, patientId: patientIdOfKey(key) });
+    },
+  },
+  'generate-record-key': {
+    summary: 'create a record-encryption key file (X25519) to receive records with',
+    description:
+      "Creates an X25519 key pair and writes it to FILE with mode 0600: the key records' data keys are\nwrapped to. A member publishes its public key (member set-record-key); a patient names it in each\nfetch of their own records. `record fetch` looks for it beside --key by default\n(X_key.json -> X_record_key.json, other names NAME -> NAME.record_key.json). Prints the public key.",
+    needs: 'none',
+    options: {
+      out: { arg: 'FILE', help: 'where to write the key', required: true },
+      force: { help: 'replace an existing file' },
+    },
+    async run({ v }) {
+      const key = generateRecordKey();
+      saveRecordKeyFile(str(v, 'out'), key, { overwrite: v.force === true });
+      return shown({ file: str(v, 'out'), recordPublicKey: key.publicKey });
     },
   },
   show: {

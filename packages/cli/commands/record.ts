@@ -1,15 +1,23 @@
 /**
  * `careledger record`: anchor a record's hash and salted plaintext commitment (the files are read
- * only to hash them), show an anchor, list a patient's records, and mark a record erased.
+ * only to hash them), store-encrypt-anchor (`put`, record-put.ts) and fetch-verify-decrypt
+ * (`fetch`, record-fetch.ts) through the member's node, show an anchor, list a patient's records,
+ * and erase a record (on chain, then waiting for the node to shred its key).
  */
 import { sealRecord } from '../../client/health.ts';
+import { eraseRecord } from '../../client/records.ts';
 import { fromHex } from '../../crypto/hash.ts';
 import { CATEGORIES, ERASURE_REASONS } from '../../health/codes.ts';
 import { argsError, codeArg, fileArg, idArg, optStr } from '../args.ts';
 import { type Group, listCommand, patientOption, showCommand } from '../command.ts';
-import { receipt } from '../output.ts';
+import { receipt, shown } from '../output.ts';
+import { fetchCommand } from './record-fetch.ts';
+import { nodeOf, signerOf } from './record-node.ts';
+import { put } from './record-put.ts';
 
 export const record: Group = {
+  put,
+  fetch: fetchCommand,
   anchor: {
     summary: "anchor a record's hash (signed by the custodian)",
     description:
@@ -51,17 +59,26 @@ export const record: Group = {
     (client, patient) => client.records(patient),
   ),
   erase: {
-    summary: 'mark a record erased (signed by the custodian)',
-    description: 'Marks a record erased after its key was destroyed off chain; the anchor stays as evidence.',
+    summary: 'erase a record: marked on chain, its key shredded in this node (signed by the custodian)',
+    description:
+      "Marks a record erased on chain (the anchor and the audit trail stay as evidence), then waits\nuntil this member's node (--node), its custodian, has crypto-shredded it: the data key destroyed,\nthe encrypted record removed. Every later fetch is refused with RECORD_ERASED.",
     needs: 'signer',
+    genesisBesideKey: true,
     options: {
       record: { arg: 'ID', help: 'the record id', required: true },
       reason: { arg: 'CODE', help: ERASURE_REASONS.join(', '), required: true },
     },
-    async run({ v, client }) {
-      return receipt(
-        await client.eraseRecord(idArg(v, 'record', 'record'), codeArg(v, 'reason', ERASURE_REASONS)),
+    async run(ctx) {
+      const { v, client, io } = ctx;
+      const r = await eraseRecord(
+        { record: idArg(v, 'record', 'record'), reason: codeArg(v, 'reason', ERASURE_REASONS) },
+        { client, nodeUrl: nodeOf(ctx), key: signerOf(ctx), options: io.records },
       );
+      const out = shown({ record: r.record, height: r.height, tx: r.tx, vault: r.status });
+      return {
+        json: out.json,
+        text: `record ${r.record} erased at height ${r.height}; its key is shredded in this node\n${out.text}`,
+      };
     },
   },
 };

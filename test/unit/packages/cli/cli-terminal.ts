@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import type { CliIo } from '../../../../packages/cli/io.ts';
 import { runHealthCommand } from '../../../../packages/cli/run.ts';
+import type { HealthTransport } from '../../../../packages/client/health.ts';
 import { saveKeyFile } from '../../../../packages/client/keys.ts';
 import { sha256 } from '../../../../packages/crypto/hash.ts';
 import { GENESIS_TIME, genesisFor, member } from '../../state/health/fixtures.ts';
@@ -30,8 +31,8 @@ export class Terminal {
   private micros = GENESIS_TIME * 1000n;
   readonly io: Partial<CliIo>;
 
-  /** `seed` names the random source (salts, generated keys). */
-  constructor(t: AppTransport, seed: string) {
+  /** `seed` names the random source (salts, generated keys); `t` is the chain (any transport). */
+  constructor(t: HealthTransport, seed: string) {
     this.io = {
       connect: async () => t,
       readGenesis: () => genesisFor().genesis,
