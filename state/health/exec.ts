@@ -52,6 +52,7 @@ import { MAX_TOTAL_VOTING_POWER, MAX_VALIDATORS } from '../../packages/types/val
 import type { TxContext } from './context.ts';
 
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 /** Consents kept per (patient, grantee) after dropping those that can never be active again. */
 export const MAX_PAIR_CONSENTS = 32;
@@ -635,11 +636,19 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
       );
   }
   const id = derivedId('claim', ctx.txHash);
+  // An amendment first takes the earlier claim's lines off the books, so it may bill them again.
+  if (tx.supersedes !== null) await supersedeClaim(ctx, tx, provider.id, id);
   for (const line of tx.lines) {
-    const key = stateKey.duplicate(tx.patient, provider.id, line.code, line.date);
-    if ((await ctx.get(key)) !== null)
-      throw healthError('CLAIM_DUPLICATE', `service ${line.code} on that day was already claimed`);
-    ctx.put(key, new TextEncoder().encode(id));
+    // One mark per (patient, payer, service, day), whoever bills it: the same service billed to
+    // the same payer by a second institution is the cross-institution fraud this rule stops.
+    const key = stateKey.duplicate(tx.patient, payer.id, line.code, line.date);
+    const holder = await ctx.get(key);
+    if (holder !== null)
+      throw healthError(
+        'CLAIM_DUPLICATE',
+        `service ${line.code} on ${dayOf(line.date)} is already claimed from ${payer.id} for this patient, in claim ${utf8Decoder.decode(holder)}`,
+      );
+    ctx.put(key, utf8.encode(id));
   }
   ctx.putClaim({
     id,
@@ -649,6 +658,8 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
     lines: tx.lines,
     status: 'submitted',
     history: [{ status: 'submitted', height: ctx.height, time: ctx.time, amounts: [], reason: null }],
+    supersedes: tx.supersedes,
+    supersededBy: null,
   });
   await ctx.append('claims', tx.patient, id);
   await ctx.append('member-claims', provider.id, id);
@@ -659,8 +670,63 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
     provider: provider.id,
     payer: payer.id,
     record: [...new Set(tx.lines.flatMap((l) => l.records))],
+    ...(tx.supersedes === null ? {} : { supersedes: tx.supersedes }),
   });
   return id;
+}
+
+/** `2026-01-15` for a date of service (unix ms at 00:00 UTC), for messages. */
+function dayOf(date: bigint): string {
+  return date <= 8_640_000_000_000_000n ? new Date(Number(date)).toISOString().slice(0, 10) : `${date} ms`;
+}
+
+/**
+ * Marks `tx.supersedes` superseded by the amendment `id` and releases its duplicate marks. Only the
+ * provider that submitted it amends it, for the same patient and payer, and only while the payer
+ * has not adjudicated it: once adjudicated, a correction goes through the payer (a denial frees
+ * the lines for a new claim), so an amendment can never undo a payer's decision.
+ */
+async function supersedeClaim(
+  ctx: TxContext,
+  tx: Tx<'claim.submit'>,
+  providerId: string,
+  id: string,
+): Promise<void> {
+  const earlier = await ctx.needClaim(tx.supersedes!);
+  if (earlier.provider !== providerId || earlier.patient !== tx.patient || earlier.payer !== tx.payer)
+    throw healthError(
+      'CLAIM_SUPERSEDE_INVALID',
+      `claim ${earlier.id} can be amended only by its provider ${earlier.provider}, for the same patient and payer`,
+    );
+  if (earlier.status === 'superseded')
+    throw healthError(
+      'CLAIM_SUPERSEDED',
+      `claim ${earlier.id} is already superseded by ${earlier.supersededBy}`,
+    );
+  if (earlier.status !== 'submitted')
+    throw healthError(
+      'CLAIM_ALREADY_ADJUDICATED',
+      `claim ${earlier.id} is already ${earlier.status}; an adjudicated claim cannot be amended`,
+    );
+  await releaseDuplicateMarks(ctx, earlier);
+  ctx.putClaim({
+    ...earlier,
+    status: 'superseded',
+    supersededBy: id,
+    history: [
+      ...earlier.history,
+      { status: 'superseded', height: ctx.height, time: ctx.time, amounts: [], reason: null },
+    ],
+  });
+}
+
+/** Deletes the duplicate marks `claim` holds, so its lines may be billed again. */
+async function releaseDuplicateMarks(ctx: TxContext, claim: Claim): Promise<void> {
+  for (const line of claim.lines) {
+    const key = stateKey.duplicate(claim.patient, claim.payer, line.code, line.date);
+    const holder = await ctx.get(key);
+    if (holder !== null && utf8Decoder.decode(holder) === claim.id) ctx.del(key);
+  }
 }
 
 async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Promise<string> {
@@ -670,6 +736,11 @@ async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Prom
     throw healthError('CLAIM_WRONG_PAYER', `only ${claim.payer} adjudicates this claim`);
   if (!member.roles.includes('payer'))
     throw healthError('HEALTH_ROLE_REQUIRED', `${member.id} is no longer a payer`);
+  if (claim.status === 'superseded')
+    throw healthError(
+      'CLAIM_SUPERSEDED',
+      `claim ${claim.id} is superseded by ${claim.supersededBy}: adjudicate that one`,
+    );
   if (claim.status !== 'submitted')
     throw healthError('CLAIM_ALREADY_ADJUDICATED', `claim ${claim.id} is already ${claim.status}`);
   let amounts: bigint[];
@@ -692,12 +763,8 @@ async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Prom
       break;
     case 'denied':
       amounts = [];
-      for (const line of claim.lines) {
-        // A denied line may be billed again (corrected): release its duplicate mark.
-        const key = stateKey.duplicate(claim.patient, claim.provider, line.code, line.date);
-        const holder = await ctx.get(key);
-        if (holder !== null && new TextDecoder().decode(holder) === claim.id) ctx.del(key);
-      }
+      // A denied line may be billed again (corrected).
+      await releaseDuplicateMarks(ctx, claim);
       break;
     default:
       return unreachable(tx.outcome);
