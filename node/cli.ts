@@ -7,7 +7,9 @@ import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { checkNodeUrl, configDefaults, processEnv } from '../packages/cli/config.ts';
 import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP } from '../packages/cli/groups.ts';
+import { DEFAULT_NODE } from '../packages/cli/io.ts';
 import { errorLine } from '../packages/cli/output.ts';
 import { runHealthCommand } from '../packages/cli/run.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
@@ -298,25 +300,37 @@ async function unsafeResetAll(args: string[]): Promise<void> {
   process.stdout.write(`removed ${paths.db}, ${paths.wal} and ${paths.signState}\n`);
 }
 
-const statusUsage = `Usage: careledger status [--rpc URL] [--json]
+const statusUsage = `Usage: careledger status [--node URL] [--json]
 
 Shows a running node's height, sync state, peers and voting power, from its RPC.
 
 Options:
-  --rpc URL           the node's RPC (default http://127.0.0.1:26657)
+  --node URL          the node's RPC (default: CARELEDGER_NODE, the client config, else
+                      http://127.0.0.1:26657), as every chain command takes it
+  --rpc URL           deprecated: the old name of --node
   --json              print the raw /status result as JSON
   -h, --help          show this help
 `;
 
 async function status(args: string[]): Promise<void> {
-  const v = parse(args, { rpc: { type: 'string' }, json: { type: 'boolean' } }, 'status');
+  const v = parse(
+    args,
+    { node: { type: 'string' }, rpc: { type: 'string' }, json: { type: 'boolean' } },
+    'status',
+  );
   if (v.help === true) {
     process.stdout.write(statusUsage);
     return;
   }
-  const rpc = (typeof v.rpc === 'string' ? v.rpc : 'http://127.0.0.1:26657').replace(/\/$/, '');
-  if (!/^https?:\/\/[^\s/]+$/.test(rpc))
-    throw argsError('--rpc must be a URL such as http://127.0.0.1:26657', 'status');
+  if (typeof v.node === 'string' && typeof v.rpc === 'string')
+    throw argsError('give --node only (--rpc is its deprecated old name)', 'status');
+  // flag > CARELEDGER_NODE > the client config > the default, as for the health commands.
+  const given = typeof v.node === 'string' ? v.node : v.rpc;
+  const flag = typeof v.node === 'string' ? '--node' : '--rpc';
+  const rpc =
+    typeof given === 'string'
+      ? checkNodeUrl(given, flag)
+      : (configDefaults(processEnv()).node?.value ?? DEFAULT_NODE);
   const get = async <T>(path: string): Promise<T> => {
     let res: Response;
     try {

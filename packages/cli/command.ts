@@ -11,6 +11,7 @@
 import type { HealthClient, Proven } from '../client/health.ts';
 import { ID_KINDS, type IdKind } from '../health/ids.ts';
 import { idArg, type OptionSpecs, type Values } from './args.ts';
+import { type CliEnv, CONFIG_ENV } from './config.ts';
 import { type CliIo, DEFAULT_NODE } from './io.ts';
 import { found, listed, type Output, shown } from './output.ts';
 
@@ -19,7 +20,11 @@ export type Needs = 'none' | 'chain' | 'signer';
 
 export interface Context {
   readonly io: CliIo;
+  /** The environment, working directory and home folder (the client config lives there). */
+  readonly env: CliEnv;
   readonly v: Values;
+  /** The positional arguments, one per name in `Command.positionals`. */
+  readonly args: readonly string[];
   /** Set when the command needs a chain (signing with --key when it needs a signer). */
   readonly client: HealthClient;
 }
@@ -32,18 +37,28 @@ export interface Command {
   readonly needs: Needs;
   /** The command's own options; the shared ones follow from `needs`. */
   readonly options: OptionSpecs;
+  /** Names of the positional arguments it takes before its flags (`config set KEY VALUE`); none if absent. */
+  readonly positionals?: readonly string[];
   run(ctx: Context): Promise<Output>;
 }
 
 /** A command group: `careledger <group> <name>`, in the order its help lists them. */
 export type Group = Readonly<Record<string, Command>>;
 
+// --genesis and --key are needed, but may come from the environment or the client config
+// (config.ts), so they are checked after those are applied (run.ts), not marked required here.
 const CHAIN_OPTIONS: OptionSpecs = {
-  node: { arg: 'URL', help: `the node's RPC address (default ${DEFAULT_NODE})` },
-  genesis: { arg: 'FILE', help: "the chain's genesis.json, which the light client trusts", required: true },
+  node: {
+    arg: 'URL',
+    help: `the node's RPC address (default: ${CONFIG_ENV.node}, config, else ${DEFAULT_NODE})`,
+  },
+  genesis: {
+    arg: 'FILE',
+    help: `the chain's genesis.json, which the light client trusts (default: ${CONFIG_ENV.genesis}, config)`,
+  },
 };
 const KEY_OPTION: OptionSpecs = {
-  key: { arg: 'FILE', help: 'the signer key file', required: true },
+  key: { arg: 'FILE', help: `the signer key file (default: ${CONFIG_ENV.key}, config)` },
 };
 const JSON_OPTION: OptionSpecs = {
   json: { help: 'print JSON for machines' },

@@ -124,15 +124,40 @@ test('init names the folder when it cannot be a member id, and an unwritable hom
   );
 });
 
+test('status takes --node like every chain command; --rpc still works; CARELEDGER_NODE is the default', async () => {
+  const html = await serving('<html>not an RPC</html>', 'text/html');
+  // No user config is read: XDG_CONFIG_HOME points at an empty folder.
+  const xdg = mkdtempSync(join(tmpdir(), 'careledger-xdg-'));
+  try {
+    const [byNode, byRpc, byEnv, both, bad] = await Promise.all([
+      careledger(['status', '--node', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status', '--rpc', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status'], { XDG_CONFIG_HOME: xdg, CARELEDGER_NODE: html.url }),
+      careledger(['status', '--node', html.url, '--rpc', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status', '--node', 'localhost:26657'], { XDG_CONFIG_HOME: xdg }),
+    ]);
+    for (const r of [byNode, byRpc, byEnv])
+      assert.match(failed(r, 'RPC_ERROR'), `${html.url} did not answer JSON-RPC`);
+    assert.match(failed(both, 'CLI_ARGS_INVALID'), 'give --node only');
+    assert.match(failed(bad, 'CLI_ARGS_INVALID'), '--node: "localhost:26657" is not a URL');
+    const help = await careledger(['status', '--help']);
+    assert.match(help.stdout, /^Usage: careledger status \[--node URL\]/);
+    assert.match(help.stdout, /--rpc URL\s+deprecated/);
+  } finally {
+    html.server.close();
+    rmSync(xdg, { recursive: true, force: true });
+  }
+});
+
 test('status: a non-JSON answer is RPC_ERROR; an unexpected error is one line, its stack only with CARELEDGER_DEBUG=1', async () => {
   const html = await serving('<html>not an RPC</html>', 'text/html');
   // JSON-RPC, but no /status fields: the CLI trips over it (a TypeError, not a CareLedgerError).
   const odd = await serving('{"jsonrpc":"2.0","id":-1,"result":{}}', 'application/json');
   try {
     const [page, unexpected, debug] = await Promise.all([
-      careledger(['status', '--rpc', html.url]),
-      careledger(['status', '--rpc', odd.url]),
-      careledger(['status', '--rpc', odd.url], { CARELEDGER_DEBUG: '1' }),
+      careledger(['status', '--node', html.url]),
+      careledger(['status', '--node', odd.url]),
+      careledger(['status', '--node', odd.url], { CARELEDGER_DEBUG: '1' }),
     ]);
     assert.match(failed(page, 'RPC_ERROR'), `${html.url} did not answer JSON-RPC`);
     assert.not.match(failed(unexpected, 'CLI_UNEXPECTED'), /\sat\s/);
