@@ -101,6 +101,15 @@ test('access.record: every way a disclosure is refused', () =>
     await h.fails(lab, accessTx(alice, 'nobody-here', [aLab]), 'ACCESS_RECIPIENT_INVALID');
     await h.fails(lab, accessTx(alice, 'city-hospital', [`r${'0'.repeat(32)}`]), 'RECORD_NOT_FOUND');
     await h.fails(insurer, accessTx(alice, 'city-hospital', [aLab]), 'RECORD_NOT_CUSTODIAN');
+    // A member recording a disclosure of another custodian's record to itself is told who may
+    // record it (the custodian), not that it is the wrong recipient.
+    await h.fails(hospital, accessTx(alice, 'city-hospital', [aLab]), 'RECORD_NOT_CUSTODIAN');
+    assert.match(
+      h.lastResult!.txResults[0]!.log,
+      "held by acme-lab: only the record's custodian records its disclosures",
+    );
+    await h.fails(lab, accessTx(alice, 'acme-lab', [aLab]), 'ACCESS_RECIPIENT_INVALID');
+    assert.match(h.lastResult!.txResults[0]!.log, 'a custodian does not disclose to itself');
     await h.fails(alice.key, accessTx(alice, 'city-hospital', [aLab]), 'HEALTH_UNAUTHORIZED');
     // A deny exception in another consent overrides the permit.
     const deny = await h.ok(alice.key, {
