@@ -8,7 +8,8 @@
  * groups are registered in groups.ts. Adding a command is a `Command` value (in its group's file,
  * or a file of its own) and one line in its group's table.
  */
-import type { HealthClient, Proven } from '../client/health.ts';
+import type { HealthClient, Proven, QueryOptions } from '../client/health.ts';
+import { CareLedgerError } from '../core/errors.ts';
 import { ID_KINDS, type IdKind } from '../health/ids.ts';
 import { idArg, type OptionSpecs, type Values } from './args.ts';
 import { type CliEnv, CONFIG_ENV } from './config.ts';
@@ -37,6 +38,11 @@ export interface Command {
   readonly needs: Needs;
   /** The command's own options; the shared ones follow from `needs`. */
   readonly options: OptionSpecs;
+  /**
+   * The flag that fixes a refusal, by error code (`DELEGATE_CONSENT_TOO_LONG`: `--end`): the error
+   * line then says which flag to change, since the chain's message cannot know the CLI's flags.
+   */
+  readonly fixes?: Readonly<Record<string, string>>;
   /** Names of the positional arguments it takes before its flags (`config set KEY VALUE`); none if absent. */
   readonly positionals?: readonly string[];
   run(ctx: Context): Promise<Output>;
@@ -101,12 +107,31 @@ export function showCommand<T extends object>(
   };
 }
 
+/**
+ * One of a patient's lists, read at the height where the patient is proven to exist: an unknown
+ * id is PATIENT_NOT_FOUND, not an empty list (which would read as "no consents", "no
+ * disclosures" for a mistyped id).
+ */
+export async function patientList<T>(
+  client: HealthClient,
+  patient: string,
+  read: (client: HealthClient, patient: string, opts: QueryOptions) => Promise<Proven<T>>,
+): Promise<Proven<T>> {
+  const p = await client.patient(patient);
+  if (p.value === null)
+    throw new CareLedgerError(
+      'PATIENT_NOT_FOUND',
+      `no patient ${patient} on chain (proven absent at height ${p.height})`,
+    );
+  return read(client, patient, { height: p.height });
+}
+
 /** `list`: the ids of the patient's objects of one kind (`what`), oldest first, proven. */
 export function listCommand(
   what: string,
   summary: string,
   description: string,
-  read: (client: HealthClient, patient: string) => Promise<Proven<string[]>>,
+  read: (client: HealthClient, patient: string, opts: QueryOptions) => Promise<Proven<string[]>>,
 ): Command {
   return {
     summary,
@@ -114,7 +139,7 @@ export function listCommand(
     needs: 'chain',
     options: patientOption,
     async run({ v, client }) {
-      const r = await read(client, idArg(v, 'patient', 'patient'));
+      const r = await patientList(client, idArg(v, 'patient', 'patient'), read);
       return listed(r.height, what, r.value, (id) => id);
     },
   };

@@ -149,8 +149,17 @@ export async function runHealthCommand(
     out.stdout(v.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : printable(result.text));
     return 0;
   } catch (err) {
-    return fail(err);
+    return fail(withFix(command, err));
   }
+}
+
+/** `err` with the flag that fixes it appended, when the command names one for its code. */
+function withFix(c: Command, err: unknown): unknown {
+  if (!(err instanceof CareLedgerError)) return err;
+  const flag = c.fixes?.[err.code];
+  return flag === undefined
+    ? err
+    : new CareLedgerError(err.code, `${err.message} (change ${flag})`, err.action);
 }
 
 /** The help text of one command (for docs and tests). */

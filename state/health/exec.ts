@@ -10,7 +10,7 @@ import { CareLedgerError } from '../../packages/core/errors.ts';
 import { verifySignature } from '../../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../../packages/crypto/hash.ts';
 import { checkAccess, policyConsents } from '../../packages/health/access.ts';
-import { DAY_MS, type Purpose } from '../../packages/health/codes.ts';
+import { DAY_MS, humanDuration, isoTime, type Purpose } from '../../packages/health/codes.ts';
 import { healthError } from '../../packages/health/errors.ts';
 import { ANY_MEMBER, derivedId, nodePeerIdOf, patientIdOf, recordIdOf } from '../../packages/health/ids.ts';
 import { EXPIRY_SLOT_MS, stateKey } from '../../packages/health/keys.ts';
@@ -276,7 +276,7 @@ function checkDelegateGrant(ctx: TxContext, delegate: Delegate | null, p: Provis
   if (delegate.maxConsentMs !== null && (p.end === null || p.end > ctx.time + delegate.maxConsentMs))
     throw healthError(
       'DELEGATE_CONSENT_TOO_LONG',
-      `a consent from this delegate ends within ${delegate.maxConsentMs} ms`,
+      `a consent from this delegate must end within ${humanDuration(delegate.maxConsentMs)} of when it is given`,
     );
 }
 
@@ -372,7 +372,10 @@ async function createRequest(ctx: TxContext, tx: Tx<'request.create'>): Promise<
   await checkNamedRecords(ctx, tx.patient, tx.records);
   const { requestMaxTtlMs } = await ctx.params();
   if (tx.expiresAt <= ctx.time || tx.expiresAt > ctx.time + requestMaxTtlMs)
-    throw healthError('REQUEST_EXPIRY_INVALID', `a request expires within ${requestMaxTtlMs} ms from now`);
+    throw healthError(
+      'REQUEST_EXPIRY_INVALID',
+      `a request expires after now and within ${humanDuration(requestMaxTtlMs)} from now`,
+    );
   if (tx.periodEnd !== null && tx.periodEnd <= ctx.time)
     throw healthError('CONSENT_PERIOD_INVALID', 'the access asked for would already have ended');
   const pending = await ctx.idList(stateKey.pending(tx.patient));
@@ -677,7 +680,7 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
 
 /** `2026-01-15` for a date of service (unix ms at 00:00 UTC), for messages. */
 function dayOf(date: bigint): string {
-  return date <= 8_640_000_000_000_000n ? new Date(Number(date)).toISOString().slice(0, 10) : `${date} ms`;
+  return isoTime(date).replace(/T00:00:00\.000Z$/, '');
 }
 
 /**

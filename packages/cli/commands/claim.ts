@@ -89,6 +89,6 @@ export const claim: Group = {
     'claims',
     "list a patient's claim ids",
     "Lists the ids of the patient's claims, oldest first (proven).",
-    (client, patient) => client.claims(patient),
+    (client, patient, opts) => client.claims(patient, opts),
   ),
 };

@@ -336,7 +336,7 @@ test('delegate set: a delegate grants within its limits; removed, it can do noth
     const text = await term.run('delegate', 'list', '--patient', p, ...G);
     assert.match(
       text.out,
-      `${bob.publicKey}  proxy  grant,revoke for TREAT  consents within 2592000000 ms  until 2026-12-31T00:00:00.000Z`,
+      `${bob.publicKey}  proxy  grant,revoke for TREAT  consents within 30 d  until 2026-12-31T00:00:00.000Z`,
     );
 
     // Bob grants for TREAT, ending within 30 days: accepted. Beyond his limits: refused.
