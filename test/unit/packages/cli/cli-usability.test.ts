@@ -513,4 +513,58 @@ test('breakglass list: the review of declarations by patient or by member, with 
     assert.ok(clinic.endsWith('north-clinic.key'));
   }));
 
+test('claim submit --supersedes amends a claim; a second bill for the service names the first', () =>
+  withTerminal('cli-claims', async (term) => {
+    const { p, alice, hospital, clinic, rec } = await aliceWithRecord(term);
+    await term.ok(
+      'consent',
+      'grant',
+      '--key',
+      alice.file,
+      '--patient',
+      p,
+      '--grantee',
+      'good-insurance',
+      '--purposes',
+      'HPAYMT',
+      '--actions',
+      'read',
+      '--categories',
+      'Observation',
+    );
+    const submit = (key: string, cents: string, ...more: string[]) => [
+      'claim',
+      'submit',
+      '--key',
+      key,
+      '--patient',
+      p,
+      '--payer',
+      'good-insurance',
+      '--line',
+      `80053:2025-12-31:${cents}:${rec}`,
+      ...more,
+    ];
+    const first = await term.ok(...submit(hospital, '4200'));
+    // Another institution billing the same test on the same day to the same payer.
+    assert.match(
+      await term.fails('CLAIM_DUPLICATE', ...submit(clinic, '4200'), ...G),
+      `already claimed from good-insurance for this patient, in claim ${first.id}`,
+    );
+    await term.fails(
+      'CLAIM_SUPERSEDE_INVALID',
+      ...submit(clinic, '4000', '--supersedes', first.id as string),
+      ...G,
+    );
+    const amended = await term.ok(...submit(hospital, '4000', '--supersedes', first.id as string));
+    const old = await term.ok('claim', 'show', '--claim', first.id as string);
+    assert.is(old.status, 'superseded');
+    assert.is(old.supersededBy, amended.id);
+    assert.is((await term.ok('claim', 'show', '--claim', amended.id as string)).supersedes, first.id);
+    const text = await term.run('claim', 'show', '--claim', first.id as string, ...G);
+    assert.match(text.out, '"date":"2025-12-31"');
+    assert.match(text.out, /"status":"superseded","height":"\d+","time":"2026-01-01T/);
+    await term.fails('CLI_ARGS_INVALID', ...submit(hospital, '4000', '--supersedes', rec), ...G);
+  }));
+
 test.run();
