@@ -69,7 +69,7 @@ test('testnet creates 4 homes; start runs them; status shows heights advancing; 
   const rpc = `http://127.0.0.1:${BASE + 1}`;
   const heightOf = (out: string): number => Number(/^height\s+(\d+)$/m.exec(out)?.[1] ?? -1);
   const first = await until('a first block', 60_000, async () => {
-    const r = careledger('status', '--rpc', rpc);
+    const r = careledger('status', '--node', rpc);
     return r.code === 0 && heightOf(r.stdout) >= 1 ? heightOf(r.stdout) : null;
   });
   await until('heights advancing', 30_000, async () => {
