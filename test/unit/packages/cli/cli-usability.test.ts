@@ -15,7 +15,6 @@ import { genesisFor } from '../../state/health/fixtures.ts';
 import { type Terminal, withTerminal } from './cli-terminal.ts';
 
 const G = ['--genesis', 'genesis.json'];
-const utf8 = new TextEncoder();
 
 /** Alice registered by the hospital, a lab result anchored by the lab. */
 async function aliceWithRecord(term: Terminal) {
