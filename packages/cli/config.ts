@@ -61,10 +61,10 @@ export function callerPath(env: CliEnv, path: string): string {
   return resolve(env.cwd, path);
 }
 
-/** A node address: an http(s) URL with a host, no path (as `--node` takes it). */
+/** A node address: an http(s) URL with a host (and a path, behind a proxy), without its final `/`. */
 export function checkNodeUrl(value: string, what: string): string {
   const url = value.replace(/\/$/, '');
-  if (!/^https?:\/\/[^\s/]+$/.test(url))
+  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(url))
     throw new CareLedgerError(
       'CLI_ARGS_INVALID',
       `${what}: ${JSON.stringify(value)} is not a URL such as ${DEFAULT_NODE}`,

@@ -4,6 +4,7 @@
  * stores a path absolute; `get` and `list` show the value in effect and where it comes from
  * (CARELEDGER_* in the environment wins over the file; a flag wins over both).
  */
+import { existsSync } from 'node:fs';
 import { CareLedgerError } from '../../core/errors.ts';
 import { argsError, quoted } from '../args.ts';
 import type { Group } from '../command.ts';
@@ -49,6 +50,9 @@ export const config: Group = {
     async run({ env, args }) {
       const key = keyOf(args[0]);
       const value = normalizeSetting(env, key, args[1] ?? '');
+      // A mistyped path is caught now rather than at every later command.
+      if (key !== 'node' && !existsSync(value))
+        throw new CareLedgerError('CLI_FILE_NOT_FOUND', `${value} does not exist (${key} not set)`);
       const path = writeConfig(env, { ...readConfig(env), [key]: value });
       return { json: { key, value, file: path }, text: `${key} = ${value}  (in ${path})\n` };
     },

@@ -77,7 +77,7 @@ export const consent: Group = {
         'consents',
         rows,
         (r) =>
-          `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${isoTime(r.end)}`}${r.revokedAt === null ? '' : `  revoked at ${r.revokedAt}`}`,
+          `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${isoTime(r.end)}`}${r.revokedAt === null ? '' : `  revoked at height ${r.revokedAt}`}`,
       );
     },
   },

@@ -52,6 +52,11 @@ test('config: set, get, list and unset; paths stored absolute; flag > env > file
     const file = configPath(term.env);
     assert.is(file, join(term.dir, 'xdg', 'careledger', 'config.json'));
     assert.equal(JSON.parse(readFileSync(file, 'utf8')), { key: hospital });
+    assert.match(
+      await term.fails('CLI_FILE_NOT_FOUND', 'config', 'set', 'genesis', 'genesis.json'),
+      `${join(term.dir, 'genesis.json')} does not exist (genesis not set)`,
+    );
+    term.file('genesis.json', '{}');
     assert.is((await term.run('config', 'set', 'genesis', 'genesis.json')).code, 0);
     assert.is((await term.run('config', 'set', 'node', 'http://10.0.0.1:26657/')).code, 0);
     assert.is((await term.run('config', 'get', 'node')).out, 'http://10.0.0.1:26657\n');
@@ -142,7 +147,8 @@ test('config: bad settings, values and files are refused with a code', () =>
     // The default node when nothing sets it.
     assert.is((await term.run('config', 'get', 'node')).out, 'http://127.0.0.1:26657\n');
     const file = configPath(term.env);
-    assert.is((await term.run('config', 'set', 'node', 'http://127.0.0.1:1')).code, 0);
+    assert.is((await term.run('config', 'set', 'node', 'https://rpc.example.org/careledger/')).code, 0);
+    assert.is((await term.run('config', 'get', 'node')).out, 'https://rpc.example.org/careledger\n');
     writeFileSync(file, '{"node": ');
     assert.match(await term.fails('CLI_CONFIG_INVALID', 'config', 'list'), 'is not JSON');
     writeFileSync(file, '{"colour": "red"}');
