@@ -6,7 +6,6 @@
 import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { checkNodeUrl, configDefaults, processEnv } from '../packages/cli/config.ts';
 import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP } from '../packages/cli/groups.ts';
 import { DEFAULT_NODE } from '../packages/cli/io.ts';
@@ -16,8 +15,6 @@ import { CareLedgerError } from '../packages/core/errors.ts';
 import { assertChainVerifier } from '../packages/crypto/verifier-rules.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
-import { pubKeyJson } from './rpc/format.ts';
-import { createTestnet, memberIdOf } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
 
@@ -77,6 +74,14 @@ Options:
   --home DIR          the node's home folder (required)
   -h, --help          show this help
 `;
+
+/**
+ * Modules only some commands use, loaded when one runs: testnet.ts brings libp2p (a node's peer
+ * id), over a hundred modules that `--help` and every health command would otherwise load first.
+ */
+const nodeModules = {
+  testnet: () => import('./testnet.ts'),
+};
 
 /** Prints the one line `careledger: CODE: message` (as the health commands do) and exits 2. */
 function report(err: unknown): never {
@@ -161,6 +166,7 @@ async function testnet(args: string[]): Promise<void> {
   const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
   // createTestnet checks that every node's ports fit.
   const basePort = wholeNumber(v, 'base-port', 1024, 65535, 'testnet');
+  const { createTestnet } = await nodeModules.testnet();
   createTestnet({
     validators,
     output: v.output,
@@ -235,6 +241,7 @@ async function init(args: string[]): Promise<void> {
   }
   if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'init');
   const moniker = typeof v.moniker === 'string' ? v.moniker : basename(resolve(v.home));
+  const { createTestnet, memberIdOf } = await nodeModules.testnet();
   // The moniker names the chain's one member; a folder name the user never chose as one gets a hint.
   if (typeof v.moniker !== 'string' && memberIdOf(moniker) === undefined)
     throw new CareLedgerError(
@@ -273,7 +280,9 @@ async function showNodeId(args: string[]): Promise<void> {
     'show-node-id',
     'Prints the libp2p peer id of the node (from config/node_key.json).',
   );
-  if (dir !== null) process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
+  if (dir === null) return;
+  const { peerIdFromNodeKey } = await import('../p2p/identity.ts');
+  process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
 }
 
 async function showValidator(args: string[]): Promise<void> {
@@ -282,8 +291,9 @@ async function showValidator(args: string[]): Promise<void> {
     'show-validator',
     'Prints the validator\'s public key as CometBFT does: {"type", "value"}.',
   );
-  if (dir !== null)
-    process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
+  if (dir === null) return;
+  const { pubKeyJson } = await import('./rpc/format.ts');
+  process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
 }
 
 async function unsafeResetAll(args: string[]): Promise<void> {

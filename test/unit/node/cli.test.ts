@@ -5,7 +5,7 @@
  * CLI; the spawns of a test run side by side.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,10 +23,14 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs `careledger ARGS` (CARELEDGER_DEBUG unset unless `env` sets it). */
-function careledger(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs `careledger ARGS` (CARELEDGER_DEBUG unset unless `env` sets it), by default as node/cli.ts. */
+function careledger(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+  script = cli,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, CARELEDGER_DEBUG: undefined, ...env },
     });
     let stdout = '';
@@ -146,6 +150,27 @@ test('status takes --node like every chain command; --rpc still works; CARELEDGE
   } finally {
     html.server.close();
     rmSync(xdg, { recursive: true, force: true });
+  }
+});
+
+test('node/bin.ts, the executable: runs the command line with the compile cache in the user cache folder', async () => {
+  const bin = join(import.meta.dirname, '..', '..', '..', 'node', 'bin.ts');
+  const cache = mkdtempSync(join(tmpdir(), 'careledger-cache-'));
+  const run = (args: string[], env: Record<string, string>) =>
+    careledger(args, { NODE_COMPILE_CACHE: undefined, XDG_CACHE_HOME: cache, ...env }, bin);
+  try {
+    const off = await run(['--help'], { NODE_DISABLE_COMPILE_CACHE: '1' });
+    assert.is(off.code, 0, off.stderr);
+    assert.not.ok(existsSync(join(cache, 'careledger')), 'no cache when it is turned off');
+    const first = await run(['--help'], {});
+    assert.is(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^Usage: careledger <command>/);
+    assert.ok(readdirSync(join(cache, 'careledger', 'compile-cache')).length > 0, 'the cache is written');
+    // A health command and a failure behave as through node/cli.ts.
+    const bad = await run(['keys', 'show'], {});
+    assert.match(failed(bad, 'CLI_ARGS_INVALID'), '--key is required');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
   }
 });
 
