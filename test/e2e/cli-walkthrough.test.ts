@@ -65,10 +65,7 @@ test('the CLI README walkthrough runs as written against a consortium', async ()
     });
     assert.is(r.status, 0, `the walkthrough failed:\n${r.stderr.split('\n').slice(-15).join('\n')}`);
     // What the walkthrough did is on chain and in its files.
-    assert.match(
-      r.stdout,
-      /^c[0-9a-f]{32} {2}permit hospital {2}read for TREAT on Observation$/m,
-    );
+    assert.match(r.stdout, /^c[0-9a-f]{32} {2}permit hospital {2}read for TREAT on Observation$/m);
     assert.match(
       r.stdout,
       / clinic for p[0-9a-f]{32} {2}PATIENT_UNCONSCIOUS {2}until \S+ {2}ACTIVE {2}1 disclosure$/m,
