@@ -208,6 +208,7 @@ async function mixedBlock(): Promise<number> {
             records: [rec],
           },
         ],
+        supersedes: null,
       }),
     ];
   });

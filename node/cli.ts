@@ -6,16 +6,15 @@
 import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { peerIdFromNodeKey } from '../p2p/identity.ts';
+import { checkNodeUrl, configDefaults, processEnv } from '../packages/cli/config.ts';
 import { HEALTH_COMMAND_GROUPS, HEALTH_COMMANDS_HELP } from '../packages/cli/groups.ts';
+import { DEFAULT_NODE } from '../packages/cli/io.ts';
 import { errorLine } from '../packages/cli/output.ts';
 import { runHealthCommand } from '../packages/cli/run.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { assertChainVerifier } from '../packages/crypto/verifier-rules.ts';
 import { APPLICATIONS, type ApplicationName } from './config.ts';
 import { loadHome } from './home.ts';
-import { pubKeyJson } from './rpc/format.ts';
-import { createTestnet, memberIdOf } from './testnet.ts';
 
 const usage = `Usage: careledger <command> [options]
 
@@ -75,6 +74,14 @@ Options:
   --home DIR          the node's home folder (required)
   -h, --help          show this help
 `;
+
+/**
+ * Modules only some commands use, loaded when one runs: testnet.ts brings libp2p (a node's peer
+ * id), over a hundred modules that `--help` and every health command would otherwise load first.
+ */
+const nodeModules = {
+  testnet: () => import('./testnet.ts'),
+};
 
 /** Prints the one line `careledger: CODE: message` (as the health commands do) and exits 2. */
 function report(err: unknown): never {
@@ -159,6 +166,7 @@ async function testnet(args: string[]): Promise<void> {
   const chainId = typeof v['chain-id'] === 'string' ? v['chain-id'] : undefined;
   // createTestnet checks that every node's ports fit.
   const basePort = wholeNumber(v, 'base-port', 1024, 65535, 'testnet');
+  const { createTestnet } = await nodeModules.testnet();
   createTestnet({
     validators,
     output: v.output,
@@ -233,6 +241,7 @@ async function init(args: string[]): Promise<void> {
   }
   if (typeof v.home !== 'string' || v.home.length === 0) throw argsError('--home DIR is required', 'init');
   const moniker = typeof v.moniker === 'string' ? v.moniker : basename(resolve(v.home));
+  const { createTestnet, memberIdOf } = await nodeModules.testnet();
   // The moniker names the chain's one member; a folder name the user never chose as one gets a hint.
   if (typeof v.moniker !== 'string' && memberIdOf(moniker) === undefined)
     throw new CareLedgerError(
@@ -271,7 +280,9 @@ async function showNodeId(args: string[]): Promise<void> {
     'show-node-id',
     "Prints the libp2p peer id of the node (from config/node_key.json): the id member lists hold, /status's node_info.other.peer_id (node_info.id is CometBFT's hex form of the same key).",
   );
-  if (dir !== null) process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
+  if (dir === null) return;
+  const { peerIdFromNodeKey } = await import('../p2p/identity.ts');
+  process.stdout.write(`${peerIdFromNodeKey(loadHome(dir).nodeKeySeed)}\n`);
 }
 
 async function showValidator(args: string[]): Promise<void> {
@@ -280,8 +291,9 @@ async function showValidator(args: string[]): Promise<void> {
     'show-validator',
     'Prints the validator\'s public key as CometBFT does: {"type", "value"}.',
   );
-  if (dir !== null)
-    process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
+  if (dir === null) return;
+  const { pubKeyJson } = await import('./rpc/format.ts');
+  process.stdout.write(`${JSON.stringify(pubKeyJson(loadHome(dir).validatorKey.publicKey))}\n`);
 }
 
 async function unsafeResetAll(args: string[]): Promise<void> {
@@ -298,25 +310,37 @@ async function unsafeResetAll(args: string[]): Promise<void> {
   process.stdout.write(`removed ${paths.db}, ${paths.wal} and ${paths.signState}\n`);
 }
 
-const statusUsage = `Usage: careledger status [--rpc URL] [--json]
+const statusUsage = `Usage: careledger status [--node URL] [--json]
 
 Shows a running node's height, sync state, peers and voting power, from its RPC.
 
 Options:
-  --rpc URL           the node's RPC (default http://127.0.0.1:26657)
+  --node URL          the node's RPC (default: CARELEDGER_NODE, the client config, else
+                      http://127.0.0.1:26657), as every chain command takes it
+  --rpc URL           deprecated: the old name of --node
   --json              print the raw /status result as JSON
   -h, --help          show this help
 `;
 
 async function status(args: string[]): Promise<void> {
-  const v = parse(args, { rpc: { type: 'string' }, json: { type: 'boolean' } }, 'status');
+  const v = parse(
+    args,
+    { node: { type: 'string' }, rpc: { type: 'string' }, json: { type: 'boolean' } },
+    'status',
+  );
   if (v.help === true) {
     process.stdout.write(statusUsage);
     return;
   }
-  const rpc = (typeof v.rpc === 'string' ? v.rpc : 'http://127.0.0.1:26657').replace(/\/$/, '');
-  if (!/^https?:\/\/[^\s/]+$/.test(rpc))
-    throw argsError('--rpc must be a URL such as http://127.0.0.1:26657', 'status');
+  if (typeof v.node === 'string' && typeof v.rpc === 'string')
+    throw argsError('give --node only (--rpc is its deprecated old name)', 'status');
+  // flag > CARELEDGER_NODE > the client config > the default, as for the health commands.
+  const given = typeof v.node === 'string' ? v.node : v.rpc;
+  const flag = typeof v.node === 'string' ? '--node' : '--rpc';
+  const rpc =
+    typeof given === 'string'
+      ? checkNodeUrl(given, flag)
+      : (configDefaults(processEnv()).node?.value ?? DEFAULT_NODE);
   const get = async <T>(path: string): Promise<T> => {
     let res: Response;
     try {

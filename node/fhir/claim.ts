@@ -59,11 +59,22 @@ export function claimResource(c: Claim, ctx: ReadContext): FhirJson {
     meta: readMeta(ctx),
     extension: [committedHeight(submitted.height)],
     identifier: [identifier(SYSTEM.claimId, c.id)],
-    status: 'active',
+    // A claim an amendment replaced is withdrawn: FHIR's financial status for that is cancelled.
+    status: c.status === 'superseded' ? 'cancelled' : 'active',
     type: professional,
     use: 'claim',
     patient: reference('Patient', c.patient),
     created: instant(submitted.time),
+    ...(c.supersedes === null
+      ? {}
+      : {
+          related: [
+            {
+              claim: reference('Claim', c.supersedes),
+              relationship: concept(RELATED_CLAIM, 'prior', 'Prior Claim'),
+            },
+          ],
+        }),
     insurer: reference('Organization', c.payer),
     provider: reference('Organization', c.provider),
     priority: concept(SYSTEM.processPriority, 'normal', 'Normal'),
@@ -74,11 +85,14 @@ export function claimResource(c: Claim, ctx: ReadContext): FhirJson {
   };
 }
 
-/** The latest adjudication of a claim, or null while it is only submitted. */
+/** The latest adjudication of a claim, or null while it is only submitted (or was superseded unpaid). */
 export function adjudicationOf(c: Claim): ClaimStep | null {
   const last = c.history[c.history.length - 1]!;
-  return last.status === 'submitted' ? null : last;
+  return last.status === 'submitted' || last.status === 'superseded' ? null : last;
 }
+
+/** HL7's related-claim relationship codes (an amendment names the claim it replaces as prior). */
+const RELATED_CLAIM = 'http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship';
 
 function allowed(c: Claim, step: ClaimStep, line: number): bigint {
   if (step.status === 'denied') return 0n;

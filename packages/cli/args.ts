@@ -15,6 +15,7 @@ import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.ts';
 import { fromHex } from '../crypto/hash.ts';
 import { DAY_MS, oneOf } from '../health/codes.ts';
 import { type IdKind, isIdOf, isMemberId } from '../health/ids.ts';
+import { compareStrings } from '../health/provision.ts';
 import type { CliIo } from './io.ts';
 
 /** One option of a command: how it parses, and the line `--help` shows for it. */
@@ -143,13 +144,19 @@ export function idsArg(v: Values, flag: string, kind: IdKind, required = false):
   return listArg(v, flag, required).map((id) => idValue(id, flag, kind));
 }
 
+/**
+ * A comma-separated set of codes, in any order and with repeats: returned deduplicated and sorted
+ * (the one order the chain's canonical sets accept), so `grant,revoke,approve` signs as
+ * `approve,grant,revoke`.
+ */
 export function codesArg<T extends string>(
   v: Values,
   flag: string,
   codes: readonly T[],
   required = false,
 ): T[] {
-  return listArg(v, flag, required).map((x) => oneOf(codes, x, `--${flag}`));
+  const set = new Set(listArg(v, flag, required).map((x) => oneOf(codes, x, `--${flag}`)));
+  return [...set].sort(compareStrings);
 }
 
 export function codeArg<T extends string>(v: Values, flag: string, codes: readonly T[]): T {

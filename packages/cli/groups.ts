@@ -6,6 +6,7 @@ import type { Group } from './command.ts';
 import { access } from './commands/access.ts';
 import { breakglass } from './commands/breakglass.ts';
 import { claim } from './commands/claim.ts';
+import { config } from './commands/config.ts';
 import { consent } from './commands/consent.ts';
 import { delegate } from './commands/delegate.ts';
 import { disclosures } from './commands/disclosures.ts';
@@ -28,6 +29,7 @@ export const GROUPS: Readonly<Record<string, Group>> = {
   breakglass,
   claim,
   gov,
+  config,
   member,
 };
 

@@ -27,7 +27,12 @@ export function usageOf(group: string, name: string, c: Command): string {
   const lines = [...rows, ['  -h, --help', 'show this help'] as const].map(
     ([left, help]) => `${left.padEnd(width)}${help}`,
   );
-  return `Usage: careledger ${group} ${name} ${[...required, '[options]'].join(' ')}
+  // --genesis and --key are needed but may come from the environment or the client config.
+  const settings = ['genesis', 'key']
+    .filter((flag) => Object.hasOwn(options, flag))
+    .map((flag) => `[--${flag} ${options[flag]!.arg}]`);
+  const positionals = c.positionals ?? [];
+  return `Usage: careledger ${group} ${name} ${[...positionals, ...required, ...settings, '[options]'].join(' ')}
 
 ${c.description}
 

@@ -6,6 +6,9 @@
 import type { TxReceipt } from '../client/health.ts';
 import { CareLedgerError } from '../core/errors.ts';
 import { toHex } from '../crypto/hash.ts';
+import { humanDuration, isoTime } from '../health/codes.ts';
+
+export { humanDuration, isoTime };
 
 /** A command's result: JSON for --json, and the lines a person reads. */
 export interface Output {
@@ -23,9 +26,29 @@ export function plain(value: unknown): unknown {
   return value;
 }
 
-/** `name  value` lines; nested values on one line as JSON. */
+/** Fields that hold a chain time (unix ms); `*Time` fields too. Fields named `*At` are heights. */
+const TIME_FIELDS: ReadonlySet<string> = new Set(['time', 'from', 'until', 'start', 'end', 'expiresAt']);
+
+/**
+ * `value` for a person: times (by field name) as ISO 8601, a claim line's `date` as its day, and
+ * durations (`*Ms`) as `90 d`. Only the text shows this; --json keeps the numbers, for machines.
+ */
+export function readable(value: unknown, field = ''): unknown {
+  if (typeof value === 'bigint') {
+    if (field === 'date') return isoTime(value).replace(/T00:00:00\.000Z$/, '');
+    if (TIME_FIELDS.has(field) || field.endsWith('Time')) return isoTime(value);
+    if (field.endsWith('Ms')) return humanDuration(value);
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((x) => readable(x, field));
+  if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array))
+    return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, readable(x, k)]));
+  return value;
+}
+
+/** `name  value` lines, times and durations readable; nested values on one line as JSON. */
 function fieldLines(fields: Record<string, unknown>): string {
-  const entries = Object.entries(plain(fields) as Record<string, unknown>);
+  const entries = Object.entries(plain(readable(fields)) as Record<string, unknown>);
   const width = Math.max(...entries.map(([k]) => k.length)) + 2;
   return entries
     .map(([k, x]) => `${k.padEnd(width)}${typeof x === 'string' ? x : JSON.stringify(x)}`)
@@ -65,11 +88,6 @@ export function listed<T>(
     json: plain({ height, [key]: rows }),
     text: rows.length === 0 ? `no ${none} (at height ${height})\n` : `${rows.map(line).join('\n')}\n`,
   };
-}
-
-/** A chain time (unix ms) as ISO 8601, or as ms where a date cannot hold it (a u64 can be past year 275760). */
-export function isoTime(ms: bigint): string {
-  return ms <= 8_640_000_000_000_000n ? new Date(Number(ms)).toISOString() : `${ms} ms`;
 }
 
 /**

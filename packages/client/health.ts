@@ -446,9 +446,17 @@ export class HealthClient {
     return this.send({ type: 'breakglass.declare', patient, reason });
   }
 
-  /** Submits a claim to `payer`; id = the claim id. */
-  submitClaim(patient: string, payer: string, lines: readonly ClaimLine[]): Promise<TxReceipt> {
-    return this.send(claimSubmitTx(patient, payer, lines));
+  /**
+   * Submits a claim to `payer`; id = the claim id. With `supersedes`, it amends that earlier claim
+   * of this provider (same patient and payer, not yet adjudicated), which becomes `superseded`.
+   */
+  submitClaim(
+    patient: string,
+    payer: string,
+    lines: readonly ClaimLine[],
+    opts: { readonly supersedes?: string | null } = {},
+  ): Promise<TxReceipt> {
+    return this.send(claimSubmitTx(patient, payer, lines, opts.supersedes ?? null));
   }
 
   /** Adjudicates a claim as its payer: amounts for `partial` only, a reason for `partial` and `denied`. */

@@ -81,9 +81,9 @@ const ACCESS_CODES: Record<Exclude<DecisionReason, 'PERMIT'>, HealthErrorCode> =
 
 /**
  * Checks an access and returns what its audit entry holds, or throws the refusal's code:
- * the patient exists; the recipient is another active member, or the patient itself (then the
- * purpose is PATRQT and no consent is needed: a patient's right of access); every record is the
- * patient's, held by the custodian, not erased; the release (if any) has not been recorded
+ * the patient exists; every record is the patient's, held by the custodian, not erased; the
+ * recipient is another active member, or the patient itself (then the purpose is PATRQT and no
+ * consent is needed: a patient's right of access); the release (if any) has not been recorded
  * before; and under break-glass (purpose ETREAT) the recipient's declaration is active, else the
  * policy engine permits the recipient each record.
  */
@@ -94,12 +94,8 @@ export async function checkAccess(
 ): Promise<AccessOutcome> {
   if ((await reader.patient(a.patient)) === null)
     throw healthError('PATIENT_NOT_FOUND', `patient ${a.patient} does not exist`);
-  const recipient = await reader.member(a.recipient);
-  // A member whose id happened to equal the patient's would be judged as that member, never as
-  // the patient: self-access needs the id to name no member at all.
-  const self = a.recipient === a.patient && recipient === null;
-  if (!self && (recipient === null || !recipient.active || recipient.id === a.custodian))
-    throw healthError('ACCESS_RECIPIENT_INVALID', 'the recipient is another active member, or the patient');
+  // Who may record comes first: a member recording another custodian's record is told that only
+  // the custodian records its disclosures, whoever it names as the recipient.
   const records: RecordAnchor[] = [];
   for (const id of a.records) {
     const record = await reader.record(id);
@@ -107,10 +103,24 @@ export async function checkAccess(
     if (record.patient !== a.patient)
       throw healthError('RECORD_PATIENT_MISMATCH', `record ${id} belongs to another patient`);
     if (record.custodian !== a.custodian)
-      throw healthError('RECORD_NOT_CUSTODIAN', `record ${id} is held by another custodian`);
+      throw healthError(
+        'RECORD_NOT_CUSTODIAN',
+        `record ${id} is held by ${record.custodian}: only the record's custodian records its disclosures`,
+      );
     if (record.erasure !== null) throw healthError('RECORD_ERASED', `record ${id} is erased`);
     records.push(record);
   }
+  const recipient = await reader.member(a.recipient);
+  // A member whose id happened to equal the patient's would be judged as that member, never as
+  // the patient: self-access needs the id to name no member at all.
+  const self = a.recipient === a.patient && recipient === null;
+  if (!self && (recipient === null || !recipient.active || recipient.id === a.custodian))
+    throw healthError(
+      'ACCESS_RECIPIENT_INVALID',
+      recipient?.id === a.custodian
+        ? 'a custodian does not disclose to itself: the recipient is another active member, or the patient'
+        : `the recipient ${a.recipient} is not an active member (nor the patient)`,
+    );
   if (a.release !== null) {
     const earlier = await reader.release(a.release);
     if (earlier !== null)

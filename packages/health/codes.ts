@@ -114,6 +114,32 @@ export const ADJUSTMENT_REASON = /^(?:CO|CR|OA|PI|PR)-[A-Z0-9]{1,4}$/;
 
 export const DAY_MS = 86_400_000n;
 
+/** A chain time (unix ms) as ISO 8601, or as ms where a date cannot hold it (a u64 can be past year 275760). */
+export function isoTime(ms: bigint): string {
+  return ms <= 8_640_000_000_000_000n ? new Date(Number(ms)).toISOString() : `${ms} ms`;
+}
+
+const DURATION_PARTS: readonly (readonly [bigint, string])[] = [
+  [DAY_MS, 'd'],
+  [3_600_000n, 'h'],
+  [60_000n, 'min'],
+  [1000n, 's'],
+  [1n, 'ms'],
+];
+
+/** A duration in ms for people: its two largest units, `90 d`, `1 d 12 h`, `30 min`, `0 ms`. */
+export function humanDuration(ms: bigint): string {
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, name] of DURATION_PARTS) {
+    if (rest >= unit && parts.length < 2) {
+      parts.push(`${rest / unit} ${name}`);
+      rest %= unit;
+    } else if (parts.length > 0) break;
+  }
+  return parts.length === 0 ? '0 ms' : parts.join(' ');
+}
+
 /** One of `list`, or HEALTH_CODE_INVALID naming the field. */
 export function oneOf<T extends string>(list: readonly T[], value: unknown, what: string): T {
   if (typeof value !== 'string' || !(list as readonly string[]).includes(value)) {

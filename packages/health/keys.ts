@@ -20,7 +20,8 @@
  *   h/pending/<patient>             ids of the patient's pending access requests
  *   h/expiry/<minute 16 hex>        ids of the requests that expire in that minute (unix ms / 60000)
  *   h/claim/<claim>                 a claim with its history
- *   h/dup/<sha256 hex>              the claim holding a line for (patient, provider, code, date)
+ *   h/dup/<sha256 hex>              the claim holding a line for (patient, payer, code, date): a
+ *                                   service is billed to a payer once, whoever bills it
  *   h/bg/<patient>/<member>         the member's latest break-glass declaration for the patient
  *   h/bgcount/<member>              how many break-glass declarations the member has made
  *   h/proposal/<proposal>           a governance proposal with its votes
@@ -78,8 +79,8 @@ export const stateKey = {
   pending: (patient: string): string => `h/pending/${patient}`,
   expiry: (minute: bigint): string => `h/expiry/${hex16(minute)}`,
   claim: (id: string): string => `h/claim/${id}`,
-  duplicate: (patient: string, provider: string, code: string, date: bigint): string =>
-    `h/dup/${toHex(sha256(encode(['careledger/claim-line/v1', patient, provider, code, date])))}`,
+  duplicate: (patient: string, payer: string, code: string, date: bigint): string =>
+    `h/dup/${toHex(sha256(encode(['careledger/claim-line/v2', patient, payer, code, date])))}`,
   breakGlass: (patient: string, member: string): string => `h/bg/${patient}/${member}`,
   breakGlassCount: (member: string): string => `h/bgcount/${member}`,
   proposal: (id: string): string => `h/proposal/${id}`,

@@ -709,8 +709,9 @@ export function claimLineFromFields(value: Canonical, what: string): ClaimLine {
   };
 }
 
-export type ClaimStatus = 'submitted' | 'approved' | 'partial' | 'denied';
-const CLAIM_STATUSES: readonly ClaimStatus[] = ['approved', 'denied', 'partial', 'submitted'];
+/** `superseded`: replaced by an amendment (`Claim.supersededBy`) before it was adjudicated. */
+export type ClaimStatus = 'submitted' | 'approved' | 'partial' | 'denied' | 'superseded';
+const CLAIM_STATUSES: readonly ClaimStatus[] = ['approved', 'denied', 'partial', 'submitted', 'superseded'];
 
 export interface ClaimStep {
   readonly status: ClaimStatus;
@@ -731,6 +732,10 @@ export interface Claim {
   readonly status: ClaimStatus;
   /** Every status the claim has had, oldest first. */
   readonly history: readonly ClaimStep[];
+  /** The earlier claim this one amends, or null. */
+  readonly supersedes: string | null;
+  /** The amendment that replaced this claim (status `superseded`), or null. */
+  readonly supersededBy: string | null;
 }
 
 export function encodeClaim(c: Claim): Uint8Array {
@@ -742,11 +747,13 @@ export function encodeClaim(c: Claim): Uint8Array {
     c.lines.map(claimLineFields),
     c.status,
     c.history.map((h) => [h.status, h.height, h.time, [...h.amounts], h.reason]),
+    c.supersedes,
+    c.supersededBy,
   ]);
 }
 
 export function decodeClaim(bytes: Uint8Array): Claim {
-  const f = s.tuple(readBytes(bytes, 'claim'), 7, 'claim');
+  const f = s.tuple(readBytes(bytes, 'claim'), 9, 'claim');
   return {
     id: idOf('claim', f[0]!, 'claim.id'),
     patient: idOf('patient', f[1]!, 'claim.patient'),
@@ -768,6 +775,8 @@ export function decodeClaim(bytes: Uint8Array): Claim {
         reason: opt(reason!, (v) => formatted(ADJUSTMENT_REASON, v, `claim.history[${i}].reason`)),
       };
     }),
+    supersedes: opt(f[7]!, (v) => idOf('claim', v, 'claim.supersedes')),
+    supersededBy: opt(f[8]!, (v) => idOf('claim', v, 'claim.supersededBy')),
   };
 }
 

@@ -115,6 +115,8 @@ export type HealthTx =
       readonly patient: string;
       readonly payer: string;
       readonly lines: readonly ClaimLine[];
+      /** The earlier claim this one amends (same provider, patient and payer, not adjudicated), or null. */
+      readonly supersedes: string | null;
     }
   | {
       readonly type: 'claim.adjudicate';
@@ -184,7 +186,7 @@ function fields(tx: HealthTx): Canonical[] {
     case 'breakglass.declare':
       return [tx.patient, tx.reason];
     case 'claim.submit':
-      return [tx.patient, tx.payer, tx.lines.map(claimLineFields)];
+      return [tx.patient, tx.payer, tx.lines.map(claimLineFields), tx.supersedes];
     case 'claim.adjudicate':
       return [tx.claim, tx.outcome, [...tx.amounts], tx.reason];
     case 'gov.propose':
@@ -348,7 +350,7 @@ function readTx(value: Canonical): HealthTx {
       };
     }
     case 'claim.submit': {
-      const [patient, payer, lines] = arity(3);
+      const [patient, payer, lines, supersedes] = arity(4);
       const list = s
         .list(lines!, MAX_CLAIM_LINES, 'lines')
         .map((l, i) => claimLineFromFields(l, `lines[${i}]`));
@@ -365,6 +367,7 @@ function readTx(value: Canonical): HealthTx {
         patient: idOf('patient', patient, 'patient'),
         payer: memberId(payer, 'payer'),
         lines: list,
+        supersedes: opt(supersedes!, (v) => idOf('claim', v, 'supersedes')),
       };
     }
     case 'claim.adjudicate': {
@@ -522,16 +525,18 @@ export function accessRecordTx(
   };
 }
 
-/** A claim payload; each line's records are sorted and deduplicated. */
+/** A claim payload; each line's records are sorted and deduplicated. `supersedes`: the claim it amends. */
 export function claimSubmitTx(
   patient: string,
   payer: string,
   lines: readonly ClaimLine[],
+  supersedes: string | null = null,
 ): HealthTxOf<'claim.submit'> {
   return {
     type: 'claim.submit',
     patient,
     payer,
     lines: lines.map((l) => ({ ...l, records: sortedSet(l.records) })),
+    supersedes,
   };
 }

@@ -10,7 +10,7 @@ import { CareLedgerError } from '../../packages/core/errors.ts';
 import { verifySignature } from '../../packages/crypto/ed25519.ts';
 import { equalBytes, toHex } from '../../packages/crypto/hash.ts';
 import { checkAccess, policyConsents } from '../../packages/health/access.ts';
-import { DAY_MS, type Purpose } from '../../packages/health/codes.ts';
+import { DAY_MS, humanDuration, isoTime, type Purpose } from '../../packages/health/codes.ts';
 import { healthError } from '../../packages/health/errors.ts';
 import { ANY_MEMBER, derivedId, nodePeerIdOf, patientIdOf, recordIdOf } from '../../packages/health/ids.ts';
 import { EXPIRY_SLOT_MS, stateKey } from '../../packages/health/keys.ts';
@@ -52,6 +52,7 @@ import { MAX_TOTAL_VOTING_POWER, MAX_VALIDATORS } from '../../packages/types/val
 import type { TxContext } from './context.ts';
 
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 /** Consents kept per (patient, grantee) after dropping those that can never be active again. */
 export const MAX_PAIR_CONSENTS = 32;
@@ -275,7 +276,7 @@ function checkDelegateGrant(ctx: TxContext, delegate: Delegate | null, p: Provis
   if (delegate.maxConsentMs !== null && (p.end === null || p.end > ctx.time + delegate.maxConsentMs))
     throw healthError(
       'DELEGATE_CONSENT_TOO_LONG',
-      `a consent from this delegate ends within ${delegate.maxConsentMs} ms`,
+      `a consent from this delegate must end within ${humanDuration(delegate.maxConsentMs)} of when it is given`,
     );
 }
 
@@ -371,7 +372,10 @@ async function createRequest(ctx: TxContext, tx: Tx<'request.create'>): Promise<
   await checkNamedRecords(ctx, tx.patient, tx.records);
   const { requestMaxTtlMs } = await ctx.params();
   if (tx.expiresAt <= ctx.time || tx.expiresAt > ctx.time + requestMaxTtlMs)
-    throw healthError('REQUEST_EXPIRY_INVALID', `a request expires within ${requestMaxTtlMs} ms from now`);
+    throw healthError(
+      'REQUEST_EXPIRY_INVALID',
+      `a request expires after now and within ${humanDuration(requestMaxTtlMs)} from now`,
+    );
   if (tx.periodEnd !== null && tx.periodEnd <= ctx.time)
     throw healthError('CONSENT_PERIOD_INVALID', 'the access asked for would already have ended');
   const pending = await ctx.idList(stateKey.pending(tx.patient));
@@ -635,11 +639,19 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
       );
   }
   const id = derivedId('claim', ctx.txHash);
+  // An amendment first takes the earlier claim's lines off the books, so it may bill them again.
+  if (tx.supersedes !== null) await supersedeClaim(ctx, tx, provider.id, id);
   for (const line of tx.lines) {
-    const key = stateKey.duplicate(tx.patient, provider.id, line.code, line.date);
-    if ((await ctx.get(key)) !== null)
-      throw healthError('CLAIM_DUPLICATE', `service ${line.code} on that day was already claimed`);
-    ctx.put(key, new TextEncoder().encode(id));
+    // One mark per (patient, payer, service, day), whoever bills it: the same service billed to
+    // the same payer by a second institution is the cross-institution fraud this rule stops.
+    const key = stateKey.duplicate(tx.patient, payer.id, line.code, line.date);
+    const holder = await ctx.get(key);
+    if (holder !== null)
+      throw healthError(
+        'CLAIM_DUPLICATE',
+        `service ${line.code} on ${dayOf(line.date)} is already claimed from ${payer.id} for this patient, in claim ${utf8Decoder.decode(holder)}`,
+      );
+    ctx.put(key, utf8.encode(id));
   }
   ctx.putClaim({
     id,
@@ -649,6 +661,8 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
     lines: tx.lines,
     status: 'submitted',
     history: [{ status: 'submitted', height: ctx.height, time: ctx.time, amounts: [], reason: null }],
+    supersedes: tx.supersedes,
+    supersededBy: null,
   });
   await ctx.append('claims', tx.patient, id);
   await ctx.append('member-claims', provider.id, id);
@@ -659,8 +673,63 @@ async function submitClaim(ctx: TxContext, tx: Tx<'claim.submit'>): Promise<stri
     provider: provider.id,
     payer: payer.id,
     record: [...new Set(tx.lines.flatMap((l) => l.records))],
+    ...(tx.supersedes === null ? {} : { supersedes: tx.supersedes }),
   });
   return id;
+}
+
+/** `2026-01-15` for a date of service (unix ms at 00:00 UTC), for messages. */
+function dayOf(date: bigint): string {
+  return isoTime(date).replace(/T00:00:00\.000Z$/, '');
+}
+
+/**
+ * Marks `tx.supersedes` superseded by the amendment `id` and releases its duplicate marks. Only the
+ * provider that submitted it amends it, for the same patient and payer, and only while the payer
+ * has not adjudicated it: once adjudicated, a correction goes through the payer (a denial frees
+ * the lines for a new claim), so an amendment can never undo a payer's decision.
+ */
+async function supersedeClaim(
+  ctx: TxContext,
+  tx: Tx<'claim.submit'>,
+  providerId: string,
+  id: string,
+): Promise<void> {
+  const earlier = await ctx.needClaim(tx.supersedes!);
+  if (earlier.provider !== providerId || earlier.patient !== tx.patient || earlier.payer !== tx.payer)
+    throw healthError(
+      'CLAIM_SUPERSEDE_INVALID',
+      `claim ${earlier.id} can be amended only by its provider ${earlier.provider}, for the same patient and payer`,
+    );
+  if (earlier.status === 'superseded')
+    throw healthError(
+      'CLAIM_SUPERSEDED',
+      `claim ${earlier.id} is already superseded by ${earlier.supersededBy}`,
+    );
+  if (earlier.status !== 'submitted')
+    throw healthError(
+      'CLAIM_ALREADY_ADJUDICATED',
+      `claim ${earlier.id} is already ${earlier.status}; an adjudicated claim cannot be amended`,
+    );
+  await releaseDuplicateMarks(ctx, earlier);
+  ctx.putClaim({
+    ...earlier,
+    status: 'superseded',
+    supersededBy: id,
+    history: [
+      ...earlier.history,
+      { status: 'superseded', height: ctx.height, time: ctx.time, amounts: [], reason: null },
+    ],
+  });
+}
+
+/** Deletes the duplicate marks `claim` holds, so its lines may be billed again. */
+async function releaseDuplicateMarks(ctx: TxContext, claim: Claim): Promise<void> {
+  for (const line of claim.lines) {
+    const key = stateKey.duplicate(claim.patient, claim.payer, line.code, line.date);
+    const holder = await ctx.get(key);
+    if (holder !== null && utf8Decoder.decode(holder) === claim.id) ctx.del(key);
+  }
 }
 
 async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Promise<string> {
@@ -670,6 +739,11 @@ async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Prom
     throw healthError('CLAIM_WRONG_PAYER', `only ${claim.payer} adjudicates this claim`);
   if (!member.roles.includes('payer'))
     throw healthError('HEALTH_ROLE_REQUIRED', `${member.id} is no longer a payer`);
+  if (claim.status === 'superseded')
+    throw healthError(
+      'CLAIM_SUPERSEDED',
+      `claim ${claim.id} is superseded by ${claim.supersededBy}: adjudicate that one`,
+    );
   if (claim.status !== 'submitted')
     throw healthError('CLAIM_ALREADY_ADJUDICATED', `claim ${claim.id} is already ${claim.status}`);
   let amounts: bigint[];
@@ -692,12 +766,8 @@ async function adjudicateClaim(ctx: TxContext, tx: Tx<'claim.adjudicate'>): Prom
       break;
     case 'denied':
       amounts = [];
-      for (const line of claim.lines) {
-        // A denied line may be billed again (corrected): release its duplicate mark.
-        const key = stateKey.duplicate(claim.patient, claim.provider, line.code, line.date);
-        const holder = await ctx.get(key);
-        if (holder !== null && new TextDecoder().decode(holder) === claim.id) ctx.del(key);
-      }
+      // A denied line may be billed again (corrected).
+      await releaseDuplicateMarks(ctx, claim);
       break;
     default:
       return unreachable(tx.outcome);

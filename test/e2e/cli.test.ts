@@ -69,17 +69,18 @@ test('testnet creates 4 homes; start runs them; status shows heights advancing; 
   const rpc = `http://127.0.0.1:${BASE + 1}`;
   const heightOf = (out: string): number => Number(/^height\s+(\d+)$/m.exec(out)?.[1] ?? -1);
   const first = await until('a first block', 60_000, async () => {
-    const r = careledger('status', '--rpc', rpc);
+    const r = careledger('status', '--node', rpc);
     return r.code === 0 && heightOf(r.stdout) >= 1 ? heightOf(r.stdout) : null;
   });
   await until('heights advancing', 30_000, async () => {
-    const r = careledger('status', '--rpc', rpc);
+    const r = careledger('status', '--node', rpc);
     return heightOf(r.stdout) >= first + 2 ? true : null;
   });
-  const status = careledger('status', '--rpc', rpc);
+  const status = careledger('status', '--node', rpc);
   assert.match(status.stdout, /^chain\s+cli-e2e$/m);
   assert.match(status.stdout, /^voting power\s+10$/m);
   assert.match(status.stdout, /^peers\s+3$/m);
+  // --rpc, the old name of --node, still works.
   const json = JSON.parse(careledger('status', '--rpc', rpc, '--json').stdout);
   assert.type(json.sync_info.latest_block_height, 'string');
 

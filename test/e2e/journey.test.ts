@@ -201,8 +201,10 @@ test('the seed journey through the SDK on 4 processes; every answer proven', asy
     ['submitted', 'approved'],
   );
 
-  // 7. The same service for the same patient and day again: a duplicate, rejected.
+  // 7. The same service for the same patient and day again: a duplicate, rejected, from the same
+  // provider or from another institution billing the same payer.
   await refusedWith(hospital.submitClaim(alice, 'insurer', [line]), 'CLAIM_DUPLICATE');
+  await refusedWith(clinic.submitClaim(alice, 'insurer', [line]), 'CLAIM_DUPLICATE');
   assert.equal((await reader.claims(alice)).value, [claim.id]);
 
   // The audit trail is searchable by patient on every node, and all four agree on the chain.

@@ -2,17 +2,45 @@
  * `careledger access`: a custodian records a disclosure (the chain accepts it only if consent, or
  * an active break-glass declaration, permits it), and anyone asks for a proven policy decision.
  */
-import { ACTIONS, PURPOSES } from '../../health/codes.ts';
+import { ACTIONS, PURPOSES, type Purpose } from '../../health/codes.ts';
 import { MAX_ACCESS_RECORDS } from '../../health/model.ts';
-import { codeArg, idArg, idsArg, memberArg, timeArg } from '../args.ts';
+import {
+  argsError,
+  codeArg,
+  idArg,
+  idsArg,
+  memberArg,
+  optStr,
+  quoted,
+  timeArg,
+  type Values,
+} from '../args.ts';
 import { type Group, patientOption } from '../command.ts';
 import { receipt, shown } from '../output.ts';
+
+/** The purpose of every break-glass access (HL7 ETREAT: emergency treatment); the chain refuses any other. */
+const BREAK_GLASS_PURPOSE: Purpose = 'ETREAT';
+
+const actionOption = {
+  action: { arg: 'CODE', help: `the action: ${ACTIONS.join(', ')}`, required: true },
+} as const;
 
 const accessOptions = {
   ...patientOption,
   purpose: { arg: 'CODE', help: 'the purpose of use, e.g. TREAT', required: true },
-  action: { arg: 'CODE', help: `the action: ${ACTIONS.join(', ')}`, required: true },
+  ...actionOption,
 } as const;
+
+/** Break-glass is emergency treatment: --break-glass implies ETREAT, and refuses any other purpose. */
+function accessPurpose(v: Values): Purpose {
+  if (v['break-glass'] !== true) return codeArg(v, 'purpose', PURPOSES);
+  const given = optStr(v, 'purpose');
+  if (given !== undefined && given !== BREAK_GLASS_PURPOSE)
+    throw argsError(
+      `--break-glass is emergency treatment, purpose ${BREAK_GLASS_PURPOSE}: leave out --purpose (not ${quoted(given)})`,
+    );
+  return BREAK_GLASS_PURPOSE;
+}
 
 export const access: Group = {
   record: {
@@ -21,17 +49,25 @@ export const access: Group = {
       "Records that this custodian discloses --records to --recipient. The chain accepts it only if the\npatient's consents permit it now (or under an active break-glass declaration with --break-glass).",
     needs: 'signer',
     options: {
-      ...accessOptions,
+      ...patientOption,
+      purpose: {
+        arg: 'CODE',
+        help: `the purpose of use, e.g. TREAT (${BREAK_GLASS_PURPOSE} with --break-glass)`,
+        requiredUnless: 'break-glass',
+      },
+      ...actionOption,
       recipient: { arg: 'MEMBER', help: 'the member receiving the records', required: true },
       records: { arg: 'LIST', help: `record ids (1 to ${MAX_ACCESS_RECORDS})`, required: true },
-      'break-glass': { help: 'under an emergency break-glass declaration (purpose ETREAT)' },
+      'break-glass': {
+        help: `under the recipient's emergency break-glass declaration (implies --purpose ${BREAK_GLASS_PURPOSE})`,
+      },
     },
     async run({ v, client }) {
       return receipt(
         await client.recordAccess({
           patient: idArg(v, 'patient', 'patient'),
           recipient: memberArg(v, 'recipient'),
-          purpose: codeArg(v, 'purpose', PURPOSES),
+          purpose: accessPurpose(v),
           action: codeArg(v, 'action', ACTIONS),
           records: idsArg(v, 'records', 'record', true),
           breakGlass: v['break-glass'] === true,

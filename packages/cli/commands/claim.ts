@@ -39,7 +39,7 @@ export const claim: Group = {
   submit: {
     summary: 'submit a claim to a payer (signed by the provider)',
     description:
-      "Submits a claim: one --line per service, CODE:DATE:CENTS:RECORD[+RECORD] (CPT/HCPCS code, day of\nservice, billed amount in cents, the anchored records that back it). The payer must have the\npatient's consent to read those records for HPAYMT. Prints the claim id.",
+      "Submits a claim: one --line per service, CODE:DATE:CENTS:RECORD[+RECORD] (CPT/HCPCS code, day of\nservice, billed amount in cents, the anchored records that back it). The payer must have the\npatient's consent to read those records for HPAYMT. A service is billed to a payer once per\npatient and day, whoever bills it; to correct a claim not yet adjudicated, submit the corrected\none with --supersedes. Prints the claim id.",
     needs: 'signer',
     options: {
       ...patientOption,
@@ -50,12 +50,24 @@ export const claim: Group = {
         required: true,
         multiple: true,
       },
+      supersedes: {
+        arg: 'ID',
+        help: 'the claim this one amends: yours, same patient and payer, not yet adjudicated',
+      },
     },
     async run({ v, client }) {
       const lines = v.line;
       if (!Array.isArray(lines) || lines.length === 0) throw argsError('--line is required');
+      const supersedes = v.supersedes === undefined ? null : idArg(v, 'supersedes', 'claim');
       return receipt(
-        await client.submitClaim(idArg(v, 'patient', 'patient'), memberArg(v, 'payer'), lines.map(claimLine)),
+        await client.submitClaim(
+          idArg(v, 'patient', 'patient'),
+          memberArg(v, 'payer'),
+          lines.map(claimLine),
+          {
+            supersedes,
+          },
+        ),
       );
     },
   },
@@ -89,6 +101,6 @@ export const claim: Group = {
     'claims',
     "list a patient's claim ids",
     "Lists the ids of the patient's claims, oldest first (proven).",
-    (client, patient) => client.claims(patient),
+    (client, patient, opts) => client.claims(patient, opts),
   ),
 };

@@ -5,7 +5,7 @@
 import { ACTIONS, CATEGORIES, PURPOSES } from '../../health/codes.ts';
 import { provision } from '../../health/provision.ts';
 import { codesArg, idArg, idsArg, memberArg, timeArg } from '../args.ts';
-import { type Group, idOption, patientOption } from '../command.ts';
+import { type Group, idOption, patientList, patientOption } from '../command.ts';
 import { isoTime, listed, receipt } from '../output.ts';
 
 export const consent: Group = {
@@ -14,6 +14,7 @@ export const consent: Group = {
     description:
       'Grants --grantee the --actions on the records in scope (--categories and/or --records) for the\n--purposes, from --start to --end. With --deny it is a deny rule instead (--grantee may be * for\nevery member). Prints the consent id.',
     needs: 'signer',
+    fixes: { DELEGATE_CONSENT_TOO_LONG: '--end', CONSENT_PERIOD_INVALID: '--start or --end' },
     options: {
       ...patientOption,
       grantee: { arg: 'MEMBER', help: 'the member id, or * with --deny', required: true },
@@ -56,7 +57,7 @@ export const consent: Group = {
     needs: 'chain',
     options: patientOption,
     async run({ v, client }) {
-      const ids = await client.consents(idArg(v, 'patient', 'patient'));
+      const ids = await patientList(client, idArg(v, 'patient', 'patient'), (c, p, o) => c.consents(p, o));
       const opts = { height: ids.height };
       const consents = await Promise.all(
         ids.value.map(async (id) => (await client.consent(id, opts)).value!),
@@ -76,7 +77,7 @@ export const consent: Group = {
         'consents',
         rows,
         (r) =>
-          `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${isoTime(r.end)}`}${r.revokedAt === null ? '' : `  revoked at ${r.revokedAt}`}`,
+          `${r.id}  ${r.type} ${r.grantee}  ${r.actions.join(',') || '*'} for ${r.purposes.join(',') || '*'} on ${r.scope.join(',') || '*'}${r.end === null ? '' : ` until ${isoTime(r.end)}`}${r.revokedAt === null ? '' : `  revoked at height ${r.revokedAt}`}`,
       );
     },
   },

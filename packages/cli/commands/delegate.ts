@@ -7,7 +7,7 @@ import { DELEGATE_POWERS, DELEGATE_ROLES, PURPOSES } from '../../health/codes.ts
 import { MAX_DELEGATES } from '../../health/model.ts';
 import { codeArg, codesArg, durationArg, idArg, type OptionSpecs, pubKeyArg, timeArg } from '../args.ts';
 import { type Group, patientOption } from '../command.ts';
-import { found, isoTime, listed, receipt } from '../output.ts';
+import { found, humanDuration, isoTime, listed, receipt } from '../output.ts';
 
 const delegateKeyOptions: OptionSpecs = {
   'delegate-key': {
@@ -75,7 +75,7 @@ export const delegate: Group = {
         'delegates',
         delegates,
         (d) =>
-          `${toHex(d.pubKey)}  ${d.role}  ${d.powers.join(',')} for ${d.purposes.join(',') || '*'}${d.maxConsentMs === null ? '' : `  consents within ${d.maxConsentMs} ms`}${d.expiresAt === null ? '' : `  until ${time(d.expiresAt)}`}`,
+          `${toHex(d.pubKey)}  ${d.role}  ${d.powers.join(',')} for ${d.purposes.join(',') || '*'}${d.maxConsentMs === null ? '' : `  consents within ${humanDuration(d.maxConsentMs)}`}${d.expiresAt === null ? '' : `  until ${time(d.expiresAt)}`}`,
       );
     },
   },

@@ -39,7 +39,14 @@ export const record: Group = {
         throw argsError('--salt: 16 to 64 bytes in hex');
       const salt = saltHex === undefined ? io.random(32) : fromHex(saltHex);
       const supersedes = v.supersedes === undefined ? null : idArg(v, 'supersedes', 'record');
-      const seal = sealRecord(fileArg(io, v, 'file'), fileArg(io, v, 'plaintext'), salt);
+      const encrypted = fileArg(io, v, 'file');
+      const plaintext = fileArg(io, v, 'plaintext');
+      // The same bytes twice is a plaintext about to be anchored as if encrypted.
+      if (Buffer.from(encrypted).equals(plaintext))
+        throw argsError(
+          '--file and --plaintext hold the same bytes: --file is the encrypted record (to encrypt, store and anchor a record in one step, use careledger record put)',
+        );
+      const seal = sealRecord(encrypted, plaintext, salt);
       const r = await client.anchorRecord({ patient: patientId, category, supersedes, ...seal });
       // A generated salt is printed (it must be kept with the record); one given is not echoed.
       const shownSalt = saltHex === undefined ? { salt } : {};
@@ -56,7 +63,7 @@ export const record: Group = {
     'records',
     "list a patient's record ids",
     'Lists the ids of every record anchored for the patient, oldest first (proven).',
-    (client, patient) => client.records(patient),
+    (client, patient, opts) => client.records(patient, opts),
   ),
   erase: {
     summary: 'erase a record: marked on chain, its key shredded in this node (signed by the custodian)',

@@ -4,7 +4,7 @@
  */
 import { ACTIONS, CATEGORIES, DAY_MS, PURPOSES, REQUEST_REASONS } from '../../health/codes.ts';
 import { codeArg, codesArg, idArg, idsArg, timeArg } from '../args.ts';
-import { type Group, idOption, patientOption } from '../command.ts';
+import { type Group, idOption, patientList, patientOption } from '../command.ts';
 import { listed, receipt } from '../output.ts';
 
 export const request: Group = {
@@ -13,6 +13,7 @@ export const request: Group = {
     description:
       'Asks the patient for --actions on the records in scope for the --purposes. The request closes\nunanswered at --expires (default in 7 days). Prints the request id.',
     needs: 'signer',
+    fixes: { REQUEST_EXPIRY_INVALID: '--expires', CONSENT_PERIOD_INVALID: '--period-end' },
     options: {
       ...patientOption,
       purposes: { arg: 'LIST', help: 'purposes of use, e.g. TREAT', required: true },
@@ -42,6 +43,7 @@ export const request: Group = {
     description:
       'Approves a pending request, creating a consent with the requested scope. Prints the consent id.',
     needs: 'signer',
+    fixes: { DELEGATE_CONSENT_TOO_LONG: '--period-end', CONSENT_PERIOD_INVALID: '--period-end' },
     options: {
       ...idOption('request'),
       'period-end': { arg: 'TIME', help: 'end the access at this UTC time instead of the requested one' },
@@ -69,7 +71,9 @@ export const request: Group = {
     options: { ...patientOption, all: { help: 'every request, not only the pending ones' } },
     async run({ v, client }) {
       const id = idArg(v, 'patient', 'patient');
-      const ids = v.all === true ? await client.requests(id) : await client.pendingRequests(id);
+      const ids = await patientList(client, id, (c, p, o) =>
+        v.all === true ? c.requests(p, o) : c.pendingRequests(p, o),
+      );
       const opts = { height: ids.height };
       const rows = await Promise.all(ids.value.map(async (q) => (await client.request(q, opts)).value!));
       return listed(

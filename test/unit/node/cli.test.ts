@@ -5,7 +5,7 @@
  * CLI; the spawns of a test run side by side.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,10 +23,14 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs `careledger ARGS` (CARELEDGER_DEBUG unset unless `env` sets it). */
-function careledger(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs `careledger ARGS` (CARELEDGER_DEBUG unset unless `env` sets it), by default as node/cli.ts. */
+function careledger(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+  script = cli,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, CARELEDGER_DEBUG: undefined, ...env },
     });
     let stdout = '';
@@ -124,15 +128,61 @@ test('init names the folder when it cannot be a member id, and an unwritable hom
   );
 });
 
+test('status takes --node like every chain command; --rpc still works; CARELEDGER_NODE is the default', async () => {
+  const html = await serving('<html>not an RPC</html>', 'text/html');
+  // No user config is read: XDG_CONFIG_HOME points at an empty folder.
+  const xdg = mkdtempSync(join(tmpdir(), 'careledger-xdg-'));
+  try {
+    const [byNode, byRpc, byEnv, both, bad] = await Promise.all([
+      careledger(['status', '--node', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status', '--rpc', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status'], { XDG_CONFIG_HOME: xdg, CARELEDGER_NODE: html.url }),
+      careledger(['status', '--node', html.url, '--rpc', html.url], { XDG_CONFIG_HOME: xdg }),
+      careledger(['status', '--node', 'localhost:26657'], { XDG_CONFIG_HOME: xdg }),
+    ]);
+    for (const r of [byNode, byRpc, byEnv])
+      assert.match(failed(r, 'RPC_ERROR'), `${html.url} did not answer JSON-RPC`);
+    assert.match(failed(both, 'CLI_ARGS_INVALID'), 'give --node only');
+    assert.match(failed(bad, 'CLI_ARGS_INVALID'), '--node: "localhost:26657" is not a URL');
+    const help = await careledger(['status', '--help']);
+    assert.match(help.stdout, /^Usage: careledger status \[--node URL\]/);
+    assert.match(help.stdout, /--rpc URL\s+deprecated/);
+  } finally {
+    html.server.close();
+    rmSync(xdg, { recursive: true, force: true });
+  }
+});
+
+test('node/bin.ts, the executable: runs the command line with the compile cache in the user cache folder', async () => {
+  const bin = join(import.meta.dirname, '..', '..', '..', 'node', 'bin.ts');
+  const cache = mkdtempSync(join(tmpdir(), 'careledger-cache-'));
+  const run = (args: string[], env: Record<string, string>) =>
+    careledger(args, { NODE_COMPILE_CACHE: undefined, XDG_CACHE_HOME: cache, ...env }, bin);
+  try {
+    const off = await run(['--help'], { NODE_DISABLE_COMPILE_CACHE: '1' });
+    assert.is(off.code, 0, off.stderr);
+    assert.not.ok(existsSync(join(cache, 'careledger')), 'no cache when it is turned off');
+    const first = await run(['--help'], {});
+    assert.is(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^Usage: careledger <command>/);
+    assert.ok(readdirSync(join(cache, 'careledger', 'compile-cache')).length > 0, 'the cache is written');
+    // A health command and a failure behave as through node/cli.ts.
+    const bad = await run(['keys', 'show'], {});
+    assert.match(failed(bad, 'CLI_ARGS_INVALID'), '--key is required');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
 test('status: a non-JSON answer is RPC_ERROR; an unexpected error is one line, its stack only with CARELEDGER_DEBUG=1', async () => {
   const html = await serving('<html>not an RPC</html>', 'text/html');
   // JSON-RPC, but no /status fields: the CLI trips over it (a TypeError, not a CareLedgerError).
   const odd = await serving('{"jsonrpc":"2.0","id":-1,"result":{}}', 'application/json');
   try {
     const [page, unexpected, debug] = await Promise.all([
-      careledger(['status', '--rpc', html.url]),
-      careledger(['status', '--rpc', odd.url]),
-      careledger(['status', '--rpc', odd.url], { CARELEDGER_DEBUG: '1' }),
+      careledger(['status', '--node', html.url]),
+      careledger(['status', '--node', odd.url]),
+      careledger(['status', '--node', odd.url], { CARELEDGER_DEBUG: '1' }),
     ]);
     assert.match(failed(page, 'RPC_ERROR'), `${html.url} did not answer JSON-RPC`);
     assert.not.match(failed(unexpected, 'CLI_UNEXPECTED'), /\sat\s/);

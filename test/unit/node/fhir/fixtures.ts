@@ -187,6 +187,7 @@ export async function journey(): Promise<Journey> {
       type: 'claim.submit',
       patient: alice.id,
       payer: 'good-insurance',
+      supersedes: null,
       lines: [
         { code: '99213', date: GENESIS_TIME, amount: 12_550n, records: [aProc2] },
         { code: 'G0008', date: GENESIS_TIME, amount: 4_200n, records: [aLab] },
@@ -203,6 +204,7 @@ export async function journey(): Promise<Journey> {
       type: 'claim.submit',
       patient: alice.id,
       payer: 'good-insurance',
+      supersedes: null,
       lines: [{ code: '80053', date: GENESIS_TIME - DAY, amount: 4_200n, records: [aLab] }],
     });
     // The short consent's hour passes.

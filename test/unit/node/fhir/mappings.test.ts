@@ -177,6 +177,8 @@ test('ClaimResponse: approved pays as billed without a reason; denied pays nothi
     provider: 'city-hospital',
     payer: 'good-insurance',
     lines: [{ code: '99213', date: T, amount: 10_001n, records: [R] }],
+    supersedes: null,
+    supersededBy: null,
     status: 'approved',
     history: [],
   };

@@ -290,7 +290,7 @@ seeded('every command has --help, and every flag it documents is accepted', () =
     }
     assert.match(
       healthCommandUsage('record', 'anchor'),
-      'Usage: careledger record anchor --patient ID --category CODE --file FILE --plaintext FILE --genesis FILE --key FILE [options]',
+      'Usage: careledger record anchor --patient ID --category CODE --file FILE --plaintext FILE [--genesis FILE] [--key FILE] [options]',
     );
     // Without a command, a group prints its help to stderr and exits 2.
     const bare = await term.run('claim');

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
+import type { CliEnv } from '../../../../packages/cli/config.ts';
 import type { CliIo } from '../../../../packages/cli/io.ts';
 import { runHealthCommand } from '../../../../packages/cli/run.ts';
 import type { HealthTransport } from '../../../../packages/client/health.ts';
@@ -30,6 +31,11 @@ export class Terminal {
   private counter = 0;
   private micros = GENESIS_TIME * 1000n;
   readonly io: Partial<CliIo>;
+  /**
+   * The terminal's surroundings: no CARELEDGER_* variables and a config folder inside the temp
+   * folder, so no test reads the user's config; `cwd` is the temp folder (relative paths resolve there).
+   */
+  env: CliEnv = { vars: { XDG_CONFIG_HOME: join(this.dir, 'xdg') }, cwd: this.dir, home: this.dir };
 
   /** `seed` names the random source (salts, generated keys); `t` is the chain (any transport). */
   constructor(t: HealthTransport, seed: string) {
@@ -65,15 +71,19 @@ export class Terminal {
   async run(...args: string[]): Promise<Run> {
     let out = '';
     let err = '';
-    const code = await runHealthCommand(args, {
-      ...this.io,
-      stdout: (s) => {
-        out += s;
+    const code = await runHealthCommand(
+      args,
+      {
+        ...this.io,
+        stdout: (s) => {
+          out += s;
+        },
+        stderr: (s) => {
+          err += s;
+        },
       },
-      stderr: (s) => {
-        err += s;
-      },
-    });
+      this.env,
+    );
     this.transcript.push(out, err);
     return { code, out, err };
   }

@@ -11,6 +11,7 @@ import { hasCode } from '../../../../packages/core/errors.ts';
 import { toHex } from '../../../../packages/crypto/hash.ts';
 import { healthAppStateToJson, parseHealthAppState } from '../../../../packages/health/genesis.ts';
 import { derivedId, patientIdOf, recordIdOf } from '../../../../packages/health/ids.ts';
+import { stateKey } from '../../../../packages/health/keys.ts';
 import { defaultParams } from '../../../../packages/health/model.ts';
 import { provision } from '../../../../packages/health/provision.ts';
 import { decodeHealthTx, encodeHealthTx, type HealthTx, TX_TYPES } from '../../../../packages/health/tx.ts';
@@ -120,6 +121,14 @@ const samples: HealthTx[] = [
       { code: '99213', date: 86_400_000n, amount: 12_500n, records: [R] },
       { code: 'A0425', date: 0n, amount: 1n, records: [R] },
     ],
+    supersedes: null,
+  },
+  {
+    type: 'claim.submit',
+    patient: P,
+    payer: 'good-insurance',
+    lines: [{ code: '99213', date: 86_400_000n, amount: 12_000n, records: [R] }],
+    supersedes: `k${'0'.repeat(32)}`,
   },
   {
     type: 'claim.adjudicate',
@@ -238,6 +247,41 @@ test('golden: the bytes of a payload and the derived ids do not change by accide
     `98ad6163636573732e7265636f7264d92170${'31'.repeat(32)}ac6e6f7274682d636c696e6963a55452454154a472656164` +
       `91d92172${'61'.repeat(32)}c2c420${'01'.repeat(32)}`,
   );
+  // New with claim amendments: claim.submit's fourth field, the claim it supersedes (nil if none).
+  const claimLine = { code: '99213', date: 86_400_000n, amount: 12_500n, records: [R] };
+  // fixarray(5) | "claim.submit" | patient | "good-insurance" | [[code, date, amount, [record]]] | supersedes
+  const claimPrefix =
+    `95ac636c61696d2e7375626d6974d92170${'31'.repeat(32)}ae676f6f642d696e737572616e6365` +
+    `9194a53939323133d30000000005265c00d300000000000030d491d92172${'61'.repeat(32)}`;
+  assert.is(
+    toHex(
+      encodeHealthTx({
+        type: 'claim.submit',
+        patient: P,
+        payer: 'good-insurance',
+        lines: [claimLine],
+        supersedes: null,
+      }),
+    ),
+    `${claimPrefix}c0`,
+  );
+  assert.is(
+    toHex(
+      encodeHealthTx({
+        type: 'claim.submit',
+        patient: P,
+        payer: 'good-insurance',
+        lines: [claimLine],
+        supersedes: `k${'0'.repeat(32)}`,
+      }),
+    ),
+    `${claimPrefix}d9216b${'30'.repeat(32)}`,
+  );
+  // The duplicate mark is keyed by payer, not provider (domain tag v2).
+  assert.is(
+    stateKey.duplicate(P, 'good-insurance', '99213', 86_400_000n),
+    'h/dup/c577a8a506d8ca4f7901a198aa91b6bf1371bc447b652f23803f14762cf0fd88',
+  );
 });
 
 test('the decoder refuses bad shapes, codes, ids and sets, with their codes', () => {
@@ -258,7 +302,7 @@ test('the decoder refuses bad shapes, codes, ids and sets, with their codes', ()
     encode(['claim.adjudicate', `k${'0'.repeat(32)}`, 'denied', [], 'patient lied']),
     'HEALTH_CODE_INVALID',
   );
-  const claim = (code: string) => encode(['claim.submit', P, 'good-insurance', [[code, 0n, 1n, [R]]]]);
+  const claim = (code: string) => encode(['claim.submit', P, 'good-insurance', [[code, 0n, 1n, [R]]], null]);
   refused(claim('diabetes'), 'HEALTH_CODE_INVALID');
   refused(claim('9921'), 'HEALTH_CODE_INVALID');
   refused(encode(['access.record', P, 'Dr. Jones', 'TREAT', 'read', [R], false, null]), 'HEALTH_ID_INVALID');
@@ -310,9 +354,18 @@ test('the decoder refuses bad shapes, codes, ids and sets, with their codes', ()
     encode(['record.anchor', P, 'Condition', HASH, new Uint8Array(31), 1n, null]),
     'HEALTH_PAYLOAD_INVALID',
   );
-  refused(encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 0n, [R]]]]), 'CLAIM_AMOUNTS_INVALID');
-  refused(encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 1n, []]]]), 'HEALTH_PAYLOAD_INVALID');
-  refused(encode(['claim.submit', P, 'good-insurance', []]), 'HEALTH_PAYLOAD_INVALID');
+  refused(
+    encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 0n, [R]]], null]),
+    'CLAIM_AMOUNTS_INVALID',
+  );
+  refused(
+    encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 1n, []]], null]),
+    'HEALTH_PAYLOAD_INVALID',
+  );
+  refused(encode(['claim.submit', P, 'good-insurance', [], null]), 'HEALTH_PAYLOAD_INVALID');
+  // The pre-amendment arity (no supersedes field) and a supersedes that is not a claim id.
+  refused(encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 1n, [R]]]]), 'HEALTH_PAYLOAD_INVALID');
+  refused(encode(['claim.submit', P, 'good-insurance', [['99213', 0n, 1n, [R]]], R]), 'HEALTH_ID_INVALID');
   refused(
     encode(['claim.adjudicate', `k${'0'.repeat(32)}`, 'approved', [1n], null]),
     'CLAIM_AMOUNTS_INVALID',

@@ -101,6 +101,15 @@ test('access.record: every way a disclosure is refused', () =>
     await h.fails(lab, accessTx(alice, 'nobody-here', [aLab]), 'ACCESS_RECIPIENT_INVALID');
     await h.fails(lab, accessTx(alice, 'city-hospital', [`r${'0'.repeat(32)}`]), 'RECORD_NOT_FOUND');
     await h.fails(insurer, accessTx(alice, 'city-hospital', [aLab]), 'RECORD_NOT_CUSTODIAN');
+    // A member recording a disclosure of another custodian's record to itself is told who may
+    // record it (the custodian), not that it is the wrong recipient.
+    await h.fails(hospital, accessTx(alice, 'city-hospital', [aLab]), 'RECORD_NOT_CUSTODIAN');
+    assert.match(
+      h.lastResult!.txResults[0]!.log,
+      "held by acme-lab: only the record's custodian records its disclosures",
+    );
+    await h.fails(lab, accessTx(alice, 'acme-lab', [aLab]), 'ACCESS_RECIPIENT_INVALID');
+    assert.match(h.lastResult!.txResults[0]!.log, 'a custodian does not disclose to itself');
     await h.fails(alice.key, accessTx(alice, 'city-hospital', [aLab]), 'HEALTH_UNAUTHORIZED');
     // A deny exception in another consent overrides the permit.
     const deny = await h.ok(alice.key, {
@@ -162,8 +171,13 @@ function line(code: string, day: bigint, amount: bigint, records: string[]): Cla
   return { code, date: GENESIS_TIME - day * DAY, amount, records: records.sort() };
 }
 
-function claimTx(lines: ClaimLine[], payer = 'good-insurance', who = alice): HealthTx {
-  return { type: 'claim.submit', patient: who.id, payer, lines };
+function claimTx(
+  lines: ClaimLine[],
+  payer = 'good-insurance',
+  who = alice,
+  supersedes: string | null = null,
+): HealthTx {
+  return { type: 'claim.submit', patient: who.id, payer, lines, supersedes };
 }
 
 const payForLabs = (h: Harness) =>
@@ -277,10 +291,13 @@ test('claims: consent, records, payer and dates are checked; duplicates are refu
       claimTx([line('80053', 2n, 50n, [aLab]), line('99213', 1n, 100n, [aProc])]),
       'CLAIM_DUPLICATE',
     );
-    // Another day, or another provider, is not.
+    // Another provider billing the same service on the same day to the same payer is a duplicate
+    // too (the cross-institution case), and the refusal names the claim that holds it.
+    await h.fails(clinic, claimTx([line('99213', 1n, 100n, [aProc])]), 'CLAIM_DUPLICATE');
+    assert.match(h.lastResult!.txResults[0]!.log, k);
+    // Another day is not.
     await h.ok(hospital, claimTx([line('99213', 2n, 100n, [aProc])]));
-    await h.ok(clinic, claimTx([line('99213', 1n, 100n, [aProc])]));
-    // A denied claim's lines may be billed again, corrected.
+    // A denied claim's lines may be billed again, corrected, by any provider.
     await h.ok(insurer, {
       type: 'claim.adjudicate',
       claim: k,
@@ -289,16 +306,133 @@ test('claims: consent, records, payer and dates are checked; duplicates are refu
       reason: 'CO-16',
     });
     assert.is((await h.claimOf(k)).status, 'denied');
-    await h.ok(hospital, claimTx([line('99213', 1n, 90n, [aProc])]));
+    await h.ok(clinic, claimTx([line('99213', 1n, 90n, [aProc])]));
     // Erased records and revoked consent stop claims.
     await h.ok(lab, { type: 'record.erase', record: aLab, reason: 'ENTERED_IN_ERROR' });
     await h.fails(hospital, claimTx([line('80053', 3n, 50n, [aLab])]), 'RECORD_ERASED');
     await h.ok(alice.key, { type: 'consent.revoke', consent: c });
     await h.fails(hospital, claimTx([line('99214', 3n, 50n, [aProc])]), 'CLAIM_CONSENT_MISSING');
     const all = await h.list('/health/claims', alice.id);
-    assert.is(all.length, 4);
+    assert.is(all.length, 3);
     assert.ok(all.every((id: Canonical) => typeof id === 'string'));
   }));
+
+test('claims: the same service and day billed to another payer is not a duplicate', async () => {
+  const h = await Harness.create([...MEMBERS, { id: 'other-insurance', roles: ['payer'] }]);
+  try {
+    await h.ok(hospital, registerTx(alice, 'city-hospital'));
+    const r = await h.ok(hospital, anchorTx(alice, 'proc', 'Procedure'));
+    for (const payer of ['good-insurance', 'other-insurance'])
+      await h.ok(alice.key, grantTx(alice, payer, { purposes: ['HPAYMT'], categories: ['Procedure'] }));
+    await h.ok(hospital, claimTx([line('99213', 1n, 100n, [r])]));
+    await h.ok(clinic, claimTx([line('99213', 1n, 100n, [r])], 'other-insurance'));
+    await h.fails(clinic, claimTx([line('99213', 1n, 100n, [r])]), 'CLAIM_DUPLICATE');
+  } finally {
+    await h.close();
+  }
+});
+
+const adjudicate = (claim: string, outcome: 'approved' | 'denied'): HealthTx => ({
+  type: 'claim.adjudicate',
+  claim,
+  outcome,
+  amounts: [],
+  reason: outcome === 'denied' ? 'CO-16' : null,
+});
+
+test('claims: an amendment supersedes the provider’s unadjudicated claim and may bill its lines again', () =>
+  scenario(async (h, { aLab, aProc }) => {
+    await payForLabs(h);
+    const k1 = await h.ok(
+      hospital,
+      claimTx([line('99213', 1n, 100n, [aProc]), line('80053', 1n, 50n, [aLab])]),
+    );
+    // Without supersedes the corrected claim is a duplicate of the first.
+    await h.fails(hospital, claimTx([line('99213', 1n, 120n, [aProc])]), 'CLAIM_DUPLICATE');
+    const k2 = await h.ok(hospital, claimTx([line('99213', 1n, 120n, [aProc])], 'good-insurance', alice, k1));
+    const first = await h.claimOf(k1);
+    assert.is(first.status, 'superseded');
+    assert.is(first.supersededBy, k2);
+    assert.equal(
+      first.history.map((s) => s.status),
+      ['submitted', 'superseded'],
+    );
+    const second = await h.claimOf(k2);
+    assert.is(second.status, 'submitted');
+    assert.is(second.supersedes, k1);
+    assert.is(second.supersededBy, null);
+    const submitted = h.lastResult!.txResults[0]!.events[0]!;
+    assert.ok(submitted.attributes.some((a) => a.key === 'supersedes' && a.value === k1));
+    // The superseded claim's line the amendment dropped (80053) is free again; its other is now k2's.
+    await h.ok(hospital, claimTx([line('80053', 1n, 50n, [aLab])]));
+    await h.fails(hospital, claimTx([line('99213', 1n, 100n, [aProc])]), 'CLAIM_DUPLICATE');
+    assert.match(h.lastResult!.txResults[0]!.log, k2);
+    // The payer cannot adjudicate the superseded claim, and it cannot be superseded twice.
+    await h.fails(insurer, adjudicate(k1, 'approved'), 'CLAIM_SUPERSEDED');
+    await h.fails(
+      hospital,
+      claimTx([line('99213', 1n, 130n, [aProc])], 'good-insurance', alice, k1),
+      'CLAIM_SUPERSEDED',
+    );
+    // Both stay in the patient's list: the amendment does not hide the claim it replaced.
+    const listedClaims = await h.list('/health/claims', alice.id);
+    assert.equal(listedClaims.slice(0, 2), [k1, k2]);
+    assert.is(listedClaims.length, 3);
+  }));
+
+test('claims: only the same provider amends, for the same patient and payer, before adjudication', () =>
+  scenario(async (h, { aProc }) => {
+    await payForLabs(h);
+    const k = await h.ok(hospital, claimTx([line('99213', 1n, 100n, [aProc])]));
+    const amend = (who = alice, payer = 'good-insurance') =>
+      claimTx([line('99213', 1n, 110n, [aProc])], payer, who, k);
+    // Another provider cannot replace the hospital's claim (and so cannot free its lines).
+    await h.fails(clinic, amend(), 'CLAIM_SUPERSEDE_INVALID');
+    assert.is((await h.claimOf(k)).status, 'submitted');
+    // Nor can it be moved to another payer by an amendment.
+    await h.fails(hospital, amend(alice, 'acme-lab'), 'CLAIM_PAYER_INVALID');
+    await h.fails(
+      hospital,
+      claimTx([line('99213', 1n, 100n, [aProc])], 'good-insurance', alice, `k${'0'.repeat(32)}`),
+      'CLAIM_NOT_FOUND',
+    );
+    // Once adjudicated, it is the payer's decision: no amendment.
+    await h.ok(insurer, adjudicate(k, 'approved'));
+    await h.fails(hospital, amend(), 'CLAIM_ALREADY_ADJUDICATED');
+    assert.is((await h.claimOf(k)).status, 'approved');
+  }));
+
+test('claims: an amendment for another patient is refused', async () => {
+  const h = await Harness.create([...MEMBERS, { id: 'other-insurance', roles: ['payer'] }]);
+  try {
+    await h.block([
+      h.tx(hospital, registerTx(alice, 'city-hospital')),
+      h.tx(hospital, registerTx(bob, 'city-hospital')),
+    ]);
+    const a = await h.ok(hospital, anchorTx(alice, 'a', 'Procedure'));
+    const b = await h.ok(hospital, anchorTx(bob, 'b', 'Procedure'));
+    for (const [who, payer] of [
+      [alice, 'good-insurance'],
+      [bob, 'good-insurance'],
+      [alice, 'other-insurance'],
+    ] as const)
+      await h.ok(who.key, grantTx(who, payer, { purposes: ['HPAYMT'], categories: ['Procedure'] }));
+    const k = await h.ok(hospital, claimTx([line('99213', 1n, 100n, [a])]));
+    await h.fails(
+      hospital,
+      claimTx([line('99213', 1n, 100n, [b])], 'good-insurance', bob, k),
+      'CLAIM_SUPERSEDE_INVALID',
+    );
+    await h.fails(
+      hospital,
+      claimTx([line('99213', 1n, 100n, [a])], 'other-insurance', alice, k),
+      'CLAIM_SUPERSEDE_INVALID',
+    );
+    assert.is((await h.claimOf(k)).status, 'submitted');
+  } finally {
+    await h.close();
+  }
+});
 
 test('claims: a member that is both provider and payer cannot pay its own claim', async () => {
   const h = await Harness.create([...MEMBERS, { id: 'mega-health', roles: ['payer', 'provider'] }]);

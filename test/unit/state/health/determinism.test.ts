@@ -166,6 +166,8 @@ async function generate(seed: number): Promise<{ blocks: Recorded[]; results: Fi
           const mine = records.filter((x) => x.patient === p);
           if (mine.length === 0) continue;
           const day = GENESIS_TIME / DAY + BigInt(Math.floor(r() * 3));
+          // Some claims amend an earlier one (succeeding only when it is the provider's, unadjudicated).
+          const supersedes = claims.length > 0 && r() < 0.2 ? pick(claims).id : null;
           add(member(pick(providers)), {
             type: 'claim.submit',
             patient: p.id,
@@ -178,6 +180,7 @@ async function generate(seed: number): Promise<{ blocks: Recorded[]; results: Fi
                 records: [pick(mine).id],
               },
             ],
+            supersedes,
           });
         } else if (choice < 0.85 && claims.length > 0) {
           const k = pick(claims);

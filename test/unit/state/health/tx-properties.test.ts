@@ -275,6 +275,7 @@ const payloadArbs: { readonly [T in HealthTxType]: fc.Arbitrary<HealthTxOf<T>> }
       }),
       { minLength: 1, maxLength: 50 },
     ),
+    supersedes: fc.option(idArb('claim'), { nil: null }),
   }),
   'claim.adjudicate': fc.oneof(
     fc.record({
