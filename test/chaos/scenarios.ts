@@ -3,7 +3,7 @@
  * (choices from the seeded PRNG), then heals everything it did; the runner then checks recovery,
  * safety and that no acknowledged tx was lost (checks.ts).
  */
-import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 
 import { loadHome } from '../../node/home.ts';
 import { peerIdFromNodeKey } from '../../p2p/identity.ts';
@@ -38,6 +38,17 @@ export interface Scenario {
   /** Nodes the runner starts and checks (default all). */
   readonly honest?: readonly number[];
   inject(ctx: ScenarioContext): Promise<void>;
+}
+
+/** The libfaketime library Debian's faketime package installs. */
+function libfaketime(): string {
+  const found = [
+    '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+    '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  ].find((p) => existsSync(p));
+  if (found === undefined)
+    throw new Error('libfaketime.so.1 not found: install Debian\'s "faketime" package');
+  return found;
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,7 +164,9 @@ export const SCENARIOS: readonly Scenario[] = [
       for (const skew of skews) {
         ctx.say(`node ${i} restarted with its clock ${skew}`);
         await ctx.net.stop(i);
-        ctx.net.wrap(i, ['faketime', '-f', skew]);
+        // libfaketime preloaded through env, which execs node: the faketime program forks
+        // instead, and a signal to it would not reach the node.
+        ctx.net.wrap(i, ['env', `LD_PRELOAD=${libfaketime()}`, `FAKETIME=${skew}`]);
         ctx.net.start(i);
         await pause(each);
       }
