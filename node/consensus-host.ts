@@ -17,6 +17,7 @@ import {
   defaultDriverOptions,
   type ProposedBlock,
 } from '../consensus/driver.ts';
+import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import {
   type ConsensusMessage,
   encodeMessage,
@@ -24,7 +25,6 @@ import {
   isFullProposal,
   isProposalByHashes,
 } from '../consensus/messages.ts';
-import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import { DoubleSignGuard, FileSignStateStore } from '../consensus/privval.ts';
 import { FileWal } from '../consensus/wal.ts';
 import type { P2PHost, Verdict } from '../p2p/host.ts';
