@@ -42,9 +42,11 @@ export class EvidenceGossip {
 
   /** Publishes the evidence due at `now` (ms), in lists a peer's decoder takes whole. */
   tick(now: number): void {
-    const due = this.m.pool.due(now);
     // A list holds at most what one block may carry: the receiver's bound (decodeEvidenceList).
-    const max = Math.max(1, this.m.head.chain.blockLimits.maxEvidence);
+    // A chain whose blocks carry none (max_evidence 0) has no use for it, and peers would refuse it.
+    const max = this.m.head.chain.blockLimits.maxEvidence;
+    if (max < 1) return;
+    const due = this.m.pool.due(now);
     for (let i = 0; i < due.length; i += max)
       this.m.gossip.publish('evidence', encodeEvidenceList(due.slice(i, i + max)));
   }

@@ -2,7 +2,7 @@
  * node/evidence-gossip.ts's sending side alone (the receiving side is in inbound.test.ts, the
  * commit side in commit-pipeline.test.ts): each tick publishes on the evidence topic what the pool
  * says is due (new evidence at once, again 1 s, 2 s and then every 4 s later), in lists of at most
- * the chain's max_evidence that a peer's decoder takes whole.
+ * the chain's max_evidence that a peer's decoder takes whole (none when that is 0).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -74,6 +74,13 @@ test('due evidence goes out in lists of at most max_evidence, each whole for the
   for (const e of all) pool.add(e, 0);
   gossip.tick(0);
   assert.equal(sent, [hashes(all.slice(0, 2)), hashes(all.slice(2, 4)), hashes(all.slice(4))]);
+});
+
+test('a chain whose blocks carry no evidence publishes none (peers would refuse a list)', () => {
+  const { pool, gossip, sent } = reactor(0);
+  pool.add(equivocation(1), 0);
+  gossip.tick(0);
+  assert.equal(sent, []);
 });
 
 test.run();

@@ -142,9 +142,10 @@ test('an evidence list: verified evidence enters the pool, is due to peers, and 
   assert.is(await evidenceVerdict(node, encodeEvidenceList([a, b])), 'ignore');
   assert.is(pool.size, 2);
   assert.equal(hashes(pool.due(Date.now())), hashes([a, b]), 'both go on to every peer');
-  // A copy, or another proof of a known offence, is not checked again (nor pooled twice).
+  // A copy, or another proof of a known offence, is not checked again (nor pooled twice): even a
+  // false one costs no signature check and counts against no one.
   const other = makeDuplicateVoteEvidence(a.voteA, precommit(fx, 1, 5n, 0, idOf('c-1-0')));
-  assert.is(await evidenceVerdict(node, encodeEvidenceList([a, other])), 'ignore');
+  assert.is(await evidenceVerdict(node, encodeEvidenceList([a, other, forged(other)])), 'ignore');
   assert.is(pool.size, 2);
 });
 
