@@ -7,7 +7,7 @@
  * that saw both, and whichever honest validator proposes next can put it in a block.
  *
  * The pool is in memory: a restarted node forgets what it held, and learns it again from its
- * peers' re-gossip (its own votes' equivocations are re-detected from its WAL at that height).
+ * peers' re-gossip, which goes on until a block carries the evidence.
  */
 import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import { decodeEvidenceList, encodeEvidenceList } from '../consensus/messages.ts';
