@@ -4,13 +4,14 @@
  * application and written with its state changes, indexes and the chain state in one synced
  * LevelDB batch (executor.ts); only then does anything after it run. After each commit: the txs
  * are remembered as committed, broadcast_tx_commit waiters are answered, the mempool and the
- * evidence pool drop what the block carried, RPC subscribers get the block, and the p2p gater
+ * evidence pool drop what the block carried (and the pool what has expired), RPC subscribers get the block, and the p2p gater
  * follows the member list.
  *
  * A decided block that cannot be executed and written stops the pipeline for good (`fail`).
  */
 import { EventEmitter } from 'node:events';
 import { proposedBlock } from '../consensus/driver.ts';
+import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, encodeBlock } from '../packages/types/block.ts';
@@ -19,7 +20,6 @@ import { type Commit, CommitFlag, verifyCommit } from '../packages/types/commit.
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
 import type { Db } from '../state/db.ts';
-import type { EvidencePool } from './evidence-pool.ts';
 import { executeBlock } from './executor.ts';
 import type { Logger } from './log.ts';
 import type { MemberGate, Membership } from './membership.ts';
@@ -167,7 +167,7 @@ export class CommitPipeline {
       if (replayed.has(i)) continue;
       m.recent.add(tx.hash);
     }
-    m.evidence.committed(block.evidence);
+    m.evidence.committed(block.evidence, after);
     m.txs.clear();
     m.mempool.update(txs.map((tx) => tx.hash));
     m.log.info('committed', {

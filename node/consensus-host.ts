@@ -17,6 +17,7 @@ import {
   defaultDriverOptions,
   type ProposedBlock,
 } from '../consensus/driver.ts';
+import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import {
   type ConsensusMessage,
   encodeMessage,
@@ -36,7 +37,6 @@ import type { Application } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
 import type { ChainHead, CommitPipeline } from './commit-pipeline.ts';
 import type { NodeConfig } from './config.ts';
-import type { EvidencePool } from './evidence-pool.ts';
 import type { Gossip } from './gossip.ts';
 import type { OpenConsensus } from './inbound.ts';
 import type { Logger } from './log.ts';
@@ -67,8 +67,8 @@ export interface NodeConsensusModules {
   readonly txBatcher: Pick<TxBatcher, 'flush'>;
   readonly app: Pick<Application, 'prepareProposal' | 'processProposal'>;
   readonly mempool: Pick<Mempool, 'reap'>;
-  readonly blocks: Pick<BlockStore, 'block' | 'commit'>;
-  readonly evidence: EvidencePool;
+  readonly blocks: Pick<BlockStore, 'block' | 'commit' | 'isEvidenceCommitted'>;
+  readonly evidence: Pick<EvidencePool, 'forBlock' | 'add'>;
   readonly txs: CheckedTxs;
   readonly commits: Pick<CommitPipeline, 'validate' | 'decided'>;
   readonly syncPeers: SyncPeers;
@@ -240,14 +240,14 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
   // The ConsensusHost seam (consensus/driver.ts).
 
   buildBlock(): Block {
-    const { head, app, mempool, evidence, txs: checked } = this.m;
+    const { head, app, mempool, blocks, evidence, txs: checked } = this.m;
     const chain = head.chain;
     const limits = chain.blockLimits;
     const txs = app.prepareProposal(mempool.reap(limits.maxTxs, MAX_BLOCK_TXS_BYTES));
     const block = buildBlock(chain, {
       txs: txs.map((t) => t.bytes),
       txHashes: txs.map((t) => t.hash),
-      evidence: evidence.forBlock(chain, limits.maxEvidence),
+      evidence: evidence.forBlock(chain, (hash) => blocks.isEvidenceCommitted(hash), limits.maxEvidence),
       time: BigInt(Date.now()),
       proposer: this.ownAddress,
     });
@@ -300,7 +300,8 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
   }
 
   evidence(e: DuplicateVoteEvidence): void {
-    if (this.m.evidence.add(e))
+    // Gossiped to every peer from the next tick on (evidence-gossip.ts).
+    if (this.m.evidence.add(e, Date.now()))
       this.m.log.warn('equivocation detected', {
         validator: e.voteA.validatorIndex,
         height: e.voteA.height,

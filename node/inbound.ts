@@ -1,17 +1,20 @@
 /**
  * What peers send this node, routed to the module that handles it: gossip validation (a batch of
- * client txs to the mempool, a consensus message to consensus) and sync requests (sync/requests.ts).
+ * client txs to the mempool, a consensus message to consensus, an evidence list to the evidence
+ * pool once checked: evidence-gossip.ts) and sync requests (sync/requests.ts).
  * This is the p2p host's handler object, built before the host.
  *
  * Consensus is closed until its WAL is replayed (`open`): before that the driver is fresh
  * (unlocked, round 0) and what it signed could break a lock the WAL holds, so consensus messages
  * are ignored and round requests answered with nothing. Peers re-send what matters.
  */
+import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import type { P2PHandlers, TopicKind, Verdict } from '../p2p/host.ts';
 import type { Block } from '../packages/types/block.ts';
 import type { Commit } from '../packages/types/commit.ts';
 import type { BlockStore } from '../state/block-store.ts';
 import type { ChainHead } from './commit-pipeline.ts';
+import { receiveEvidence } from './evidence-gossip.ts';
 import type { Logger } from './log.ts';
 import type { Mempool } from './mempool.ts';
 import type { CheckedTxs } from './seen-txs.ts';
@@ -26,8 +29,9 @@ export interface OpenConsensus {
 
 export interface InboundModules {
   readonly head: ChainHead;
-  readonly blocks: Pick<BlockStore, 'block' | 'commit'>;
+  readonly blocks: Pick<BlockStore, 'block' | 'commit' | 'validatorsAt' | 'isEvidenceCommitted'>;
   readonly mempool: Pick<Mempool, 'add'>;
+  readonly evidence: Pick<EvidencePool, 'knows' | 'add'>;
   readonly txs: Pick<CheckedTxs, 'local'>;
   isStopped(): boolean;
   /** The p2p module's logger. */
@@ -55,6 +59,11 @@ export class Inbound implements P2PHandlers {
       case 'consensus':
         if (this.m.isStopped() || this.consensus === null) return 'ignore';
         return this.consensus.receive(bytes, from);
+      case 'evidence': {
+        if (this.m.isStopped()) return 'ignore';
+        const { head, blocks, evidence, log } = this.m;
+        return receiveEvidence(bytes, { pool: evidence, head, blocks, log }, Date.now());
+      }
     }
   }
 

@@ -5,10 +5,12 @@
  *
  *  - seen-txs.ts        txs already checked (blocks seen this height) or committed (recently)
  *  - mempool.ts         client txs, checked once, bounded
- *  - evidence-pool.ts   equivocation evidence waiting for a block
+ *  - the evidence pool  equivocation evidence waiting for a block (consensus/evidence-pool.ts)
  *  - inbound.ts         what peers send, routed: gossip validation, sync requests (sync/requests.ts)
  *  - p2p/host.ts        the p2p host (libp2p), with `inbound` as its handlers
  *  - gossip.ts          publishing, with direct re-sends for a stuck height
+ *  - evidence-gossip.ts the evidence reactor: the pool's due evidence to every peer each tick, and
+ *                       peers' evidence checked before it enters the pool (called by inbound.ts)
  *  - tx-gossip.ts       client txs gossiped in batches
  *  - membership.ts      who may connect, following the chain
  *  - commit-pipeline.ts executing and writing each block, serialised; the chain head
@@ -21,6 +23,7 @@
  */
 import type { Server } from 'node:http';
 import type { ConsensusDriver } from '../consensus/driver.ts';
+import { EvidencePool } from '../consensus/evidence-pool.ts';
 import { createP2PHost, defaultP2POptions, type P2PHost } from '../p2p/host.ts';
 import { peerIdFromNodeKey } from '../p2p/identity.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
@@ -35,7 +38,7 @@ import { HealthApp } from '../state/health/app.ts';
 import { initChain, openApplication } from './app.ts';
 import { ChainHead, CommitPipeline } from './commit-pipeline.ts';
 import { NodeConsensus } from './consensus-host.ts';
-import { defaultEvidencePoolOptions, EvidencePool } from './evidence-pool.ts';
+import { EvidenceGossip, MAX_PENDING_EVIDENCE } from './evidence-gossip.ts';
 import { fhirRoute } from './fhir/router.ts';
 import { defaultGossipOptions, Gossip } from './gossip.ts';
 import type { Home } from './home.ts';
@@ -74,6 +77,7 @@ interface NodeModules {
   readonly inbound: Inbound;
   readonly p2p: P2PHost;
   readonly gossip: Gossip;
+  readonly evidenceGossip: EvidenceGossip;
   readonly txBatcher: TxBatcher;
   readonly commits: CommitPipeline;
   readonly consensus: NodeConsensus;
@@ -161,16 +165,14 @@ export class CareLedgerNode {
       metrics?.forMempool() ?? null,
     );
     const txs = new CheckedTxs(chain.chainId, mempool);
-    const evidence = new EvidencePool(defaultEvidencePoolOptions, {
-      isCommitted: (hash) => blocks.isEvidenceCommitted(hash),
-    });
+    const evidence = new EvidencePool(MAX_PENDING_EVIDENCE);
     const membership = new Membership(
       { peerId, persistentPeers: config.p2p.persistentPeers },
       { app, log: logs.p2p },
     );
     await membership.warnUnlistedPeers();
     const isStopped = () => timers.stopped;
-    const inbound = new Inbound({ head, blocks, mempool, txs, isStopped, log: logs.p2p });
+    const inbound = new Inbound({ head, blocks, mempool, evidence, txs, isStopped, log: logs.p2p });
     const p2p = await createP2PHost(
       {
         chainId: chain.chainId,
@@ -187,6 +189,7 @@ export class CareLedgerNode {
     const syncPeers = new SyncPeers(SYNC_SKIP_MS);
     p2p.on('peer:disconnect', ({ id }) => syncPeers.forget(id));
     const gossip = new Gossip(defaultGossipOptions, { p2p, log: logs.p2p });
+    const evidenceGossip = new EvidenceGossip({ pool: evidence, head, gossip });
     const txBatcher = new TxBatcher(
       TX_BATCH_BYTES,
       (batch) => gossip.publish('tx', batch),
@@ -265,6 +268,7 @@ export class CareLedgerNode {
       inbound,
       p2p,
       gossip,
+      evidenceGossip,
       txBatcher,
       commits,
       consensus,
@@ -326,11 +330,15 @@ export class CareLedgerNode {
     timers.every(TX_BATCH_INTERVAL_MS, () => txBatcher.flush());
   }
 
-  /** Periodic: re-gossip while stuck or announce our height, then block-sync if peers are ahead. */
+  /**
+   * Periodic: re-gossip while stuck or announce our height, the evidence due to every peer, then
+   * block-sync if peers are ahead.
+   */
   private tick(): void {
     if (this.m.timers.stopped) return;
     this.m.gossip.tick();
     this.m.consensus.tick();
+    this.m.evidenceGossip.tick(Date.now());
     this.m.sync.tick();
   }
 

@@ -1,5 +1,5 @@
 /**
- * Gossip: the two topics (tx, consensus), publishing on them, and the one validation path every
+ * Gossip: the topics (tx, consensus, evidence; topics.ts), publishing on them, and the one validation path every
  * incoming message takes, whether it came by gossip or straight over the sync protocol.
  *
  * Validation is bounded per topic (`maxPendingValidations` in flight; beyond it new messages are

@@ -22,7 +22,7 @@ import {
   RequestRefused,
 } from './reqresp.ts';
 import type { Penalties } from './scoring.ts';
-import { syncProtocol, type TopicKind } from './topics.ts';
+import { syncProtocol, TOPIC_KINDS, type TopicKind } from './topics.ts';
 
 /** What a caller may ask a peer for. */
 export type RequestKind = 'blocks';
@@ -33,7 +33,7 @@ export const HEADER_BYTES = 2;
 
 const KIND_BLOCKS = 1;
 const KIND_DIRECT = 2;
-const TOPIC_TAG: Record<TopicKind, number> = { tx: 1, consensus: 2 };
+const TOPIC_TAG: Record<TopicKind, number> = { tx: 1, consensus: 2, evidence: 3 };
 const VERDICT_TAG: Record<Verdict, number> = { accept: 0, ignore: 1, reject: 2 };
 
 export type SyncRequest =
@@ -66,8 +66,8 @@ export function decodeRequest(frame: Uint8Array): SyncRequest {
   if (kind === KIND_BLOCKS) return { type: 'blocks', body: frame.subarray(1) };
   if (kind === KIND_DIRECT) {
     const tag = frame[1];
-    const topic = tag === TOPIC_TAG.tx ? 'tx' : tag === TOPIC_TAG.consensus ? 'consensus' : null;
-    if (topic === null) throw new RequestRefused('malformed', `unknown topic tag ${String(tag)}`);
+    const topic = TOPIC_KINDS.find((kind) => TOPIC_TAG[kind] === tag);
+    if (topic === undefined) throw new RequestRefused('malformed', `unknown topic tag ${String(tag)}`);
     return { type: 'direct', topic, body: frame.subarray(2) };
   }
   if (kind === undefined) throw new RequestRefused('malformed', 'empty request');

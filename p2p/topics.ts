@@ -1,16 +1,21 @@
 /**
- * The names CareLedger uses on the wire, built and parsed in this one place: the two gossip topics
- * (`/careledger/<chainId>/tx/1`, `/careledger/<chainId>/consensus/1`) and the request/response
+ * The names CareLedger uses on the wire, built and parsed in this one place: the gossip topics
+ * (`/careledger/<chainId>/tx/1`, `/careledger/<chainId>/consensus/1`,
+ * `/careledger/<chainId>/evidence/1`) and the request/response
  * protocols (`/careledger/<chainId>/sync/1`, and any other registered through `protocolId`). The chain id is part of every name, so nodes of two
  * chains never exchange a message even if they reach each other; the trailing number is the
  * version of the encoding carried, bumped instead of changing a topic's meaning in place.
  */
 import { CareLedgerError } from '../packages/core/errors.ts';
 
-/** What a gossip topic carries. */
-export type TopicKind = 'tx' | 'consensus';
+/**
+ * What a gossip topic carries: client txs, consensus messages, or evidence lists (node/README.md).
+ * Evidence has its own topic, as CometBFT's evidence reactor has its own channel: each topic has
+ * its own bounded validation queue, so checking peers' evidence never crowds out votes.
+ */
+export type TopicKind = 'tx' | 'consensus' | 'evidence';
 
-export const TOPIC_KINDS: readonly TopicKind[] = ['tx', 'consensus'];
+export const TOPIC_KINDS: readonly TopicKind[] = ['tx', 'consensus', 'evidence'];
 
 const TOPIC_VERSION = 1;
 const SYNC_VERSION = 1;
@@ -29,7 +34,7 @@ export function checkChainId(chainId: string): void {
 }
 
 export function isTopicKind(value: string): value is TopicKind {
-  return value === 'tx' || value === 'consensus';
+  return (TOPIC_KINDS as readonly string[]).includes(value);
 }
 
 export function topicName(chainId: string, kind: TopicKind): string {

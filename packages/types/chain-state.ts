@@ -13,7 +13,7 @@
 
 import { type Canonical, decode, encode } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
-import { CareLedgerError, invalid } from '../core/errors.ts';
+import { CareLedgerError, hasCode, invalid } from '../core/errors.ts';
 import { equalBytes, merkleRoot, sha256, toHex } from '../crypto/hash.ts';
 import {
   type Block,
@@ -243,13 +243,35 @@ export function validateBlock(chain: ChainState, block: Block, evidence: Evidenc
     const hash = toHex(evidenceHash(e));
     if (seen.has(hash) || evidence.isCommitted(evidenceHash(e))) fail('evidence already committed');
     seen.add(hash);
-    const height = e.voteA.height;
-    if (height > chain.lastHeight || chain.lastHeight - height > chain.evidenceMaxAge)
-      fail('evidence height out of range');
-    const set = evidence.validatorsAt(height);
-    if (set === undefined) fail('evidence height has no known validator set');
-    verifyEvidence(chain.chainId, e, set!);
+    try {
+      checkEvidence(chain, e, (h) => evidence.validatorsAt(h));
+    } catch (err) {
+      // Evidence a block may not carry yet or any more is the block's fault, as a false proof is.
+      if (hasCode(err, 'EVIDENCE_OUT_OF_RANGE')) fail((err as Error).message);
+      throw err;
+    }
   }
+}
+
+/**
+ * Checks one evidence against the chain, as validateBlock checks each a block carries and a node
+ * checks a peer's gossiped evidence before it enters the pool: its height committed and within
+ * the maximum age, its votes a proven equivocation by a member of that height's validator set.
+ * Throws EVIDENCE_OUT_OF_RANGE (action ignore: a peer ahead of or behind us holds it honestly), or
+ * the proof's own failure (EVIDENCE_INVALID, VOTE_BAD_SIGNATURE, …; action reject).
+ */
+export function checkEvidence(
+  chain: ChainState,
+  e: DuplicateVoteEvidence,
+  validatorsAt: EvidenceLookup['validatorsAt'],
+): void {
+  const height = e.voteA.height;
+  const outOfRange = (message: string) => new CareLedgerError('EVIDENCE_OUT_OF_RANGE', message, 'ignore');
+  if (height > chain.lastHeight || chain.lastHeight - height > chain.evidenceMaxAge)
+    throw outOfRange(`evidence height ${height} out of range`);
+  const set = validatorsAt(height);
+  if (set === undefined) throw outOfRange(`evidence height ${height} has no known validator set`);
+  verifyEvidence(chain.chainId, e, set);
 }
 
 /**

@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
 import { decodeMessage, encodeMessage, encodeProposalByHashes } from '../../consensus/messages.ts';
 import { createP2PHost, type TopicKind } from '../../p2p/host.ts';
-import { parseTopic } from '../../p2p/topics.ts';
+import { parseTopic, TOPIC_KINDS } from '../../p2p/topics.ts';
 import { decode, encode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { keyPairFromSeed, signMessage } from '../../packages/crypto/ed25519.ts';
@@ -68,7 +68,8 @@ const host = await createP2PHost(
 );
 
 /** Gossip (not direct) messages received, by the peer that sent them and topic. */
-const gossipFrom = new Map<string, { tx: number; consensus: number }>();
+const gossipFrom = new Map<string, Record<TopicKind, number>>();
+const noGossip = (): Record<TopicKind, number> => ({ tx: 0, consensus: 0, evidence: 0 });
 let maxVoteHeight = -1n;
 let voteWaiter: ((vote: Vote) => void) | null = null;
 let voteWaiterPeer = '';
@@ -77,7 +78,7 @@ host.libp2p.services.pubsub.addEventListener('gossipsub:message', (evt) => {
   const from = evt.detail.propagationSource.toString();
   const kind = parseTopic(args.chainId, evt.detail.msg.topic);
   if (kind === null) return;
-  const counts = gossipFrom.get(from) ?? { tx: 0, consensus: 0 };
+  const counts = gossipFrom.get(from) ?? noGossip();
   counts[kind]++;
   gossipFrom.set(from, counts);
   if (kind !== 'consensus') return;
@@ -239,9 +240,9 @@ async function run(c: Command): Promise<Record<string, unknown>> {
     case 'stats':
       return {
         peerId: host.peerId,
-        gossip: gossipFrom.get(c.peer) ?? { tx: 0, consensus: 0 },
+        gossip: gossipFrom.get(c.peer) ?? noGossip(),
         connections: host.libp2p.getConnections().map((conn) => conn.remotePeer.toString()),
-        topicPeers: { tx: host.topicPeers('tx'), consensus: host.topicPeers('consensus') },
+        topicPeers: Object.fromEntries(TOPIC_KINDS.map((kind) => [kind, host.topicPeers(kind)])),
         requestsReceived,
       };
     case 'stop':

@@ -1,7 +1,8 @@
 /**
  * node/commit-pipeline.ts against a real LevelDB block store and a recording application: a
  * decided block is written and advances the chain head, answers broadcast_tx_commit waiters,
- * clears what the block carried and emits 'block'; the first one ends catching up; a synced
+ * clears what the block carried and emits 'block'; evidence a committed block carried is no longer
+ * gossiped to peers; the first one ends catching up; a synced
  * block needs a commit of +2/3 of the set for it; a block that cannot be executed stops the
  * pipeline for good (NODE_COMMIT_FAILED, one 'fatal').
  */
@@ -10,18 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { EvidencePool } from '../../../consensus/evidence-pool.ts';
+import { decodeEvidenceList } from '../../../consensus/messages.ts';
 import { ChainHead, CommitPipeline } from '../../../node/commit-pipeline.ts';
-import { EvidencePool } from '../../../node/evidence-pool.ts';
+import { EvidenceGossip } from '../../../node/evidence-gossip.ts';
 import { Membership } from '../../../node/membership.ts';
 import { CheckedTxs, RecentlyCommitted } from '../../../node/seen-txs.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf } from '../../../packages/types/block.ts';
 import { buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
+import {
+  type DuplicateVoteEvidence,
+  evidenceHash,
+  makeDuplicateVoteEvidence,
+} from '../../../packages/types/commit.ts';
 import { type CheckedTx, signTx } from '../../../packages/types/tx.ts';
 import type { Application, FinalizeResult } from '../../../state/application.ts';
 import { BlockStore } from '../../../state/block-store.ts';
 import { openDb } from '../../../state/db.ts';
-import { CHAIN_ID, idOf, keyFor, makeChain, signedCommit } from '../consensus/fixtures.ts';
+import { CHAIN_ID, idOf, keyFor, makeChain, precommit, signedCommit } from '../consensus/fixtures.ts';
 import { rejectsCode } from '../packages/fixtures.ts';
 import { recordingLogger } from './fixtures.ts';
 
@@ -70,13 +78,23 @@ const membership = new Membership(
 );
 const log = recordingLogger();
 const recent = new RecentlyCommitted();
+const evidence = new EvidencePool(10);
+/** What the evidence reactor publishes: each list as its evidence hashes. */
+const published: string[][] = [];
+const evidenceGossip = new EvidenceGossip({
+  pool: evidence,
+  head,
+  gossip: {
+    publish: (_kind, bytes) => published.push(decodeEvidenceList(bytes).map((e) => toHex(evidenceHash(e)))),
+  },
+});
 const pipeline = new CommitPipeline({
   head,
   db,
   blocks,
   app,
   mempool,
-  evidence: new EvidencePool({ maxPending: 10 }, { isCommitted: () => false }),
+  evidence,
   txs: new CheckedTxs(CHAIN_ID, mempool),
   recent,
   membership,
@@ -93,10 +111,14 @@ pipeline.events.on('block', (block, results) => {
 const fatal: string[] = [];
 pipeline.events.on('fatal', (err) => fatal.push(err.code));
 
-function next(txs: readonly CheckedTx[], chain: ChainState = head.chain): Block {
+function next(
+  txs: readonly CheckedTx[],
+  chain: ChainState = head.chain,
+  carried: readonly DuplicateVoteEvidence[] = [],
+): Block {
   return buildBlock(chain, {
     txs: txs.map((t) => t.bytes),
-    evidence: [],
+    evidence: carried,
     time: chain.lastBlockTime + 1000n,
     proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
   });
@@ -136,6 +158,25 @@ test('a synced block needs a commit of +2/3 for it; a good one is committed', as
   assert.equal(emitted, [1n, 2n]);
 });
 
+test('evidence a committed block carried leaves the pool: no longer gossiped, not taken again', async () => {
+  // Validator 2 precommitted two blocks at height 1; another node proposes the evidence.
+  const e = makeDuplicateVoteEvidence(
+    precommit(made.fx, 2, 1n, 0, idOf('one')),
+    precommit(made.fx, 2, 1n, 0, idOf('two')),
+  );
+  assert.ok(evidence.add(e, 0));
+  evidenceGossip.tick(0);
+  const sent = [[toHex(evidenceHash(e))]];
+  assert.equal(published, sent, 'new evidence goes out at once');
+  const block = next([], head.chain, [e]);
+  await pipeline.decided(block, commitFor(block));
+  assert.is(pipeline.chain.lastHeight, 3n);
+  assert.is(evidence.size, 0);
+  evidenceGossip.tick(60_000);
+  assert.equal(published, sent, 'nothing more is published');
+  assert.not.ok(evidence.add(e, 60_000), 'a copy from a peer is known, not pooled again');
+});
+
 test('a block that cannot be executed stops the pipeline: NODE_COMMIT_FAILED, one fatal, no block after', async () => {
   broken = true;
   const block = next([tx('d')]);
@@ -145,7 +186,7 @@ test('a block that cannot be executed stops the pipeline: NODE_COMMIT_FAILED, on
   await rejectsCode(pipeline.decided(block, commitFor(block)), 'NODE_COMMIT_FAILED');
   await rejectsCode(pipeline.synced(block, commitFor(block)), 'NODE_COMMIT_FAILED');
   assert.equal(fatal, ['NODE_COMMIT_FAILED'], 'the owner is told once');
-  assert.is(pipeline.chain.lastHeight, 2n);
+  assert.is(pipeline.chain.lastHeight, 3n);
   assert.ok(log.lines.some((l) => l.level === 'error' && /could not be executed/.test(l.msg)));
   await pipeline.drain();
 });

@@ -1,8 +1,9 @@
 /**
  * node/consensus-host.ts alone (a real driver, WAL and sign state in a temp folder; fakes for the
  * rest): our proposal carries the txs the application prepared from the mempool and is not
- * checked again; a peer's block is valid only if the chain rules and the application both say so;
- * new evidence is pooled and reported once; a proposal with its whole block inside is rejected
+ * checked again, and the pool's evidence unless the block store holds it committed; a peer's
+ * block is valid only if the chain rules and the application both say so; new evidence is pooled
+ * (due to peers at once) and reported once; a proposal with its whole block inside is rejected
  * from a peer; the tick announces our status and switches to re-gossip once the height is stuck.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,19 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { EvidencePool } from '../../../consensus/evidence-pool.ts';
 import { decodeMessage, encodeMessage } from '../../../consensus/messages.ts';
 import { FileWal } from '../../../consensus/wal.ts';
 import { ChainHead } from '../../../node/commit-pipeline.ts';
 import { defaultConfig } from '../../../node/config.ts';
 import { NodeConsensus, type NodeConsensusModules } from '../../../node/consensus-host.ts';
-import { EvidencePool } from '../../../node/evidence-pool.ts';
 import { NodeMetrics } from '../../../node/metrics.ts';
 import { CheckedTxs } from '../../../node/seen-txs.ts';
 import { SyncPeers } from '../../../node/sync/block-sync.ts';
 import { NodeTimers } from '../../../node/timers.ts';
 import { invalid } from '../../../packages/core/errors.ts';
 import { blockIdOf } from '../../../packages/types/block.ts';
-import { makeDuplicateVoteEvidence } from '../../../packages/types/commit.ts';
+import { evidenceHash, makeDuplicateVoteEvidence } from '../../../packages/types/commit.ts';
 import { type CheckedTx, signTx } from '../../../packages/types/tx.ts';
 import { addressOf } from '../../../packages/types/validator.ts';
 import { CHAIN_ID, idOf, keyFor, makeChain, precommit, signedProposal } from '../consensus/fixtures.ts';
@@ -40,7 +41,9 @@ let validByApp = true;
 const published: string[] = [];
 const log = recordingLogger();
 const timers = new NodeTimers();
-const evidence = new EvidencePool({ maxPending: 10 }, { isCommitted: () => false });
+const evidence = new EvidencePool(10);
+/** Hex hashes of evidence the fake block store holds committed. */
+const committedEvidence = new Set<string>();
 const txs = new CheckedTxs(CHAIN_ID, { get: () => undefined });
 const modules: NodeConsensusModules = {
   head: new ChainHead(chain),
@@ -55,7 +58,11 @@ const modules: NodeConsensusModules = {
   // The application keeps only the first tx (prepareProposal may drop or reorder).
   app: { prepareProposal: (given) => given.slice(0, 1), processProposal: () => validByApp },
   mempool: { reap: () => pending },
-  blocks: { block: async () => null, commit: async () => null },
+  blocks: {
+    block: async () => null,
+    commit: async () => null,
+    isEvidenceCommitted: (hash) => committedEvidence.has(Buffer.from(hash).toString('hex')),
+  },
   evidence,
   txs,
   commits: {
@@ -98,12 +105,36 @@ test("a peer's block is valid only if the chain rules and the application accept
   assert.ok(log.lines.some((l) => l.msg === 'invalid proposal' && l.fields?.error === 'wrong app hash'));
 });
 
-test('new evidence is pooled and reported once', () => {
-  const e = makeDuplicateVoteEvidence(precommit(fx, 2, 1n, 0, idOf('a')), precommit(fx, 2, 1n, 0, idOf('b')));
+const equivocation = (validator: number) =>
+  makeDuplicateVoteEvidence(
+    precommit(fx, validator, 1n, 0, idOf(`a-${validator}`)),
+    precommit(fx, validator, 1n, 0, idOf(`b-${validator}`)),
+  );
+
+test('new evidence is pooled, due to peers at once, and reported once', () => {
+  const e = equivocation(2);
   consensus.evidence(e);
   consensus.evidence(e);
   assert.is(evidence.size, 1);
+  assert.equal(evidence.due(Date.now()), [e]);
   assert.is(log.lines.filter((l) => l.msg === 'equivocation detected').length, 1);
+});
+
+test("our proposal carries the pool's evidence, not what the block store holds committed", () => {
+  const head = modules.head;
+  const genesis = head.chain;
+  // Height 1 committed: its evidence may go in the block of height 2.
+  head.chain = { ...genesis, lastHeight: 1n };
+  try {
+    const [held, committed] = [equivocation(2), equivocation(3)];
+    for (const e of [held, committed]) consensus.evidence(e);
+    assert.equal(consensus.buildBlock().evidence, [held, committed], 'oldest first');
+    committedEvidence.add(Buffer.from(evidenceHash(committed)).toString('hex'));
+    assert.equal(consensus.buildBlock().evidence, [held]);
+    assert.is(evidence.size, 1, 'committed by a block we did not propose: dropped from the pool');
+  } finally {
+    head.chain = genesis;
+  }
 });
 
 test('a proposal with its whole block inside is rejected from a peer', async () => {

@@ -157,7 +157,11 @@ test('incoming gossip: each verdict becomes gossipsub’s result; accepted messa
     isStopped: () => stopped,
   });
   gossip.subscribe();
-  assert.equal(fake.subscribed, [topicName(CHAIN, 'tx'), topicName(CHAIN, 'consensus')]);
+  assert.equal(fake.subscribed, [
+    topicName(CHAIN, 'tx'),
+    topicName(CHAIN, 'consensus'),
+    topicName(CHAIN, 'evidence'),
+  ]);
   fake.receive(topicName(CHAIN, 'tx'), Uint8Array.of(1), 'a');
   fake.receive(topicName(CHAIN, 'consensus'), Uint8Array.of(2), 'b');
   fake.receive(topicName(CHAIN, 'tx'), Uint8Array.of(3), 'c');
@@ -219,7 +223,10 @@ test('gossipsub options bound what a peer can send and name only our topics', ()
     maxRpcBytes: 2 * 1024 * 1024,
   });
   const g = gossipsubOptions(opts, new Penalties());
-  assert.equal([...(g.allowedTopics ?? [])], [topicName(CHAIN, 'tx'), topicName(CHAIN, 'consensus')]);
+  assert.equal(
+    [...(g.allowedTopics ?? [])],
+    [topicName(CHAIN, 'tx'), topicName(CHAIN, 'consensus'), topicName(CHAIN, 'evidence')],
+  );
   assert.is(g.maxInboundDataLength, 2 * 1024 * 1024);
   assert.is(g.maxOutboundBufferSize, opts.maxOutboundBufferBytes);
   assert.is(g.globalSignaturePolicy, 'StrictNoSign');

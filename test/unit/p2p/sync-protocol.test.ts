@@ -41,12 +41,14 @@ test('requests round-trip through the wire format', () => {
   assert.equal([...encodeRequest({ type: 'blocks', body })], [1, 9, 8, 7]);
   assert.equal([...encodeRequest({ type: 'direct', topic: 'tx', body })], [2, 1, 9, 8, 7]);
   assert.equal([...encodeRequest({ type: 'direct', topic: 'consensus', body })], [2, 2, 9, 8, 7]);
+  assert.equal([...encodeRequest({ type: 'direct', topic: 'evidence', body })], [2, 3, 9, 8, 7]);
   assert.equal(decodeRequest(encodeRequest({ type: 'blocks', body })), { type: 'blocks', body });
-  assert.equal(decodeRequest(encodeRequest({ type: 'direct', topic: 'consensus', body })), {
-    type: 'direct',
-    topic: 'consensus',
-    body,
-  });
+  for (const topic of ['tx', 'consensus', 'evidence'] as const)
+    assert.equal(decodeRequest(encodeRequest({ type: 'direct', topic, body })), {
+      type: 'direct',
+      topic,
+      body,
+    });
   assert.equal(decodeRequest(Uint8Array.of(1)), { type: 'blocks', body: new Uint8Array(0) });
 });
 
@@ -55,7 +57,8 @@ test('malformed requests are refused with the status to answer', () => {
     [new Uint8Array(0), Status.malformed],
     [Uint8Array.of(0x7f, 1), Status.unknownKind],
     [Uint8Array.of(0, 1), Status.unknownKind],
-    [Uint8Array.of(2, 3, 1), Status.malformed],
+    [Uint8Array.of(2, 4, 1), Status.malformed],
+    [Uint8Array.of(2, 0, 1), Status.malformed],
     [Uint8Array.of(2), Status.malformed],
   ];
   for (const [frame, status] of cases) {

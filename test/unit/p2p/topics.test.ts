@@ -16,11 +16,12 @@ import {
 } from '../../../p2p/topics.ts';
 import { hasCode } from '../../../packages/core/errors.ts';
 
-test('names of the two topics and the sync protocol', () => {
+test('names of the three topics and the sync protocol', () => {
   assert.is(topicName('care-1', 'tx'), '/careledger/care-1/tx/1');
   assert.is(topicName('care-1', 'consensus'), '/careledger/care-1/consensus/1');
+  assert.is(topicName('care-1', 'evidence'), '/careledger/care-1/evidence/1');
   assert.is(syncProtocol('care-1'), '/careledger/care-1/sync/1');
-  assert.equal(TOPIC_KINDS, ['tx', 'consensus']);
+  assert.equal(TOPIC_KINDS, ['tx', 'consensus', 'evidence']);
 });
 
 test('parseTopic inverts topicName for its own chain only', () => {
@@ -30,6 +31,7 @@ test('parseTopic inverts topicName for its own chain only', () => {
     '/careledger/care-1/tx/2',
     '/careledger/care-1/blocks/1',
     '/careledger/care-1/tx/1/',
+    '/careledger/care-1/evidence/2',
     'careledger/care-1/tx/1',
     '/other/care-1/tx/1',
     '/careledger/care-1/sync/1',
@@ -51,8 +53,9 @@ test('chain ids that cannot be a path segment are refused', () => {
   }
   assert.throws(() => topicName('a/b', 'tx'));
   assert.not.throws(() => checkChainId('careledger-local_1.0'));
-  assert.ok(isTopicKind('tx') && isTopicKind('consensus'));
+  assert.ok(isTopicKind('tx') && isTopicKind('consensus') && isTopicKind('evidence'));
   assert.not.ok(isTopicKind('blocks'));
+  assert.not.ok(isTopicKind('toString'), 'no inherited name');
 });
 
 test('protocol ids: one per chain, name and version; bad names and versions are refused', () => {
@@ -64,6 +67,7 @@ test('protocol ids: one per chain, name and version; bad names and versions are 
     ['', 1],
     ['x'.repeat(33), 1],
     ['tx', 1],
+    ['evidence', 1],
     ['record', 0],
     ['record', 1.5],
   ] as const) {
