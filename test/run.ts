@@ -7,7 +7,7 @@
  *     and p2p/ (files no unit test loads count at 0%), per top-level folder and per packages/*
  *     subfolder (see coverage-summary.ts);
  *  3. `e2e`: end-to-end tests with real processes (before the simulator, alone on the machine);
- *  4. `chaos`: a short run of every fault scenario on real processes (test/chaos/run.ts, 8 s of
+ *  4. `chaos`: a short run of every fault scenario on real processes (test/chaos/run.ts, 6 s of
  *     faults each; each scenario counts as one test);
  *  5. `sim`: simulator seeds, the configurations the consensus issues require, run in parallel
  *     (then the proofs that the simulator's checker can fail).
@@ -143,7 +143,7 @@ async function e2eTests(): Promise<void> {
 
 // 4. Fault injection on real processes: every scenario, briefly (long runs are for a person).
 async function chaos(): Promise<void> {
-  const result = await run('node', ['test/chaos/run.ts', '--duration', '8'], 'chaos');
+  const result = await run('node', ['test/chaos/run.ts', '--duration', '6'], 'chaos');
   for (const line of result.output.split('\n'))
     if (/^(PASS|FAIL) /.test(line)) process.stdout.write(`  ${line}\n`);
   count('chaos', totals(result.output), result.output);

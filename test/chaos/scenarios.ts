@@ -154,7 +154,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'clock-skew',
-    summary: "one node's clock off by +10 s, -10 s, +2 min and -2 min in turn (faketime)",
+    summary: "one node's clock off by +10 s, -10 s, +2 min and -2 min in turn (libfaketime, preloaded)",
     validators: 4,
     faketime: true,
     async inject(ctx) {
