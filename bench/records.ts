@@ -61,7 +61,7 @@ interface Size {
   readonly bytes: number;
 }
 /** The record sizes of the issue; the large one can be changed (--large-mib) to see how RSS scales with it. */
-function sizes(largeMiB: number): Size[] {
+function recordSizes(largeMiB: number): Size[] {
   return [
     { label: '1 KiB', key: '1k', bytes: KIB },
     { label: '100 KiB', key: '100k', bytes: 100 * KIB },
@@ -536,7 +536,7 @@ async function main(): Promise<void> {
     });
     const grant = await patientClient.grantConsent(patient, requesterId, rule);
     const records: { record: string; putMs: number; height: bigint }[] = [];
-    for (const size of sizes(opts.largeMiB)) {
+    for (const size of recordSizes(opts.largeMiB)) {
       const put: RecordsContext = custodian.ctx;
       const t0 = performance.now();
       const r = await putRecord(
@@ -560,7 +560,7 @@ async function main(): Promise<void> {
     const sizes: SizeResult[] = [];
     const rssPids = { custodian: pids[CUSTODIAN]!, requester: pids[REQUESTER]! };
     timeReleases();
-    for (const [i, size] of sizes(opts.largeMiB).entries()) {
+    for (const [i, size] of recordSizes(opts.largeMiB).entries()) {
       const large = size.bytes >= MIB;
       sizes.push(
         await sequential(
