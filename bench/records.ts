@@ -41,7 +41,6 @@ import {
   type FetchContext,
   fetchRecord,
   putRecord,
-  type RecordsContext,
 } from '../packages/client/records.ts';
 import { RpcClient } from '../packages/client/rpc.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
