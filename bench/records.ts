@@ -37,11 +37,7 @@ import { generateKey, loadKeyFile, loadRecordKeyFile, recordKeyPathFor } from '.
 import { LightClient } from '../packages/client/light-client.ts';
 import { LocalApi } from '../packages/client/local-api.ts';
 import { encryptToFile, withTempDir } from '../packages/client/record-files.ts';
-import {
-  type FetchContext,
-  fetchRecord,
-  putRecord,
-} from '../packages/client/records.ts';
+import { type FetchContext, fetchRecord, putRecord } from '../packages/client/records.ts';
 import { RpcClient } from '../packages/client/rpc.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { provision } from '../packages/health/provision.ts';
