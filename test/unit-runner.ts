@@ -31,6 +31,12 @@ for (const [file, ...suites] of globals.UVU_QUEUE) {
     failed += total - ran;
     skipped += skip;
     if (errors !== true) process.stdout.write(`\n${errors}\n`);
+    else if (ran + skip < total)
+      // uvu returns from a `finally` when a hook throws, or when a failure cannot be formatted
+      // (a diff of values holding a bigint), and the error is lost: say so, at least.
+      process.stdout.write(
+        `\n  ${total - ran - skip} test(s) of ${file} did not pass, and uvu lost the error: a hook threw, or an assertion's diff could not be printed (bigint values)\n`,
+      );
   }
 }
 process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
