@@ -58,6 +58,18 @@ function report(name: string, ms: number[], intervalMs: number): void {
   );
 }
 
+/**
+ * Retries a read once: after the CLI rows the bench's own keep-alive connection has idled, and a
+ * node may have closed it just as it is reused (EPIPE); the read is idempotent.
+ */
+async function again<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch {
+    return read();
+  }
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
@@ -96,8 +108,12 @@ try {
   const sdkNew: number[] = [];
   const cli: number[] = [];
   const help: number[] = [];
+  const progress = (name: string, ms: number[]) =>
+    process.stderr.write(`${name}: ${ms.map((v) => v.toFixed(0)).join(' ')} ms\n`);
   for (let i = 0; i < txs; i++) sdkKept.push(await timed(() => kept.registerPatient(generateKey())));
+  progress('sdk, one client', sdkKept);
   for (let i = 0; i < txs; i++) sdkNew.push(await timed(() => newClient().registerPatient(generateKey())));
+  progress('sdk, new client', sdkNew);
   const run = (args: string[]) => {
     const start = performance.now();
     const r = spawnSync(process.execPath, ['node/bin.ts', ...args], { cwd: root, encoding: 'utf8' });
@@ -126,10 +142,13 @@ try {
     );
   }
 
+  progress('cli', cli);
   // The block interval over the run, from verified header times.
   const light = new LightClient(genesis, rpc);
-  const endHeight = (await rpc.status()).latestBlockHeight;
-  const [a, b] = await Promise.all([light.verifiedHeader(startHeight), light.verifiedHeader(endHeight)]);
+  const endHeight = (await again(() => rpc.status())).latestBlockHeight;
+  const [a, b] = await again(() =>
+    Promise.all([light.verifiedHeader(startHeight), light.verifiedHeader(endHeight)]),
+  );
   const intervalMs = Number(b.time - a.time) / Number(endHeight - startHeight);
   const busy = await machineBusyCores(1000);
   process.stdout.write(

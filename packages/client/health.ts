@@ -138,7 +138,7 @@ export interface HealthTransport {
 export type RpcPart = Pick<RpcClient, 'broadcastTxCommit' | 'waitForTx' | 'abciQuery'>;
 export type LightPart = Pick<
   LightClient,
-  'verifiedQuery' | 'verifiedAppHash' | 'verifiedLatestAppHash' | 'verifiedTx'
+  'verifiedQuery' | 'verifiedAppHash' | 'verifiedLatestAppHash' | 'verifiedTx' | 'latestProvableHeight'
 >;
 
 /**
@@ -172,10 +172,18 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
         const a = await light.verifiedQuery(path, data, at);
         return { key: a.key, value: a.value, height: a.height, proof: a.proof, root: a.appHash };
       }
-      const r = await rpc.abciQuery(path, data, { ...at, prove: true });
+      // The latest state is the newest one provable now (LightClient.latestProvableHeight): the
+      // node's own latest would wait for the next header.
+      const asked = opts.height ?? (await light.latestProvableHeight());
+      const r = await rpc.abciQuery(
+        path,
+        data,
+        asked === null ? { prove: true } : { height: asked, prove: true },
+      );
       if (r.code !== 0)
         throw new CareLedgerError(r.codespace || 'CLIENT_QUERY_FAILED', `query ${path} failed: ${r.log}`);
       if (r.proof === null) throw proofError(path, 'the node sent no proof');
+      if (asked !== null && r.height !== asked) throw proofError(path, 'answered at another height');
       const root =
         opts.height === undefined
           ? await light.verifiedLatestAppHash(r.height)

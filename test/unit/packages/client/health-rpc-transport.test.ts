@@ -64,6 +64,10 @@ function standIns(t: AppTransport, lie = false) {
       calls.push(`verifiedLatestAppHash ${height}`);
       return t.rootAt(height);
     },
+    // The stand-in chain answers every latest query at its own latest height.
+    async latestProvableHeight() {
+      return null;
+    },
     // What the chain holds (the real light client proves it from headers).
     async verifiedTx(hash) {
       calls.push('verifiedTx');

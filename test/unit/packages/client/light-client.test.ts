@@ -129,11 +129,26 @@ test('verifiedQuery at the latest height waits for the next header', async () =>
     statusCalls++;
     if (statusCalls === 1) await chain.commitBlock();
   });
-  const answer = await lc.verifiedQuery('/health/key', pk(2));
-  assert.is(answer.height, height);
-  assert.equal(answer.value, utf8.encode('beta'));
-  assert.equal(answer.appHash, chain.committed[Number(height)]!.header.appHash);
+  const answer = await lc.verifiedAppHash(height);
+  assert.equal(answer, chain.committed[Number(height)]!.header.appHash);
   assert.ok(statusCalls >= 2);
+});
+
+test('verifiedQuery for the latest state answers at the newest height provable now, without waiting', async () => {
+  const lc = client({ pollIntervalMs: 1, waitTimeoutMs: 0, now: chainNow });
+  const latest = chain.chain().lastHeight;
+  const answer = await lc.verifiedQuery('/health/key', pk(1));
+  // The state after block latest-1, proven by header `latest` (which exists): no next block needed.
+  assert.is(answer.height, latest - 1n);
+  assert.equal(answer.value, utf8.encode('alpha-2'));
+  assert.equal(answer.appHash, chain.committed[Number(latest) - 1]!.header.appHash);
+  assert.is(chain.chain().lastHeight, latest, 'no block was made while it ran');
+  // A node that answers the latest query at another height than asked is refused.
+  chain.tamper('abci_query', (r) => {
+    r.response.height = String(latest);
+    return r;
+  });
+  await rejects(client({ now: chainNow }).verifiedQuery('/health/key', pk(1)), 'CLIENT_PROOF_INVALID');
 });
 
 test('a latest answer must be current: not older than maxLatestAgeMs, never below one already proven', async () => {
