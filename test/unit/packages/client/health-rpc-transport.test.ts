@@ -30,6 +30,9 @@ const EMPTY = { code: 0, codespace: '', log: '', events: [] };
 function standIns(t: AppTransport, lie = false) {
   const calls: string[] = [];
   const committed = new Map<string, { height: bigint; result: BroadcastOutcome }>();
+  /** `provable`: the light client's newest provable height (null: ask for the node's latest);
+   * `answerAbove`: the node answers that many heights above the one asked. */
+  const knobs: { provable: bigint | null; answerAbove: bigint } = { provable: null, answerAbove: 0n };
   const rpc: RpcPart = {
     async broadcastTxCommit(tx) {
       calls.push('broadcastTxCommit');
@@ -46,8 +49,9 @@ function standIns(t: AppTransport, lie = false) {
       throw new Error('no tx is sent twice here');
     },
     async abciQuery(path, data, opts = {}) {
-      calls.push(`abciQuery ${path}`);
-      return t.h.app.query(path, data, opts.height ?? null, opts.prove ?? false);
+      calls.push(`abciQuery ${path}${opts.height === undefined ? '' : ` at ${opts.height}`}`);
+      const r = await t.h.app.query(path, data, opts.height ?? null, opts.prove ?? false);
+      return { ...r, height: r.height + knobs.answerAbove };
     },
   };
   const light: LightPart = {
@@ -64,9 +68,8 @@ function standIns(t: AppTransport, lie = false) {
       calls.push(`verifiedLatestAppHash ${height}`);
       return t.rootAt(height);
     },
-    // The stand-in chain answers every latest query at its own latest height.
     async latestProvableHeight() {
-      return null;
+      return knobs.provable;
     },
     // What the chain holds (the real light client proves it from headers).
     async verifiedTx(hash) {
@@ -76,13 +79,13 @@ function standIns(t: AppTransport, lie = false) {
       return { height: c.height, index: 0, tx: new Uint8Array(), result: c.result };
     },
   };
-  return { rpc, light, calls };
+  return { rpc, light, calls, knobs };
 }
 
 test('rpcTransport: txs, single-key queries and the decision query', async () => {
   const t = await AppTransport.create();
   try {
-    const { rpc, light, calls } = standIns(t);
+    const { rpc, light, calls, knobs } = standIns(t);
     const transport = rpcTransport(rpc, light);
     const patientKey = keyOf('rpc/alice');
     const alice = patientIdOf(patientKey.publicKey);
@@ -104,16 +107,32 @@ test('rpcTransport: txs, single-key queries and the decision query', async () =>
       provision({ type: 'permit', actions: ['read'], purposes: ['TREAT'], categories: ['Observation'] }),
     );
     calls.length = 0;
-    const d = await patient.decision({
+    const request = {
       patient: alice,
       grantee: 'city-hospital',
       record: rec.id,
       purpose: 'TREAT',
       action: 'read',
       time: null,
-    });
+    } as const;
+    const d = await patient.decision(request);
     assert.is(d.value.permit, true);
     assert.equal(calls, ['abciQuery /health/decision', `verifiedLatestAppHash ${d.height}`]);
+    // The latest state is asked at the light client's newest provable height: here the one
+    // before the grant, so the answer is that height's (no consent yet).
+    knobs.provable = rec.height;
+    calls.length = 0;
+    const before = await patient.decision(request);
+    assert.equal([before.height, before.value.permit], [rec.height, false]);
+    assert.equal(calls, [
+      `abciQuery /health/decision at ${rec.height}`,
+      `verifiedLatestAppHash ${rec.height}`,
+    ]);
+    // A node that answers at another height than asked is refused.
+    knobs.answerAbove = 1n;
+    await rejectsCode(patient.decision(request), 'CLIENT_PROOF_INVALID');
+    knobs.provable = null;
+    knobs.answerAbove = 0n;
 
     // A failed execution: the app's code and its block height.
     try {
