@@ -20,11 +20,12 @@
  * Query answers are checked with packages/health/query.ts `verifyAnswer` against the app hash in
  * header `height + 1` (the state after block `height`), and against the state key that the
  * query's path and data name, so a node cannot answer with a proof of another key.
- * A query for the latest state asks for the newest state that can be proven now
- * (`latestProvableHeight`): the state after block L-1, where L is the node's latest height, is
- * proven by header L, which exists; the state after block L waits for header L+1, which is up to a
- * block interval away (a CLI command that reads before it sends would pay that interval first).
- * The freshness checks (maxLatestAgeMs, never below a height already proven) are the same.
+ * A query for the latest state is answered at the node's latest height L and waits for header
+ * L+1, up to a block interval away. A caller that can use state one block older may ask for the
+ * newest state provable now (`provable`): the state after L-1, which header L (existing) proves;
+ * the freshness checks (maxLatestAgeMs, never below a height already proven) are the same. The
+ * client's send path reads the signer's nonce floor and member binding so: a tx is then one
+ * block interval sooner, and a stale answer can only make the chain refuse the tx.
  * A tx is proven committed (`verifiedTx`) as CometBFT's light client does: its RFC 6962 inclusion
  * proof must lead from the hash of exactly the returned bytes to the data hash of the verified
  * header at its height, and those bytes must hash to the hash asked for. Its outcome (code and
@@ -244,15 +245,16 @@ export class LightClient {
 
   /**
    * An application query whose answer (or absence) is proven against a verified app hash. Without
-   * a height: the latest provable state (see the file comment), checked for freshness.
+   * a height: the latest state, checked for freshness; with `provable`, the newest state provable
+   * without waiting (see the file comment).
    */
   async verifiedQuery(
     path: string,
     data: Uint8Array,
-    opts: { height?: bigint } = {},
+    opts: { height?: bigint; provable?: boolean } = {},
   ): Promise<VerifiedQuery> {
     const key = this.options.queryKey(path, data);
-    const asked = opts.height ?? (await this.latestProvableHeight());
+    const asked = opts.height ?? (opts.provable === true ? await this.latestProvableHeight() : null);
     const query = asked === null ? { prove: true } : { height: asked, prove: true };
     const r = await this.rpc.abciQuery(path, data, query);
     if (r.code !== 0)
