@@ -45,6 +45,16 @@ if (![txs, validators, basePort].every((n) => Number.isInteger(n) && n >= 1)) {
 
 const root = join(import.meta.dirname, '..');
 
+/** An RpcClient that notes when broadcast_tx_commit answered, to split a tx's time in two. */
+class TimedRpc extends RpcClient {
+  answeredAt = 0;
+  override async broadcastTxCommit(tx: Uint8Array) {
+    const r = await super.broadcastTxCommit(tx);
+    this.answeredAt = performance.now();
+    return r;
+  }
+}
+
 /** Nearest-rank percentile of sorted values. */
 function pct(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -92,8 +102,7 @@ try {
   const genesis = parseGenesisJson(readFileSync(genesisPath, 'utf8'));
   const memberKey = loadKeyFile(keyPath);
   const url = consortium.rpcs[0]!;
-  const newClient = () => {
-    const rpc = new RpcClient(url);
+  const newClient = (rpc = new TimedRpc(url)) => {
     return new HealthClient({
       chainId: genesis.chainId,
       transport: rpcTransport(rpc, new LightClient(genesis, rpc)),
@@ -112,7 +121,20 @@ try {
     process.stderr.write(`${name}: ${ms.map((v) => v.toFixed(0)).join(' ')} ms\n`);
   for (let i = 0; i < txs; i++) sdkKept.push(await timed(() => kept.registerPatient(generateKey())));
   progress('sdk, one client', sdkKept);
-  for (let i = 0; i < txs; i++) sdkNew.push(await timed(() => newClient().registerPatient(generateKey())));
+  // The new-client row also splits each tx: until broadcast_tx_commit answers (reads before
+  // signing, the wait for the tx's block), and after it (the light client's proof, which waits
+  // for the next header).
+  const untilAnswer: number[] = [];
+  const afterAnswer: number[] = [];
+  for (let i = 0; i < txs; i++) {
+    const timedRpc = new TimedRpc(url);
+    const start = performance.now();
+    await newClient(timedRpc).registerPatient(generateKey());
+    const end = performance.now();
+    sdkNew.push(end - start);
+    untilAnswer.push(timedRpc.answeredAt - start);
+    afterAnswer.push(end - timedRpc.answeredAt);
+  }
   progress('sdk, new client', sdkNew);
   const run = (args: string[]) => {
     const start = performance.now();
@@ -158,6 +180,8 @@ try {
   );
   report('sdk, one client', sdkKept, intervalMs);
   report('sdk, new client per tx', sdkNew, intervalMs);
+  report('  until the commit answer', untilAnswer, intervalMs);
+  report('  proof after the answer', afterAnswer, intervalMs);
   report('cli patient register', cli, intervalMs);
   report('cli --help (start-up)', help, intervalMs);
   process.stdout.write(`target: 2 intervals + 500 ms = ${(2 * intervalMs + 500).toFixed(0)} ms\n`);
