@@ -385,7 +385,6 @@ test("the local API refuses a key that is not the node's member, and a bad input
     );
   }));
 
-test.run();
 
 test("a payer's fetch for a claim (purpose HPAYMT) appears in the patient's accounting", () =>
   withWorld('payer', async (w) => {
@@ -411,9 +410,11 @@ test("a payer's fetch for a claim (purpose HPAYMT) appears in the patient's acco
     );
     assert.ok(equalBytes(release!.release!, got.releaseId));
     // The consent is for payment only: the payer cannot use it to read for treatment.
-    await failsWith('HEALTH_ACCESS_DENIED', w.dir, () =>
+    await failsWith('ACCESS_NO_CONSENT', w.dir, () =>
       fetchRecord({ record, purpose: 'TREAT', out: join(w.dir, 'treat.json') }, ctx),
     );
     const after = (await w.client(w.alice.key).disclosures(w.alice.id)).value;
     assert.is(after.length, disclosures.length, 'a refused fetch discloses nothing');
   }));
+
+test.run();
