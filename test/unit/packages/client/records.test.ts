@@ -385,7 +385,6 @@ test("the local API refuses a key that is not the node's member, and a bad input
     );
   }));
 
-
 test("a payer's fetch for a claim (purpose HPAYMT) appears in the patient's accounting", () =>
   withWorld('payer', async (w) => {
     const content = seeded('claim-evidence', 3000);
