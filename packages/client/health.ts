@@ -122,6 +122,13 @@ export interface ProvenAnswer {
 export interface QueryOptions {
   /** A block height; latest if absent. */
   readonly height?: bigint;
+  /**
+   * Without a height: the newest state provable at once (the node's latest height L minus one,
+   * proven by header L, which exists) instead of L's (which waits up to a block for header L+1).
+   * For reads a block-old answer cannot make wrong, only refused by the chain. Transports that
+   * answer at once anyway may ignore it.
+   */
+  readonly provable?: boolean;
 }
 
 /**
@@ -169,7 +176,11 @@ export function rpcTransport(rpc: RpcPart, light: LightPart): HealthTransport {
     async query(path, data, opts = {}) {
       const at = opts.height === undefined ? {} : { height: opts.height };
       if (queryKey(path, data) !== null) {
-        const a = await light.verifiedQuery(path, data, at);
+        const a = await light.verifiedQuery(
+          path,
+          data,
+          opts.provable === true ? { ...at, provable: true } : at,
+        );
         return { key: a.key, value: a.value, height: a.height, proof: a.proof, root: a.appHash };
       }
       const r = await rpc.abciQuery(path, data, { ...at, prove: true });
@@ -343,7 +354,11 @@ export class HealthClient {
    * fails with HEALTH_NONCE_REPLAYED and changes nothing.
    */
   private async nextNonce(): Promise<bigint> {
-    if (this.lastNonce === null) this.lastNonce = (await this.nonceOf(this.signer().publicKey)).value;
+    // Read at the newest provable height, not the node's latest (which waits for the next block):
+    // a nonce the signer used in the very last block is missed only if the clock also went back,
+    // and then the tx is refused as a replay, as above.
+    if (this.lastNonce === null)
+      this.lastNonce = (await this.nonceOf(this.signer().publicKey, { provable: true })).value;
     const now = this.clock();
     this.lastNonce = now > this.lastNonce ? now : this.lastNonce + 1n;
     return this.lastNonce;
@@ -366,7 +381,12 @@ export class HealthClient {
   /** The member id this client's key is bound to (read once, proven). Throws CLIENT_NOT_MEMBER. */
   async memberId(): Promise<string> {
     if (this.ownMember !== null) return this.ownMember;
-    const binding = (await this.binding(this.signer().publicKey)).value;
+    const key = this.signer().publicKey;
+    // The newest provable state first (no wait for the next block): a member bound there is the
+    // answer (one removed or rekeyed since is refused by the chain). A key bound in the very last
+    // block would be missed there, so a "not a member" is confirmed at the latest state.
+    let binding = (await this.binding(key, { provable: true })).value;
+    if (binding?.kind !== 'member') binding = (await this.binding(key)).value;
     if (binding?.kind !== 'member')
       throw new CareLedgerError('CLIENT_NOT_MEMBER', 'the signing key is not a member key on this chain');
     this.ownMember = binding.id;

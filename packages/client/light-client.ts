@@ -20,6 +20,12 @@
  * Query answers are checked with packages/health/query.ts `verifyAnswer` against the app hash in
  * header `height + 1` (the state after block `height`), and against the state key that the
  * query's path and data name, so a node cannot answer with a proof of another key.
+ * A query for the latest state is answered at the node's latest height L and waits for header
+ * L+1, up to a block interval away. A caller that can use state one block older may ask for the
+ * newest state provable now (`provable`): the state after L-1, which header L (existing) proves;
+ * the freshness checks (maxLatestAgeMs, never below a height already proven) are the same. The
+ * client's send path reads the signer's nonce floor and member binding so: a tx is then one
+ * block interval sooner, and a stale answer can only make the chain refuse the tx.
  * A tx is proven committed (`verifiedTx`) as CometBFT's light client does: its RFC 6962 inclusion
  * proof must lead from the hash of exactly the returned bytes to the data hash of the verified
  * header at its height, and those bytes must hash to the hash asked for. Its outcome (code and
@@ -84,7 +90,9 @@ export const defaultLightClientOptions: LightClientOptions = {
   maxCachedHeights: 512,
   skipping: true,
   waitTimeoutMs: 15_000,
-  pollIntervalMs: 250,
+  // A committed tx waits for the next header; a status call costs the node little, and each poll
+  // saved is time the caller waits after the header exists (half the interval on average).
+  pollIntervalMs: 100,
   queryKey: healthQueryKey,
   maxLatestAgeMs: 5 * 60_000,
   now: Date.now,
@@ -149,6 +157,8 @@ export class LightClient {
   private readonly inFlight = new Map<bigint, Promise<Trusted>>();
   /** The highest height a latest-state answer was proven at. */
   private latestProven = -1n;
+  /** The highest latest height the node reported (an untrusted hint: headers are verified after). */
+  private seenHeight = -1n;
 
   constructor(genesis: Genesis, rpc: RpcClient, options: Partial<LightClientOptions> = {}) {
     const opts = { ...defaultLightClientOptions, ...options };
@@ -215,14 +225,37 @@ export class LightClient {
     return header.appHash;
   }
 
-  /** An application query whose answer (or absence) is proven against a verified app hash. */
+  /**
+   * The newest height whose state is provable without waiting: L-1 for the node's latest height L
+   * (header L holds its app hash). Null while there is no such height a query can name (height 0
+   * means "latest" to abci_query): then a latest query asks for the node's latest and waits.
+   */
+  async latestProvableHeight(): Promise<bigint | null> {
+    const latest = await this.nodeHeight();
+    const at = latest - 1n;
+    return at >= 1n && at >= this.genesis.initialHeight - 1n ? at : null;
+  }
+
+  /** The node's latest height, by its status (a hint; remembered so a wait need not ask again). */
+  private async nodeHeight(): Promise<bigint> {
+    const h = (await this.rpc.status()).latestBlockHeight;
+    if (h > this.seenHeight) this.seenHeight = h;
+    return h;
+  }
+
+  /**
+   * An application query whose answer (or absence) is proven against a verified app hash. Without
+   * a height: the latest state, checked for freshness; with `provable`, the newest state provable
+   * without waiting (see the file comment).
+   */
   async verifiedQuery(
     path: string,
     data: Uint8Array,
-    opts: { height?: bigint } = {},
+    opts: { height?: bigint; provable?: boolean } = {},
   ): Promise<VerifiedQuery> {
     const key = this.options.queryKey(path, data);
-    const query = opts.height === undefined ? { prove: true } : { height: opts.height, prove: true };
+    const asked = opts.height ?? (opts.provable === true ? await this.latestProvableHeight() : null);
+    const query = asked === null ? { prove: true } : { height: asked, prove: true };
     const r = await this.rpc.abciQuery(path, data, query);
     if (r.code !== 0)
       fail(
@@ -235,8 +268,7 @@ export class LightClient {
         },
       );
     const invalidProof = (why: string): never => fail('CLIENT_PROOF_INVALID', `query ${path}: ${why}`);
-    if (opts.height !== undefined && r.height !== opts.height)
-      invalidProof(`answered for height ${r.height}`);
+    if (asked !== null && r.height !== asked) invalidProof(`answered for height ${r.height}`);
     if (!equalBytes(r.key, key)) invalidProof('answered for another key');
     if (r.proof === null) invalidProof('the node sent no proof');
     const appHash =
@@ -285,10 +317,10 @@ export class LightClient {
 
   /** Polls the node's status until it reports `height` (an untrusted hint: the header is verified after). */
   private async waitForHeight(height: bigint): Promise<void> {
-    if (this.cache.has(height)) return;
+    if (this.cache.has(height) || this.seenHeight >= height) return;
     const deadline = Date.now() + this.options.waitTimeoutMs;
     for (;;) {
-      if ((await this.rpc.status()).latestBlockHeight >= height) return;
+      if ((await this.nodeHeight()) >= height) return;
       const left = deadline - Date.now();
       if (left <= 0)
         fail(

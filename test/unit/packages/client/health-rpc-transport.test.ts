@@ -52,7 +52,7 @@ function standIns(t: AppTransport, lie = false) {
   };
   const light: LightPart = {
     async verifiedQuery(path, data, opts = {}) {
-      calls.push(`verifiedQuery ${path}`);
+      calls.push(`verifiedQuery ${path}${opts.provable === true ? ' provable' : ''}`);
       const a = await t.query(path, data, opts);
       return { key: a.key, value: a.value, height: a.height, proof: a.proof, appHash: a.root };
     },
@@ -88,7 +88,12 @@ test('rpcTransport: txs, single-key queries and the decision query', async () =>
 
     const reg = await hospital.registerPatient(patientKey);
     assert.is(reg.id, alice);
-    assert.ok(calls.includes('verifiedQuery /health/key'), 'the member id was read through the light client');
+    // The send path reads the member id and the nonce floor at the newest provable height (no wait).
+    assert.equal(
+      calls.filter((c) => c.startsWith('verifiedQuery')),
+      ['verifiedQuery /health/key provable', 'verifiedQuery /health/nonce provable'],
+      'the member id and the nonce were read through the light client',
+    );
     const rec = await lab.anchorRecord({
       patient: alice,
       category: 'Observation.laboratory',

@@ -136,6 +136,33 @@ test('verifiedQuery at the latest height waits for the next header', async () =>
   assert.ok(statusCalls >= 2);
 });
 
+test('verifiedQuery for the newest provable state answers at once, one height below the latest', async () => {
+  const lc = client({ pollIntervalMs: 1, waitTimeoutMs: 0, now: chainNow });
+  const latest = chain.chain().lastHeight;
+  const answer = await lc.verifiedQuery('/health/key', pk(1), { provable: true });
+  // The state after block latest-1, proven by header `latest` (which exists): no next block needed.
+  assert.is(answer.height, latest - 1n);
+  assert.equal(answer.value, utf8.encode('alpha-2'));
+  assert.equal(answer.appHash, chain.committed[Number(latest) - 1]!.header.appHash);
+  assert.is(chain.chain().lastHeight, latest, 'no block was made while it ran');
+  // A node that answers the latest query at another height than asked is refused.
+  chain.tamper('abci_query', (r) => {
+    r.response.height = String(latest);
+    return r;
+  });
+  await rejects(
+    client({ now: chainNow }).verifiedQuery('/health/key', pk(1), { provable: true }),
+    'CLIENT_PROOF_INVALID',
+  );
+  chain.reset();
+  // The freshness check holds as for the latest state: a header a minute old is refused.
+  const later = () => Number(chain.chain().lastBlockTime) + 60_000;
+  await rejects(
+    client({ now: later, maxLatestAgeMs: 5_000 }).verifiedQuery('/health/key', pk(1), { provable: true }),
+    'CLIENT_STALE',
+  );
+});
+
 test('a latest answer must be current: not older than maxLatestAgeMs, never below one already proven', async () => {
   await chain.commitBlock();
   const height = chain.chain().lastHeight - 1n;

@@ -3,7 +3,8 @@
  * contract's local API over a real vault, the real envelope and key wrap, releases decided by the
  * real HealthApp and audited on chain before any byte leaves). The journey (put, fetch, a 10 MiB+
  * record, a patient's own fetch, erase with the shredding wait), every verification failure
- * (each leaving no output file and no temp file), refusals with the node's code, and retries.
+ * (each leaving no output file and no temp file), refusals with the node's code, retries, and a
+ * payer's fetch for a claim (HPAYMT) in the patient's accounting of disclosures.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -382,6 +383,37 @@ test("the local API refuses a key that is not the node's member, and a bad input
     await failsWith('CLIENT_RECORD_EMPTY', w.dir, () =>
       putRecord({ stream: [], patient: w.alice.id, category: 'Observation.laboratory' }, ctx),
     );
+  }));
+
+test("a payer's fetch for a claim (purpose HPAYMT) appears in the patient's accounting", () =>
+  withWorld('payer', async (w) => {
+    const content = seeded('claim-evidence', 3000);
+    const record = await w.put(content);
+    const insurerKey = member('good-insurance');
+    const insurerRecordKey = generateRecordKey();
+    await w.client(insurerKey).setRecordKey(insurerRecordKey.publicKey);
+    await w.client(w.alice.key).send(grantTx(w.alice, 'good-insurance', { purposes: ['HPAYMT'] }));
+    const out = join(w.dir, 'for-the-claim.json');
+    const ctx = w.fetchCtx({ client: w.client(insurerKey), key: insurerKey, recordKey: insurerRecordKey });
+    const got = await fetchRecord({ record, purpose: 'HPAYMT', out }, ctx);
+    assert.ok(equalBytes(new Uint8Array(readFileSync(out)), content), 'the payer reads the record');
+    const disclosures = (await w.client(w.alice.key).disclosures(w.alice.id)).value;
+    const release = disclosures.find((d) => d.id === got.accessEvent);
+    assert.ok(release !== undefined, 'the release is in the accounting');
+    assert.is(release!.recipient, 'good-insurance');
+    assert.is(release!.purpose, 'HPAYMT');
+    assert.is(release!.custodian, 'acme-lab');
+    assert.equal(
+      release!.items.map((i) => i.record),
+      [record],
+    );
+    assert.ok(equalBytes(release!.release!, got.releaseId));
+    // The consent is for payment only: the payer cannot use it to read for treatment.
+    await failsWith('ACCESS_NO_CONSENT', w.dir, () =>
+      fetchRecord({ record, purpose: 'TREAT', out: join(w.dir, 'treat.json') }, ctx),
+    );
+    const after = (await w.client(w.alice.key).disclosures(w.alice.id)).value;
+    assert.is(after.length, disclosures.length, 'a refused fetch discloses nothing');
   }));
 
 test.run();
