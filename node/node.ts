@@ -245,6 +245,7 @@ export class CareLedgerNode {
             peerId,
             app,
             events: commits.events,
+            blocks,
             submitTx: (bytes) => submitTx({ recent, mempool, txBatcher }, bytes),
             libp2p: () => p2p.libp2p,
             log: log.child('records'),

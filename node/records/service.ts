@@ -19,7 +19,7 @@ import { healthChainView } from './chain-view.ts';
 import { RecordForwarder } from './forward.ts';
 import { LocalRecordsApi } from './local-api.ts';
 import { ReleaseService } from './release.ts';
-import { VaultSync } from './vault-sync.ts';
+import { type CommittedResults, VaultSync } from './vault-sync.ts';
 
 /** Local API nonces remembered at once: 1000 requests/s over the ±2 min window. */
 const REPLAY_CACHE_CAPACITY = 240_000;
@@ -45,6 +45,8 @@ export interface RecordsDeps {
     on(event: 'block', listener: BlockListener): unknown;
     off(event: 'block', listener: BlockListener): unknown;
   };
+  /** The committed blocks' results (the node's block store), replayed at start. */
+  readonly blocks: Pick<CommittedResults, 'results'>;
   readonly submitTx: SubmitTx;
   /** The node's libp2p, once its host runs. */
   readonly libp2p: () => RecordLibp2p;
@@ -76,6 +78,7 @@ export class RecordsService {
     this.#sync = new VaultSync({
       vault,
       chain,
+      blocks: { lastHeight: () => deps.app.info().lastHeight, results: (h) => deps.blocks.results(h) },
       peerId: deps.peerId,
       log: deps.log,
       sweepIntervalMs: c.sweepIntervalMs,
@@ -112,7 +115,6 @@ export class RecordsService {
       this.#sync.onBlock(block, results, after);
     };
     deps.events.on('block', this.#onBlock);
-    this.#sync.startSweeping();
   }
 
   #exchangeOptions() {
@@ -125,7 +127,10 @@ export class RecordsService {
     };
   }
 
-  /** Opens the vault (repairing what a crash left) and starts following committed blocks. */
+  /**
+   * Opens the vault (repairing what a crash left), replays the committed blocks it has not
+   * applied (vault-sync.ts `reconcile`), and starts following committed blocks and sweeping.
+   */
   static async open(deps: RecordsDeps): Promise<RecordsService> {
     const vault = await Vault.open(deps.home, {
       maxRecordBytes: deps.config.maxRecordBytes,
@@ -139,7 +144,23 @@ export class RecordsService {
         orphanBlobsRemoved: r.orphanBlobsRemoved,
         blobsMissing: r.blobsMissing.length,
       });
-    return new RecordsService(deps, vault);
+    const service = new RecordsService(deps, vault);
+    try {
+      const rec = await service.#sync.reconcile();
+      if (rec.confirmed + rec.erased + rec.missingHeights > 0 || rec.to - rec.from > 1n)
+        deps.log.info('vault reconciled with the chain', {
+          from: rec.from.toString(),
+          to: rec.to.toString(),
+          confirmed: rec.confirmed,
+          erased: rec.erased,
+          missingHeights: rec.missingHeights,
+        });
+    } catch (err) {
+      await service.stop();
+      throw err;
+    }
+    service.#sync.startSweeping();
+    return service;
   }
 
   /** Serves /careledger/record/1 on the node's libp2p. */

@@ -9,6 +9,8 @@
  *   vault/keys/<hex>          wrapped key material (key-store.ts)
  *   vault/pending/<hex>       uploads not yet anchored, with their time (markers.ts)
  *   vault/erased/<hex>        records erased here (markers.ts)
+ *   vault/synced_height       the last committed height whose anchors and erasures the vault
+ *                             has applied (decimal); the records service replays from it at start
  *   vault/tmp/                temp files; emptied at open
  *
  * Invariants, which open() restores after a crash:
@@ -26,11 +28,12 @@
  *
  * One Vault per home folder per process (the node owns it); operations on one hash are serialised.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { checkKeyMaterial, type KeyMaterial } from '../../packages/records/key-material.ts';
 import type { BlobStore } from './blob-store.ts';
-import { ensureDir, listDir, removeDurably, shredFile } from './durable.ts';
+import { ensureDir, listDir, removeDurably, shredFile, writeFileDurably } from './durable.ts';
 import { VaultErrorCode, vaultError } from './errors.ts';
 import { FileBlobStore } from './file-blob-store.ts';
 import { hashHex } from './hash.ts';
@@ -61,6 +64,7 @@ export interface VaultPaths {
   readonly pending: string;
   readonly erased: string;
   readonly tmp: string;
+  readonly syncedHeight: string;
   readonly vaultKey: string;
 }
 
@@ -73,6 +77,7 @@ export function vaultPaths(home: string): VaultPaths {
     pending: join(root, 'pending'),
     erased: join(root, 'erased'),
     tmp: join(root, 'tmp'),
+    syncedHeight: join(root, 'synced_height'),
     vaultKey: vaultKeyPath(home),
   };
 }
@@ -115,8 +120,10 @@ export class Vault {
   readonly #pending: MarkerDir;
   readonly #erased: MarkerDir;
   readonly #lock = new KeyedLock();
+  readonly #paths: VaultPaths;
 
   private constructor(
+    paths: VaultPaths,
     options: VaultOptions,
     blobs: BlobStore,
     keys: KeyStore,
@@ -124,6 +131,7 @@ export class Vault {
     erased: MarkerDir,
     recovery: RecoveryReport,
   ) {
+    this.#paths = paths;
     this.options = options;
     this.#blobs = blobs;
     this.#keys = keys;
@@ -152,7 +160,7 @@ export class Vault {
     const pending = new MarkerDir(paths.pending, paths.tmp);
     const erased = new MarkerDir(paths.erased, paths.tmp);
     const repaired = await recover(store, keys, pending, erased);
-    return new Vault(opts, store, keys, pending, erased, { tempFilesRemoved, ...repaired });
+    return new Vault(paths, opts, store, keys, pending, erased, { tempFilesRemoved, ...repaired });
   }
 
   /**
@@ -245,6 +253,40 @@ export class Vault {
     if (await this.#erased.has(sha256)) return 'erased';
     if (!(await this.#keys.has(sha256))) return 'unknown';
     return (await this.#pending.has(sha256)) ? 'pending' : 'anchored';
+  }
+
+  /** True if any record (pending or anchored) is stored. */
+  async hasEntries(): Promise<boolean> {
+    for await (const _ of this.#keys.list()) return true;
+    return (await this.#pending.list()).length > 0;
+  }
+
+  /**
+   * The last committed height whose anchors and erasures were applied to this vault, or null if
+   * none was recorded (a vault older than the cursor, or a new one).
+   */
+  async syncedHeight(): Promise<bigint | null> {
+    let text: string;
+    try {
+      text = await readFile(this.#paths.syncedHeight, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    // Written whole or not at all (writeFileDurably); anything else means start over.
+    return /^[0-9]{1,20}$/.test(text) ? BigInt(text) : null;
+  }
+
+  /** Records that every committed block up to `height` has been applied (durably). */
+  async setSyncedHeight(height: bigint): Promise<void> {
+    if (typeof height !== 'bigint' || height < 0n)
+      throw vaultError(VaultErrorCode.inputInvalid, 'a synced height is a non-negative bigint');
+    await writeFileDurably(
+      this.#paths.tmp,
+      'synced',
+      this.#paths.syncedHeight,
+      new TextEncoder().encode(height.toString()),
+    );
   }
 
   async #refuseErased(sha256: Uint8Array): Promise<void> {

@@ -57,7 +57,8 @@ async function withVault(fn: (vault: Vault, sync: VaultSync, clock: { now: numbe
   const dir = mkdtempSync(join(tmpdir(), 'careledger-vault-sync-'));
   const clock = { now: 1_000_000 };
   const vault = await Vault.open(dir, { pendingTtlMs: 1000, now: () => clock.now });
-  const sync = new VaultSync({ vault, chain, peerId: PEER, log, sweepIntervalMs: 20 });
+  const blocks = { lastHeight: () => 1n, results: async () => null };
+  const sync = new VaultSync({ vault, chain, blocks, peerId: PEER, log, sweepIntervalMs: 20 });
   try {
     await fn(vault, sync, clock);
   } finally {
