@@ -48,6 +48,8 @@ export interface LocalApiDeps {
   readonly vault: () => Vault | null;
   readonly fetch: (request: Uint8Array) => Promise<FetchResult>;
   readonly replay: LocalAuthReplayCache;
+  /** How long a request's body may take to arrive (records.upload_timeout_ms); the RPC server enforces it. */
+  readonly requestTimeoutMs?: number;
   readonly nowMs?: () => number;
 }
 
@@ -102,10 +104,12 @@ async function* hashedBody(req: IncomingMessage, expected: Uint8Array): AsyncGen
 
 export class LocalRecordsApi implements HttpRoute {
   readonly prefix = '/records';
+  readonly requestTimeoutMs: number | undefined;
   readonly #d: LocalApiDeps;
 
   constructor(deps: LocalApiDeps) {
     this.#d = deps;
+    this.requestTimeoutMs = deps.requestTimeoutMs;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

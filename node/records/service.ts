@@ -109,6 +109,7 @@ export class RecordsService {
       vault: () => (this.#running ? vault : null),
       fetch: (request) => forwarder.fetch(request),
       replay: new LocalAuthReplayCache({ capacity: REPLAY_CACHE_CAPACITY }),
+      requestTimeoutMs: c.uploadTimeoutMs,
     });
     this.#onBlock = (block, results, after) => {
       auditor.onBlock(block, results, after);
