@@ -249,6 +249,7 @@ export class CareLedgerNode {
             submitTx: (bytes) => submitTx({ recent, mempool, txBatcher }, bytes),
             libp2p: () => p2p.libp2p,
             log: log.child('records'),
+            metrics: metrics?.forRecords() ?? null,
           })
         : null;
     const node = new CareLedgerNode({

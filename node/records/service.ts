@@ -5,7 +5,7 @@
  * start, so it sees every committed block), mounts `route` on its RPC listener, calls
  * `serve` once its libp2p host runs, and `stop` before closing its database.
  */
-import { type RecordLibp2p, serveRecordExchange } from '../../p2p/record-exchange.ts';
+import { type RecordLibp2p, type RecordServer, serveRecordExchange } from '../../p2p/record-exchange.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { LocalAuthReplayCache } from '../../packages/records/local-auth.ts';
 import type { HealthApp } from '../../state/health/app.ts';
@@ -18,6 +18,7 @@ import { AccessAuditor, type SubmitTx } from './access-auditor.ts';
 import { healthChainView } from './chain-view.ts';
 import { RecordForwarder } from './forward.ts';
 import { LocalRecordsApi } from './local-api.ts';
+import { countedRelease, type RecordsMetrics } from './metrics.ts';
 import { ReleaseService } from './release.ts';
 import { type CommittedResults, VaultSync } from './vault-sync.ts';
 
@@ -51,6 +52,8 @@ export interface RecordsDeps {
   /** The node's libp2p, once its host runs. */
   readonly libp2p: () => RecordLibp2p;
   readonly log: Logger;
+  /** The node's metrics (node/metrics.ts `forRecords`), or null. */
+  readonly metrics: RecordsMetrics | null;
 }
 
 export class RecordsService {
@@ -58,7 +61,8 @@ export class RecordsService {
   readonly vault: Vault;
   readonly #d: RecordsDeps;
   readonly #sync: VaultSync;
-  readonly #release: ReleaseService;
+  /** The custodian's release, counted in the metrics. */
+  readonly #release: RecordServer;
   readonly #onBlock: BlockListener;
   #unserve: (() => Promise<void>) | null = null;
   #running = true;
@@ -83,18 +87,20 @@ export class RecordsService {
       log: deps.log,
       sweepIntervalMs: c.sweepIntervalMs,
     });
-    this.#release = new ReleaseService({
+    const release = new ReleaseService({
       chainId: deps.chainId,
       peerId: deps.peerId,
       chain,
       vault,
       audit: auditor,
     });
+    this.#release = countedRelease(deps.metrics, (request, peer) => release.release(request, peer));
+    deps.metrics?.watchVault(() => vault.storedBytes);
     const forwarder = new RecordForwarder({
       peerId: deps.peerId,
       chain,
       libp2p: deps.libp2p,
-      releaseLocally: (request, peer) => this.#release.release(request, peer),
+      releaseLocally: (request, peer) => this.#release(request, peer),
       options: {
         unavailableAfterMs: c.unavailableAfterMs,
         initialBackoffMs: 200,
@@ -110,6 +116,7 @@ export class RecordsService {
       fetch: (request) => forwarder.fetch(request),
       replay: new LocalAuthReplayCache({ capacity: REPLAY_CACHE_CAPACITY }),
       requestTimeoutMs: c.uploadTimeoutMs,
+      metrics: deps.metrics,
     });
     this.#onBlock = (block, results, after) => {
       auditor.onBlock(block, results, after);
@@ -168,9 +175,10 @@ export class RecordsService {
   async serve(): Promise<void> {
     this.#unserve = await serveRecordExchange(
       this.#d.libp2p(),
-      (request, peer) => this.#release.release(request, peer),
+      this.#release,
       this.#exchangeOptions(),
       (err) => this.#d.log.debug('record exchange stream failed', { error: (err as Error).message }),
+      () => this.#d.metrics?.busy('BUSY'),
     );
   }
 

@@ -121,6 +121,8 @@ export class Vault {
   readonly #erased: MarkerDir;
   readonly #lock = new KeyedLock();
   readonly #paths: VaultPaths;
+  /** Ciphertext bytes held (blobs visible under their hash); summed at open, kept up to date. */
+  #storedBytes: number;
 
   private constructor(
     paths: VaultPaths,
@@ -130,7 +132,9 @@ export class Vault {
     pending: MarkerDir,
     erased: MarkerDir,
     recovery: RecoveryReport,
+    storedBytes: number,
   ) {
+    this.#storedBytes = storedBytes;
     this.#paths = paths;
     this.options = options;
     this.#blobs = blobs;
@@ -160,7 +164,18 @@ export class Vault {
     const pending = new MarkerDir(paths.pending, paths.tmp);
     const erased = new MarkerDir(paths.erased, paths.tmp);
     const repaired = await recover(store, keys, pending, erased);
-    return new Vault(paths, opts, store, keys, pending, erased, { tempFilesRemoved, ...repaired });
+    let storedBytes = 0;
+    for await (const sha256 of store.list()) storedBytes += (await blobSize(store, sha256)) ?? 0;
+    return new Vault(
+      paths,
+      opts,
+      store,
+      keys,
+      pending,
+      erased,
+      { tempFilesRemoved, ...repaired },
+      storedBytes,
+    );
   }
 
   /**
@@ -187,6 +202,7 @@ export class Vault {
         await this.#pending.put(sha256, String(this.options.now()));
         await this.#keys.put(sha256, material);
         await staged.commit();
+        this.#storedBytes += size;
         return { sha256, size, alreadyStored: false };
       });
     } finally {
@@ -224,7 +240,10 @@ export class Vault {
   async erase(sha256: Uint8Array): Promise<{ readonly keyDestroyed: boolean }> {
     return this.#lock.run(hashHex(sha256), async () => {
       await this.#erased.put(sha256); // I3: first
-      return { keyDestroyed: await destroy(sha256, this.#keys, this.#blobs, this.#pending) };
+      const size = await blobSize(this.#blobs, sha256);
+      const keyDestroyed = await destroy(sha256, this.#keys, this.#blobs, this.#pending);
+      this.#storedBytes -= size ?? 0;
+      return { keyDestroyed };
     });
   }
 
@@ -241,7 +260,9 @@ export class Vault {
         const at = Number(stamp);
         // An unreadable stamp counts as old: the upload never completed its bookkeeping.
         if (Number.isSafeInteger(at) && now - at <= this.options.pendingTtlMs) return false;
+        const size = await blobSize(this.#blobs, sha256);
         await destroy(sha256, this.#keys, this.#blobs, this.#pending);
+        this.#storedBytes -= size ?? 0;
         return true;
       });
       if (removed) swept.push(sha256);
@@ -253,6 +274,11 @@ export class Vault {
     if (await this.#erased.has(sha256)) return 'erased';
     if (!(await this.#keys.has(sha256))) return 'unknown';
     return (await this.#pending.has(sha256)) ? 'pending' : 'anchored';
+  }
+
+  /** Ciphertext bytes the vault holds (pending and anchored records). */
+  get storedBytes(): number {
+    return this.#storedBytes;
   }
 
   /** True if any record (pending or anchored) is stored. */
@@ -293,6 +319,14 @@ export class Vault {
     if (await this.#erased.has(sha256))
       throw vaultError(VaultErrorCode.erased, 'this record was erased (crypto-shredded)');
   }
+}
+
+/** The size of a stored blob, or null if there is none. */
+async function blobSize(blobs: BlobStore, sha256: Uint8Array): Promise<number | null> {
+  if (!(await blobs.has(sha256))) return null;
+  const { size, stream } = await blobs.get(sha256);
+  stream.destroy();
+  return size;
 }
 
 /** Key first (shredded), then the blob, then the pending marker: I1 holds at every step. */
