@@ -47,7 +47,9 @@ export interface RecordsDeps {
     off(event: 'block', listener: BlockListener): unknown;
   };
   /** The committed blocks' results (the node's block store), replayed at start. */
-  readonly blocks: Pick<CommittedResults, 'results'>;
+  readonly blocks: Pick<CommittedResults, 'results'> & {
+    block(height: bigint): Promise<{ readonly header: { readonly time: bigint } } | null>;
+  };
   readonly submitTx: SubmitTx;
   /** The node's libp2p, once its host runs. */
   readonly libp2p: () => RecordLibp2p;
@@ -82,7 +84,11 @@ export class RecordsService {
     this.#sync = new VaultSync({
       vault,
       chain,
-      blocks: { lastHeight: () => deps.app.info().lastHeight, results: (h) => deps.blocks.results(h) },
+      blocks: {
+        lastHeight: () => deps.app.info().lastHeight,
+        results: (h) => deps.blocks.results(h),
+        time: async (h) => (await deps.blocks.block(h))?.header.time ?? null,
+      },
       peerId: deps.peerId,
       log: deps.log,
       sweepIntervalMs: c.sweepIntervalMs,

@@ -15,6 +15,11 @@
  * start, before live blocks) replays the committed results of every block after it through the
  * same code. Both effects are idempotent, so replaying a block twice is harmless; a failed block
  * stops the cursor for the rest of the run, so the next start replays it.
+ *
+ * The sweep's clock is the last applied block's time, not the wall clock: an upload is swept
+ * once the chain, as this node has applied it, is `pending_ttl_ms` past it without its anchor.
+ * A node back from a long outage thus confirms the anchors it syncs before their uploads could
+ * count as stale (with the wall clock, the first sweep would remove them mid-sync).
  */
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import type { AppEvent, ExecTxResult } from '../../state/application.ts';
@@ -37,6 +42,8 @@ export interface CommittedResults {
   lastHeight(): bigint;
   /** The tx results of the block at `height`, or null if this node does not hold them. */
   results(height: bigint): Promise<{ readonly txResults: readonly ExecTxResult[] } | null>;
+  /** The time (ms) of the block at `height`, or null if this node does not hold it. */
+  time(height: bigint): Promise<bigint | null>;
 }
 
 export interface VaultSyncDeps {
@@ -83,6 +90,8 @@ export class VaultSync {
   #cursor: bigint | null = null;
   /** Set when a block's effects failed: the cursor stays put so the next start replays it. */
   #stuck = false;
+  /** The time of the last block applied (ms): the sweep's clock; null until one is known. */
+  #chainTimeMs: bigint | null = null;
 
   constructor(deps: VaultSyncDeps) {
     this.#d = deps;
@@ -96,6 +105,7 @@ export class VaultSync {
       .then(async () => {
         if (relevant.length > 0) await this.#apply(relevant);
         await this.#advance(height, relevant.length > 0);
+        this.#chainTimeMs = block.header.time;
       })
       .catch((err: unknown) => {
         this.#stuck = true;
@@ -142,6 +152,7 @@ export class VaultSync {
     }
     if (cursor !== to) await vault.setSyncedHeight(to < 0n ? 0n : to);
     this.#cursor = to;
+    this.#chainTimeMs = await blocks.time(to);
     return { from, to, ...total, missingHeights };
   }
 
@@ -163,7 +174,8 @@ export class VaultSync {
     this.#timer = setInterval(() => {
       this.#queue = this.#queue
         .then(async () => {
-          const swept = await this.#d.vault.sweep();
+          if (this.#chainTimeMs === null) return;
+          const swept = await this.#d.vault.sweep(Number(this.#chainTimeMs));
           if (swept.length > 0)
             this.#d.log.info('swept uploads never anchored', {
               count: swept.length,

@@ -43,6 +43,7 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet
 /** The chain as the node's block store would hold it: every block's tx results by height. */
 class Chain {
   readonly results = new Map<bigint, ExecTxResult[]>();
+  readonly times = new Map<bigint, bigint>();
   readonly h: Harness;
   constructor(h: Harness) {
     this.h = h;
@@ -50,6 +51,7 @@ class Chain {
   async block(txs: Parameters<Harness['block']>[0]): Promise<ExecTxResult[]> {
     const r = await this.h.block(txs);
     this.results.set(this.h.height, r);
+    this.times.set(this.h.height, this.h.time);
     return r;
   }
   view() {
@@ -59,6 +61,7 @@ class Chain {
         const txResults = this.results.get(height);
         return txResults === undefined ? null : { txResults };
       },
+      time: async (height: bigint) => this.times.get(height) ?? null,
     };
   }
 }
