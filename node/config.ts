@@ -92,6 +92,8 @@ export interface RecordsConfig {
   readonly releaseTimeoutMs: number;
   /** How long a requester keeps trying the custodian's nodes (then CUSTODIAN_UNAVAILABLE). */
   readonly unavailableAfterMs: number;
+  /** How long a /records request's body may take to arrive (an upload); JSON-RPC keeps its 10 s. */
+  readonly uploadTimeoutMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -133,6 +135,7 @@ export function defaultConfig(moniker: string): NodeConfig {
       sweepIntervalMs: 60_000,
       releaseTimeoutMs: 15_000,
       unavailableAfterMs: 10_000,
+      uploadTimeoutMs: 5 * 60_000,
     },
     log: { level: 'info', format: 'json', levels: {} },
   };
@@ -409,6 +412,7 @@ export function parseConfig(text: string): NodeConfig {
       sweepIntervalMs: r('sweep_interval_ms', d.records.sweepIntervalMs, 100, 86_400_000),
       releaseTimeoutMs: r('release_timeout_ms', d.records.releaseTimeoutMs, 100, 600_000),
       unavailableAfterMs: r('unavailable_after_ms', d.records.unavailableAfterMs, 100, 600_000),
+      uploadTimeoutMs: r('upload_timeout_ms', d.records.uploadTimeoutMs, 1000, 3_600_000),
     },
     log: { level, format, levels: levelsRaw as Record<string, LogLevel> },
   };
@@ -459,6 +463,7 @@ export function configToJson(c: NodeConfig): string {
         sweep_interval_ms: c.records.sweepIntervalMs,
         release_timeout_ms: c.records.releaseTimeoutMs,
         unavailable_after_ms: c.records.unavailableAfterMs,
+        upload_timeout_ms: c.records.uploadTimeoutMs,
       },
       log: { level: c.log.level, format: c.log.format, levels: c.log.levels },
     },

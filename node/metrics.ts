@@ -9,6 +9,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { P2PMetrics } from '../p2p/host.ts';
 import { listenOn } from './listen.ts';
 import type { MempoolMetrics } from './mempool.ts';
+import type { RecordsMetrics } from './records/metrics.ts';
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -40,6 +41,14 @@ export class NodeMetrics {
   readonly mempoolMaxTxs: Gauge;
   readonly walRepairs: Counter;
   readonly walDroppedRecords: Counter;
+  readonly recordsReleases: Counter;
+  readonly recordsReleaseRefusals: Counter;
+  readonly recordsApiRefusals: Counter;
+  readonly recordsBusyRefusals: Counter;
+  readonly recordsReplayRefusals: Counter;
+  readonly recordsVaultBytes: Gauge;
+  /** What recordsVaultBytes reads at each scrape (the records service's vault), if any. */
+  private vaultBytes: (() => number) | null = null;
   private readonly chainId: string;
 
   constructor(namespace: string, chainId: string) {
@@ -149,6 +158,42 @@ export class NodeMetrics {
       'wal_dropped_records_total',
       'Intact WAL records lost behind a damaged part, dropped by repairs.',
     );
+    // Ours, not CometBFT's: the records service (node/records/metrics.ts says what each counts).
+    this.recordsReleases = counter('records', 'releases_total', 'Records this custodian released.');
+    this.recordsReleaseRefusals = counter(
+      'records',
+      'release_refusals_total',
+      "The custodian's refusals to release, by code.",
+      ['code'],
+    );
+    this.recordsApiRefusals = counter(
+      'records',
+      'api_refusals_total',
+      "The local records API's error answers, by code.",
+      ['code'],
+    );
+    this.recordsBusyRefusals = counter(
+      'records',
+      'busy_refusals_total',
+      'Records requests refused for load (BUSY, RELEASE_BUSY, LOCAL_AUTH_BUSY), by code.',
+      ['code'],
+    );
+    this.recordsReplayRefusals = counter(
+      'records',
+      'replay_refusals_total',
+      'Local API requests refused by the replay cache: a nonce used again, or the cache full.',
+      ['reason'],
+    );
+    const metrics = this;
+    this.recordsVaultBytes = new Gauge({
+      name: `${namespace}_records_vault_bytes`,
+      help: 'Ciphertext bytes held in the record vault.',
+      labelNames,
+      registers,
+      collect() {
+        if (metrics.vaultBytes !== null) this.set(metrics.labels, metrics.vaultBytes());
+      },
+    });
     // The process's own health (CPU, memory, event-loop lag, GC), as every Node exporter has.
     collectDefaultMetrics({
       register: this.registry,
@@ -181,6 +226,19 @@ export class NodeMetrics {
       messagesIgnored: byTopic(this.messagesIgnored),
       messagesDropped: byTopic(this.messagesDropped),
       peersConnected: { set: (n: number) => this.peers.set(this.labels, n) },
+    };
+  }
+
+  forRecords(): RecordsMetrics {
+    return {
+      released: () => this.recordsReleases.inc(this.labels),
+      releaseRefused: (code) => this.recordsReleaseRefusals.inc({ ...this.labels, code }),
+      apiRefused: (code) => this.recordsApiRefusals.inc({ ...this.labels, code }),
+      busy: (code) => this.recordsBusyRefusals.inc({ ...this.labels, code }),
+      replayRefused: (reason) => this.recordsReplayRefusals.inc({ ...this.labels, reason }),
+      watchVault: (bytes) => {
+        this.vaultBytes = bytes;
+      },
     };
   }
 

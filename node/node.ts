@@ -248,9 +248,11 @@ export class CareLedgerNode {
             peerId,
             app,
             events: commits.events,
+            blocks,
             submitTx: (bytes) => submitTx({ recent, mempool, txBatcher }, bytes),
             libp2p: () => p2p.libp2p,
             log: log.child('records'),
+            metrics: metrics?.forRecords() ?? null,
           })
         : null;
     const node = new CareLedgerNode({

@@ -184,6 +184,8 @@ export async function serveRecordExchange(
   serve: RecordServer,
   options: Partial<RecordExchangeOptions> = {},
   onError?: (err: unknown) => void,
+  /** Told of each request answered BUSY (the node's metrics count them). */
+  onBusy?: (peer: string) => void,
 ): Promise<() => Promise<void>> {
   const opts = { ...defaultRecordExchangeOptions, ...options };
   const inFlight = new Map<string, number>();
@@ -202,6 +204,7 @@ export async function serveRecordExchange(
       const count = inFlight.get(peer) ?? 0;
       if (count >= opts.maxInFlightPerPeer) {
         answer = { ok: false, code: RecordExchangeCode.busy, message: 'too many record requests in flight' };
+        onBusy?.(peer);
       } else {
         inFlight.set(peer, count + 1);
         reading = true;

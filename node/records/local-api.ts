@@ -33,6 +33,7 @@ import type { HttpRoute } from '../rpc/server.ts';
 import type { Vault } from '../vault/vault.ts';
 import type { RecordsChain } from './chain-view.ts';
 import type { FetchResult } from './forward.ts';
+import { countApiRefusal, type RecordsMetrics } from './metrics.ts';
 import { httpStatusOf, RecordsCode, recordsError } from './refusals.ts';
 
 export const KEY_MATERIAL_HEADER = 'x-careledger-key-material';
@@ -48,6 +49,9 @@ export interface LocalApiDeps {
   readonly vault: () => Vault | null;
   readonly fetch: (request: Uint8Array) => Promise<FetchResult>;
   readonly replay: LocalAuthReplayCache;
+  /** How long a request's body may take to arrive (records.upload_timeout_ms); the RPC server enforces it. */
+  readonly requestTimeoutMs?: number;
+  readonly metrics?: RecordsMetrics | null;
   readonly nowMs?: () => number;
 }
 
@@ -61,13 +65,19 @@ function sendJson(res: ServerResponse, status: number, body: unknown, close = fa
   res.end(text);
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+  metrics: RecordsMetrics | null,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const known = err instanceof CareLedgerError;
   const code = known ? err.code : 'RECORDS_INTERNAL';
+  countApiRefusal(metrics, code);
   const status = known ? httpStatusOf(code) : 500;
   // A refused upload's body is not read: close the connection rather than drain it.
   const unread = !req.readableEnded;
@@ -102,10 +112,12 @@ async function* hashedBody(req: IncomingMessage, expected: Uint8Array): AsyncGen
 
 export class LocalRecordsApi implements HttpRoute {
   readonly prefix = '/records';
+  readonly requestTimeoutMs: number | undefined;
   readonly #d: LocalApiDeps;
 
   constructor(deps: LocalApiDeps) {
     this.#d = deps;
+    this.requestTimeoutMs = deps.requestTimeoutMs;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -119,7 +131,7 @@ export class LocalRecordsApi implements HttpRoute {
       if (req.method === 'POST' && path === '/records/fetch') return await this.#fetch(req, res);
       throw recordsError(RecordsCode.routeUnknown, `no route ${req.method} ${path}`);
     } catch (err) {
-      sendError(req, res, err);
+      sendError(req, res, err, this.#d.metrics ?? null);
     }
   }
 
@@ -174,6 +186,7 @@ export class LocalRecordsApi implements HttpRoute {
     const request = await readSmallBody(req, MAX_RECORD_REQUEST_BYTES);
     const result = await this.#d.fetch(request);
     if (!result.ok) {
+      countApiRefusal(this.#d.metrics ?? null, result.code);
       sendJson(res, httpStatusOf(result.code), { code: result.code, message: result.message });
       return;
     }

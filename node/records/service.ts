@@ -5,7 +5,7 @@
  * start, so it sees every committed block), mounts `route` on its RPC listener, calls
  * `serve` once its libp2p host runs, and `stop` before closing its database.
  */
-import { type RecordLibp2p, serveRecordExchange } from '../../p2p/record-exchange.ts';
+import { type RecordLibp2p, type RecordServer, serveRecordExchange } from '../../p2p/record-exchange.ts';
 import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { LocalAuthReplayCache } from '../../packages/records/local-auth.ts';
 import type { HealthApp } from '../../state/health/app.ts';
@@ -18,8 +18,9 @@ import { AccessAuditor, type SubmitTx } from './access-auditor.ts';
 import { healthChainView } from './chain-view.ts';
 import { RecordForwarder } from './forward.ts';
 import { LocalRecordsApi } from './local-api.ts';
+import { countedRelease, type RecordsMetrics } from './metrics.ts';
 import { ReleaseService } from './release.ts';
-import { VaultSync } from './vault-sync.ts';
+import { type CommittedResults, VaultSync } from './vault-sync.ts';
 
 /** Local API nonces remembered at once: 1000 requests/s over the ±2 min window. */
 const REPLAY_CACHE_CAPACITY = 240_000;
@@ -45,10 +46,16 @@ export interface RecordsDeps {
     on(event: 'block', listener: BlockListener): unknown;
     off(event: 'block', listener: BlockListener): unknown;
   };
+  /** The committed blocks' results (the node's block store), replayed at start. */
+  readonly blocks: Pick<CommittedResults, 'results'> & {
+    block(height: bigint): Promise<{ readonly header: { readonly time: bigint } } | null>;
+  };
   readonly submitTx: SubmitTx;
   /** The node's libp2p, once its host runs. */
   readonly libp2p: () => RecordLibp2p;
   readonly log: Logger;
+  /** The node's metrics (node/metrics.ts `forRecords`), or null. */
+  readonly metrics: RecordsMetrics | null;
 }
 
 export class RecordsService {
@@ -56,7 +63,8 @@ export class RecordsService {
   readonly vault: Vault;
   readonly #d: RecordsDeps;
   readonly #sync: VaultSync;
-  readonly #release: ReleaseService;
+  /** The custodian's release, counted in the metrics. */
+  readonly #release: RecordServer;
   readonly #onBlock: BlockListener;
   #unserve: (() => Promise<void>) | null = null;
   #running = true;
@@ -76,22 +84,29 @@ export class RecordsService {
     this.#sync = new VaultSync({
       vault,
       chain,
+      blocks: {
+        lastHeight: () => deps.app.info().lastHeight,
+        results: (h) => deps.blocks.results(h),
+        time: async (h) => (await deps.blocks.block(h))?.header.time ?? null,
+      },
       peerId: deps.peerId,
       log: deps.log,
       sweepIntervalMs: c.sweepIntervalMs,
     });
-    this.#release = new ReleaseService({
+    const release = new ReleaseService({
       chainId: deps.chainId,
       peerId: deps.peerId,
       chain,
       vault,
       audit: auditor,
     });
+    this.#release = countedRelease(deps.metrics, (request, peer) => release.release(request, peer));
+    deps.metrics?.watchVault(() => vault.storedBytes);
     const forwarder = new RecordForwarder({
       peerId: deps.peerId,
       chain,
       libp2p: deps.libp2p,
-      releaseLocally: (request, peer) => this.#release.release(request, peer),
+      releaseLocally: (request, peer) => this.#release(request, peer),
       options: {
         unavailableAfterMs: c.unavailableAfterMs,
         initialBackoffMs: 200,
@@ -106,13 +121,14 @@ export class RecordsService {
       vault: () => (this.#running ? vault : null),
       fetch: (request) => forwarder.fetch(request),
       replay: new LocalAuthReplayCache({ capacity: REPLAY_CACHE_CAPACITY }),
+      requestTimeoutMs: c.uploadTimeoutMs,
+      metrics: deps.metrics,
     });
     this.#onBlock = (block, results, after) => {
       auditor.onBlock(block, results, after);
       this.#sync.onBlock(block, results, after);
     };
     deps.events.on('block', this.#onBlock);
-    this.#sync.startSweeping();
   }
 
   #exchangeOptions() {
@@ -125,7 +141,10 @@ export class RecordsService {
     };
   }
 
-  /** Opens the vault (repairing what a crash left) and starts following committed blocks. */
+  /**
+   * Opens the vault (repairing what a crash left), replays the committed blocks it has not
+   * applied (vault-sync.ts `reconcile`), and starts following committed blocks and sweeping.
+   */
   static async open(deps: RecordsDeps): Promise<RecordsService> {
     const vault = await Vault.open(deps.home, {
       maxRecordBytes: deps.config.maxRecordBytes,
@@ -139,16 +158,33 @@ export class RecordsService {
         orphanBlobsRemoved: r.orphanBlobsRemoved,
         blobsMissing: r.blobsMissing.length,
       });
-    return new RecordsService(deps, vault);
+    const service = new RecordsService(deps, vault);
+    try {
+      const rec = await service.#sync.reconcile();
+      if (rec.confirmed + rec.erased + rec.missingHeights > 0 || rec.to - rec.from > 1n)
+        deps.log.info('vault reconciled with the chain', {
+          from: rec.from.toString(),
+          to: rec.to.toString(),
+          confirmed: rec.confirmed,
+          erased: rec.erased,
+          missingHeights: rec.missingHeights,
+        });
+    } catch (err) {
+      await service.stop();
+      throw err;
+    }
+    service.#sync.startSweeping();
+    return service;
   }
 
   /** Serves /careledger/record/1 on the node's libp2p. */
   async serve(): Promise<void> {
     this.#unserve = await serveRecordExchange(
       this.#d.libp2p(),
-      (request, peer) => this.#release.release(request, peer),
+      this.#release,
       this.#exchangeOptions(),
       (err) => this.#d.log.debug('record exchange stream failed', { error: (err as Error).message }),
+      () => this.#d.metrics?.busy('BUSY'),
     );
   }
 

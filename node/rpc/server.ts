@@ -55,6 +55,11 @@ export const RPC_UNSAFE_ENABLED = false;
  */
 export interface HttpRoute {
   readonly prefix: string;
+  /**
+   * How long a request's body may take to arrive on this route (e.g. a record upload), in ms;
+   * JSON-RPC and routes without it keep the server's (REQUEST_TIMEOUT_MS).
+   */
+  readonly requestTimeoutMs?: number | undefined;
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
 }
 
@@ -73,6 +78,8 @@ export interface RpcOptions {
   readonly unsafe?: boolean;
   /** Longest a call may run before it gets an error (broadcast_tx_commit has its own, shorter). */
   readonly callTimeoutMs?: number;
+  /** How long a request's body may take to arrive after its headers (routes may set their own). */
+  readonly requestTimeoutMs?: number;
   readonly ws?: Partial<WsOptions>;
   readonly routes?: readonly HttpRoute[];
 }
@@ -274,6 +281,7 @@ interface ResolvedOptions {
   readonly corsAllowedOrigins: readonly string[];
   readonly unsafe: boolean;
   readonly callTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly routes: readonly HttpRoute[];
 }
 
@@ -545,23 +553,63 @@ function resolveOptions(opts: RpcOptions): ResolvedOptions {
     corsAllowedOrigins: opts.corsAllowedOrigins ?? defaultRpcOptions.corsAllowedOrigins,
     unsafe: opts.unsafe ?? defaultRpcOptions.unsafe,
     callTimeoutMs: opts.callTimeoutMs ?? defaultRpcOptions.callTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
     routes: opts.routes ?? [],
   };
+}
+
+/** How long a request's body may take to arrive, after its headers (JSON-RPC and plain routes), by default. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+function routeOf(routes: readonly HttpRoute[], rawUrl: string | undefined): HttpRoute | undefined {
+  const path = (rawUrl ?? '/').split('?')[0]!.replace(/\/+$/, '');
+  return routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+}
+
+/**
+ * Node's own `requestTimeout` is one value for the whole listener (and checked only every 30 s),
+ * so the server bounds each request itself: its body must be complete within the route's
+ * `requestTimeoutMs` (a record upload) or the server's (REQUEST_TIMEOUT_MS), counted from its headers, else it
+ * gets 408 and the connection is closed, as Node does.
+ */
+function boundRequest(req: IncomingMessage, res: ServerResponse, ms: number): void {
+  const timer = setTimeout(() => {
+    if (req.complete) return;
+    if (res.headersSent) {
+      req.socket.destroy();
+      return;
+    }
+    res.once('finish', () => req.socket.destroy());
+    send(
+      res,
+      408,
+      errorEnvelope(null, RpcCode.invalidRequest, `the request did not arrive within ${ms} ms`),
+      {
+        connection: 'close',
+      },
+    );
+  }, ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  req.once('end', clear);
+  res.once('close', clear);
 }
 
 /** Starts the server (HTTP and WebSocket on one port); resolves once it listens. */
 export async function startRpcServer(methods: RpcMethods, options: RpcOptions): Promise<Server> {
   const opts = resolveOptions(options);
   const server = new RpcServer((req, res) => {
+    boundRequest(req, res, routeOf(opts.routes, req.url)?.requestTimeoutMs ?? opts.requestTimeoutMs);
     handle(methods, opts, req, res).catch(() => {
       if (!res.headersSent) send(res, 500, errorEnvelope(null, RpcCode.internal, 'internal error'));
       else res.destroy();
     });
   });
-  // A request's headers must arrive within 5 s and the whole request within 10 s; connections
-  // are bounded per listener and per address, idle ones closed first (connections.ts). Node's
-  // own maxConnections is not set: it refuses new connections while idle ones hold every slot.
-  server.requestTimeout = 10_000;
+  // A request's headers must arrive within 5 s and its body within 10 s after them (a route may
+  // allow its own, longer, bound: boundRequest); connections are bounded per listener and per
+  // address, idle ones closed first (connections.ts). Node's own maxConnections is not set: it
+  // refuses new connections while idle ones hold every slot.
+  server.requestTimeout = 0;
   server.headersTimeout = 5_000;
   server.maxHeadersCount = 100;
   // The Keep-Alive hint clients read (`timeout=N`) must not promise more idle time than we allow,

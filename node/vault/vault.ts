@@ -9,6 +9,8 @@
  *   vault/keys/<hex>          wrapped key material (key-store.ts)
  *   vault/pending/<hex>       uploads not yet anchored, with their time (markers.ts)
  *   vault/erased/<hex>        records erased here (markers.ts)
+ *   vault/synced_height       the last committed height whose anchors and erasures the vault
+ *                             has applied (decimal); the records service replays from it at start
  *   vault/tmp/                temp files; emptied at open
  *
  * Invariants, which open() restores after a crash:
@@ -26,11 +28,12 @@
  *
  * One Vault per home folder per process (the node owns it); operations on one hash are serialised.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { checkKeyMaterial, type KeyMaterial } from '../../packages/records/key-material.ts';
 import type { BlobStore } from './blob-store.ts';
-import { ensureDir, listDir, removeDurably, shredFile } from './durable.ts';
+import { ensureDir, listDir, removeDurably, shredFile, writeFileDurably } from './durable.ts';
 import { VaultErrorCode, vaultError } from './errors.ts';
 import { FileBlobStore } from './file-blob-store.ts';
 import { hashHex } from './hash.ts';
@@ -61,6 +64,7 @@ export interface VaultPaths {
   readonly pending: string;
   readonly erased: string;
   readonly tmp: string;
+  readonly syncedHeight: string;
   readonly vaultKey: string;
 }
 
@@ -73,6 +77,7 @@ export function vaultPaths(home: string): VaultPaths {
     pending: join(root, 'pending'),
     erased: join(root, 'erased'),
     tmp: join(root, 'tmp'),
+    syncedHeight: join(root, 'synced_height'),
     vaultKey: vaultKeyPath(home),
   };
 }
@@ -115,15 +120,22 @@ export class Vault {
   readonly #pending: MarkerDir;
   readonly #erased: MarkerDir;
   readonly #lock = new KeyedLock();
+  readonly #paths: VaultPaths;
+  /** Ciphertext bytes held (blobs visible under their hash); summed at open, kept up to date. */
+  #storedBytes: number;
 
   private constructor(
+    paths: VaultPaths,
     options: VaultOptions,
     blobs: BlobStore,
     keys: KeyStore,
     pending: MarkerDir,
     erased: MarkerDir,
     recovery: RecoveryReport,
+    storedBytes: number,
   ) {
+    this.#storedBytes = storedBytes;
+    this.#paths = paths;
     this.options = options;
     this.#blobs = blobs;
     this.#keys = keys;
@@ -152,7 +164,18 @@ export class Vault {
     const pending = new MarkerDir(paths.pending, paths.tmp);
     const erased = new MarkerDir(paths.erased, paths.tmp);
     const repaired = await recover(store, keys, pending, erased);
-    return new Vault(opts, store, keys, pending, erased, { tempFilesRemoved, ...repaired });
+    let storedBytes = 0;
+    for await (const sha256 of store.list()) storedBytes += (await blobSize(store, sha256)) ?? 0;
+    return new Vault(
+      paths,
+      opts,
+      store,
+      keys,
+      pending,
+      erased,
+      { tempFilesRemoved, ...repaired },
+      storedBytes,
+    );
   }
 
   /**
@@ -179,6 +202,7 @@ export class Vault {
         await this.#pending.put(sha256, String(this.options.now()));
         await this.#keys.put(sha256, material);
         await staged.commit();
+        this.#storedBytes += size;
         return { sha256, size, alreadyStored: false };
       });
     } finally {
@@ -216,7 +240,10 @@ export class Vault {
   async erase(sha256: Uint8Array): Promise<{ readonly keyDestroyed: boolean }> {
     return this.#lock.run(hashHex(sha256), async () => {
       await this.#erased.put(sha256); // I3: first
-      return { keyDestroyed: await destroy(sha256, this.#keys, this.#blobs, this.#pending) };
+      const size = await blobSize(this.#blobs, sha256);
+      const keyDestroyed = await destroy(sha256, this.#keys, this.#blobs, this.#pending);
+      this.#storedBytes -= size ?? 0;
+      return { keyDestroyed };
     });
   }
 
@@ -233,7 +260,9 @@ export class Vault {
         const at = Number(stamp);
         // An unreadable stamp counts as old: the upload never completed its bookkeeping.
         if (Number.isSafeInteger(at) && now - at <= this.options.pendingTtlMs) return false;
+        const size = await blobSize(this.#blobs, sha256);
         await destroy(sha256, this.#keys, this.#blobs, this.#pending);
+        this.#storedBytes -= size ?? 0;
         return true;
       });
       if (removed) swept.push(sha256);
@@ -247,10 +276,57 @@ export class Vault {
     return (await this.#pending.has(sha256)) ? 'pending' : 'anchored';
   }
 
+  /** Ciphertext bytes the vault holds (pending and anchored records). */
+  get storedBytes(): number {
+    return this.#storedBytes;
+  }
+
+  /** True if any record (pending or anchored) is stored. */
+  async hasEntries(): Promise<boolean> {
+    for await (const _ of this.#keys.list()) return true;
+    return (await this.#pending.list()).length > 0;
+  }
+
+  /**
+   * The last committed height whose anchors and erasures were applied to this vault, or null if
+   * none was recorded (a vault older than the cursor, or a new one).
+   */
+  async syncedHeight(): Promise<bigint | null> {
+    let text: string;
+    try {
+      text = await readFile(this.#paths.syncedHeight, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    // Written whole or not at all (writeFileDurably); anything else means start over.
+    return /^[0-9]{1,20}$/.test(text) ? BigInt(text) : null;
+  }
+
+  /** Records that every committed block up to `height` has been applied (durably). */
+  async setSyncedHeight(height: bigint): Promise<void> {
+    if (typeof height !== 'bigint' || height < 0n)
+      throw vaultError(VaultErrorCode.inputInvalid, 'a synced height is a non-negative bigint');
+    await writeFileDurably(
+      this.#paths.tmp,
+      'synced',
+      this.#paths.syncedHeight,
+      new TextEncoder().encode(height.toString()),
+    );
+  }
+
   async #refuseErased(sha256: Uint8Array): Promise<void> {
     if (await this.#erased.has(sha256))
       throw vaultError(VaultErrorCode.erased, 'this record was erased (crypto-shredded)');
   }
+}
+
+/** The size of a stored blob, or null if there is none. */
+async function blobSize(blobs: BlobStore, sha256: Uint8Array): Promise<number | null> {
+  if (!(await blobs.has(sha256))) return null;
+  const { size, stream } = await blobs.get(sha256);
+  stream.destroy();
+  return size;
 }
 
 /** Key first (shredded), then the blob, then the pending marker: I1 holds at every step. */

@@ -140,9 +140,10 @@ test('records: defaults, every key read and written back, bad values and unknown
     sweepIntervalMs: 60_000,
     releaseTimeoutMs: 15_000,
     unavailableAfterMs: 10_000,
+    uploadTimeoutMs: 300_000,
   });
   const set = parseConfig(
-    '{"records":{"max_record_bytes":2048,"pending_ttl_ms":5000,"sweep_interval_ms":500,"release_timeout_ms":700,"unavailable_after_ms":900}}',
+    '{"records":{"max_record_bytes":2048,"pending_ttl_ms":5000,"sweep_interval_ms":500,"release_timeout_ms":700,"unavailable_after_ms":900,"upload_timeout_ms":2500}}',
   );
   assert.equal(parseConfig(configToJson(set)).records, {
     maxRecordBytes: 2048,
@@ -150,7 +151,12 @@ test('records: defaults, every key read and written back, bad values and unknown
     sweepIntervalMs: 500,
     releaseTimeoutMs: 700,
     unavailableAfterMs: 900,
+    uploadTimeoutMs: 2500,
   });
+  assert.match(
+    refusal(() => parseConfig('{"records":{"upload_timeout_ms":10}}')),
+    /records\.upload_timeout_ms/,
+  );
   assert.match(
     refusal(() => parseConfig('{"records":{"max_record_bytes":10}}')),
     /records\.max_record_bytes/,

@@ -3,7 +3,7 @@
  * anchor with this node's member as custodian confirms its upload; one of another custodian, or
  * a failed tx, changes nothing; a committed erase shreds the record (status erased, read refused);
  * an anchor of a blob this node does not hold is only logged; the sweep timer removes uploads
- * never anchored.
+ * never anchored once a block's time (not the wall clock) is past their TTL.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +57,8 @@ async function withVault(fn: (vault: Vault, sync: VaultSync, clock: { now: numbe
   const dir = mkdtempSync(join(tmpdir(), 'careledger-vault-sync-'));
   const clock = { now: 1_000_000 };
   const vault = await Vault.open(dir, { pendingTtlMs: 1000, now: () => clock.now });
-  const sync = new VaultSync({ vault, chain, peerId: PEER, log, sweepIntervalMs: 20 });
+  const blocks = { lastHeight: () => 1n, results: async () => null, time: async () => null };
+  const sync = new VaultSync({ vault, chain, blocks, peerId: PEER, log, sweepIntervalMs: 20 });
   try {
     await fn(vault, sync, clock);
   } finally {
@@ -121,11 +122,19 @@ test('an anchor of a blob this node does not hold is logged, not an error', asyn
   });
 });
 
-test('the sweep timer removes uploads never anchored once they are older than the TTL', async () => {
+test('the sweep runs on chain time: an upload is removed once a block is past its TTL, not before', async () => {
   await withVault(async (vault, sync, clock) => {
     const hash = await store(vault, 'r6', 'never anchored');
     sync.startSweeping();
-    clock.now += 2000;
+    // The wall clock far past the TTL, but no block yet: nothing is swept (a node still syncing).
+    clock.now += 60_000;
+    const within = clock.now - 60_000 + 500;
+    sync.onBlock(blockAt(2n, BigInt(within)), { txResults: [], events: [] }, undefined as never);
+    await sync.settled();
+    await new Promise((r) => setTimeout(r, 100)); // five sweep periods
+    await sync.settled();
+    assert.is(await vault.status(hash), 'pending', 'a block within the TTL sweeps nothing');
+    sync.onBlock(blockAt(3n, BigInt(within + 2000)), { txResults: [], events: [] }, undefined as never);
     const deadline = Date.now() + 3000;
     while ((await vault.status(hash)) !== 'unknown') {
       if (Date.now() > deadline) assert.unreachable('the sweep did not remove the upload');
