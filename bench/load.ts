@@ -4,7 +4,9 @@
  * It signs every tx of the run before the clock starts (many signer keys, unique nonces, a kvstore
  * `set` of a fresh key padded to the requested encoded size), then offers them at a fixed rate in
  * an open loop: tx i is due at i/rate seconds and is sent then whatever the replies so far, round
- * robin over the nodes' `/broadcast_tx_sync?tx=0x…` on keep-alive sockets. Its submit time is the
+ * robin over the nodes' `/broadcast_tx_sync?tx=0x…` on keep-alive sockets, or with `batch` > 1 as
+ * JSON-RPC batches of that many `broadcast_tx_sync` calls in one POST (a batch goes out when its
+ * last tx is due, so the earlier ones wait in it, and that wait counts). Its submit time is the
  * time it was due, not when a socket freed up, so a slow node cannot hide its queueing from the
  * latency (no coordinated omission). Refusals (MEMPOOL_FULL…) and transport errors are counted
  * apart, by code.
@@ -55,8 +57,10 @@ process.on('SIGTERM', () => process.exit(143));
 // Signing
 
 interface Signed {
-  /** `/broadcast_tx_sync?tx=0x…` */
+  /** `/broadcast_tx_sync?tx=0x…` (one call per request) */
   readonly paths: string[];
+  /** The tx as base64, for JSON-RPC batches (empty unless batching). */
+  readonly base64: string[];
   /** sha256 of the tx bytes, hex, to index number. */
   readonly byHash: Map<string, number>;
   readonly txBytes: number;
@@ -91,6 +95,7 @@ function valueLength(
 }
 
 function signAll(cfg: LoadConfig, count: number): Signed {
+  const batching = cfg.batch > 1;
   const keys = Array.from({ length: cfg.signers }, (_, k) => {
     const pair = keyPairFromSeed(
       createHash('sha256').update(`careledger/bench/load/${cfg.chainId}/${k}`).digest(),
@@ -105,16 +110,18 @@ function signAll(cfg: LoadConfig, count: number): Signed {
     return encodeTx({ ...unsigned, signature: key.sign(txSignBytes(cfg.chainId, unsigned)) });
   };
   const len = valueLength(cfg.chainId, cfg.txBytes, build);
-  const paths: string[] = new Array(count);
+  const paths: string[] = batching ? [] : new Array(count);
+  const base64: string[] = batching ? new Array(count) : [];
   const byHash = new Map<string, number>();
   let txBytes = 0;
   for (let i = 0; i < count; i++) {
     const bytes = build(i, len);
     txBytes = bytes.length;
-    paths[i] = `/broadcast_tx_sync?tx=0x${Buffer.from(bytes).toString('hex')}`;
+    if (batching) base64[i] = Buffer.from(bytes).toString('base64');
+    else paths[i] = `/broadcast_tx_sync?tx=0x${Buffer.from(bytes).toString('hex')}`;
     byHash.set(createHash('sha256').update(bytes).digest('hex'), i);
   }
-  return { paths, byHash, txBytes };
+  return { paths, base64, byHash, txBytes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,10 +142,15 @@ function target(base: string, sockets: number): Target {
   };
 }
 
-/** GET a path; resolves with the parsed JSON body, rejects on transport errors and timeouts. */
-function getJson(t: Target, path: string): Promise<unknown> {
+/**
+ * GET a path (or POST `body` to it); resolves with the parsed JSON body, rejects on transport
+ * errors and timeouts.
+ */
+function getJson(t: Target, path: string, body?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: t.host, port: t.port, path, method: 'GET', agent: t.agent }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ host: t.host, port: t.port, path, method, headers, agent: t.agent }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -157,7 +169,7 @@ function getJson(t: Target, path: string): Promise<unknown> {
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -203,47 +215,102 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
   const now = (): number => performance.now() - t0;
   send({ type: 'phase', phase: 'warmup', monoUs: monoMicros() });
 
+  /** Records one call's answer: a JSON-RPC envelope, or a transport error for the whole request. */
+  const answered = (i: number, at: number, reply: unknown): void => {
+    ackAt[i] = at;
+    const b = reply as { result?: { code?: number; codespace?: string }; error?: { data?: string } };
+    if (b.result?.code === 0) {
+      status[i] = Status.accepted;
+      counts.accepted++;
+    } else if (b.result !== undefined) {
+      status[i] = Status.refused;
+      counts.refused++;
+      refusedByCode.set(i, b.result.codespace || 'UNKNOWN');
+    } else {
+      status[i] = Status.error;
+      counts.errors++;
+      errorByKind.set(i, `rpc: ${b.error?.data ?? 'no result'}`);
+    }
+  };
+  const failed = (i: number, at: number, err: unknown): void => {
+    ackAt[i] = at;
+    status[i] = Status.error;
+    counts.errors++;
+    errorByKind.set(i, (err as Error).message);
+  };
+
+  let requests = 0;
   const submit = (i: number): void => {
-    const node = nodes[i % nodes.length]!;
+    const node = nodes[requests++ % nodes.length]!;
     status[i] = Status.inFlight;
     outstanding++;
     getJson(node, signed.paths[i]!).then(
       (body) => {
         outstanding--;
-        ackAt[i] = now();
-        const b = body as { result?: { code?: number; codespace?: string }; error?: { data?: string } };
-        if (b.result?.code === 0) {
-          status[i] = Status.accepted;
-          counts.accepted++;
-        } else if (b.result !== undefined) {
-          status[i] = Status.refused;
-          counts.refused++;
-          refusedByCode.set(i, b.result.codespace || 'UNKNOWN');
-        } else {
-          status[i] = Status.error;
-          counts.errors++;
-          errorByKind.set(i, `rpc: ${b.error?.data ?? 'no result'}`);
-        }
+        answered(i, now(), body);
       },
       (err: unknown) => {
         outstanding--;
-        ackAt[i] = now();
-        status[i] = Status.error;
-        counts.errors++;
-        errorByKind.set(i, (err as Error).message);
+        failed(i, now(), err);
+      },
+    );
+  };
+
+  /** One POST of a JSON-RPC batch; the reply is matched to the txs by id (the tx's index). */
+  const submitBatch = (batch: readonly number[]): void => {
+    const node = nodes[requests++ % nodes.length]!;
+    for (const i of batch) status[i] = Status.inFlight;
+    outstanding += batch.length;
+    const body = JSON.stringify(
+      batch.map((i) => ({
+        jsonrpc: '2.0',
+        id: i,
+        method: 'broadcast_tx_sync',
+        params: { tx: signed.base64[i] },
+      })),
+    );
+    getJson(node, '/', body).then(
+      (reply) => {
+        outstanding -= batch.length;
+        const at = now();
+        const byId = new Map<number, unknown>();
+        if (Array.isArray(reply)) for (const r of reply) byId.set((r as { id?: number }).id ?? -1, r);
+        for (const i of batch) {
+          const r = byId.get(i);
+          if (r !== undefined) answered(i, at, r);
+          else answered(i, at, Array.isArray(reply) ? {} : reply);
+        }
+      },
+      (err: unknown) => {
+        outstanding -= batch.length;
+        const at = now();
+        for (const i of batch) failed(i, at, err);
       },
     );
   };
 
   // The open-loop scheduler: every due tx goes out, whatever happened to the ones before.
+  // With batches, due txs gather until a batch is full (or the last tx is due).
+  let gathering: number[] = [];
   const schedulerDone = new Promise<void>((resolve) => {
     const tick = (): void => {
       const due = Math.min(count, Math.floor((now() * cfg.rate) / 1000) + 1);
       for (; next < due; next++) {
-        if (outstanding >= cfg.maxOutstanding) {
+        if (outstanding + gathering.length >= cfg.maxOutstanding) {
           status[next] = Status.skipped;
           counts.skipped++;
-        } else submit(next);
+        } else if (cfg.batch <= 1) submit(next);
+        else {
+          gathering.push(next);
+          if (gathering.length >= cfg.batch) {
+            submitBatch(gathering);
+            gathering = [];
+          }
+        }
+      }
+      if (next >= count && gathering.length > 0) {
+        submitBatch(gathering);
+        gathering = [];
       }
       if (next >= count) resolve();
       else setTimeout(tick, 1);

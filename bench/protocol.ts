@@ -21,6 +21,8 @@ export interface LoadConfig {
   readonly durationSeconds: number;
   /** After the last send, how long to keep following blocks for txs still pending. */
   readonly drainSeconds: number;
+  /** broadcast_tx_sync calls per request: 1 is one GET per tx, more is a JSON-RPC batch POST. */
+  readonly batch: number;
   /** Concurrent HTTP requests (sockets) per node; more wait in the client's queue. */
   readonly socketsPerNode: number;
   /** Requests waiting or in flight beyond which a scheduled tx is skipped (counted, not sent). */

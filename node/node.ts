@@ -50,7 +50,7 @@ import { NodeMetrics } from './metrics.ts';
 import { RecordsService } from './records/service.ts';
 import { finishInterruptedRollback } from './rollback.ts';
 import { rpcMethods } from './rpc/methods.ts';
-import { type HttpRoute, startRpcServer } from './rpc/server.ts';
+import { defaultRpcOptions, type HttpRoute, startRpcServer } from './rpc/server.ts';
 import { CheckedTxs, RecentlyCommitted } from './seen-txs.ts';
 import { BlockSync, SYNC_SKIP_MS, SyncPeers } from './sync/block-sync.ts';
 import { NodeTimers } from './timers.ts';
@@ -310,7 +310,7 @@ export class CareLedgerNode {
       maxOpenConnections: config.rpc.maxOpenConnections,
       maxConnectionsPerAddress: config.rpc.maxConnectionsPerAddress,
       idleTimeoutMs: config.rpc.idleTimeoutMs,
-      maxBatch: 10,
+      maxBatch: defaultRpcOptions.maxBatch,
       routes: this.routes(),
     });
     this.log.info('node started', {

@@ -48,7 +48,8 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
     const hash = txHash(tx);
     const why = busy();
     if (why !== null) return refused(hash, 'MEMPOOL_BUSY', `mempool is busy (${why}): retry later`);
-    const location = await node.blocks.txLocation(hash);
+    // The sync check first (see hasTxSync); only a replay pays for the async read of its height.
+    const location = node.blocks.hasTxSync(hash) ? await node.blocks.txLocation(hash) : null;
     if (location !== null)
       return refused(hash, 'TX_ALREADY_COMMITTED', `tx was already committed at height ${location.height}`);
     if (node.mempool.has(hash))

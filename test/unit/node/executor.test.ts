@@ -84,6 +84,11 @@ test('a fresh block executes every tx and indexes their hashes', async () => {
   assert.equal(await blocks.committedTxs([b.hash, c.hash, a.hash]), [true, false, true]);
   assert.equal(await blocks.committedTxs([]), []);
   assert.equal((await blocks.txLocation(b.hash))?.index, 1);
+  // The RPC's synchronous replay check reads the same index.
+  assert.equal(
+    [a, b, c].map((t) => blocks.hasTxSync(t.hash)),
+    [true, true, false],
+  );
 });
 
 test('a replayed hash (from an earlier block or repeated in the block) is refused after the batched lookup', async () => {

@@ -92,6 +92,7 @@ function mempoolNode(state: {
     },
     mempool: { size: 0, bytes: 0, reap: () => [], has: (hash) => state.pending?.has(key(hash)) ?? false },
     blocks: {
+      hasTxSync: (hash: Uint8Array) => state.indexed?.has(key(hash)) ?? false,
       txLocation: async (hash: Uint8Array) => {
         const height = state.indexed?.get(key(hash));
         return height === undefined ? null : { height, index: 0 };
