@@ -7,7 +7,8 @@
  * under the p2p host's response limit, which is also the most the asking node decodes. A node
  * that asks checks that the answer continues its chain from `from`; each commit is then verified
  * against the validator set and each block validated before it is committed (commit-pipeline.ts).
- * `BlockSync` runs it: which peer, when, and what a failure costs the peer.
+ * `BlockSync` runs it: which peer, when, and what a failure costs the peer; its progress is logged
+ * at most every few seconds (progress.ts).
  */
 
 import { defaultP2POptions, type P2PHost } from '../../p2p/host.ts';
@@ -26,6 +27,7 @@ import { MAX_VALIDATORS } from '../../packages/types/validator.ts';
 import type { CommitPipeline } from '../commit-pipeline.ts';
 import type { Logger } from '../log.ts';
 import type { NodeMetrics } from '../metrics.ts';
+import { SyncProgress } from './progress.ts';
 import { encodeSyncRequest } from './protocol.ts';
 
 /** Most blocks in one answer. */
@@ -147,6 +149,8 @@ export interface BlockSyncModules {
   isStopped(): boolean;
   readonly metrics: NodeMetrics | null;
   readonly log: Logger;
+  /** The clock of the progress lines, in milliseconds (tests inject one); default `performance.now`. */
+  readonly now?: () => number;
 }
 
 /**
@@ -157,9 +161,11 @@ export interface BlockSyncModules {
 export class BlockSync {
   private readonly m: BlockSyncModules;
   private syncing = false;
+  private readonly progress: SyncProgress;
 
   constructor(modules: BlockSyncModules) {
     this.m = modules;
+    this.progress = new SyncProgress(modules.log, modules.now ?? (() => performance.now()));
     // The gauge is reported from the start, not only once a sync has run.
     this.setSyncing(false);
   }
@@ -183,6 +189,7 @@ export class BlockSync {
   private async run(): Promise<void> {
     const { peers, commits, p2p, log } = this.m;
     this.setSyncing(true);
+    this.progress.begin(commits.chain.lastHeight);
     try {
       for (;;) {
         const best = peers.best();
@@ -208,6 +215,7 @@ export class BlockSync {
         }
       }
     } finally {
+      this.progress.end(commits.chain.lastHeight);
       this.setSyncing(false);
     }
   }
@@ -217,12 +225,15 @@ export class BlockSync {
     const { commits } = this.m;
     const from = commits.chain.lastHeight + 1n;
     const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
-    this.m.log.info('block sync', { peer, from, to, best });
+    // One line per request is too many for a long sync: the progress lines say how it goes.
+    this.m.log.debug('block sync', { peer, from, to, best });
     const answer = await this.m.p2p.request(peer, 'blocks', encodeSyncRequest({ kind: 'blocks', from, to }), {
       timeoutMs: SYNC_REQUEST_TIMEOUT_MS,
     });
-    for (const { block, commit } of readBlocksAnswer(answer, from, commits.chain.blockLimits))
+    for (const { block, commit } of readBlocksAnswer(answer, from, commits.chain.blockLimits)) {
       await commits.synced(block, commit);
+      this.progress.committed(block.header.height, block.txs.length, best);
+    }
     this.m.advanceConsensus();
   }
 }

@@ -119,6 +119,8 @@ function syncHarness(
   const committed: bigint[] = [];
   let advanced = 0;
   let head: ChainState = chain;
+  let now = 0;
+  const log = recordingLogger();
   const peers = new SyncPeers(30_000, () => 0);
   const sync = new BlockSync({
     p2p: {
@@ -136,6 +138,7 @@ function syncHarness(
       },
       failed,
       synced: async (block) => {
+        now += 1000; // each block takes a second of the injected clock
         committed.push(block.header.height);
         head = { ...head, lastHeight: block.header.height };
       },
@@ -143,9 +146,10 @@ function syncHarness(
     advanceConsensus: () => advanced++,
     isStopped: () => false,
     metrics: null,
-    log: recordingLogger(),
+    log,
+    now: () => now,
   });
-  return { sync, peers, asked, reported, committed, advanced: () => advanced };
+  return { sync, peers, asked, reported, committed, log, advanced: () => advanced };
 }
 
 /** Runs a tick's sync to its end (no timers involved: the fakes answer at once). */
@@ -172,6 +176,18 @@ test('BlockSync asks the highest claim first; a peer whose answer does not conti
   assert.equal(h.reported, ['liar'], 'blocks that skip a height are invalid; an empty answer may be honest');
   assert.is(h.advanced(), 1, 'consensus moves on after the batch');
   assert.equal(h.peers.best(), { peer: 'honest', height: 4n }, 'the others are skipped');
+  const progress = h.log.lines.filter((l) => l.msg.startsWith('block sync:'));
+  assert.equal(
+    progress.map((l) => l.fields),
+    [],
+    'four blocks at one a second stay within the first progress interval',
+  );
+  const done = h.log.lines.filter((l) => l.msg.startsWith('block sync done'));
+  assert.equal(
+    done.map((l) => [l.fields!.from, l.fields!.height, l.fields!.blocks, l.fields!.txs, l.fields!.seconds]),
+    [[1n, 4n, 4, 40, 4]],
+    'one line when the sync ends, with its totals (10 txs a block)',
+  );
 });
 
 test('BlockSync: a peer whose request fails is skipped but not reported (a timeout may be honest)', async () => {
