@@ -270,6 +270,7 @@ async function waitFor(
 function syncLogLines(home: string): {
   progress: Record<string, unknown>[];
   done: Record<string, unknown>[];
+  failures: number;
 } {
   const lines = readFileSync(nodeLogPath(home), 'utf8').split('\n');
   const parsed = lines.flatMap((l) => {
