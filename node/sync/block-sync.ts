@@ -32,8 +32,13 @@ import { encodeSyncRequest } from './protocol.ts';
 
 /** Most blocks in one answer. */
 export const SYNC_BATCH = 20;
-/** An answer stops before this many bytes: under the host's response limit, with room to spare. */
-export const SYNC_ANSWER_BYTES = 12 * 1024 * 1024;
+/**
+ * An answer stops before this many bytes (far under the host's response limit). Small, because the
+ * answering node must read, encode and send it within the stream's budget even on a busy machine:
+ * with 12 MiB, 20 blocks of ~1,000 txs (~7 MB) took longer than that under a load of 15 on 2 cores
+ * (bench/sync.ts), every peer's stream was reset and each was skipped for SYNC_SKIP_MS.
+ */
+export const SYNC_ANSWER_BYTES = 2 * 1024 * 1024;
 
 /** The answer to ['blocks', first, last]: the stored blocks and commits in that range, from `first` on. */
 export async function answerBlocksRequest(

@@ -54,7 +54,7 @@ function chainOf(n: number, txsPerBlock: number): { block: Block; commit: Commit
   return out;
 }
 
-const stored = chainOf(4, 10); // ~600 KiB a block
+const stored = chainOf(4, 6); // ~360 KiB a block: all four fit one answer
 const read = async (h: bigint) => stored[Number(h) - 1] ?? null;
 const heights = (answer: { block: Block }[]) => answer.map((x) => x.block.header.height);
 
@@ -62,11 +62,11 @@ test('an answer holds the blocks asked for that the node has, up to its byte bud
   const all = readBlocksAnswer(await answerBlocksRequest(1n, 10n, read), 1n, defaultBlockLimits);
   assert.equal(heights(all), [1n, 2n, 3n, 4n], 'the node has 4: the answer stops there');
   assert.equal(all[2]!.commit.height, 3n);
-  const two = await answerBlocksRequest(2n, 4n, read, 1_300_000);
+  const two = await answerBlocksRequest(2n, 4n, read, 900_000);
   assert.equal(
     heights(readBlocksAnswer(two, 2n, defaultBlockLimits)),
     [2n, 3n],
-    'two fit 1.3 MB, three do not',
+    'two fit 0.9 MB, three do not',
   );
   const one = await answerBlocksRequest(3n, 4n, read, 1);
   assert.equal(heights(readBlocksAnswer(one, 3n, defaultBlockLimits)), [3n], 'one block always goes');
@@ -185,8 +185,8 @@ test('BlockSync asks the highest claim first; a peer whose answer does not conti
   const done = h.log.lines.filter((l) => l.msg.startsWith('block sync done'));
   assert.equal(
     done.map((l) => [l.fields!.from, l.fields!.height, l.fields!.blocks, l.fields!.txs, l.fields!.seconds]),
-    [[1n, 4n, 4, 40, 4]],
-    'one line when the sync ends, with its totals (10 txs a block)',
+    [[1n, 4n, 4, 24, 4]],
+    'one line when the sync ends, with its totals (6 txs a block)',
   );
 });
 
