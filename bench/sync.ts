@@ -376,6 +376,9 @@ async function main(): Promise<void> {
       sync_blocks_per_s: Math.round((caughtUp!.height / seconds) * 10) / 10,
       syncing_node_cpu_seconds: cpu?.cpuSeconds ?? null,
       syncing_node_cores: nodeCores,
+      // What the node would do with a core to itself (start-up included): the figure a busy
+      // machine distorts least.
+      txs_per_node_cpu_second: cpu === null ? null : Math.round(loaded.accepted / cpu.cpuSeconds),
       syncing_node_peak_rss_mb: cpu === null ? null : Math.round(cpu.peakRssBytes / 2 ** 20),
       machine_busy_cores_during_sync: busyCores,
       others_busy_cores_during_sync: busyCores !== null && nodeCores !== null ? busyCores - nodeCores : null,
@@ -400,7 +403,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(result, null, 2));
     process.stdout.write(`  wrote ${file}${opts.keep ? `; homes kept in ${c.dir}` : ''}\n`);
     process.stdout.write(
-      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
+      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} txs_per_node_cpu_s=${result.txs_per_node_cpu_second} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
     );
   } catch (err) {
     process.stderr.write(`bench:sync: ${(err as Error).message}\n`);
