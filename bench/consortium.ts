@@ -152,18 +152,21 @@ export class Consortium {
   }
 
   startAll(): void {
-    for (let i = 0; i < this.homes.length; i++) {
-      const profile =
-        i === this.profileNode
-          ? ['--cpu-prof', '--cpu-prof-dir', this.profileDir, '--cpu-prof-name', `node${i}.cpuprofile`]
-          : [];
-      if (profile.length > 0) mkdirSync(this.profileDir, { recursive: true });
-      const child = spawnNode(this.homes[i]!, profile, { ...process.env, NODE_OPTIONS: '' });
-      child.on('exit', () => {
-        if (this.procs[i] === child) this.procs[i] = null;
-      });
-      this.procs[i] = child;
-    }
+    for (let i = 0; i < this.homes.length; i++) this.start(i);
+  }
+
+  /** Starts node `i` (bench/sync.ts starts its syncing node only once the others have committed). */
+  start(i: number): void {
+    const profile =
+      i === this.profileNode
+        ? ['--cpu-prof', '--cpu-prof-dir', this.profileDir, '--cpu-prof-name', `node${i}.cpuprofile`]
+        : [];
+    if (profile.length > 0) mkdirSync(this.profileDir, { recursive: true });
+    const child = spawnNode(this.homes[i]!, profile, { ...process.env, NODE_OPTIONS: '' });
+    child.on('exit', () => {
+      if (this.procs[i] === child) this.procs[i] = null;
+    });
+    this.procs[i] = child;
   }
 
   pids(): (number | null)[] {

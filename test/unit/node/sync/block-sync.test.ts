@@ -54,7 +54,7 @@ function chainOf(n: number, txsPerBlock: number): { block: Block; commit: Commit
   return out;
 }
 
-const stored = chainOf(4, 10); // ~600 KiB a block
+const stored = chainOf(4, 6); // ~360 KiB a block: all four fit one answer
 const read = async (h: bigint) => stored[Number(h) - 1] ?? null;
 const heights = (answer: { block: Block }[]) => answer.map((x) => x.block.header.height);
 
@@ -62,11 +62,11 @@ test('an answer holds the blocks asked for that the node has, up to its byte bud
   const all = readBlocksAnswer(await answerBlocksRequest(1n, 10n, read), 1n, defaultBlockLimits);
   assert.equal(heights(all), [1n, 2n, 3n, 4n], 'the node has 4: the answer stops there');
   assert.equal(all[2]!.commit.height, 3n);
-  const two = await answerBlocksRequest(2n, 4n, read, 1_300_000);
+  const two = await answerBlocksRequest(2n, 4n, read, 900_000);
   assert.equal(
     heights(readBlocksAnswer(two, 2n, defaultBlockLimits)),
     [2n, 3n],
-    'two fit 1.3 MB, three do not',
+    'two fit 0.9 MB, three do not',
   );
   const one = await answerBlocksRequest(3n, 4n, read, 1);
   assert.equal(heights(readBlocksAnswer(one, 3n, defaultBlockLimits)), [3n], 'one block always goes');
@@ -119,6 +119,8 @@ function syncHarness(
   const committed: bigint[] = [];
   let advanced = 0;
   let head: ChainState = chain;
+  let now = 0;
+  const log = recordingLogger();
   const peers = new SyncPeers(30_000, () => 0);
   const sync = new BlockSync({
     p2p: {
@@ -136,6 +138,7 @@ function syncHarness(
       },
       failed,
       synced: async (block) => {
+        now += 1000; // each block takes a second of the injected clock
         committed.push(block.header.height);
         head = { ...head, lastHeight: block.header.height };
       },
@@ -143,9 +146,10 @@ function syncHarness(
     advanceConsensus: () => advanced++,
     isStopped: () => false,
     metrics: null,
-    log: recordingLogger(),
+    log,
+    now: () => now,
   });
-  return { sync, peers, asked, reported, committed, advanced: () => advanced };
+  return { sync, peers, asked, reported, committed, log, advanced: () => advanced };
 }
 
 /** Runs a tick's sync to its end (no timers involved: the fakes answer at once). */
@@ -172,6 +176,18 @@ test('BlockSync asks the highest claim first; a peer whose answer does not conti
   assert.equal(h.reported, ['liar'], 'blocks that skip a height are invalid; an empty answer may be honest');
   assert.is(h.advanced(), 1, 'consensus moves on after the batch');
   assert.equal(h.peers.best(), { peer: 'honest', height: 4n }, 'the others are skipped');
+  const progress = h.log.lines.filter((l) => l.msg.startsWith('block sync:'));
+  assert.equal(
+    progress.map((l) => l.fields),
+    [],
+    'four blocks at one a second stay within the first progress interval',
+  );
+  const done = h.log.lines.filter((l) => l.msg.startsWith('block sync done'));
+  assert.equal(
+    done.map((l) => [l.fields!.from, l.fields!.height, l.fields!.blocks, l.fields!.txs, l.fields!.seconds]),
+    [[1n, 4n, 4, 24, 4]],
+    'one line when the sync ends, with its totals (6 txs a block)',
+  );
 });
 
 test('BlockSync: a peer whose request fails is skipped but not reported (a timeout may be honest)', async () => {
