@@ -265,13 +265,21 @@ export async function fetchRecord(input: FetchRecordInput, ctx: FetchContext): P
     throw recordError('CLIENT_OUTPUT_INVALID', `cannot write into the folder of ${input.out}`);
   });
   const { client } = ctx;
-  const requester = input.requester ?? { kind: 'member', id: await client.memberId() };
-  // The two proofs before the request go together: each waits for a header the light client
-  // verifies, and one after the other they cost a block interval more (bench/records.ts).
-  const [{ anchor, height: anchorProvenAt }, onChain] = await Promise.all([
+  // The proofs before the request go together: each waits for a header the light client
+  // verifies, and one after the other they cost a block interval more (bench/records.ts). The
+  // anchor's failure is reported first, whichever settles first: a lying node is named as such.
+  const [anchorProof, requesterProof] = await Promise.allSettled([
     provenAnchor(client, input.record),
-    requester.kind === 'member' ? client.recordKeyOf(requester.id).then((k) => k.value) : null,
+    (async () => {
+      const requester = input.requester ?? { kind: 'member' as const, id: await client.memberId() };
+      const onChain = requester.kind === 'member' ? (await client.recordKeyOf(requester.id)).value : null;
+      return { requester, onChain };
+    })(),
   ]);
+  if (anchorProof.status === 'rejected') throw anchorProof.reason;
+  if (requesterProof.status === 'rejected') throw requesterProof.reason;
+  const { anchor, height: anchorProvenAt } = anchorProof.value;
+  const { requester, onChain } = requesterProof.value;
   if (requester.kind === 'member') {
     // The custodian wraps to the key on chain: with another one nothing could be opened, and a
     // release would be audited for nothing. Checked before anything is asked.
