@@ -85,6 +85,14 @@ export type AddResult =
   | { readonly ok: false; readonly error: CareLedgerError };
 
 /** Why a tx left the pool: it was in a block, or the re-check after a block refused it. */
+/** A client's tx handed to the node (CareLedgerNode.submitTx): in the mempool, or why not. */
+export type SubmitResult =
+  | { ok: true; hash: Uint8Array }
+  | { ok: false; hash: Uint8Array; error: CareLedgerError };
+
+/** Submits a client's tx; `hash`, when the caller already has it, must be its sha256 (tx hash). */
+export type SubmitTx = (bytes: Uint8Array, hash?: Uint8Array) => SubmitResult;
+
 export type RemovedTx =
   | { readonly reason: 'committed'; readonly tx: CheckedTx }
   | { readonly reason: 'evicted'; readonly tx: CheckedTx; readonly error: CareLedgerError };

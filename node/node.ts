@@ -45,7 +45,7 @@ import type { Home } from './home.ts';
 import { Inbound } from './inbound.ts';
 import type { Logger } from './log.ts';
 import { Membership } from './membership.ts';
-import { Mempool } from './mempool.ts';
+import { Mempool, type SubmitResult } from './mempool.ts';
 import { NodeMetrics } from './metrics.ts';
 import { RecordsService } from './records/service.ts';
 import { finishInterruptedRollback } from './rollback.ts';
@@ -249,7 +249,7 @@ export class CareLedgerNode {
             app,
             events: commits.events,
             blocks,
-            submitTx: (bytes) => submitTx({ recent, mempool, txBatcher }, bytes),
+            submitTx: (bytes, hash) => submitTx({ recent, mempool, txBatcher }, bytes, hash),
             libp2p: () => p2p.libp2p,
             log: log.child('records'),
             metrics: metrics?.forRecords() ?? null,
@@ -345,8 +345,8 @@ export class CareLedgerNode {
   }
 
   /** Adds a tx from a client: checked once, then gossiped. */
-  submitTx(bytes: Uint8Array): SubmitResult {
-    return submitTx(this.m, bytes);
+  submitTx(bytes: Uint8Array, hash?: Uint8Array): SubmitResult {
+    return submitTx(this.m, bytes, hash);
   }
 
   isValidatorAddress(address: Uint8Array): boolean {
@@ -411,14 +411,15 @@ async function openStore(
   return { db, blocks, app, chain };
 }
 
-type SubmitResult = { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError };
-
 /**
  * A tx from this node's clients (the RPC, the records service's access events): refused if
  * committed, else into the mempool and, if new, out to the peers.
  */
-function submitTx(m: Pick<NodeModules, 'recent' | 'mempool' | 'txBatcher'>, bytes: Uint8Array): SubmitResult {
-  const hash = txHash(bytes);
+function submitTx(
+  m: Pick<NodeModules, 'recent' | 'mempool' | 'txBatcher'>,
+  bytes: Uint8Array,
+  hash: Uint8Array = txHash(bytes),
+): SubmitResult {
   if (m.recent.has(hash))
     return {
       ok: false,

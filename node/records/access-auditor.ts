@@ -10,17 +10,13 @@
  * a process and across restarts (a clock set back by more than the last run's span aside).
  */
 
-import type { CareLedgerError } from '../../packages/core/errors.ts';
 import type { KeyPair } from '../../packages/crypto/ed25519.ts';
 import type { HealthTxOf } from '../../packages/health/tx.ts';
 import { signHealthTx } from '../../packages/health/tx.ts';
+import type { SubmitTx } from '../mempool.ts';
 import { CommitWaiters } from '../rpc/commit-waiters.ts';
 import type { BlockListener } from '../rpc/rpc-node.ts';
 import { RecordsCode } from './refusals.ts';
-
-export type SubmitTx = (
-  bytes: Uint8Array,
-) => { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError };
 
 export interface AuditorDeps {
   readonly chainId: string;

@@ -44,8 +44,8 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
     hash: hexUpper(hash),
   });
 
-  const broadcast = async (tx: Uint8Array): Promise<Broadcast> => {
-    const hash = txHash(tx);
+  /** `hash` is the tx's, when the caller already computed it (a tx is hashed once per call). */
+  const broadcast = async (tx: Uint8Array, hash = txHash(tx)): Promise<Broadcast> => {
     const why = busy();
     if (why !== null) return refused(hash, 'MEMPOOL_BUSY', `mempool is busy (${why}): retry later`);
     // The sync check first (see hasTxSync); only a replay pays for the async read of its height.
@@ -54,7 +54,7 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
       return refused(hash, 'TX_ALREADY_COMMITTED', `tx was already committed at height ${location.height}`);
     if (node.mempool.has(hash))
       return refused(hash, 'TX_IN_MEMPOOL', 'tx already exists in the mempool: wait for its commit');
-    const submitted = node.submitTx(tx);
+    const submitted = node.submitTx(tx, hash);
     return submitted.ok
       ? { code: 0, data: '', log: '', codespace: '', hash: hexUpper(submitted.hash) }
       : {
@@ -111,10 +111,11 @@ export function mempoolMethods(node: MempoolNode, busy: Busy, commits: CommitWai
       run: async (params, ctx) => {
         const tx = txParam(params, ctx.transport);
         // Wait before submitting, so a commit right after the check cannot be missed.
-        const wait = commits.wait(txHash(tx));
+        const hash = txHash(tx);
+        const wait = commits.wait(hash);
         if (wait === null) throw methodError(`maximum number of subscriptions reached: ${commits.max}`);
         try {
-          const checked = await broadcast(tx);
+          const checked = await broadcast(tx, hash);
           if (checked.code !== 0) {
             return {
               check_tx: checkTxJson(checked.code, checked.codespace, checked.log),

@@ -6,14 +6,13 @@
 import type { ConsensusState } from '../../consensus/core/state-machine.ts';
 import type { ProposedBlock } from '../../consensus/driver.ts';
 import type { P2PHost } from '../../p2p/host.ts';
-import type { CareLedgerError } from '../../packages/core/errors.ts';
 import type { Block } from '../../packages/types/block.ts';
 import type { ChainState } from '../../packages/types/chain-state.ts';
 import type { AppEvent, Application, ExecTxResult } from '../../state/application.ts';
 import type { BlockStore } from '../../state/block-store.ts';
 import type { Db } from '../../state/db.ts';
 import type { Home } from '../home.ts';
-import type { Mempool } from '../mempool.ts';
+import type { Mempool, SubmitTx } from '../mempool.ts';
 
 export type BlockResults = {
   readonly txResults: readonly ExecTxResult[];
@@ -37,7 +36,5 @@ export interface RpcNode {
   readonly driver: { readonly consensusState: Readonly<ConsensusState<ProposedBlock>> };
   /** 'block' is emitted once a block is committed (written and the app committed), in height order. */
   readonly events: { on(event: 'block', listener: BlockListener): unknown };
-  submitTx(
-    bytes: Uint8Array,
-  ): { ok: true; hash: Uint8Array } | { ok: false; hash: Uint8Array; error: CareLedgerError };
+  readonly submitTx: SubmitTx;
 }
