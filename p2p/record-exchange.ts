@@ -76,13 +76,18 @@ export interface RecordRelease {
   readonly size: number;
 }
 
-export type RecordHeader =
-  | ({ readonly ok: true } & RecordRelease)
-  | { readonly ok: false; readonly code: string; readonly message: string };
+/** A typed refusal: no bytes and no key. */
+export interface RecordRefusal {
+  readonly ok: false;
+  readonly code: string;
+  readonly message: string;
+}
+
+export type RecordHeader = ({ readonly ok: true } & RecordRelease) | RecordRefusal;
 
 /** The custodian's answer: a refusal, or a release with its ciphertext to stream. */
 export type RecordAnswer =
-  | { readonly ok: false; readonly code: string; readonly message: string }
+  | RecordRefusal
   | ({
       readonly ok: true;
       /** Exactly `size` bytes, in chunks of any size (re-framed to ≤ 64 KiB). */
@@ -96,7 +101,7 @@ export type RecordServer = (request: Uint8Array, peer: string) => Promise<Record
 
 /** The requester's view of an answer: a refusal, or a release whose body is checked as it streams. */
 export type RecordResponse =
-  | { readonly ok: false; readonly code: string; readonly message: string }
+  | RecordRefusal
   | ({
       readonly ok: true;
       readonly body: AsyncIterable<Uint8Array>;

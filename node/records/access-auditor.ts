@@ -10,6 +10,7 @@
  * a process and across restarts (a clock set back by more than the last run's span aside).
  */
 
+import type { RecordRefusal } from '../../p2p/record-exchange.ts';
 import type { KeyPair } from '../../packages/crypto/ed25519.ts';
 import type { HealthTxOf } from '../../packages/health/tx.ts';
 import { signHealthTx } from '../../packages/health/tx.ts';
@@ -30,9 +31,7 @@ export interface AuditorDeps {
   readonly nowMs?: () => number;
 }
 
-export type AuditOutcome =
-  | { readonly ok: true; readonly height: bigint }
-  | { readonly ok: false; readonly code: string; readonly message: string };
+export type AuditOutcome = { readonly ok: true; readonly height: bigint } | RecordRefusal;
 
 export class AccessAuditor {
   readonly #deps: AuditorDeps;

@@ -16,7 +16,7 @@ import {
   RecordExchangeCode,
   type RecordExchangeOptions,
   type RecordLibp2p,
-  type RecordRelease,
+  type RecordResponse,
   requestRecord,
 } from '../../p2p/record-exchange.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
@@ -24,14 +24,8 @@ import { decodeFetchRequest } from '../../packages/health/records.ts';
 import type { RecordsChain } from './chain-view.ts';
 import { RecordsCode } from './refusals.ts';
 
-export type FetchResult =
-  | { readonly ok: false; readonly code: string; readonly message: string }
-  | ({
-      readonly ok: true;
-      readonly body: AsyncIterable<Uint8Array>;
-      /** Stops the body (the client went away) and frees what it holds. */
-      readonly cancel: () => void;
-    } & RecordRelease);
+/** What a fetch gives the local API: the custodian's answer as the exchange hands it over. */
+export type FetchResult = RecordResponse;
 
 export interface ForwardOptions {
   readonly unavailableAfterMs: number;

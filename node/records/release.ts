@@ -18,7 +18,7 @@
  */
 
 import type { RecordAnswer } from '../../p2p/record-exchange.ts';
-import { CareLedgerError } from '../../packages/core/errors.ts';
+import { hasCode } from '../../packages/core/errors.ts';
 import { decodeFetchRequest } from '../../packages/health/records.ts';
 import { wrapRecordKey } from '../../packages/records/key-wrap.ts';
 import { VaultErrorCode } from '../vault/errors.ts';
@@ -86,9 +86,9 @@ export class ReleaseService {
       stored = await vault.read(hash);
     } catch (err) {
       // Erased between the commit and the read: the audit stays, nothing is released.
-      if (err instanceof CareLedgerError && err.code === VaultErrorCode.erased)
+      if (hasCode(err, VaultErrorCode.erased))
         return refuse('RECORD_ERASED', `record ${decision.record.id} was erased here`);
-      if (err instanceof CareLedgerError && err.code === VaultErrorCode.blobUnknown)
+      if (hasCode(err, VaultErrorCode.blobUnknown))
         return refuse(RecordsCode.blobMissing, `this node no longer holds record ${decision.record.id}`);
       throw err;
     }

@@ -3,7 +3,7 @@
  * WebSocket only; and the events of each committed block (NewBlock, NewBlockHeader, one Tx per tx,
  * ValidatorSetUpdates when the set changes) published to the matching subscriptions.
  */
-import { type Block, blockIdOf, txHash } from '../../packages/types/block.ts';
+import { type Block, blockIdOf, blockTxHashes } from '../../packages/types/block.ts';
 import type { ChainState } from '../../packages/types/chain-state.ts';
 import type { BlockStore } from '../../state/block-store.ts';
 import { validatorDiff } from './blocks.ts';
@@ -121,11 +121,13 @@ export async function publishBlock(
     type: 'tendermint/event/NewBlockHeader',
     value: { header: headerJson(block.header) },
   }));
+  // The block's tx hashes, cached on it (the commit waiters have just asked for them too).
+  const hashes = blockTxHashes(block);
   for (const [index, tx] of block.txs.entries()) {
     if (index > 0 && index % TX_EVENTS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const result = results.txResults[index] ?? null;
     const events = flattenEvents(result?.events ?? []);
-    events.set('tx.hash', [hexUpper(txHash(tx))]);
+    events.set('tx.hash', [hexUpper(hashes[index]!)]);
     events.set('tx.height', [height.toString()]);
     events.set('tm.event', ['Tx']);
     bus.publish(events, () => ({
