@@ -103,7 +103,9 @@ export interface RecordsContext {
 }
 
 /** The codes of a node's refusal that a later attempt may not get (the custodian was busy or away). */
-const RETRIABLE = new Set(['CUSTODIAN_UNAVAILABLE', 'BUSY', 'RECORD_BUSY', 'LOCAL_AUTH_BUSY']);
+// The node's codes (node/records/refusals.ts RecordsCode, p2p/record-exchange.ts, local-auth.ts), which
+// packages/ cannot import: RELEASE_BUSY was written RECORD_BUSY here, a code no node sends.
+const RETRIABLE = new Set(['CUSTODIAN_UNAVAILABLE', 'BUSY', 'RELEASE_BUSY', 'LOCAL_AUTH_BUSY']);
 
 function recordError(code: string, message: string): ClientError {
   return new ClientError(code, message);

@@ -9,11 +9,12 @@
  * refusal throws a CareLedgerError with a code from errors.ts.
  */
 import { CareLedgerError } from '../core/errors.ts';
-import type { Action, Purpose } from './codes.ts';
+import type { Purpose } from './codes.ts';
 import { HEALTH_ERRORS, type HealthErrorCode, healthError } from './errors.ts';
 import { ANY_MEMBER } from './ids.ts';
 import type { BreakGlass, DisclosedRecord, Member, Patient, RecordAnchor } from './model.ts';
 import { type DecisionReason, decideForRecord, type PolicyConsent } from './policy.ts';
+import type { HealthTxOf } from './tx.ts';
 
 /** The state an access decision reads. */
 export interface AccessReader {
@@ -34,18 +35,11 @@ export interface AccessAt {
   readonly time: bigint;
 }
 
-/** What a custodian discloses: the fields of `access.record` and who the custodian is. */
-export interface AccessClaim {
-  readonly patient: string;
-  readonly custodian: string;
-  /** A member, or the patient itself (a patient receiving their own records). */
-  readonly recipient: string;
-  readonly purpose: Purpose;
-  readonly action: Action;
-  readonly records: readonly string[];
-  readonly breakGlass: boolean;
-  readonly release: Uint8Array | null;
-}
+/**
+ * What a custodian discloses: the fields of `access.record` (its recipient a member, or the
+ * patient itself receiving their own records) and who the custodian is.
+ */
+export type AccessClaim = Omit<HealthTxOf<'access.record'>, 'type'> & { readonly custodian: string };
 
 /** What the audit entry records for an allowed access. */
 export interface AccessOutcome {

@@ -32,6 +32,7 @@ import { CareLedgerError } from '../core/errors.ts';
 import { SignDomain, signBytes } from '../crypto/domain.ts';
 import { SIGNATURE_BYTES, signMessage, verifySignature } from '../crypto/ed25519.ts';
 import { sha256 } from '../crypto/hash.ts';
+import { MAX_CHAIN_ID_LENGTH } from '../types/block.ts';
 import { type AccessReader, checkAccess, isHealthRefusal } from './access.ts';
 import { oneOf, PURPOSES, type Purpose } from './codes.ts';
 import { type HealthErrorCode, healthError } from './errors.ts';
@@ -120,7 +121,7 @@ function readRequest(f: readonly Canonical[]): FetchRequest {
   if ((requester.kind === 'patient') !== (key !== null))
     throw invalidRequest("a patient's request names its recipient key, and only a patient's does");
   return {
-    chainId: s.string(chainId!, 'chainId', 50),
+    chainId: s.string(chainId!, 'chainId', MAX_CHAIN_ID_LENGTH),
     record: idOf('record', record, 'record'),
     requester,
     purpose: oneOf(PURPOSES, purpose, 'purpose'),

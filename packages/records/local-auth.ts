@@ -27,7 +27,8 @@ import {
   signMessage,
   verifySignature,
 } from '../crypto/ed25519.ts';
-import { HASH_BYTES } from '../crypto/hash.ts';
+import { equalBytes, HASH_BYTES } from '../crypto/hash.ts';
+import { MAX_CHAIN_ID_LENGTH } from '../types/block.ts';
 
 export const LOCAL_AUTH_HEADER = 'x-careledger-auth';
 export const LOCAL_AUTH_NONCE_BYTES = 16;
@@ -152,7 +153,7 @@ function decodeHeader(header: string): DecodedLocalAuth {
     const time = s.u64(f[5]!, 'timeMs');
     if (time > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('timeMs: out of range');
     return {
-      chainId: s.string(f[1]!, 'chainId', 50),
+      chainId: s.string(f[1]!, 'chainId', MAX_CHAIN_ID_LENGTH),
       method: s.string(f[2]!, 'method', MAX_METHOD_CHARS),
       path: s.string(f[3]!, 'path', MAX_PATH_CHARS),
       bodyHash: s.bytes(f[4]!, 'bodyHash', HASH_BYTES),
@@ -167,10 +168,6 @@ function decodeHeader(header: string): DecodedLocalAuth {
       `the auth header does not decode: ${(err as Error).message}`,
     );
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a).equals(Buffer.from(b));
 }
 
 /**
@@ -191,7 +188,7 @@ export function verifyLocalAuth(
     throw localAuthError(LocalAuthErrorCode.invalid, `the request was signed for chain ${h.chainId}`);
   if (h.method !== expect.method || h.path !== expect.path)
     throw localAuthError(LocalAuthErrorCode.invalid, `the request was signed for ${h.method} ${h.path}`);
-  if (!sameBytes(h.bodyHash, expect.bodyHash))
+  if (!equalBytes(h.bodyHash, expect.bodyHash))
     throw localAuthError(LocalAuthErrorCode.invalid, 'the request was signed for another body');
   const skew = Math.abs(h.timeMs - expect.now);
   if (skew > LOCAL_AUTH_WINDOW_MS)

@@ -473,13 +473,17 @@ export class HealthApp implements Application {
   async decideRelease(signed: SignedFetchRequest, custodian: string, now: bigint): Promise<ReleaseDecision> {
     const meta = this.requireMeta();
     const version = this.store.latestVersion;
-    const ctx = new TxContext(new Overlay((key) => this.store.get(keyBytes(key), version)), {
-      meta,
-      height: this.heightOf(version, meta) + 1n,
-      time: now,
-      txHash: NO_BYTES,
-      signer: NO_BYTES,
-    });
+    // Caching: the decision and the access checks read the same record, patient and member.
+    const ctx = new TxContext(
+      Overlay.caching((key) => this.store.get(keyBytes(key), version)),
+      {
+        meta,
+        height: this.heightOf(version, meta) + 1n,
+        time: now,
+        txHash: NO_BYTES,
+        signer: NO_BYTES,
+      },
+    );
     return decideRelease(ctx, signed, { chainId: meta.chainId, custodian, now, height: ctx.height });
   }
 
