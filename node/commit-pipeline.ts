@@ -3,9 +3,10 @@
  * decided it or block sync fetched it. Commits are serialised: a block is executed by the
  * application and written with its state changes, indexes and the chain state in one synced
  * LevelDB batch (executor.ts); only then does anything after it run. After each commit: the txs
- * are remembered as committed, broadcast_tx_commit waiters are answered, the mempool and the
- * evidence pool drop what the block carried (and the pool what has expired), RPC subscribers get the block, and the p2p gater
- * follows the member list.
+ * are remembered as committed, the mempool and the evidence pool drop what the block carried (and
+ * the pool what has expired), the 'block' event goes out (the RPC answers its broadcast_tx_commit
+ * waiters and subscribers from it, the records service its vault), and the p2p gater follows
+ * the member list.
  *
  * A decided block that cannot be executed and written stops the pipeline for good (`fail`).
  */
@@ -40,18 +41,23 @@ export class ChainHead {
   }
 }
 
+/** What a committed block did, as the 'block' event announces it. */
+export type BlockResults = {
+  readonly txResults: readonly ExecTxResult[];
+  readonly events: readonly AppEvent[];
+  /**
+   * Indexes of txs that were replays of committed ones (not executed again: their result is a
+   * refusal, and their commit is an earlier block's). Absent: none.
+   */
+  readonly replayed?: ReadonlySet<number>;
+};
+
 /** The node's events (see `CommitPipeline.events`). */
 export type NodeEvents = {
   /** A decided block could not be written: the owner must stop the node (see `fail`). */
   fatal: [error: CareLedgerError];
-  block: [
-    block: Block,
-    results: { txResults: readonly ExecTxResult[]; events: readonly AppEvent[] },
-    after: ChainState,
-  ];
+  block: [block: Block, results: BlockResults, after: ChainState];
 };
-
-/** Resolvers waiting for a tx hash to commit (broadcast_tx_commit), by hex hash. */
 
 export interface CommitPipelineModules {
   readonly head: ChainHead;
@@ -78,8 +84,6 @@ export class CommitPipeline {
    * subscriptions, and 'fatal' (error) when a decided block could not be written.
    */
   readonly events = new EventEmitter<NodeEvents>();
-  /** Resolvers waiting for a tx hash to commit (broadcast_tx_commit). */
-
   constructor(modules: CommitPipelineModules) {
     this.m = modules;
   }
@@ -175,7 +179,7 @@ export class CommitPipeline {
       txs: block.txs.length,
       appHash: toHex(appHash).slice(0, 16),
     });
-    this.events.emit('block', block, { txResults, events }, after);
+    this.events.emit('block', block, { txResults, events, replayed }, after);
     this.updateMetrics(block, previousTime, started);
     await m.membership.follow(m.gate);
   }

@@ -16,7 +16,7 @@
  *  - commit-pipeline.ts executing and writing each block, serialised; the chain head
  *  - consensus-host.ts  the consensus driver and its host; catch-up with peers (sync/catch-up.ts)
  *  - sync/block-sync.ts block sync from peers while behind
- *  - rpc.ts, metrics.ts the RPC and metrics servers
+ *  - rpc/, metrics.ts   the RPC (rpc/server.ts, rpc/methods.ts) and metrics servers
  *
  * A node that starts behind its peers block-syncs (verifying every commit against the validator
  * set) before and while it takes part in consensus.
@@ -113,7 +113,7 @@ export class CareLedgerNode {
     this.metrics = modules.metrics;
   }
 
-  // What the RPC and the CLI read (RpcNode in rpc-methods.ts).
+  // What the RPC and the CLI read (RpcNode in rpc/rpc-node.ts).
 
   get chain(): ChainState {
     return this.m.head.chain;

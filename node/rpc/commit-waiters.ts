@@ -36,14 +36,6 @@ export interface CommitWait {
   release(): void;
 }
 
-/**
- * The executor's result for a tx whose hash was committed before (node/executor.ts): not this
- * tx's commit. A waiter for it keeps waiting (and times out), as when the node resolved waiters.
- */
-function isReplay(result: ExecTxResult): boolean {
-  return result.code !== 0 && result.codespace === 'TX_ALREADY_COMMITTED';
-}
-
 export class CommitWaiters {
   private readonly byHash = new Map<string, Set<(committed: Committed) => void>>();
   private waiting = 0;
@@ -106,7 +98,7 @@ export class CommitWaiters {
     const height = block.header.height;
     for (const [i, hash] of blockTxHashes(block).entries()) {
       const result = results.txResults[i];
-      if (result === undefined || isReplay(result)) continue;
+      if (result === undefined || results.replayed?.has(i) === true) continue;
       const key = toHex(hash);
       const list = this.byHash.get(key);
       if (list === undefined) continue;

@@ -8,16 +8,14 @@ import type { ProposedBlock } from '../../consensus/driver.ts';
 import type { P2PHost } from '../../p2p/host.ts';
 import type { Block } from '../../packages/types/block.ts';
 import type { ChainState } from '../../packages/types/chain-state.ts';
-import type { AppEvent, Application, ExecTxResult } from '../../state/application.ts';
+import type { Application } from '../../state/application.ts';
 import type { BlockStore } from '../../state/block-store.ts';
 import type { Db } from '../../state/db.ts';
+import type { BlockResults } from '../commit-pipeline.ts';
 import type { Home } from '../home.ts';
 import type { Mempool, SubmitTx } from '../mempool.ts';
 
-export type BlockResults = {
-  readonly txResults: readonly ExecTxResult[];
-  readonly events: readonly AppEvent[];
-};
+export type { BlockResults };
 
 /** A committed block as the node announces it: the RPC's one source of news about commits. */
 export type BlockListener = (block: Block, results: BlockResults, after: ChainState) => void;

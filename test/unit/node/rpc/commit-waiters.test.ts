@@ -43,7 +43,7 @@ test('each waiter of a committed tx gets its height and its own result; the othe
   assert.is(waiters.size, 0);
 });
 
-test('a replay refusal (TX_ALREADY_COMMITTED) answers nobody; a tx twice in a block answers with the first', async () => {
+test("a replay (in the block's replayed set) answers nobody; a tx twice in a block answers with the first", async () => {
   const waiters = new CommitWaiters({ maxCommitWaiters: 10, broadcastTxCommitTimeoutMs: 50 });
   const replayed = waiters.wait(hash('old'))!;
   const twice = waiters.wait(hash('new'))!;
@@ -54,6 +54,7 @@ test('a replay refusal (TX_ALREADY_COMMITTED) answers nobody; a tx twice in a bl
       result('tx was already committed', 1, 'TX_ALREADY_COMMITTED'),
     ],
     events: [],
+    replayed: new Set([0, 2]),
   });
   assert.equal(await twice.outcome(), { height: 3n, result: result('first') });
   assert.is(await replayed.outcome(), null);
