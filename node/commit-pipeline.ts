@@ -15,7 +15,7 @@ import { proposedBlock } from '../consensus/driver.ts';
 import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { toHex } from '../packages/crypto/hash.ts';
-import { type Block, encodeBlock } from '../packages/types/block.ts';
+import type { Block } from '../packages/types/block.ts';
 import { type ChainState, validateBlock } from '../packages/types/chain-state.ts';
 import { type Commit, CommitFlag, verifyCommit } from '../packages/types/commit.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
@@ -165,7 +165,7 @@ export class CommitPipeline {
     } catch (err) {
       throw this.fail(height, err);
     }
-    const { after, txResults, events, appHash, replayed } = executed;
+    const { after, txResults, events, appHash, replayed, blockBytes } = executed;
     m.head.chain = after;
     for (const [i, tx] of txs.entries()) {
       if (replayed.has(i)) continue;
@@ -180,7 +180,7 @@ export class CommitPipeline {
       appHash: toHex(appHash).slice(0, 16),
     });
     this.events.emit('block', block, { txResults, events, replayed }, after);
-    this.updateMetrics(block, previousTime, started);
+    this.updateMetrics({ block, bytes: blockBytes }, previousTime, started);
     await m.membership.follow(m.gate);
   }
 
@@ -207,7 +207,7 @@ export class CommitPipeline {
   }
 
   /** Refreshes the gauges after a commit (or at start, with no block). */
-  updateMetrics(block: Block | null, previousTime = 0n, started = 0): void {
+  updateMetrics(committed: { block: Block; bytes: number } | null, previousTime = 0n, started = 0): void {
     const m = this.m.metrics;
     if (m === null) return;
     const labels = m.labels;
@@ -218,12 +218,13 @@ export class CommitPipeline {
     m.validators.set(labels, set.validators.length);
     m.validatorsPower.set(labels, Number(set.totalVotingPower));
     m.mempoolSize.set(labels, this.m.mempool.size);
-    if (block === null) return;
+    if (committed === null) return;
+    const { block, bytes } = committed;
     m.blockProcessingTime.observe(labels, performance.now() - started);
     if (previousTime > 0n) m.blockInterval.observe(labels, Number(block.header.time - previousTime) / 1000);
     m.numTxs.set(labels, block.txs.length);
     m.totalTxs.inc(labels, block.txs.length);
-    m.blockSizeBytes.set(labels, encodeBlock(block).length);
+    m.blockSizeBytes.set(labels, bytes);
     const signers = chain.lastValidators?.set;
     const missing =
       block.lastCommit?.signatures.flatMap((sig, i) =>

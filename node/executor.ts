@@ -5,7 +5,7 @@
  * rebuilds a database by replaying blocks, so both go through exactly the same steps.
  */
 import { toHex } from '../packages/crypto/hash.ts';
-import { type Block, resultsHash } from '../packages/types/block.ts';
+import { type Block, encodeBlock, resultsHash } from '../packages/types/block.ts';
 import { applyBlock, type ChainState } from '../packages/types/chain-state.ts';
 import type { Commit } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
@@ -21,6 +21,8 @@ export interface Executed {
   readonly appHash: Uint8Array;
   /** Positions of txs refused because their hash was already committed. */
   readonly replayed: ReadonlySet<number>;
+  /** The size of the block as stored (its canonical encoding). */
+  readonly blockBytes: number;
 }
 
 export interface ExecutionContext {
@@ -66,13 +68,21 @@ export async function executeBlock(
   let next = 0;
   const txResults = txs.map((_, i) => (replayed.has(i) ? REPLAYED : result.txResults[next++]!));
   const after = applyBlock(ctx.chain, block, commit, { ...result, resultsHash: resultsHash(txResults) });
+  const encodedBlock = encodeBlock(block);
   const ops = [
-    ...ctx.blocks.commitOps(block, commit, after, txResults, result.events, replayed),
+    ...ctx.blocks.commitOps(block, commit, after, txResults, result.events, replayed, encodedBlock),
     ...txIndexOps(block, txResults, result.events, replayed),
     ...result.ops,
   ];
   await ctx.db.batch(ops, { sync: true });
   ctx.blocks.committed(block, after);
   ctx.app.commit(block.header.height, result.appHash);
-  return { after, txResults, events: result.events, appHash: result.appHash, replayed };
+  return {
+    after,
+    txResults,
+    events: result.events,
+    appHash: result.appHash,
+    replayed,
+    blockBytes: encodedBlock.length,
+  };
 }

@@ -198,12 +198,14 @@ export class BlockStore {
     events: readonly AppEvent[],
     /** Positions of txs refused as replays: their hash already points at their first commit. */
     replayed: ReadonlySet<number> = new Set(),
+    /** `encodeBlock(block)`, when the caller already has it (it also measures the block). */
+    encodedBlock: Uint8Array = encodeBlock(block),
   ): BatchOp[] {
     const txHashes = blockTxHashes(block);
     const height = block.header.height;
     const heightBytes = u64be(height);
     const ops: BatchOp[] = [
-      { type: 'put', key: heightKey(Bucket.blockByHeight, height), value: encodeBlock(block) },
+      { type: 'put', key: heightKey(Bucket.blockByHeight, height), value: encodedBlock },
       { type: 'put', key: heightKey(Bucket.commitByHeight, height), value: encode(commitFields(commit)) },
       { type: 'put', key: key(Bucket.heightByBlockId, blockIdOf(block.header)), value: heightBytes },
       { type: 'put', key: heightKey(Bucket.resultsByHeight, height), value: encodeResults(results, events) },
