@@ -4,11 +4,7 @@
  * height the node committed it at). Each tx sets its own key, so every tx is distinct and the
  * final chain can be searched for each one.
  */
-import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
-import { sha256 } from '../../packages/crypto/hash.ts';
-import { signTx } from '../../packages/types/tx.ts';
-import { encodeKvOp } from '../../state/kvstore-app.ts';
-import type { Consortium } from '../e2e/harness.ts';
+import { type Consortium, KvClient } from '../e2e/harness.ts';
 import type { Prng } from './prng.ts';
 
 export interface Ack {
@@ -46,28 +42,22 @@ export class AckLoad {
   }
 
   private async worker(w: number): Promise<void> {
-    const key = keyPairFromSeed(sha256(Buffer.from(`careledger-chaos-${this.seed}-${w}`)));
-    for (let n = 0n; this.running; n++) {
+    const client = new KvClient(this.net.chainId, `careledger-chaos-${this.seed}-${w}`);
+    for (let n = 0; this.running; n++) {
       const up = this.net.homes.map((_, i) => i).filter((i) => this.net.isRunning(i));
       if (up.length === 0) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
       const node = up[this.prng.int(up.length)]!;
-      const payload = encodeKvOp({
-        op: 'set',
-        key: `chaos-${this.seed}-${w}-${n}`,
-        value: new TextEncoder().encode(String(n)),
-      });
-      const tx = signTx(this.net.chainId, key.secretKey, key.publicKey, n, payload);
-      const hash = Buffer.from(tx.hash).toString('hex').toUpperCase();
+      const { hex, hash } = client.tx(`chaos-${this.seed}-${w}-${n}`, String(n));
       this.sent++;
       try {
         const r = await this.net.rpc<{
           check_tx: { code: number };
           tx_result: { code: number };
           height: string;
-        }>(node, `/broadcast_tx_commit?tx=0x${Buffer.from(tx.bytes).toString('hex')}`, 12_000);
+        }>(node, `/broadcast_tx_commit?tx=${hex}`, 12_000);
         if (r.check_tx.code === 0 && r.tx_result.code === 0)
           this.acks.push({ hash, height: BigInt(r.height), node });
       } catch {

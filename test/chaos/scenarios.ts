@@ -51,6 +51,14 @@ function libfaketime(): string {
   return found;
 }
 
+/** Validator `i`'s place in the genesis set and its address (upper-case hex, as the RPC shows it). */
+export function validatorSlot(net: Consortium, i: number): { index: number; address: string } {
+  const set = genesisValidatorSet(loadHome(net.homes[0]!).genesis);
+  const key = loadHome(net.homes[i]!).validatorKey.publicKey;
+  const index = set.validators.findIndex((v) => Buffer.from(v.pubKey).equals(key));
+  return { index, address: Buffer.from(set.validators[index]!.address).toString('hex').toUpperCase() };
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const all = (net: Consortium) => net.homes.map((_, i) => i);
 
@@ -185,9 +193,8 @@ export const SCENARIOS: readonly Scenario[] = [
     async inject(ctx) {
       const homes = ctx.net.homes.map((h) => loadHome(h));
       const ids = homes.map((h) => peerIdFromNodeKey(h.nodeKeySeed));
-      const set = genesisValidatorSet(homes[0]!.genesis);
       const byzantine = homes[3]!.validatorKey;
-      const index = set.validators.findIndex((v) => Buffer.from(v.pubKey).equals(byzantine.publicKey));
+      const { index, address } = validatorSlot(ctx.net, 3);
       const rogue = new PeerProcess({
         chainId: ctx.net.chainId,
         seedHex: Buffer.from(homes[3]!.nodeKeySeed).toString('hex'),
@@ -211,7 +218,7 @@ export const SCENARIOS: readonly Scenario[] = [
           peer: ids[0],
           validatorSeedHex: Buffer.from(byzantine.secretKey).toString('hex'),
           validatorIndex: index,
-          validatorAddressHex: Buffer.from(set.validators[index]!.address).toString('hex').toUpperCase(),
+          validatorAddressHex: address,
         });
         ctx.say(`validator 3 double-signed at height ${String(sent.height)}`);
         await pause(ctx.durationMs);
@@ -229,11 +236,7 @@ export const SCENARIOS: readonly Scenario[] = [
         ctx.say(`restart node ${i}`);
         await ctx.net.stop(i);
         ctx.net.start(i);
-        const others = all(ctx.net).filter((j) => j !== i);
-        const top = (await Promise.all(others.map((j) => ctx.net.height(j)))).reduce((a, b) =>
-          a > b ? a : b,
-        );
-        await ctx.net.waitForHeight(i, top, 60_000);
+        await ctx.net.ensureLive(all(ctx.net), 60_000);
       }
     },
   },

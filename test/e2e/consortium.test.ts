@@ -62,7 +62,9 @@ test.after(async () => {
 });
 
 // Each scenario starts from all four nodes running and caught up, whatever the previous one left.
-test.before.each(() => net.ensureLive([0, 1, 2, 3]));
+test.before.each(async () => {
+  await net.ensureLive([0, 1, 2, 3]);
+});
 
 test('4 validators commit 50 heights with txs; every node has identical block ids and app hashes', async () => {
   // Node 3's mempool holds one tx, so it lacks nearly every tx of the others' proposals (which

@@ -11,7 +11,7 @@ import type { ApplicationName } from '../../node/config.ts';
 import { loadHome } from '../../node/home.ts';
 import { nodeLogPath, nodeLogTail, spawnNode } from '../../node/spawn.ts';
 import { createTestnet } from '../../node/testnet.ts';
-import { keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
+import { type KeyPair, keyPairFromSeed } from '../../packages/crypto/ed25519.ts';
 import { sha256 } from '../../packages/crypto/hash.ts';
 import { signTx } from '../../packages/types/tx.ts';
 import { encodeKvOp } from '../../state/kvstore-app.ts';
@@ -191,16 +191,19 @@ export class Consortium {
    * stopped, crashed, or behind) does not fail the next ones too: starts any of `nodes` that is
    * not running, then waits until every one of them has reached the highest height any of them
    * reports (one more when a node had to be started, to see the consortium commit again).
-   * Nothing to do before the first start: the first scenario sets the consortium up. A
-   * consortium that cannot be restored fails here, naming the nodes' logs.
+   * `beyond` heights more are waited for on top (the chaos checks, to see the chain commit again).
+   * Returns the height waited for. Nothing to do before the first start (returns 0): the first
+   * scenario sets the consortium up. A consortium that cannot be restored fails here, naming the
+   * nodes' logs.
    */
-  async ensureLive(nodes: readonly number[], timeoutMs = 60_000): Promise<void> {
-    if (!this.everStarted) return;
+  async ensureLive(nodes: readonly number[], timeoutMs = 60_000, beyond = 0n): Promise<bigint> {
+    if (!this.everStarted) return 0n;
     const stopped = nodes.filter((i) => !this.isRunning(i));
     for (const i of stopped) this.start(i);
     const heights = await Promise.all(nodes.map((i) => this.height(i).catch(() => 0n)));
-    const top = heights.reduce((a, b) => (a > b ? a : b), 0n) + (stopped.length > 0 ? 1n : 0n);
+    const top = heights.reduce((a, b) => (a > b ? a : b), 0n) + (stopped.length > 0 ? 1n : 0n) + beyond;
     await Promise.all(nodes.map((i) => this.waitForHeight(i, top, timeoutMs)));
+    return top;
   }
 
   async stopAll(): Promise<void> {
@@ -315,12 +318,14 @@ export async function waitUntil(
 
 /** A client that signs kvstore txs with a deterministic key. */
 export class KvClient {
-  private readonly key = keyPairFromSeed(sha256(Buffer.from('careledger-e2e-client')));
+  private readonly key: KeyPair;
   private nonce = 0n;
   private readonly chainId: string;
 
-  constructor(chainId: string) {
+  /** `seed` names the client's signing key (one per concurrent sender). */
+  constructor(chainId: string, seed = 'careledger-e2e-client') {
     this.chainId = chainId;
+    this.key = keyPairFromSeed(sha256(Buffer.from(seed)));
   }
 
   tx(key: string, value: string): { hex: string; hash: string } {

@@ -68,7 +68,9 @@ test.after(async () => {
 
 // Each scenario starts from the four genesis nodes running and caught up, whatever the previous
 // one left (a joining institution's nodes are the scenario's own).
-test.before.each(() => net.ensureLive([0, 1, 2, 3]));
+test.before.each(async () => {
+  await net.ensureLive([0, 1, 2, 3]);
+});
 
 test('the seed journey through the SDK on 4 processes; every answer proven', async () => {
   net.startAll();

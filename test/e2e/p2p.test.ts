@@ -89,7 +89,9 @@ test.after(async () => {
 });
 
 // Each scenario starts from validators 0-2 running and caught up (3 stays down for the rogue).
-test.before.each(() => net.ensureLive([0, 1, 2]));
+test.before.each(async () => {
+  await net.ensureLive([0, 1, 2]);
+});
 
 test('a peer outside the membership cannot connect, and a node never lists it', async () => {
   for (const i of [0, 1, 2]) net.start(i);

@@ -140,7 +140,9 @@ test.after(async () => {
   await net.destroy();
 });
 
-test.before.each(() => net.ensureLive([0, 1, 2, 3]));
+test.before.each(async () => {
+  await net.ensureLive([0, 1, 2, 3]);
+});
 
 test('a record moves from the lab to the hospital through their nodes, audited; every refusal has its code', async () => {
   net.startAll();

@@ -280,7 +280,9 @@ test.after(async () => {
 
 // Each test starts from all four nodes running and caught up: a node one test left down or
 // behind does not fail the next ones too (the txs sent earlier stay: later tests query them).
-test.before.each(() => net.ensureLive([0, 1, 2, 3]));
+test.before.each(async () => {
+  await net.ensureLive([0, 1, 2, 3]);
+});
 
 // ---------------------------------------------------------------------------------------------
 
