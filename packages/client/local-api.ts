@@ -23,7 +23,7 @@ import type { KeyPair } from '../crypto/ed25519.ts';
 import { HASH_BYTES, sha256, toHex } from '../crypto/hash.ts';
 import { encodeKeyMaterial, type KeyMaterial } from '../records/key-material.ts';
 import { LOCAL_AUTH_HEADER, signLocalAuth } from '../records/local-auth.ts';
-import { ClientError } from './rpc.ts';
+import { ClientError, nodeUrl } from './rpc.ts';
 
 export const KEY_MATERIAL_HEADER = 'x-careledger-key-material';
 export const RELEASE_HEADER = 'x-careledger-release';
@@ -63,19 +63,6 @@ function badResponse(what: string, why: string): ClientError {
   return new ClientError('CLIENT_RESPONSE_INVALID', `local API: ${what} ${why}`, { field: what });
 }
 
-/** The base URL of `nodeUrl` (tcp:// as CometBFT writes it is plain HTTP). */
-function baseUrl(nodeUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(nodeUrl.startsWith('tcp://') ? `http://${nodeUrl.slice(6)}` : nodeUrl);
-  } catch {
-    throw new ClientError('CLIENT_CONFIG_INVALID', `node url ${JSON.stringify(nodeUrl)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ClientError('CLIENT_CONFIG_INVALID', 'node url must be http://, https:// or tcp://');
-  return url;
-}
-
 export class LocalApi {
   readonly #base: URL;
   readonly #chainId: string;
@@ -83,7 +70,7 @@ export class LocalApi {
   readonly #idleMs: number;
 
   constructor(options: LocalApiOptions) {
-    this.#base = baseUrl(options.nodeUrl);
+    this.#base = nodeUrl(options.nodeUrl, 'node url');
     this.#chainId = options.chainId;
     this.#key = options.key;
     this.#idleMs = options.idleTimeoutMs ?? 120_000;

@@ -82,18 +82,21 @@ function positiveOption(value: unknown, name: string): number {
   return value;
 }
 
-/** http(s)://host:port, or CometBFT's tcp://host:port (served over plain HTTP). */
-function rpcUrl(url: unknown): string {
-  if (typeof url !== 'string') throw new ClientError('CLIENT_CONFIG_INVALID', 'RPC url must be a string');
+/**
+ * A node's address: http(s)://host:port, or CometBFT's tcp://host:port (served over plain HTTP).
+ * `what` names it in errors (the RPC, the local API).
+ */
+export function nodeUrl(url: unknown, what = 'RPC url'): URL {
+  if (typeof url !== 'string') throw new ClientError('CLIENT_CONFIG_INVALID', `${what} must be a string`);
   let parsed: URL;
   try {
     parsed = new URL(url.startsWith('tcp://') ? `http://${url.slice(6)}` : url);
   } catch {
-    throw new ClientError('CLIENT_CONFIG_INVALID', `RPC url ${JSON.stringify(url)} is not a URL`);
+    throw new ClientError('CLIENT_CONFIG_INVALID', `${what} ${JSON.stringify(url)} is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-    throw new ClientError('CLIENT_CONFIG_INVALID', 'RPC url must be http://, https:// or tcp://');
-  return parsed.href;
+    throw new ClientError('CLIENT_CONFIG_INVALID', `${what} must be http://, https:// or tcp://`);
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,7 +441,7 @@ export class RpcClient {
   private nextId = 1;
 
   constructor(url: string, options: Partial<RpcClientOptions> = {}) {
-    this.url = rpcUrl(url);
+    this.url = nodeUrl(url).href;
     const merged = { ...defaultRpcClientOptions, ...options };
     this.options = {
       timeoutMs: positiveOption(merged.timeoutMs, 'timeoutMs'),
