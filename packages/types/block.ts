@@ -12,7 +12,7 @@ import {
 } from '../codec/canonical.ts';
 import * as s from '../codec/schema.ts';
 import { invalid } from '../core/errors.ts';
-import { equalBytes, HASH_BYTES, merkleRoot, sha256 } from '../crypto/hash.ts';
+import { equalBytes, HASH_BYTES, leafHash, merkleRoot, merkleRootOfLeaves, sha256 } from '../crypto/hash.ts';
 import {
   type Commit,
   commitFields,
@@ -153,7 +153,22 @@ export function withTxHashes(block: Block, hashes: readonly Uint8Array[]): Block
 export function resultsHash(
   results: readonly { readonly code: number; readonly codespace: string }[],
 ): Uint8Array {
-  return merkleRoot(results.map((r) => encode([r.code, r.codespace])));
+  return merkleRootOfLeaves(results.map(resultLeaf));
+}
+
+/** Leaf hashes of (code, codespace) outcomes seen so far: a block's results repeat a few outcomes. */
+const resultLeaves = new Map<string, Uint8Array>();
+const MAX_RESULT_LEAVES = 1024;
+
+function resultLeaf(r: { readonly code: number; readonly codespace: string }): Uint8Array {
+  const id = `${r.code}:${r.codespace}`;
+  let leaf = resultLeaves.get(id);
+  if (leaf === undefined) {
+    leaf = leafHash(encode([r.code, r.codespace]));
+    // Codespaces come from the application: remember a bounded number of distinct outcomes.
+    if (resultLeaves.size < MAX_RESULT_LEAVES) resultLeaves.set(id, leaf);
+  }
+  return leaf;
 }
 
 export function evidenceHashOf(evidence: readonly DuplicateVoteEvidence[]): Uint8Array {
@@ -193,11 +208,16 @@ export function decodeBlock(
   return blockFromFields(decode(bytes, decodeLimits), limits);
 }
 
+/** Blocks whose body `validateBlockBody` found to match their header (blocks are never mutated). */
+const bodyChecked = new WeakSet<Block>();
+
 /**
  * Checks that the header commits to the body. Stateful checks (height, last block id, proposer,
  * validator hashes, commit signatures, app hash) need the chain and are done by the caller.
  */
 export function validateBlockBody(b: Block): void {
+  // A proposal is checked by consensus and again with the chain's checks: hash its body once.
+  if (bodyChecked.has(b)) return;
   const h = b.header;
   if (!equalBytes(h.dataHash, merkleRoot(blockTxHashes(b))))
     throw invalid('BLOCK_INVALID', 'header.dataHash does not match the txs');
@@ -213,4 +233,5 @@ export function validateBlockBody(b: Block): void {
   if (b.lastCommit !== null && !equalBytes(b.lastCommit.blockId, h.lastBlockId)) {
     throw invalid('BLOCK_INVALID', 'last commit is not for the last block id');
   }
+  bodyChecked.add(b);
 }
