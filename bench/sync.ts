@@ -14,10 +14,10 @@
  * `sync_txs_per_s=… sync_blocks_per_s=… …`. Bad flags exit 2, a failed run 1.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeLogPath } from '../node/spawn.ts';
 import { keyPairFromSeed, signerFor } from '../packages/crypto/ed25519.ts';
@@ -41,6 +41,11 @@ const usage = `Usage: npm run bench:sync -- [options]
   --cpu-prof          run the syncing node under --cpu-prof and print where its time went
   --timeout S         give up on loading or syncing after S seconds each (default 1800)
   --keep              keep the temp folder (homes and node logs)
+  --save-history DIR  once the history is committed, stop the validators and copy every home
+                      (the syncing node's still empty) to DIR, with history.json; then sync as usual
+  --from DIR          skip the loading: start from the homes --save-history wrote to DIR (its
+                      validators, ports and txs; --txs, --validators, --value-bytes, --base-port
+                      and --set are not allowed with it), so a measurement only re-runs the sync
   -h, --help          show this help
 `;
 
@@ -71,6 +76,8 @@ function parseOptions() {
         'cpu-prof': { type: 'boolean', default: false },
         timeout: { type: 'string', default: '1800' },
         keep: { type: 'boolean', default: false },
+        'save-history': { type: 'string' },
+        from: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -93,10 +100,23 @@ function parseOptions() {
     overrides[item.slice(0, eq)] =
       raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
-  const validators = int(values.validators, '--validators', 1, 20);
-  const basePort = int(values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
+  const from = values.from ?? null;
+  let history: SavedHistory | null = null;
+  if (from !== null) {
+    const clash = ['txs', 'validators', 'value-bytes', 'base-port', 'save-history'].filter((name) =>
+      process.argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)),
+    );
+    if (clash.length > 0 || (values.set ?? []).length > 0)
+      fail(
+        `--from takes the history's own settings: drop ${[...clash, ...(values.set?.length ? ['set'] : [])].map((n) => `--${n}`).join(', ')}`,
+      );
+    history = readHistory(from);
+  }
+  const validators = history?.validators ?? int(values.validators, '--validators', 1, 20);
+  const basePort =
+    history?.basePort ?? int(values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
   return {
-    txs: int(values.txs, '--txs', 1, 10_000_000),
+    txs: history?.txs ?? int(values.txs, '--txs', 1, 10_000_000),
     validators,
     valueBytes: int(values['value-bytes'], '--value-bytes', 0, 60_000),
     batch: int(values.batch, '--batch', 1, 1000),
@@ -106,7 +126,60 @@ function parseOptions() {
     cpuProf: values['cpu-prof'] === true,
     timeoutMs: int(values.timeout, '--timeout', 10, 86_400) * 1000,
     keep: values.keep === true,
+    saveHistory: values['save-history'] ?? null,
+    from: from === null ? null : { dir: from, history: history! },
   };
+}
+
+/** What --save-history writes beside the homes (history.json), and --from reads back. */
+interface SavedHistory {
+  readonly chainId: string;
+  readonly validators: number;
+  readonly basePort: number;
+  readonly txs: number;
+  readonly valueBytes: number;
+  /** The validators' lowest height once their mempools were empty. */
+  readonly height: number;
+  /** Each home's folder, relative to the saved folder (node I is homes[I]; the last one syncs). */
+  readonly homes: readonly string[];
+}
+
+const HISTORY_FILE = 'history.json';
+
+function readHistory(dir: string): SavedHistory {
+  let h: SavedHistory;
+  try {
+    h = JSON.parse(readFileSync(join(dir, HISTORY_FILE), 'utf8')) as SavedHistory;
+  } catch (err) {
+    fail(`--from ${dir}: no readable ${HISTORY_FILE} (${(err as Error).message})`);
+  }
+  const ok =
+    typeof h.chainId === 'string' &&
+    [h.validators, h.basePort, h.txs, h.valueBytes, h.height].every(Number.isSafeInteger) &&
+    Array.isArray(h.homes) &&
+    h.homes.length === h.validators + 1 &&
+    h.homes.every((home) => typeof home === 'string' && existsSync(join(dir, home)));
+  if (!ok) fail(`--from ${dir}: ${HISTORY_FILE} does not describe the homes beside it`);
+  return h;
+}
+
+/** Copies every home of `c` (validators stopped, the syncing node never started) to `dir`. */
+function saveHistory(c: Consortium, dir: string, history: Omit<SavedHistory, 'homes' | 'chainId'>): void {
+  const homes = c.homes.map((home) => relative(c.dir, home));
+  mkdirSync(dir, { recursive: true });
+  for (const [i, home] of homes.entries()) cpSync(c.homes[i]!, join(dir, home), { recursive: true });
+  const saved: SavedHistory = { ...history, chainId: c.chainId, homes };
+  writeFileSync(join(dir, HISTORY_FILE), JSON.stringify(saved, null, 2));
+}
+
+/** Replaces the fresh homes of `c` by copies of the saved ones (the saved folder is left as it is). */
+function restoreHistory(c: Consortium, dir: string, history: SavedHistory): void {
+  if (history.chainId !== c.chainId)
+    throw new Error(`--from ${dir}: chain ${history.chainId}, not ${c.chainId}`);
+  for (const [i, home] of history.homes.entries()) {
+    rmSync(c.homes[i]!, { recursive: true, force: true });
+    cpSync(join(dir, home), c.homes[i]!, { recursive: true });
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -288,6 +361,45 @@ function syncLogLines(home: string): {
   };
 }
 
+/**
+ * The history: the validators (node 0 to N-1; the syncing node is taken out of every genesis'
+ * validators first) commit every tx of `opts.txs`; resolves once their mempools are empty.
+ */
+async function makeHistory(
+  c: Consortium,
+  opts: ReturnType<typeof parseOptions>,
+  validators: readonly number[],
+): Promise<{ accepted: number; height: number; loadSeconds: number }> {
+  // The syncing node is a member (its peers admit it) but not a validator.
+  for (const home of c.homes) {
+    const path = join(home, 'config', 'genesis.json');
+    const genesis = JSON.parse(readFileSync(path, 'utf8')) as { validators: unknown[] };
+    genesis.validators = genesis.validators.slice(0, opts.validators);
+    writeFileSync(path, JSON.stringify(genesis, null, 2));
+  }
+  const vRpcs = validators.map((i) => c.rpcs[i]!);
+  const t0 = Date.now();
+  const txs = signTxs(c.chainId, opts.txs, opts.valueBytes);
+  process.stdout.write(
+    `  signed ${opts.txs} txs (${Buffer.from(txs[0]!, 'base64').length} bytes each) in ${Date.now() - t0} ms\n`,
+  );
+  for (const i of validators) c.start(i);
+  await waitFor(c, validators, 'the validators to commit height 1', Date.now() + 120_000, (s) =>
+    s.every((x) => x.height >= 1),
+  );
+  const loadStart = Date.now();
+  const loaded = await load(vRpcs, txs, opts.batch, opts.inFlight, loadStart + opts.timeoutMs);
+  const after = await waitFor(c, validators, 'the mempools to empty', loadStart + opts.timeoutMs, (s) =>
+    s.every((x) => x.unconfirmed === 0),
+  );
+  const loadSeconds = (Date.now() - loadStart) / 1000;
+  const height = Math.min(...after.map((s) => s.height));
+  process.stdout.write(
+    `  history: ${loaded.accepted} txs committed up to height ${height} in ${loadSeconds.toFixed(1)} s (${Math.round(loaded.accepted / loadSeconds)} tx/s; ${loaded.refused} refusals and ${loaded.errors} errors retried)\n`,
+  );
+  return { accepted: loaded.accepted, height, loadSeconds };
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions();
   const syncer = opts.validators;
@@ -300,40 +412,50 @@ async function main(): Promise<void> {
   process.on('exit', () => c.destroySync(opts.keep));
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1));
   try {
-    // The syncing node is a member (its peers admit it) but not a validator.
-    for (const home of c.homes) {
-      const path = join(home, 'config', 'genesis.json');
-      const genesis = JSON.parse(readFileSync(path, 'utf8')) as { validators: unknown[] };
-      genesis.validators = genesis.validators.slice(0, opts.validators);
-      writeFileSync(path, JSON.stringify(genesis, null, 2));
-    }
     const validators = Array.from({ length: opts.validators }, (_, i) => i);
-    const vRpcs = validators.map((i) => c.rpcs[i]!);
     const load1 = loadavg()[0]!;
     process.stdout.write(
       `bench:sync: ${cpus().length} cores, load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}\n`,
     );
-    const t0 = Date.now();
-    const txs = signTxs(c.chainId, opts.txs, opts.valueBytes);
-    process.stdout.write(
-      `  signed ${opts.txs} txs (${Buffer.from(txs[0]!, 'base64').length} bytes each) in ${Date.now() - t0} ms\n`,
+    let history: { accepted: number; height: number; loadSeconds: number | null };
+    if (opts.from !== null) {
+      restoreHistory(c, opts.from.dir, opts.from.history);
+      history = { accepted: opts.from.history.txs, height: opts.from.history.height, loadSeconds: null };
+      process.stdout.write(
+        `  history: ${history.accepted} txs up to height ${history.height}, from ${opts.from.dir}\n`,
+      );
+    } else {
+      history = await makeHistory(c, opts, validators);
+      if (opts.saveHistory !== null) {
+        await c.stopAll();
+        saveHistory(c, opts.saveHistory, {
+          validators: opts.validators,
+          basePort: opts.basePort,
+          txs: history.accepted,
+          valueBytes: opts.valueBytes,
+          height: history.height,
+        });
+        process.stdout.write(`  saved the homes with this history to ${opts.saveHistory}\n`);
+      }
+    }
+    if (validators.some((i) => c.pids()[i] === null)) {
+      for (const i of validators) c.start(i);
+      await waitFor(
+        c,
+        validators,
+        `the validators to be back at height ${history.height}`,
+        Date.now() + 120_000,
+        (s) => s.every((x) => x.height >= history.height),
+      );
+    }
+    // The validators go on making (empty) blocks: the node syncs to where they are now.
+    const target = Math.min(
+      ...(await Promise.all(validators.map((i) => status(c.rpcs[i]!)))).map((s) => s.height),
     );
-    for (const i of validators) c.start(i);
-    await waitFor(c, validators, 'the validators to commit height 1', Date.now() + 120_000, (s) =>
-      s.every((x) => x.height >= 1),
-    );
-    const loadStart = Date.now();
-    const loaded = await load(vRpcs, txs, opts.batch, opts.inFlight, loadStart + opts.timeoutMs);
-    const history = await waitFor(c, validators, 'the mempools to empty', loadStart + opts.timeoutMs, (s) =>
-      s.every((x) => x.unconfirmed === 0),
-    );
-    const loadSeconds = (Date.now() - loadStart) / 1000;
-    const target = Math.min(...history.map((s) => s.height));
-    process.stdout.write(
-      `  history: ${loaded.accepted} txs committed up to height ${target} in ${loadSeconds.toFixed(1)} s (${Math.round(loaded.accepted / loadSeconds)} tx/s; ${loaded.refused} refusals and ${loaded.errors} errors retried)\n`,
-    );
+    const loadSeconds = history.loadSeconds;
+    const loaded = { accepted: history.accepted };
 
     // The syncing node starts now, with an empty home.
     const m0 = machineSample();
@@ -369,6 +491,7 @@ async function main(): Promise<void> {
       validators: opts.validators,
       value_bytes: opts.valueBytes,
       load_seconds: loadSeconds,
+      history_from: opts.from?.dir ?? null,
       sync_seconds: seconds,
       sync_txs_per_s: Math.round(loaded.accepted / seconds),
       // The validators go on making (empty) blocks meanwhile: the node syncs to where they are now.
