@@ -508,25 +508,33 @@ async function main(): Promise<void> {
       load_average: [load1, load2],
       cores: cpus().length,
       node_log_done: log.done.map(({ msg, ...rest }) => rest),
+      // The node's own CPU over its sync, as its done line gives it (node/sync/progress.ts): the
+      // main thread is what limits the rate once the verifying runs on a worker thread.
+      node_cpu_s: Number(log.done.at(-1)?.cpu_s ?? Number.NaN),
+      node_main_thread_cpu_s: Number(log.done.at(-1)?.main_thread_cpu_s ?? Number.NaN),
+      txs_per_main_thread_cpu_s: Number(log.done.at(-1)?.txs_per_main_thread_cpu_s ?? Number.NaN),
       node_log_progress_lines: log.progress.length,
       // A failed request skips that peer for 30 s: with every peer skipped the sync waits.
       sync_request_failures: log.failures,
     };
     process.stdout.write(`${log.progress.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
     process.stdout.write(`${log.done.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
-    if (opts.cpuProf) {
-      const profile = JSON.parse(
-        readFileSync(join(c.profileDir, `node${syncer}.cpuprofile`), 'utf8'),
-      ) as CpuProfile;
-      process.stdout.write(`${formatSummary(summariseProfile(profile, 25))}\n`);
-    }
     const dir = join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `sync-${result.at.replace(/:/g, '-')}.json`);
+    if (opts.cpuProf) {
+      const from = join(c.profileDir, `node${syncer}.cpuprofile`);
+      const profile = JSON.parse(readFileSync(from, 'utf8')) as CpuProfile;
+      process.stdout.write(`${formatSummary(summariseProfile(profile, 25))}\n`);
+      // Kept, for `node bench/profile.ts FILE --from-us … --to-us …` (a window of the sync).
+      const kept = file.replace(/\.json$/, '-node.cpuprofile');
+      cpSync(from, kept);
+      process.stdout.write(`  kept the syncing node's profile as ${kept}\n`);
+    }
     writeFileSync(file, JSON.stringify(result, null, 2));
     process.stdout.write(`  wrote ${file}${opts.keep ? `; homes kept in ${c.dir}` : ''}\n`);
     process.stdout.write(
-      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} txs_per_node_cpu_s=${result.txs_per_node_cpu_second} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
+      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} txs_per_node_cpu_s=${result.txs_per_node_cpu_second} txs_per_main_thread_cpu_s=${result.txs_per_main_thread_cpu_s} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
     );
   } catch (err) {
     process.stderr.write(`bench:sync: ${(err as Error).message}\n`);

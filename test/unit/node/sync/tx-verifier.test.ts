@@ -1,0 +1,104 @@
+/**
+ * node/sync/tx-verifier.ts: the worker thread answers exactly what the main thread's check
+ * answers. A block whose txs all decode and verify gets the same checked txs as
+ * `checkTxHashed`; any tx that does not (a bad signature, a malformed tx), a small block, or a
+ * worker that is gone gives null, so the commit path checks the block itself.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkTxHashed } from '../../../../node/mempool.ts';
+import {
+  checkBlockTxs,
+  MIN_OFF_THREAD_TXS,
+  OffThreadVerifier,
+  packSigned,
+} from '../../../../node/sync/tx-verifier.ts';
+import { verifyPacked } from '../../../../node/sync/tx-verifier-worker.ts';
+import { keyPairFromSeed, signerFor } from '../../../../packages/crypto/ed25519.ts';
+import { sha256, toHex } from '../../../../packages/crypto/hash.ts';
+import { type Block, blockTxHashes } from '../../../../packages/types/block.ts';
+import { buildBlock } from '../../../../packages/types/chain-state.ts';
+import { signTx } from '../../../../packages/types/tx.ts';
+import { makeChain } from '../../consensus/fixtures.ts';
+
+const { chain } = makeChain([1n, 1n, 1n], 'verify');
+const key = keyPairFromSeed(sha256(new TextEncoder().encode('tx-verifier test key')));
+
+function blockOf(txs: Uint8Array[]): Block {
+  return buildBlock(chain, {
+    txs,
+    evidence: [],
+    time: chain.lastBlockTime + 1000n,
+    proposer: chain.validators.set.validators[0]!.address,
+  });
+}
+
+const goodTxs = (n: number) =>
+  Array.from(
+    { length: n },
+    (_, i) => signTx(chain.chainId, key.secretKey, key.publicKey, BigInt(i), Uint8Array.of(i)).bytes,
+  );
+
+/** A tx signed for another chain: well-formed, but its signature does not verify on this one. */
+const badTx = signTx('another-chain', key.secretKey, key.publicKey, 99n, Uint8Array.of(9)).bytes;
+
+test('packed triples verify as the main thread verifies them; a truncated pack verifies nothing', () => {
+  const message = Uint8Array.of(1, 2, 3);
+  const signature = signerFor(key.secretKey)(message);
+  const items = [
+    { key: key.publicKey, signature, message },
+    { key: key.publicKey, signature, message: Uint8Array.of(1, 2, 4) },
+    { key: key.publicKey, signature, message: new Uint8Array(0) },
+  ];
+  const packed = packSigned(items);
+  assert.equal([...verifyPacked(packed, 3)], [1, 0, 0]);
+  assert.equal([...verifyPacked(packed.subarray(0, packed.length - 1), 3)], [0, 0, 0], 'truncated');
+  assert.equal([...verifyPacked(packed, 2)], [0, 0], 'bytes left over: nothing is trusted');
+});
+
+test('a block whose txs all verify gets, from the worker, the checked txs the main thread would give', async () => {
+  const verifier = new OffThreadVerifier();
+  try {
+    const block = blockOf(goodTxs(MIN_OFF_THREAD_TXS + 4));
+    const checked = await checkBlockTxs(chain.chainId, block, verifier);
+    assert.ok(checked !== null, 'all verify');
+    const hashes = blockTxHashes(block);
+    const expected = block.txs.map((bytes, i) => checkTxHashed(chain.chainId, bytes, hashes[i]!));
+    assert.equal(
+      checked.map((c) => [toHex(c.bytes), toHex(c.hash), c.tx.nonce, toHex(c.tx.signature)]),
+      expected.map((c) => [toHex(c.bytes), toHex(c.hash), c.tx.nonce, toHex(c.tx.signature)]),
+    );
+  } finally {
+    verifier.close();
+  }
+});
+
+test('one bad signature, a malformed tx or a small block: null, and the commit path checks the block', async () => {
+  const verifier = new OffThreadVerifier();
+  try {
+    const txs = goodTxs(MIN_OFF_THREAD_TXS + 4);
+    const withBad = [...txs.slice(0, 7), badTx, ...txs.slice(7)];
+    assert.is(await checkBlockTxs(chain.chainId, blockOf(withBad), verifier), null, 'bad signature');
+    const malformed = [...txs, Uint8Array.of(0xc1)];
+    assert.is(await checkBlockTxs(chain.chainId, blockOf(malformed), verifier), null, 'malformed tx');
+    const small = goodTxs(MIN_OFF_THREAD_TXS - 1);
+    assert.is(await checkBlockTxs(chain.chainId, blockOf(small), verifier), null, 'small block');
+  } finally {
+    verifier.close();
+  }
+});
+
+test('closing the verifier answers what is still waiting with null, and a later request starts a new worker', async () => {
+  const verifier = new OffThreadVerifier();
+  const block = blockOf(goodTxs(MIN_OFF_THREAD_TXS * 8));
+  const waiting = checkBlockTxs(chain.chainId, block, verifier);
+  // The txs are decoded before the request goes to the worker: let that happen, then close.
+  await Promise.resolve();
+  verifier.close();
+  assert.is(await waiting, null);
+  const again = await checkBlockTxs(chain.chainId, block, verifier);
+  verifier.close();
+  assert.ok(again !== null && again.length === block.txs.length, 'a new worker answers');
+});
+
+test.run();
