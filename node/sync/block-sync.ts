@@ -191,7 +191,7 @@ export interface BlockSyncModules {
    * (tx-verifier.ts); absent, the commit path verifies them as it executes each block.
    */
   readonly preverify?: {
-    readonly verifier: Pick<OffThreadVerifier, 'verify' | 'close'>;
+    readonly verifier: Pick<OffThreadVerifier, 'check' | 'close'>;
     readonly checked: Pick<CheckedTxs, 'remember'>;
   };
 }

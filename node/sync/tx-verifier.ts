@@ -1,48 +1,83 @@
 /**
- * Block sync's tx signatures verified on a worker thread (tx-verifier-worker.ts), so that the
- * txs of the blocks just fetched are verified while the main thread executes and writes the
- * blocks before them. Verifying is a pure function of a tx's bytes, and the worker runs the
- * chain's one verifier (`verifyUncached`, the same native library), so the answer is the one the
- * main thread would give; it only moves the work to the machine's other core.
+ * Block sync's txs checked on a worker thread (tx-verifier-worker.ts): the strict decode and the
+ * signature, so the txs of the blocks just fetched are checked while the main thread executes and
+ * writes the blocks before them. Both are pure functions of a tx's bytes, and the worker runs the
+ * same `decodeTx` and the chain's one verifier (`verifyUncached`, the same native library), so its
+ * answer is the one the main thread would give; it only moves the work to the other core.
  *
  * Only success is taken from the worker: a block whose txs all decode and verify there gets its
  * checked txs handed to the commit path (`CheckedTxs.remember`), which then does not check them
- * again. Anything else (a tx that does not decode or verify, a worker that failed or was busy)
- * answers null, and the commit path checks that block's txs itself, as it always has, and
- * refuses the block with the same error as before.
+ * again; their fields are read at their places in the accepted bytes (`acceptedTxFields`), not
+ * decoded a second time. Anything else (a tx that does not decode or verify, a worker that failed
+ * or was busy) answers null, and the commit path checks that block's txs itself, as it always
+ * has, and refuses the block with the same error as before.
  */
 import { Worker } from 'node:worker_threads';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../../packages/crypto/ed25519.ts';
 import { type Block, blockTxHashes } from '../../packages/types/block.ts';
-import { type CheckedTx, decodeTx, type SignedTx, txSignBytes } from '../../packages/types/tx.ts';
-import type { VerifyAnswer, VerifyRequest } from './tx-verifier-worker.ts';
+import type { CheckedTx, SignedTx } from '../../packages/types/tx.ts';
+import type { CheckAnswer, CheckRequest } from './tx-verifier-worker.ts';
 
 /** Requests waiting for the worker, at most (block sync keeps two answers in flight: ~40 blocks). */
 export const MAX_WAITING_REQUESTS = 64;
 /** A block with fewer txs is checked on the main thread: a round trip to the worker costs more. */
 export const MIN_OFF_THREAD_TXS = 16;
 
-export interface SignedMessage {
-  readonly key: Uint8Array;
-  readonly signature: Uint8Array;
-  readonly message: Uint8Array;
-}
-
-/** Packs triples as the worker reads them: key, signature, message length (u32 BE), message. */
-export function packSigned(items: readonly SignedMessage[]): Uint8Array {
+/** Packs txs as the worker reads them: per tx, its length (u32 BE) then its bytes. */
+export function packTxs(txs: readonly Uint8Array[]): Uint8Array {
   let size = 0;
-  for (const item of items) size += PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 4 + item.message.length;
+  for (const tx of txs) size += 4 + tx.length;
   const packed = new Uint8Array(size);
   const view = new DataView(packed.buffer);
   let at = 0;
-  for (const { key, signature, message } of items) {
-    packed.set(key, at);
-    packed.set(signature, at + PUBLIC_KEY_BYTES);
-    view.setUint32(at + PUBLIC_KEY_BYTES + SIGNATURE_BYTES, message.length);
-    packed.set(message, at + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 4);
-    at += PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 4 + message.length;
+  for (const tx of txs) {
+    view.setUint32(at, tx.length);
+    packed.set(tx, at + 4);
+    at += 4 + tx.length;
   }
   return packed;
+}
+
+/**
+ * The fields of a tx that `decodeTx` has accepted, read at their places in its canonical
+ * encoding without decoding it again: [bin8 32 signer, int64 nonce, bin payload, bin8 64
+ * signature] is 0x94, 0xc4 0x20 + 32 bytes, 0xd3 + 8 bytes, a bin 8/16/32 header + the payload,
+ * 0xc4 0x40 + 64 bytes. The fields are views into `bytes` (a block's own copy of the tx, never
+ * reused). Null if the bytes are not laid out so; the caller then decodes them.
+ */
+export function acceptedTxFields(bytes: Uint8Array): SignedTx | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const nonceAt = 3 + PUBLIC_KEY_BYTES;
+  const payloadAt = nonceAt + 9;
+  if (bytes.length < payloadAt + 2 + 2 + SIGNATURE_BYTES) return null;
+  if (bytes[0] !== 0x94 || bytes[1] !== 0xc4 || bytes[2] !== PUBLIC_KEY_BYTES || bytes[nonceAt] !== 0xd3)
+    return null;
+  const nonce = view.getBigInt64(nonceAt + 1);
+  let start: number;
+  let length: number;
+  switch (bytes[payloadAt]) {
+    case 0xc4:
+      [start, length] = [payloadAt + 2, view.getUint8(payloadAt + 1)];
+      break;
+    case 0xc5:
+      [start, length] = [payloadAt + 3, view.getUint16(payloadAt + 1)];
+      break;
+    case 0xc6:
+      if (bytes.length < payloadAt + 5) return null;
+      [start, length] = [payloadAt + 5, view.getUint32(payloadAt + 1)];
+      break;
+    default:
+      return null;
+  }
+  const sigAt = start + length;
+  if (nonce < 0n || sigAt + 2 + SIGNATURE_BYTES !== bytes.length) return null;
+  if (bytes[sigAt] !== 0xc4 || bytes[sigAt + 1] !== SIGNATURE_BYTES) return null;
+  return {
+    signer: bytes.subarray(3, 3 + PUBLIC_KEY_BYTES),
+    nonce,
+    payload: bytes.subarray(start, sigAt),
+    signature: bytes.subarray(sigAt + 2),
+  };
 }
 
 /** One worker thread, started on first use and ended by `close` (block sync closes it when a sync ends). */
@@ -51,18 +86,15 @@ export class OffThreadVerifier {
   private nextId = 0;
   private readonly waiting = new Map<number, (ok: Uint8Array | null) => void>();
 
-  /** One flag per triple (1: it verifies), or null if the worker cannot answer. */
-  verify(items: readonly SignedMessage[]): Promise<Uint8Array | null> {
-    const wellFormed = items.every(
-      (i) => i.key.length === PUBLIC_KEY_BYTES && i.signature.length === SIGNATURE_BYTES,
-    );
-    if (!wellFormed || this.waiting.size >= MAX_WAITING_REQUESTS) return Promise.resolve(null);
+  /** One flag per tx (1: it decodes and verifies, as `checkTxHashed` checks), or null if the worker cannot answer. */
+  check(chainId: string, txs: readonly Uint8Array[]): Promise<Uint8Array | null> {
+    if (this.waiting.size >= MAX_WAITING_REQUESTS) return Promise.resolve(null);
     const worker = this.start();
     const id = this.nextId++;
-    const packed = packSigned(items);
+    const packed = packTxs(txs);
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      const request: VerifyRequest = { id, count: items.length, packed };
+      const request: CheckRequest = { id, chainId, count: txs.length, packed };
       worker.postMessage(request, [packed.buffer as ArrayBuffer]);
     });
   }
@@ -80,7 +112,7 @@ export class OffThreadVerifier {
     const worker = new Worker(new URL('./tx-verifier-worker.ts', import.meta.url));
     // A sync in progress keeps the node alive, not its worker.
     worker.unref();
-    worker.on('message', (answer: VerifyAnswer) => {
+    worker.on('message', (answer: CheckAnswer) => {
       const resolve = this.waiting.get(answer.id);
       this.waiting.delete(answer.id);
       resolve?.(answer.ok);
@@ -101,25 +133,23 @@ export class OffThreadVerifier {
 
 /**
  * The block's txs checked as `CheckedTxs.of` checks them (the strict decode, then the verifier),
- * the verifying done by `verifier`; null if the block is small, if any tx does not decode or
- * verify, or if the worker could not answer: the commit path then checks the block itself.
+ * both done by the worker; null if the block is small, if any tx does not decode or verify, or if
+ * the worker could not answer: the commit path then checks the block itself.
  */
 export async function checkBlockTxs(
   chainId: string,
   block: Block,
-  verifier: Pick<OffThreadVerifier, 'verify'>,
+  verifier: Pick<OffThreadVerifier, 'check'>,
 ): Promise<CheckedTx[] | null> {
   if (block.txs.length < MIN_OFF_THREAD_TXS) return null;
-  let txs: SignedTx[];
-  try {
-    txs = block.txs.map(decodeTx);
-  } catch {
-    return null;
-  }
-  const ok = await verifier.verify(
-    txs.map((tx) => ({ key: tx.signer, signature: tx.signature, message: txSignBytes(chainId, tx) })),
-  );
-  if (ok === null || ok.length !== txs.length || !ok.every((flag) => flag === 1)) return null;
+  const ok = await verifier.check(chainId, block.txs);
+  if (ok === null || ok.length !== block.txs.length || !ok.every((flag) => flag === 1)) return null;
   const hashes = blockTxHashes(block);
-  return txs.map((tx, i) => ({ tx, bytes: block.txs[i]!, hash: hashes[i]! }));
+  const checked: CheckedTx[] = [];
+  for (const [i, bytes] of block.txs.entries()) {
+    const tx = acceptedTxFields(bytes);
+    if (tx === null) return null;
+    checked.push({ tx, bytes, hash: hashes[i]! });
+  }
+  return checked;
 }

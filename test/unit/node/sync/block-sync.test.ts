@@ -301,7 +301,7 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
   const run = async (blocks: typeof signed) => {
     const h = syncHarness({ honest: (from, to) => answerBlocksRequest(from, to, readFrom(blocks)) }, false, {
       verifier: {
-        verify: (items) => verifier.verify(items),
+        check: (chainId, txs) => verifier.check(chainId, txs),
         close: () => {
           closed++;
           verifier.close();

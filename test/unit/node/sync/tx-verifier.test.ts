@@ -8,17 +8,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkTxHashed } from '../../../../node/mempool.ts';
 import {
+  acceptedTxFields,
   checkBlockTxs,
   MIN_OFF_THREAD_TXS,
   OffThreadVerifier,
-  packSigned,
+  packTxs,
 } from '../../../../node/sync/tx-verifier.ts';
-import { verifyPacked } from '../../../../node/sync/tx-verifier-worker.ts';
-import { keyPairFromSeed, signerFor } from '../../../../packages/crypto/ed25519.ts';
+import { checkPacked } from '../../../../node/sync/tx-verifier-worker.ts';
+import { keyPairFromSeed } from '../../../../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../../../../packages/crypto/hash.ts';
 import { type Block, blockTxHashes } from '../../../../packages/types/block.ts';
 import { buildBlock } from '../../../../packages/types/chain-state.ts';
-import { signTx } from '../../../../packages/types/tx.ts';
+import { decodeTx, signTx } from '../../../../packages/types/tx.ts';
 import { makeChain } from '../../consensus/fixtures.ts';
 
 const { chain } = makeChain([1n, 1n, 1n], 'verify');
@@ -42,18 +43,47 @@ const goodTxs = (n: number) =>
 /** A tx signed for another chain: well-formed, but its signature does not verify on this one. */
 const badTx = signTx('another-chain', key.secretKey, key.publicKey, 99n, Uint8Array.of(9)).bytes;
 
-test('packed triples verify as the main thread verifies them; a truncated pack verifies nothing', () => {
-  const message = Uint8Array.of(1, 2, 3);
-  const signature = signerFor(key.secretKey)(message);
-  const items = [
-    { key: key.publicKey, signature, message },
-    { key: key.publicKey, signature, message: Uint8Array.of(1, 2, 4) },
-    { key: key.publicKey, signature, message: new Uint8Array(0) },
+test('packed txs are checked as checkTxHashed checks them; a truncated pack checks nothing', () => {
+  const txs = [...goodTxs(2), badTx, Uint8Array.of(0xc1), new Uint8Array(0)];
+  const packed = packTxs(txs);
+  assert.equal([...checkPacked(chain.chainId, packed, 5)], [1, 1, 0, 0, 0]);
+  assert.equal(
+    [...checkPacked(chain.chainId, packed.subarray(0, packed.length - 1), 5)],
+    [0, 0, 0, 0, 0],
+    'truncated',
+  );
+  assert.equal(
+    [...checkPacked(chain.chainId, packed, 4)],
+    [0, 0, 0, 0],
+    'bytes left over: nothing is trusted',
+  );
+});
+
+test('the fields read from an accepted tx are what decodeTx gives, for every payload header and nonce size', () => {
+  const cases: [bigint, number][] = [
+    [0n, 0],
+    [1n, 1],
+    [255n, 255],
+    [256n, 256],
+    [2n ** 32n, 65_000],
+    [2n ** 63n - 1n, 65_536 - 120], // the largest a tx may carry (a 32-bit length never fits MAX_TX_BYTES)
   ];
-  const packed = packSigned(items);
-  assert.equal([...verifyPacked(packed, 3)], [1, 0, 0]);
-  assert.equal([...verifyPacked(packed.subarray(0, packed.length - 1), 3)], [0, 0, 0], 'truncated');
-  assert.equal([...verifyPacked(packed, 2)], [0, 0], 'bytes left over: nothing is trusted');
+  for (const [nonce, size] of cases) {
+    const payload = new Uint8Array(size).fill(size % 251);
+    const bytes = signTx(chain.chainId, key.secretKey, key.publicKey, nonce, payload).bytes;
+    const fields = acceptedTxFields(bytes);
+    const decoded = decodeTx(bytes);
+    assert.ok(fields !== null, `nonce ${nonce}, payload ${size}`);
+    assert.equal(
+      [toHex(fields.signer), fields.nonce, toHex(fields.payload), toHex(fields.signature)],
+      [toHex(decoded.signer), decoded.nonce, toHex(decoded.payload), toHex(decoded.signature)],
+      `nonce ${nonce}, payload ${size}`,
+    );
+  }
+  // Bytes not laid out as an accepted tx are left to the decoder.
+  const good = goodTxs(1)[0]!;
+  for (const bad of [good.subarray(1), Uint8Array.of(...good, 0), Uint8Array.of(0x93, ...good.subarray(1))])
+    assert.is(acceptedTxFields(bad), null);
 });
 
 test('a block whose txs all verify gets, from the worker, the checked txs the main thread would give', async () => {
