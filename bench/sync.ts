@@ -14,7 +14,7 @@
  * `sync_txs_per_s=… sync_blocks_per_s=… …`. Bad flags exit 2, a failed run 1.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
@@ -366,15 +366,34 @@ function syncLogLines(home: string): {
   };
 }
 
-/** The main thread's share of a live process's CPU time so far (its task has the process's id), from /proc. */
-function mainThreadShare(pid: number): number {
-  const ticks = (path: string): number => {
-    const stat = readFileSync(path, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+/**
+ * A live process's CPU time by thread, as shares of its total (from each /proc/<pid>/task/<tid>/stat; the
+ * main thread's task has the process's id): `main`, and the others summed by thread name (libuv's
+ * pool runs LevelDB's reads and writes, LevelDB its compactions, V8 its GC helpers). Threads that
+ * have already exited are counted in the total only.
+ */
+function threadShares(pid: number): Record<string, number> {
+  const stat = (path: string): { name: string; ticks: number } => {
+    const text = readFileSync(path, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return {
+      name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+      ticks: Number(fields[11]) + Number(fields[12]),
+    };
   };
-  const all = ticks(`/proc/${pid}/stat`);
-  return all > 0 ? ticks(`/proc/${pid}/task/${pid}/stat`) / all : 1;
+  const all = stat(`/proc/${pid}/stat`).ticks;
+  const shares: Record<string, number> = {};
+  if (all <= 0) return { main: 1 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const { name, ticks } = stat(`/proc/${pid}/task/${task}/stat`);
+      const key = task === String(pid) ? 'main' : name;
+      shares[key] = (shares[key] ?? 0) + ticks / all;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return shares;
 }
 
 /**
@@ -539,7 +558,8 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - s0) / 1000;
     const m1 = machineSample();
     const cpu = procSample(c.pids()[syncer]!);
-    const mainCpu = cpu === null ? null : cpu.cpuSeconds * mainThreadShare(c.pids()[syncer]!);
+    const threads = threadShares(c.pids()[syncer]!);
+    const mainCpu = cpu === null ? null : cpu.cpuSeconds * (threads.main ?? 1);
     const load2 = loadavg()[0]!;
     const busyCores = m0 !== null && m1 !== null ? (m1.busySeconds - m0.busySeconds) / seconds : null;
     const nodeCores = cpu === null ? null : cpu.cpuSeconds / seconds;
@@ -575,6 +595,11 @@ async function main(): Promise<void> {
       // The main thread's share of the node's CPU (start-up included): what limits the rate once
       // the verifying runs on a worker thread, so the figure for a change that moves work there.
       syncing_node_main_thread_cpu_seconds: mainCpu,
+      syncing_node_cpu_share_by_thread: Object.fromEntries(
+        Object.entries(threads)
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, share]) => [name, Math.round(share * 1000) / 1000]),
+      ),
       txs_per_main_thread_cpu_second: mainCpu === null ? null : Math.round(loaded.accepted / mainCpu),
       node_log_progress_lines: log.progress.length,
       // A failed request skips that peer for 30 s: with every peer skipped the sync waits.
@@ -582,6 +607,11 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${log.progress.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
     process.stdout.write(`${log.done.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
+    process.stdout.write(
+      `  node CPU by thread: ${Object.entries(result.syncing_node_cpu_share_by_thread)
+        .map(([name, share]) => `${name} ${(share * 100).toFixed(1)}%`)
+        .join(', ')}\n`,
+    );
     const dir = join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `sync-${result.at.replace(/:/g, '-')}.json`);
