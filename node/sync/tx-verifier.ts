@@ -8,13 +8,15 @@
  * Only success is taken from the worker: a block whose txs all decode and verify there gets its
  * checked txs handed to the commit path (`CheckedTxs.remember`), which then does not check them
  * again; their fields are read at their places in the accepted bytes (`acceptedTxFields`), not
- * decoded a second time. Anything else (a tx that does not decode or verify, a worker that failed
+ * decoded a second time, and the worker's tx hashes (computed on this node from the block's own
+ * bytes) go with the block (`withTxHashes`) for the data hash check and the tx index. Anything else (a tx that does not decode or verify, a worker that failed
  * or was busy) answers null, and the commit path checks that block's txs itself, as it always
  * has, and refuses the block with the same error as before.
  */
 import { Worker } from 'node:worker_threads';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../../packages/crypto/ed25519.ts';
-import { type Block, blockTxHashes } from '../../packages/types/block.ts';
+import { HASH_BYTES } from '../../packages/crypto/hash.ts';
+import { type Block, withTxHashes } from '../../packages/types/block.ts';
 import type { CheckedTx, SignedTx } from '../../packages/types/tx.ts';
 import type { CheckAnswer, CheckRequest } from './tx-verifier-worker.ts';
 
@@ -80,14 +82,23 @@ export function acceptedTxFields(bytes: Uint8Array): SignedTx | null {
   };
 }
 
+/** What the worker answers of a block's txs: a flag each (1: it checks) and `txHash` of each, 32 bytes a tx. */
+export interface Checked {
+  readonly ok: Uint8Array;
+  readonly hashes: Uint8Array;
+}
+
 /** One worker thread, started on first use and ended by `close` (block sync closes it when a sync ends). */
 export class OffThreadVerifier {
   private worker: Worker | null = null;
   private nextId = 0;
-  private readonly waiting = new Map<number, (ok: Uint8Array | null) => void>();
+  private readonly waiting = new Map<number, (answer: Checked | null) => void>();
 
-  /** One flag per tx (1: it decodes and verifies, as `checkTxHashed` checks), or null if the worker cannot answer. */
-  check(chainId: string, txs: readonly Uint8Array[]): Promise<Uint8Array | null> {
+  /**
+   * One flag per tx (1: it decodes and verifies, as `checkTxHashed` checks) and their hashes, or
+   * null if the worker cannot answer.
+   */
+  check(chainId: string, txs: readonly Uint8Array[]): Promise<Checked | null> {
     if (this.waiting.size >= MAX_WAITING_REQUESTS) return Promise.resolve(null);
     const worker = this.start();
     const id = this.nextId++;
@@ -115,7 +126,7 @@ export class OffThreadVerifier {
     worker.on('message', (answer: CheckAnswer) => {
       const resolve = this.waiting.get(answer.id);
       this.waiting.delete(answer.id);
-      resolve?.(answer.ok);
+      resolve?.(answer.hashes.length === answer.ok.length * HASH_BYTES ? answer : null);
     });
     worker.on('error', () => this.failed(worker));
     worker.on('exit', () => this.failed(worker));
@@ -142,14 +153,19 @@ export async function checkBlockTxs(
   verifier: Pick<OffThreadVerifier, 'check'>,
 ): Promise<CheckedTx[] | null> {
   if (block.txs.length < MIN_OFF_THREAD_TXS) return null;
-  const ok = await verifier.check(chainId, block.txs);
-  if (ok === null || ok.length !== block.txs.length || !ok.every((flag) => flag === 1)) return null;
-  const hashes = blockTxHashes(block);
+  const answer = await verifier.check(chainId, block.txs);
+  if (answer === null || answer.ok.length !== block.txs.length || !answer.ok.every((flag) => flag === 1))
+    return null;
   const checked: CheckedTx[] = [];
   for (const [i, bytes] of block.txs.entries()) {
     const tx = acceptedTxFields(bytes);
     if (tx === null) return null;
-    checked.push({ tx, bytes, hash: hashes[i]! });
+    checked.push({ tx, bytes, hash: answer.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) });
   }
+  // Hashed on this node (the worker) from the block's own bytes: the data hash check may use them.
+  withTxHashes(
+    block,
+    checked.map((c) => c.hash),
+  );
   return checked;
 }

@@ -46,14 +46,20 @@ const badTx = signTx('another-chain', key.secretKey, key.publicKey, 99n, Uint8Ar
 test('packed txs are checked as checkTxHashed checks them; a truncated pack checks nothing', () => {
   const txs = [...goodTxs(2), badTx, Uint8Array.of(0xc1), new Uint8Array(0)];
   const packed = packTxs(txs);
-  assert.equal([...checkPacked(chain.chainId, packed, 5)], [1, 1, 0, 0, 0]);
+  const checked = checkPacked(chain.chainId, packed, 5);
+  assert.equal([...checked.ok], [1, 1, 0, 0, 0]);
   assert.equal(
-    [...checkPacked(chain.chainId, packed.subarray(0, packed.length - 1), 5)],
+    Array.from({ length: 5 }, (_, i) => toHex(checked.hashes.subarray(i * 32, (i + 1) * 32))),
+    txs.map((tx) => toHex(sha256(tx))),
+    'each tx hashed, checked or not',
+  );
+  assert.equal(
+    [...checkPacked(chain.chainId, packed.subarray(0, packed.length - 1), 5).ok],
     [0, 0, 0, 0, 0],
     'truncated',
   );
   assert.equal(
-    [...checkPacked(chain.chainId, packed, 4)],
+    [...checkPacked(chain.chainId, packed, 4).ok],
     [0, 0, 0, 0],
     'bytes left over: nothing is trusted',
   );
@@ -92,11 +98,16 @@ test('a block whose txs all verify gets, from the worker, the checked txs the ma
     const block = blockOf(goodTxs(MIN_OFF_THREAD_TXS + 4));
     const checked = await checkBlockTxs(chain.chainId, block, verifier);
     assert.ok(checked !== null, 'all verify');
-    const hashes = blockTxHashes(block);
-    const expected = block.txs.map((bytes, i) => checkTxHashed(chain.chainId, bytes, hashes[i]!));
+    // Hashed here, not through blockTxHashes (which now holds the worker's hashes for this block).
+    const expected = block.txs.map((bytes) => checkTxHashed(chain.chainId, bytes, sha256(bytes)));
     assert.equal(
       checked.map((c) => [toHex(c.bytes), toHex(c.hash), c.tx.nonce, toHex(c.tx.signature)]),
       expected.map((c) => [toHex(c.bytes), toHex(c.hash), c.tx.nonce, toHex(c.tx.signature)]),
+    );
+    assert.equal(
+      blockTxHashes(block).map(toHex),
+      expected.map((c) => toHex(c.hash)),
+      'the block carries the hashes',
     );
   } finally {
     verifier.close();
