@@ -360,6 +360,7 @@ export class CareLedgerNode {
     this.m.timers.stop();
     // Let the commit in progress finish its batch before closing the database.
     await this.m.commits.drain();
+    this.m.sync.stop();
     await this.m.records?.stop();
     await new Promise<void>((resolve) =>
       this.metricsServer === null ? resolve() : this.metricsServer.close(() => resolve()),

@@ -226,6 +226,11 @@ export class BlockSync {
     return this.syncing;
   }
 
+  /** The node stops: the verifier's worker thread ends (a block still waiting for it is checked by the commit path). */
+  stop(): void {
+    this.m.preverify?.verifier.close();
+  }
+
   /** Periodic: starts a sync if a peer is more than a height ahead and none is running. */
   tick(): void {
     const best = this.m.peers.best();
@@ -289,7 +294,6 @@ export class BlockSync {
         }
       }
     } finally {
-      this.m.preverify?.verifier.close();
       this.progress.end(commits.chain.lastHeight);
       this.setSyncing(false);
     }

@@ -283,7 +283,7 @@ test('BlockSync: a range fetched ahead from a peer that then fails is dropped, a
   assert.equal(h.reported, [], 'an empty answer may be honest');
 });
 
-test('BlockSync hands the txs checked off the main thread to the commit path before committing each block, and closes the verifier', async () => {
+test('BlockSync hands the txs checked off the main thread to the commit path before committing each block', async () => {
   const key = keyPairFromSeed(new Uint8Array(32).fill(7));
   const signed = chainOf(
     3,
@@ -297,16 +297,9 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
     return at === undefined ? null : asStored(at);
   };
   const verifier = new OffThreadVerifier();
-  let closed = 0;
   const run = async (blocks: typeof signed) => {
     const h = syncHarness({ honest: (from, to) => answerBlocksRequest(from, to, readFrom(blocks)) }, false, {
-      verifier: {
-        check: (chainId, txs) => verifier.check(chainId, txs),
-        close: () => {
-          closed++;
-          verifier.close();
-        },
-      },
+      verifier,
       checked: { remember: (block) => h.events.push(`checked ${block.header.height}`) },
     });
     h.peers.claim('honest', 3n);
@@ -326,7 +319,9 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
     ['ask 1', 'commit 1', 'commit 2', 'commit 3'],
     'small blocks are left to the commit path',
   );
-  assert.is(closed, 2, 'the worker ends with each sync');
+  assert.ok(verifier.running, 'the worker is kept for the next sync');
+  syncHarness({}, false, { verifier, checked: { remember: () => undefined } }).sync.stop();
+  assert.not.ok(verifier.running, 'stopping block sync (the node stops) ends the worker');
 });
 
 test('BlockSync does not start within a height of the best claim, nor ask once a commit has failed', async () => {

@@ -142,4 +142,17 @@ test('closing the verifier answers what is still waiting with null, and a later 
   assert.ok(again !== null && again.length === block.txs.length, 'a new worker answers');
 });
 
+test('an idle worker ends by itself, and the next request starts another', async () => {
+  const verifier = new OffThreadVerifier(1);
+  const block = blockOf(goodTxs(MIN_OFF_THREAD_TXS));
+  assert.ok((await checkBlockTxs(chain.chainId, block, verifier)) !== null);
+  // The idle timer (1 ms) fires after the answer: wait for that, not for a guessed time.
+  const deadline = Date.now() + 5000;
+  while (verifier.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.not.ok(verifier.running, 'the idle worker ended');
+  assert.ok((await checkBlockTxs(chain.chainId, blockOf(goodTxs(MIN_OFF_THREAD_TXS)), verifier)) !== null);
+  verifier.close();
+  assert.not.ok(verifier.running);
+});
+
 test.run();
