@@ -17,7 +17,7 @@ import { defaultP2POptions, type P2PHost } from '../../p2p/host.ts';
 import { type DecodeLimits, decode, defaultDecodeLimits } from '../../packages/codec/canonical.ts';
 import * as s from '../../packages/codec/schema.ts';
 import { CareLedgerError, invalid } from '../../packages/core/errors.ts';
-import { type Block, type BlockLimits, blockFromFields } from '../../packages/types/block.ts';
+import { type Block, type BlockLimits, blockFromFields, txHash } from '../../packages/types/block.ts';
 import { type Commit, commitFromFields } from '../../packages/types/commit.ts';
 import { MAX_VALIDATORS } from '../../packages/types/validator.ts';
 import type { CommitPipeline } from '../commit-pipeline.ts';
@@ -169,6 +169,15 @@ export class SyncPeers {
   }
 }
 
+/**
+ * How many of a fetched block's first txs are looked up in what the node holds before its txs
+ * are sent to the worker. A node a few heights behind (a validator that fell back under load)
+ * mostly holds a block's txs in its mempool, checked already, and the commit path takes them
+ * from there for a hash each: checking them all again on the worker would only take the other
+ * core from its peers. A node catching up from far behind holds none of them.
+ */
+export const HELD_TX_SAMPLE = 4;
+
 /** How long a peer that failed a block sync request is not asked again. */
 export const SYNC_SKIP_MS = 30_000;
 /** How long a blocks request may take. */
@@ -192,7 +201,7 @@ export interface BlockSyncModules {
    */
   readonly preverify?: {
     readonly verifier: Pick<OffThreadVerifier, 'check' | 'close'>;
-    readonly checked: Pick<CheckedTxs, 'remember'>;
+    readonly checked: Pick<CheckedTxs, 'remember' | 'local'>;
   };
 }
 
@@ -320,10 +329,14 @@ export class BlockSync {
     return { peer, from, blocks };
   }
 
-  /** Starts verifying the block's txs off the main thread; resolves when done (never rejects). */
+  /**
+   * Starts checking the block's txs off the main thread, unless the node already holds some of
+   * them (HELD_TX_SAMPLE); resolves when done (never rejects).
+   */
   private async preverify(block: Block): Promise<void> {
     const pre = this.m.preverify;
     if (pre === undefined) return;
+    if (block.txs.slice(0, HELD_TX_SAMPLE).some((tx) => pre.checked.local(txHash(tx)) !== undefined)) return;
     const checked = await checkBlockTxs(this.m.commits.chain.chainId, block, pre.verifier).catch(() => null);
     if (checked !== null) pre.checked.remember(block, checked);
   }

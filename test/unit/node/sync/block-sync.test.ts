@@ -28,6 +28,7 @@ import {
   blockIdOf,
   defaultBlockLimits,
   encodeBlock,
+  txHash,
 } from '../../../../packages/types/block.ts';
 import { applyBlock, buildBlock, type ChainState } from '../../../../packages/types/chain-state.ts';
 import { type Commit, commitFields as commitFieldsOf } from '../../../../packages/types/commit.ts';
@@ -297,14 +298,17 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
     return at === undefined ? null : asStored(at);
   };
   const verifier = new OffThreadVerifier();
-  const run = async (blocks: typeof signed) => {
+  const run = async (blocks: typeof signed, held: (hash: Uint8Array) => boolean = () => false) => {
     const h = syncHarness({ honest: (from, to) => answerBlocksRequest(from, to, readFrom(blocks)) }, false, {
       verifier,
-      checked: { remember: (block) => h.events.push(`checked ${block.header.height}`) },
+      checked: {
+        remember: (block) => h.events.push(`checked ${block.header.height}`),
+        local: (hash) => (held(hash) ? Uint8Array.of(1) : undefined),
+      },
     });
     h.peers.claim('honest', 3n);
     await runSync(h);
-    return h.events;
+    return h.events.filter((e) => !e.startsWith('ask'));
   };
   const events = await run(signed);
   for (const h of [1, 2, 3]) {
@@ -316,11 +320,23 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
   }
   assert.equal(
     await run(small),
-    ['ask 1', 'commit 1', 'commit 2', 'commit 3'],
+    ['commit 1', 'commit 2', 'commit 3'],
     'small blocks are left to the commit path',
   );
+  // The node holds one of block 2's first txs (its mempool checked it): that block is left to
+  // the commit path, which takes what it holds from there; blocks 1 and 3 go to the worker.
+  const mixed = await run(signed, (hash) => equalBytes(hash, txHash(signed[1]!.block.txs[2]!)));
+  assert.not.ok(mixed.includes('checked 2'), `block 2 left to the commit path: ${mixed}`);
+  for (const h of [1, 3])
+    assert.ok(
+      mixed.indexOf(`checked ${h}`) >= 0 && mixed.indexOf(`checked ${h}`) < mixed.indexOf(`commit ${h}`),
+      `block ${h}: ${mixed}`,
+    );
   assert.ok(verifier.running, 'the worker is kept for the next sync');
-  syncHarness({}, false, { verifier, checked: { remember: () => undefined } }).sync.stop();
+  syncHarness({}, false, {
+    verifier,
+    checked: { remember: () => undefined, local: () => undefined },
+  }).sync.stop();
   assert.not.ok(verifier.running, 'stopping block sync (the node stops) ends the worker');
 });
 
