@@ -14,10 +14,10 @@
  * `sync_txs_per_s=… sync_blocks_per_s=… …`. Bad flags exit 2, a failed run 1.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeLogPath } from '../node/spawn.ts';
 import { keyPairFromSeed, signerFor } from '../packages/crypto/ed25519.ts';
@@ -39,8 +39,16 @@ const usage = `Usage: npm run bench:sync -- [options]
                         .join(', ')}
   --base-port P       P2P port of node 0; RPC is P+1; node I adds 10*I (default 31956)
   --cpu-prof          run the syncing node under --cpu-prof and print where its time went
+  --kill-at H         SIGKILL the syncing node once it has synced height H, restart it on the same
+                      home, and check that it finishes with the validators' block and app hash
+                      (a crash-safety check: the figures then cover the restarted process only)
   --timeout S         give up on loading or syncing after S seconds each (default 1800)
   --keep              keep the temp folder (homes and node logs)
+  --save-history DIR  once the history is committed, stop the validators and copy every home
+                      (the syncing node's still empty) to DIR, with history.json; then sync as usual
+  --from DIR          skip the loading: start from the homes --save-history wrote to DIR (its
+                      validators, ports and txs; --txs, --validators, --value-bytes, --base-port
+                      and --set are not allowed with it), so a measurement only re-runs the sync
   -h, --help          show this help
 `;
 
@@ -71,6 +79,9 @@ function parseOptions() {
         'cpu-prof': { type: 'boolean', default: false },
         timeout: { type: 'string', default: '1800' },
         keep: { type: 'boolean', default: false },
+        'save-history': { type: 'string' },
+        'kill-at': { type: 'string' },
+        from: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -93,10 +104,23 @@ function parseOptions() {
     overrides[item.slice(0, eq)] =
       raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
-  const validators = int(values.validators, '--validators', 1, 20);
-  const basePort = int(values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
+  const from = values.from ?? null;
+  let history: SavedHistory | null = null;
+  if (from !== null) {
+    const clash = ['txs', 'validators', 'value-bytes', 'base-port', 'save-history'].filter((name) =>
+      process.argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)),
+    );
+    if (clash.length > 0 || (values.set ?? []).length > 0)
+      fail(
+        `--from takes the history's own settings: drop ${[...clash, ...(values.set?.length ? ['set'] : [])].map((n) => `--${n}`).join(', ')}`,
+      );
+    history = readHistory(from);
+  }
+  const validators = history?.validators ?? int(values.validators, '--validators', 1, 20);
+  const basePort =
+    history?.basePort ?? int(values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
   return {
-    txs: int(values.txs, '--txs', 1, 10_000_000),
+    txs: history?.txs ?? int(values.txs, '--txs', 1, 10_000_000),
     validators,
     valueBytes: int(values['value-bytes'], '--value-bytes', 0, 60_000),
     batch: int(values.batch, '--batch', 1, 1000),
@@ -106,7 +130,61 @@ function parseOptions() {
     cpuProf: values['cpu-prof'] === true,
     timeoutMs: int(values.timeout, '--timeout', 10, 86_400) * 1000,
     keep: values.keep === true,
+    saveHistory: values['save-history'] ?? null,
+    killAt: values['kill-at'] === undefined ? null : int(values['kill-at'], '--kill-at', 1, 10_000_000),
+    from: from === null ? null : { dir: from, history: history! },
   };
+}
+
+/** What --save-history writes beside the homes (history.json), and --from reads back. */
+interface SavedHistory {
+  readonly chainId: string;
+  readonly validators: number;
+  readonly basePort: number;
+  readonly txs: number;
+  readonly valueBytes: number;
+  /** The validators' lowest height once their mempools were empty. */
+  readonly height: number;
+  /** Each home's folder, relative to the saved folder (node I is homes[I]; the last one syncs). */
+  readonly homes: readonly string[];
+}
+
+const HISTORY_FILE = 'history.json';
+
+function readHistory(dir: string): SavedHistory {
+  let h: SavedHistory;
+  try {
+    h = JSON.parse(readFileSync(join(dir, HISTORY_FILE), 'utf8')) as SavedHistory;
+  } catch (err) {
+    fail(`--from ${dir}: no readable ${HISTORY_FILE} (${(err as Error).message})`);
+  }
+  const ok =
+    typeof h.chainId === 'string' &&
+    [h.validators, h.basePort, h.txs, h.valueBytes, h.height].every(Number.isSafeInteger) &&
+    Array.isArray(h.homes) &&
+    h.homes.length === h.validators + 1 &&
+    h.homes.every((home) => typeof home === 'string' && existsSync(join(dir, home)));
+  if (!ok) fail(`--from ${dir}: ${HISTORY_FILE} does not describe the homes beside it`);
+  return h;
+}
+
+/** Copies every home of `c` (validators stopped, the syncing node never started) to `dir`. */
+function saveHistory(c: Consortium, dir: string, history: Omit<SavedHistory, 'homes' | 'chainId'>): void {
+  const homes = c.homes.map((home) => relative(c.dir, home));
+  mkdirSync(dir, { recursive: true });
+  for (const [i, home] of homes.entries()) cpSync(c.homes[i]!, join(dir, home), { recursive: true });
+  const saved: SavedHistory = { ...history, chainId: c.chainId, homes };
+  writeFileSync(join(dir, HISTORY_FILE), JSON.stringify(saved, null, 2));
+}
+
+/** Replaces the fresh homes of `c` by copies of the saved ones (the saved folder is left as it is). */
+function restoreHistory(c: Consortium, dir: string, history: SavedHistory): void {
+  if (history.chainId !== c.chainId)
+    throw new Error(`--from ${dir}: chain ${history.chainId}, not ${c.chainId}`);
+  for (const [i, home] of history.homes.entries()) {
+    rmSync(c.homes[i]!, { recursive: true, force: true });
+    cpSync(join(dir, home), c.homes[i]!, { recursive: true });
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -288,6 +366,118 @@ function syncLogLines(home: string): {
   };
 }
 
+/**
+ * A live process's CPU time by thread, as shares of its total (from each /proc/<pid>/task/<tid>/stat; the
+ * main thread's task has the process's id): `main`, and the others summed by thread name (libuv's
+ * pool runs LevelDB's reads and writes, LevelDB its compactions, V8 its GC helpers). Threads that
+ * have already exited are counted in the total only.
+ */
+function threadShares(pid: number): Record<string, number> {
+  const stat = (path: string): { name: string; ticks: number } => {
+    const text = readFileSync(path, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return {
+      name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+      ticks: Number(fields[11]) + Number(fields[12]),
+    };
+  };
+  const all = stat(`/proc/${pid}/stat`).ticks;
+  const shares: Record<string, number> = {};
+  if (all <= 0) return { main: 1 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const { name, ticks } = stat(`/proc/${pid}/task/${task}/stat`);
+      const key = task === String(pid) ? 'main' : name;
+      shares[key] = (shares[key] ?? 0) + ticks / all;
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return shares;
+}
+
+/**
+ * `--kill-at H`: SIGKILL the syncing node once it has synced height H (mid-sync, between or
+ * inside its block writes), then start it again on the same home: it must resume from its
+ * database and finish the sync (the caller then checks its chain against the validators').
+ */
+async function killAndRestart(c: Consortium, node: number, height: number, deadline: number): Promise<void> {
+  await waitFor(
+    c,
+    [node],
+    `node ${node} to sync height ${height}`,
+    deadline,
+    ([s]) => (s?.height ?? 0) >= height,
+    20,
+  );
+  const pid = c.pids()[node]!;
+  process.kill(pid, 'SIGKILL');
+  while (c.pids()[node] !== null) await sleep(20);
+  process.stdout.write(`  killed the syncing node (SIGKILL) after height ${height}; restarting it\n`);
+  c.start(node);
+}
+
+/** Throws unless every node in `nodes` has the same block id and app hash at `height`. */
+async function sameAppHash(c: Consortium, nodes: readonly number[], height: number): Promise<void> {
+  const hashes = await Promise.all(
+    nodes.map(async (i) => {
+      const r = (await post(c.rpcs[i]!, {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'block',
+        params: { height: String(height) },
+      })) as {
+        result?: { block?: { header?: { app_hash?: string } }; block_id?: { hash?: string } };
+      };
+      return `${r.result?.block_id?.hash}/${r.result?.block?.header?.app_hash}`;
+    }),
+  );
+  if (hashes.some((h) => h !== hashes[0] || h.includes('undefined')))
+    throw new Error(`after the kill, block ${height} differs: ${hashes.join(' vs ')}`);
+  process.stdout.write(
+    `  after the kill: block ${height} and its app hash match the validators' (${hashes[0]})\n`,
+  );
+}
+
+/**
+ * The history: the validators (node 0 to N-1; the syncing node is taken out of every genesis'
+ * validators first) commit every tx of `opts.txs`; resolves once their mempools are empty.
+ */
+async function makeHistory(
+  c: Consortium,
+  opts: ReturnType<typeof parseOptions>,
+  validators: readonly number[],
+): Promise<{ accepted: number; height: number; loadSeconds: number }> {
+  // The syncing node is a member (its peers admit it) but not a validator.
+  for (const home of c.homes) {
+    const path = join(home, 'config', 'genesis.json');
+    const genesis = JSON.parse(readFileSync(path, 'utf8')) as { validators: unknown[] };
+    genesis.validators = genesis.validators.slice(0, opts.validators);
+    writeFileSync(path, JSON.stringify(genesis, null, 2));
+  }
+  const vRpcs = validators.map((i) => c.rpcs[i]!);
+  const t0 = Date.now();
+  const txs = signTxs(c.chainId, opts.txs, opts.valueBytes);
+  process.stdout.write(
+    `  signed ${opts.txs} txs (${Buffer.from(txs[0]!, 'base64').length} bytes each) in ${Date.now() - t0} ms\n`,
+  );
+  for (const i of validators) c.start(i);
+  await waitFor(c, validators, 'the validators to commit height 1', Date.now() + 120_000, (s) =>
+    s.every((x) => x.height >= 1),
+  );
+  const loadStart = Date.now();
+  const loaded = await load(vRpcs, txs, opts.batch, opts.inFlight, loadStart + opts.timeoutMs);
+  const after = await waitFor(c, validators, 'the mempools to empty', loadStart + opts.timeoutMs, (s) =>
+    s.every((x) => x.unconfirmed === 0),
+  );
+  const loadSeconds = (Date.now() - loadStart) / 1000;
+  const height = Math.min(...after.map((s) => s.height));
+  process.stdout.write(
+    `  history: ${loaded.accepted} txs committed up to height ${height} in ${loadSeconds.toFixed(1)} s (${Math.round(loaded.accepted / loadSeconds)} tx/s; ${loaded.refused} refusals and ${loaded.errors} errors retried)\n`,
+  );
+  return { accepted: loaded.accepted, height, loadSeconds };
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions();
   const syncer = opts.validators;
@@ -300,45 +490,57 @@ async function main(): Promise<void> {
   process.on('exit', () => c.destroySync(opts.keep));
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1));
   try {
-    // The syncing node is a member (its peers admit it) but not a validator.
-    for (const home of c.homes) {
-      const path = join(home, 'config', 'genesis.json');
-      const genesis = JSON.parse(readFileSync(path, 'utf8')) as { validators: unknown[] };
-      genesis.validators = genesis.validators.slice(0, opts.validators);
-      writeFileSync(path, JSON.stringify(genesis, null, 2));
-    }
     const validators = Array.from({ length: opts.validators }, (_, i) => i);
-    const vRpcs = validators.map((i) => c.rpcs[i]!);
     const load1 = loadavg()[0]!;
     process.stdout.write(
       `bench:sync: ${cpus().length} cores, load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}\n`,
     );
-    const t0 = Date.now();
-    const txs = signTxs(c.chainId, opts.txs, opts.valueBytes);
-    process.stdout.write(
-      `  signed ${opts.txs} txs (${Buffer.from(txs[0]!, 'base64').length} bytes each) in ${Date.now() - t0} ms\n`,
+    let history: { accepted: number; height: number; loadSeconds: number | null };
+    if (opts.from !== null) {
+      restoreHistory(c, opts.from.dir, opts.from.history);
+      history = { accepted: opts.from.history.txs, height: opts.from.history.height, loadSeconds: null };
+      process.stdout.write(
+        `  history: ${history.accepted} txs up to height ${history.height}, from ${opts.from.dir}\n`,
+      );
+    } else {
+      history = await makeHistory(c, opts, validators);
+      if (opts.saveHistory !== null) {
+        await c.stopAll();
+        saveHistory(c, opts.saveHistory, {
+          validators: opts.validators,
+          basePort: opts.basePort,
+          txs: history.accepted,
+          valueBytes: opts.valueBytes,
+          height: history.height,
+        });
+        process.stdout.write(`  saved the homes with this history to ${opts.saveHistory}\n`);
+      }
+    }
+    if (validators.some((i) => c.pids()[i] === null)) {
+      for (const i of validators) c.start(i);
+      await waitFor(
+        c,
+        validators,
+        `the validators to be back at height ${history.height}`,
+        Date.now() + 120_000,
+        (s) => s.every((x) => x.height >= history.height),
+      );
+    }
+    // The validators go on making (empty) blocks: the node syncs to where they are now.
+    const target = Math.min(
+      ...(await Promise.all(validators.map((i) => status(c.rpcs[i]!)))).map((s) => s.height),
     );
-    for (const i of validators) c.start(i);
-    await waitFor(c, validators, 'the validators to commit height 1', Date.now() + 120_000, (s) =>
-      s.every((x) => x.height >= 1),
-    );
-    const loadStart = Date.now();
-    const loaded = await load(vRpcs, txs, opts.batch, opts.inFlight, loadStart + opts.timeoutMs);
-    const history = await waitFor(c, validators, 'the mempools to empty', loadStart + opts.timeoutMs, (s) =>
-      s.every((x) => x.unconfirmed === 0),
-    );
-    const loadSeconds = (Date.now() - loadStart) / 1000;
-    const target = Math.min(...history.map((s) => s.height));
-    process.stdout.write(
-      `  history: ${loaded.accepted} txs committed up to height ${target} in ${loadSeconds.toFixed(1)} s (${Math.round(loaded.accepted / loadSeconds)} tx/s; ${loaded.refused} refusals and ${loaded.errors} errors retried)\n`,
-    );
+    const loadSeconds = history.loadSeconds;
+    const loaded = { accepted: history.accepted };
 
     // The syncing node starts now, with an empty home.
     const m0 = machineSample();
     const s0 = Date.now();
     c.start(syncer);
+    if (opts.killAt !== null)
+      await killAndRestart(c, syncer, Math.min(opts.killAt, target - 1), s0 + opts.timeoutMs);
     let lastLine = Date.now();
     const [caughtUp] = await waitFor(
       c,
@@ -356,10 +558,14 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - s0) / 1000;
     const m1 = machineSample();
     const cpu = procSample(c.pids()[syncer]!);
+    const threads = threadShares(c.pids()[syncer]!);
+    const mainCpu = cpu === null ? null : cpu.cpuSeconds * (threads.main ?? 1);
     const load2 = loadavg()[0]!;
     const busyCores = m0 !== null && m1 !== null ? (m1.busySeconds - m0.busySeconds) / seconds : null;
     const nodeCores = cpu === null ? null : cpu.cpuSeconds / seconds;
     const log = syncLogLines(c.homes[syncer]!);
+    // After a kill the node must hold the validators' chain: the same app hash at the target.
+    if (opts.killAt !== null) await sameAppHash(c, [0, syncer], target);
     await c.stopAll();
 
     const result = {
@@ -369,6 +575,7 @@ async function main(): Promise<void> {
       validators: opts.validators,
       value_bytes: opts.valueBytes,
       load_seconds: loadSeconds,
+      history_from: opts.from?.dir ?? null,
       sync_seconds: seconds,
       sync_txs_per_s: Math.round(loaded.accepted / seconds),
       // The validators go on making (empty) blocks meanwhile: the node syncs to where they are now.
@@ -385,25 +592,42 @@ async function main(): Promise<void> {
       load_average: [load1, load2],
       cores: cpus().length,
       node_log_done: log.done.map(({ msg, ...rest }) => rest),
+      // The main thread's share of the node's CPU (start-up included): what limits the rate once
+      // the verifying runs on a worker thread, so the figure for a change that moves work there.
+      syncing_node_main_thread_cpu_seconds: mainCpu,
+      syncing_node_cpu_share_by_thread: Object.fromEntries(
+        Object.entries(threads)
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, share]) => [name, Math.round(share * 1000) / 1000]),
+      ),
+      txs_per_main_thread_cpu_second: mainCpu === null ? null : Math.round(loaded.accepted / mainCpu),
       node_log_progress_lines: log.progress.length,
       // A failed request skips that peer for 30 s: with every peer skipped the sync waits.
       sync_request_failures: log.failures,
     };
     process.stdout.write(`${log.progress.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
     process.stdout.write(`${log.done.map((l) => `  node: ${String(l.msg)}`).join('\n')}\n`);
-    if (opts.cpuProf) {
-      const profile = JSON.parse(
-        readFileSync(join(c.profileDir, `node${syncer}.cpuprofile`), 'utf8'),
-      ) as CpuProfile;
-      process.stdout.write(`${formatSummary(summariseProfile(profile, 25))}\n`);
-    }
+    process.stdout.write(
+      `  node CPU by thread: ${Object.entries(result.syncing_node_cpu_share_by_thread)
+        .map(([name, share]) => `${name} ${(share * 100).toFixed(1)}%`)
+        .join(', ')}\n`,
+    );
     const dir = join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `sync-${result.at.replace(/:/g, '-')}.json`);
+    if (opts.cpuProf) {
+      const from = join(c.profileDir, `node${syncer}.cpuprofile`);
+      const profile = JSON.parse(readFileSync(from, 'utf8')) as CpuProfile;
+      process.stdout.write(`${formatSummary(summariseProfile(profile, 25))}\n`);
+      // Kept, for `node bench/profile.ts FILE --from-us … --to-us …` (a window of the sync).
+      const kept = file.replace(/\.json$/, '-node.cpuprofile');
+      cpSync(from, kept);
+      process.stdout.write(`  kept the syncing node's profile as ${kept}\n`);
+    }
     writeFileSync(file, JSON.stringify(result, null, 2));
     process.stdout.write(`  wrote ${file}${opts.keep ? `; homes kept in ${c.dir}` : ''}\n`);
     process.stdout.write(
-      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} txs_per_node_cpu_s=${result.txs_per_node_cpu_second} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
+      `sync_txs_per_s=${result.sync_txs_per_s} sync_blocks_per_s=${result.sync_blocks_per_s} txs=${result.txs} heights=${caughtUp!.height} seconds=${seconds.toFixed(1)} node_cores=${nodeCores?.toFixed(2)} txs_per_node_cpu_s=${result.txs_per_node_cpu_second} txs_per_main_thread_cpu_s=${result.txs_per_main_thread_cpu_second} others_cores=${result.others_busy_cores_during_sync?.toFixed(2)} load=${load1.toFixed(2)}/${load2.toFixed(2)} failures=${log.failures}\n`,
     );
   } catch (err) {
     process.stderr.write(`bench:sync: ${(err as Error).message}\n`);

@@ -10,8 +10,6 @@
  */
 import type { EvidencePool } from '../consensus/evidence-pool.ts';
 import type { P2PHandlers, TopicKind, Verdict } from '../p2p/host.ts';
-import type { Block } from '../packages/types/block.ts';
-import type { Commit } from '../packages/types/commit.ts';
 import type { BlockStore } from '../state/block-store.ts';
 import type { ChainHead } from './commit-pipeline.ts';
 import { receiveEvidence } from './evidence-gossip.ts';
@@ -29,7 +27,7 @@ export interface OpenConsensus {
 
 export interface InboundModules {
   readonly head: ChainHead;
-  readonly blocks: Pick<BlockStore, 'block' | 'commit' | 'validatorsAt' | 'isEvidenceCommitted'>;
+  readonly blocks: Pick<BlockStore, 'storedBytes' | 'validatorsAt' | 'isEvidenceCommitted'>;
   readonly mempool: Pick<Mempool, 'add'>;
   readonly evidence: Pick<EvidencePool, 'knows' | 'add'>;
   readonly txs: Pick<CheckedTxs, 'local'>;
@@ -70,7 +68,7 @@ export class Inbound implements P2PHandlers {
   onRequest(_kind: 'blocks', bytes: Uint8Array): Promise<Uint8Array> {
     return answerSyncRequest(bytes, {
       lastHeight: () => this.m.head.chain.lastHeight,
-      stored: (h) => this.stored(h),
+      stored: (h) => this.m.blocks.storedBytes(h),
       localTx: (hash) => this.m.txs.local(hash),
       roundMessages: (height, round) => this.consensus?.roundMessages(height, round) ?? null,
     });
@@ -97,11 +95,5 @@ export class Inbound implements P2PHandlers {
       }
     }
     return fresh && batch.relay ? 'accept' : 'ignore';
-  }
-
-  private async stored(height: bigint): Promise<{ block: Block; commit: Commit } | null> {
-    const block = await this.m.blocks.block(height);
-    const commit = await this.m.blocks.commit(height);
-    return block === null || commit === null ? null : { block, commit };
   }
 }

@@ -53,6 +53,7 @@ import { rpcMethods } from './rpc/methods.ts';
 import { defaultRpcOptions, type HttpRoute, startRpcServer } from './rpc/server.ts';
 import { CheckedTxs, RecentlyCommitted } from './seen-txs.ts';
 import { BlockSync, SYNC_SKIP_MS, SyncPeers } from './sync/block-sync.ts';
+import { OffThreadVerifier } from './sync/tx-verifier.ts';
 import { NodeTimers } from './timers.ts';
 import { reachesAllMembers, TxBatcher } from './tx-gossip.ts';
 
@@ -237,6 +238,7 @@ export class CareLedgerNode {
       isStopped,
       metrics,
       log: logs.sync,
+      preverify: { verifier: new OffThreadVerifier(), checked: txs },
     });
     const records =
       app instanceof HealthApp
@@ -358,6 +360,7 @@ export class CareLedgerNode {
     this.m.timers.stop();
     // Let the commit in progress finish its batch before closing the database.
     await this.m.commits.drain();
+    this.m.sync.stop();
     await this.m.records?.stop();
     await new Promise<void>((resolve) =>
       this.metricsServer === null ? resolve() : this.metricsServer.close(() => resolve()),

@@ -111,6 +111,18 @@ export class BlockStore {
     return getOrNull(this.db, heightKey(Bucket.blockByHeight, height));
   }
 
+  /**
+   * The block at `height` and the commit that decided it as stored (their canonical encodings),
+   * in one read: what block sync sends a peer, without decoding them.
+   */
+  async storedBytes(height: bigint): Promise<{ block: Uint8Array; commit: Uint8Array } | null> {
+    const [block, commit] = await this.db.getMany([
+      heightKey(Bucket.blockByHeight, height),
+      heightKey(Bucket.commitByHeight, height),
+    ]);
+    return block === undefined || commit === undefined ? null : { block, commit };
+  }
+
   /** The commit that decided the block at `height`. */
   async commit(height: bigint): Promise<Commit | null> {
     const bytes = await getOrNull(this.db, heightKey(Bucket.commitByHeight, height));

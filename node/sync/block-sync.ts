@@ -7,28 +7,26 @@
  * under the p2p host's response limit, which is also the most the asking node decodes. A node
  * that asks checks that the answer continues its chain from `from`; each commit is then verified
  * against the validator set and each block validated before it is committed (commit-pipeline.ts).
- * `BlockSync` runs it: which peer, when, and what a failure costs the peer; its progress is logged
- * at most every few seconds (progress.ts).
+ * A serving node sends the stored encodings as they are (no decode, no re-encode).
+ * `BlockSync` runs it: which peer, when, and what a failure costs the peer; one answer is asked
+ * for ahead while the previous one is committed, its txs verified on a worker thread meanwhile
+ * (tx-verifier.ts); its progress is logged at most every few seconds (progress.ts).
  */
 
 import { defaultP2POptions, type P2PHost } from '../../p2p/host.ts';
-import {
-  type Canonical,
-  type DecodeLimits,
-  decode,
-  defaultDecodeLimits,
-  encode,
-} from '../../packages/codec/canonical.ts';
+import { type DecodeLimits, decode, defaultDecodeLimits } from '../../packages/codec/canonical.ts';
 import * as s from '../../packages/codec/schema.ts';
 import { CareLedgerError, invalid } from '../../packages/core/errors.ts';
-import { type Block, type BlockLimits, blockFields, blockFromFields } from '../../packages/types/block.ts';
-import { type Commit, commitFields, commitFromFields } from '../../packages/types/commit.ts';
+import { type Block, type BlockLimits, blockFromFields, txHash } from '../../packages/types/block.ts';
+import { type Commit, commitFromFields } from '../../packages/types/commit.ts';
 import { MAX_VALIDATORS } from '../../packages/types/validator.ts';
 import type { CommitPipeline } from '../commit-pipeline.ts';
 import type { Logger } from '../log.ts';
 import type { NodeMetrics } from '../metrics.ts';
+import type { CheckedTxs } from '../seen-txs.ts';
 import { SyncProgress } from './progress.ts';
 import { encodeSyncRequest } from './protocol.ts';
+import { checkBlockTxs, type OffThreadVerifier } from './tx-verifier.ts';
 
 /** Most blocks in one answer. */
 export const SYNC_BATCH = 20;
@@ -40,25 +38,57 @@ export const SYNC_BATCH = 20;
  */
 export const SYNC_ANSWER_BYTES = 2 * 1024 * 1024;
 
-/** The answer to ['blocks', first, last]: the stored blocks and commits in that range, from `first` on. */
+/** A committed block and its commit as the block store holds them: their canonical encodings. */
+export interface StoredBlock {
+  /** `encodeBlock(block)`. */
+  readonly block: Uint8Array;
+  /** `encode(commitFields(commit))`. */
+  readonly commit: Uint8Array;
+}
+
+/** The canonical encoder's header of an array of `n` elements (MessagePack fixarray, array 16, array 32). */
+export function arrayHeader(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`array length ${n}`);
+  if (n < 16) return Uint8Array.of(0x90 | n);
+  if (n <= 0xffff) return Uint8Array.of(0xdc, n >> 8, n & 0xff);
+  return Uint8Array.of(0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+}
+
+const PAIR_HEADER = arrayHeader(2);
+
+/**
+ * The answer to ['blocks', first, last]: the stored blocks and commits in that range, from `first`
+ * on, as `encode([[blockFields, commitFields], …])`. It is assembled from the stored encodings
+ * (an array header, then each pair's header and its two stored values), which are those very
+ * bytes, so a serving node neither decodes nor re-encodes what it sends.
+ */
 export async function answerBlocksRequest(
   first: bigint,
   last: bigint,
-  read: (height: bigint) => Promise<{ block: Block; commit: Commit } | null>,
+  read: (height: bigint) => Promise<StoredBlock | null>,
   maxBytes: number = SYNC_ANSWER_BYTES,
 ): Promise<Uint8Array> {
-  const out: Canonical[] = [];
+  const pairs: StoredBlock[] = [];
   let bytes = 0;
-  for (let h = first; h <= last && out.length < SYNC_BATCH; h++) {
+  for (let h = first; h <= last && pairs.length < SYNC_BATCH; h++) {
     const stored = await read(h);
     if (stored === null) break;
-    const pair = [blockFields(stored.block), commitFields(stored.commit)];
-    const size = encode(pair).length;
-    if (out.length > 0 && bytes + size > maxBytes) break;
-    out.push(pair);
+    const size = PAIR_HEADER.length + stored.block.length + stored.commit.length;
+    if (pairs.length > 0 && bytes + size > maxBytes) break;
+    pairs.push(stored);
     bytes += size;
   }
-  return encode(out);
+  const header = arrayHeader(pairs.length);
+  const out = new Uint8Array(header.length + bytes);
+  out.set(header, 0);
+  let at = header.length;
+  for (const { block, commit } of pairs) {
+    out.set(PAIR_HEADER, at);
+    out.set(block, at + PAIR_HEADER.length);
+    out.set(commit, at + PAIR_HEADER.length + block.length);
+    at += PAIR_HEADER.length + block.length + commit.length;
+  }
+  return out;
 }
 
 /** What a blocks answer may hold, for a chain with `limits`: enough for SYNC_BATCH valid blocks. */
@@ -139,6 +169,15 @@ export class SyncPeers {
   }
 }
 
+/**
+ * How many of a fetched block's first txs are looked up in what the node holds before its txs
+ * are sent to the worker. A node a few heights behind (a validator that fell back under load)
+ * mostly holds a block's txs in its mempool, checked already, and the commit path takes them
+ * from there for a hash each: checking them all again on the worker would only take the other
+ * core from its peers. A node catching up from far behind holds none of them.
+ */
+export const HELD_TX_SAMPLE = 4;
+
 /** How long a peer that failed a block sync request is not asked again. */
 export const SYNC_SKIP_MS = 30_000;
 /** How long a blocks request may take. */
@@ -156,6 +195,22 @@ export interface BlockSyncModules {
   readonly log: Logger;
   /** The clock of the progress lines, in milliseconds (tests inject one); default `performance.now`. */
   readonly now?: () => number;
+  /**
+   * Verifies fetched blocks' txs off the main thread and hands them to the commit path
+   * (tx-verifier.ts); absent, the commit path verifies them as it executes each block.
+   */
+  readonly preverify?: {
+    readonly verifier: Pick<OffThreadVerifier, 'check' | 'close'>;
+    readonly checked: Pick<CheckedTxs, 'remember' | 'local'>;
+  };
+}
+
+/** An answer asked for, and what is done with it as soon as it arrives (read, txs sent to be verified). */
+interface Fetch {
+  readonly peer: string;
+  readonly from: bigint;
+  /** The blocks, each with the verifying of its txs under way (it always resolves). */
+  readonly blocks: Promise<{ block: Block; commit: Commit; checked: Promise<void> }[]>;
 }
 
 /**
@@ -180,6 +235,11 @@ export class BlockSync {
     return this.syncing;
   }
 
+  /** The node stops: the verifier's worker thread ends (a block still waiting for it is checked by the commit path). */
+  stop(): void {
+    this.m.preverify?.verifier.close();
+  }
+
   /** Periodic: starts a sync if a peer is more than a height ahead and none is running. */
   tick(): void {
     const best = this.m.peers.best();
@@ -191,10 +251,17 @@ export class BlockSync {
     this.m.metrics?.syncing.set(this.m.metrics.labels, on ? 1 : 0);
   }
 
+  /**
+   * Requests one answer at a time ahead: while the blocks of one answer are executed and written,
+   * the next range is already asked of the same peer, read as it arrives, and its txs verified
+   * on the worker thread; so the node does not sit idle for a round trip per answer, and the
+   * verifying of the next blocks runs beside the executing of these.
+   */
   private async run(): Promise<void> {
     const { peers, commits, p2p, log } = this.m;
     this.setSyncing(true);
     this.progress.begin(commits.chain.lastHeight);
+    let ahead: Fetch | null = null;
     try {
       for (;;) {
         const best = peers.best();
@@ -207,9 +274,25 @@ export class BlockSync {
           commits.failed
         )
           return;
+        const from = commits.chain.lastHeight + 1n;
+        const fetch: Fetch =
+          ahead !== null && ahead.peer === best.peer && ahead.from === from
+            ? ahead
+            : this.fetch(best.peer, from, best.height);
+        ahead = null;
         try {
-          await this.syncFrom(best.peer, best.height);
+          const blocks = await fetch.blocks;
+          const next = blocks[blocks.length - 1]!.block.header.height + 1n;
+          // The loop goes on while the best claim is more than a height past our last commit.
+          if (best.height > next) ahead = this.fetch(best.peer, next, best.height);
+          for (const { block, commit, checked } of blocks) {
+            await checked;
+            await commits.synced(block, commit);
+            this.progress.committed(block.header.height, block.txs.length, best.height);
+          }
+          this.m.advanceConsensus();
         } catch (err) {
+          ahead = null;
           peers.failed(best.peer);
           // An invalid answer is scored against the peer; a timeout or a remote error may be honest.
           if (err instanceof CareLedgerError && err.action === 'reject') p2p.reportInvalid(best.peer);
@@ -225,20 +308,36 @@ export class BlockSync {
     }
   }
 
-  /** One sync request: up to SYNC_BATCH blocks after our last, each checked and committed. */
-  private async syncFrom(peer: string, best: bigint): Promise<void> {
+  /** Asks `peer` for up to SYNC_BATCH blocks from `from`; the blocks are read as soon as they arrive. */
+  private fetch(peer: string, from: bigint, best: bigint): Fetch {
     const { commits } = this.m;
-    const from = commits.chain.lastHeight + 1n;
     const to = from + BigInt(SYNC_BATCH - 1) < best ? from + BigInt(SYNC_BATCH - 1) : best;
     // One line per request is too many for a long sync: the progress lines say how it goes.
     this.m.log.debug('block sync', { peer, from, to, best });
-    const answer = await this.m.p2p.request(peer, 'blocks', encodeSyncRequest({ kind: 'blocks', from, to }), {
-      timeoutMs: SYNC_REQUEST_TIMEOUT_MS,
-    });
-    for (const { block, commit } of readBlocksAnswer(answer, from, commits.chain.blockLimits)) {
-      await commits.synced(block, commit);
-      this.progress.committed(block.header.height, block.txs.length, best);
-    }
-    this.m.advanceConsensus();
+    const blocks = this.m.p2p
+      .request(peer, 'blocks', encodeSyncRequest({ kind: 'blocks', from, to }), {
+        timeoutMs: SYNC_REQUEST_TIMEOUT_MS,
+      })
+      .then((answer) =>
+        readBlocksAnswer(answer, from, commits.chain.blockLimits).map((x) => ({
+          ...x,
+          checked: this.preverify(x.block),
+        })),
+      );
+    // An answer fetched ahead may never be waited for (the sync stopped or moved to another peer).
+    blocks.catch(() => {});
+    return { peer, from, blocks };
+  }
+
+  /**
+   * Starts checking the block's txs off the main thread, unless the node already holds some of
+   * them (HELD_TX_SAMPLE); resolves when done (never rejects).
+   */
+  private async preverify(block: Block): Promise<void> {
+    const pre = this.m.preverify;
+    if (pre === undefined) return;
+    if (block.txs.slice(0, HELD_TX_SAMPLE).some((tx) => pre.checked.local(txHash(tx)) !== undefined)) return;
+    const checked = await checkBlockTxs(this.m.commits.chain.chainId, block, pre.verifier).catch(() => null);
+    if (checked !== null) pre.checked.remember(block, checked);
   }
 }

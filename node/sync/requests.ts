@@ -3,18 +3,16 @@
  * kind. A round request is answered only once the consensus WAL is replayed (empty before).
  */
 import { encode } from '../../packages/codec/canonical.ts';
-import type { Block } from '../../packages/types/block.ts';
-import type { Commit } from '../../packages/types/commit.ts';
 import { answerTxsRequest } from '../proposal-txs.ts';
-import { answerBlocksRequest } from './block-sync.ts';
+import { answerBlocksRequest, type StoredBlock } from './block-sync.ts';
 import { decodeSyncRequest, unreachable } from './protocol.ts';
 
 /** What answering requests needs of the node. */
 export interface SyncRequestModules {
   /** Our last committed height. */
   lastHeight(): bigint;
-  /** A committed block with its commit, or null if it is not stored. */
-  stored(height: bigint): Promise<{ block: Block; commit: Commit } | null>;
+  /** A committed block with its commit as stored (their encodings), or null if it is not stored. */
+  stored(height: bigint): Promise<StoredBlock | null>;
   /** A tx this node holds (mempool, blocks seen this height). */
   localTx(hash: Uint8Array): Uint8Array | undefined;
   /** A round's messages in wire form, or null while the consensus WAL is not yet replayed. */

@@ -49,8 +49,7 @@ function inbound(
   const modules: InboundModules = {
     head: new ChainHead({ ...chain, lastHeight: 9n }),
     blocks: {
-      block: async () => null,
-      commit: async () => null,
+      storedBytes: async () => null,
       // Heights 1 to 9 are committed, all with the fixture's set.
       validatorsAt: (h) => (h >= 1n && h <= 9n ? fx.set : undefined),
       isEvidenceCommitted: (hash) => committed.some((c) => equalBytes(c, hash)),

@@ -51,14 +51,21 @@ test('a progress line at most every interval, with rates since the previous line
 test('the end line has the totals of the whole sync; a sync that committed nothing logs none', () => {
   const log = recordingLogger();
   let now = 0;
-  const p = new SyncProgress(log, () => now, PROGRESS_INTERVAL_MS);
+  let cpu = { process: 500, thread: 400 };
+  const p = new SyncProgress(
+    log,
+    () => now,
+    PROGRESS_INTERVAL_MS,
+    () => cpu,
+  );
   p.begin(7n);
   now = 60_000;
   p.end(7n);
   assert.is(log.lines.length, 0, 'nothing synced: nothing to report');
   p.begin(7n);
   for (let h = 8n; h <= 17n; h++) p.committed(h, 300, 17n);
-  now = 62_000; // 10 blocks, 3,000 txs in 2 s
+  now = 62_000; // 10 blocks, 3,000 txs in 2 s, with 3 s of CPU of which 1.5 s on the main thread
+  cpu = { process: 3500, thread: 1900 };
   p.end(17n);
   assert.is(log.lines.length, 1);
   assert.equal(log.lines[0]!.fields, {
@@ -69,8 +76,12 @@ test('the end line has the totals of the whole sync; a sync that committed nothi
     seconds: 2,
     blocks_per_s: 5,
     txs_per_s: 1500,
+    cpu_s: 3,
+    main_thread_cpu_s: 1.5,
+    txs_per_main_thread_cpu_s: 2000,
   });
   assert.match(log.lines[0]!.msg, /^block sync done: heights 8\.\.17, 10 blocks and 3000 txs in 2\.0 s/);
+  assert.match(log.lines[0]!.msg, /CPU 3\.0 s, main thread 1\.5 s \(2000 txs per main-thread CPU-s\)$/);
 });
 
 test('a target already passed gives an ETA of 0, and no pace yet gives none', () => {
