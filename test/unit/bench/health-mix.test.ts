@@ -1,0 +1,139 @@
+/**
+ * The health workload of the consortium bench: bench/health-state.ts grows a small state (real
+ * executor, block store, HealthApp, LevelDB, every validator's precommit), every home gets a copy
+ * whose history verifies (commits against the validator set, txs' signatures) and reopens at the
+ * same app hash; and every tx bench/health-mix.ts makes is accepted by the real application over
+ * that state: its signature verifies, checkTx passes and it executes with code 0, in the mix's
+ * stated proportions.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { HealthMix, MIX, MIX_KINDS, MIX_SCHEDULE, type MixKind } from '../../../bench/health-mix.ts';
+import { commitOf, copyHomes, healthState, validatorKeys } from '../../../bench/health-state.ts';
+import { loadWorld, patientCount } from '../../../bench/health-world.ts';
+import { executeBlock } from '../../../node/executor.ts';
+import { loadHome } from '../../../node/home.ts';
+import { toHex } from '../../../packages/crypto/hash.ts';
+import { blockIdOf } from '../../../packages/types/block.ts';
+import { buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
+import { verifyCommit } from '../../../packages/types/commit.ts';
+import { checkTxBytes } from '../../../packages/types/tx.ts';
+import { BlockStore } from '../../../state/block-store.ts';
+import { openDb } from '../../../state/db.ts';
+import { HealthApp } from '../../../state/health/app.ts';
+
+const SEED = 20_261_207;
+const dir = mkdtempSync(join(tmpdir(), 'careledger-health-mix-unit-'));
+const lines: string[] = [];
+const state = await healthState({
+  validators: 4,
+  records: 205,
+  perPatient: 10,
+  basePort: 40_656,
+  cacheRoot: join(dir, 'cache'),
+  fresh: false,
+  progress: (line) => lines.push(line),
+});
+const homes = copyHomes(state.dir, join(dir, 'run'), 4);
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('the schedule holds each kind as often as MIX says, in 20 txs', () => {
+  assert.is(MIX_SCHEDULE.length, 20);
+  for (const kind of MIX_KINDS) assert.is(MIX_SCHEDULE.filter((k) => k === kind).length, MIX[kind], kind);
+  assert.is.not(MIX_SCHEDULE[0], MIX_SCHEDULE[1], 'kinds are interleaved, not in runs');
+});
+
+test('the pre-grown state: 205 records of 21 patients, progress printed, a second call reads the cache', async () => {
+  assert.is(state.cached, false);
+  assert.is(state.manifest.patients, 21);
+  // Each patient: registration, her records, two consents.
+  assert.is(state.manifest.txs, 21 * 3 + 205);
+  assert.ok(
+    lines.some((l) => l.includes('205 of 205 records') && l.includes('ETA')),
+    lines.join('\n'),
+  );
+  const again = await healthState({
+    validators: 4,
+    records: 205,
+    perPatient: 10,
+    basePort: 40_656,
+    cacheRoot: join(dir, 'cache'),
+    fresh: false,
+    progress: () => undefined,
+  });
+  assert.ok(again.cached);
+  assert.is(again.manifest.appHash, state.manifest.appHash);
+});
+
+test('every copied home holds the same verifiable history and reopens at its app hash', async () => {
+  for (const home of homes) {
+    const db = await openDb(loadHome(home).paths.db);
+    try {
+      const blocks = await BlockStore.open(db);
+      const chain = (await blocks.chainState())!;
+      assert.is(Number(chain.lastHeight), state.manifest.height);
+      assert.is(toHex(chain.appHash), state.manifest.appHash);
+      const app = await HealthApp.open(db);
+      assert.is(toHex(app.info().appHash), state.manifest.appHash);
+      // The history changes no validator: one set signed every commit.
+      for (let h = 1n; h <= chain.lastHeight; h++) {
+        const block = (await blocks.block(h))!;
+        const commit = (await blocks.commit(h))!;
+        verifyCommit(chain.chainId, commit, chain.validators.set, blockIdOf(block.header));
+        for (const tx of block.txs) checkTxBytes(chain.chainId, tx); // throws on a bad signature
+      }
+    } finally {
+      await db.close();
+    }
+  }
+});
+
+test('every tx of the mix is accepted and executes with code 0 over the pre-grown state', async () => {
+  const world = loadWorld(homes, 205, 10);
+  assert.is(patientCount(world), 21);
+  const home = loadHome(homes[0]!);
+  const db = await openDb(home.paths.db);
+  try {
+    const blocks = await BlockStore.open(db);
+    const app = await HealthApp.open(db);
+    let chain: ChainState = (await blocks.chainState())!;
+    const keys = validatorKeys(homes);
+    const mix = new HealthMix(world, state.manifest.memberNonces, SEED);
+    const kinds = new Map<MixKind, number>();
+    const total = 400;
+    for (let made = 0; made < total; ) {
+      const txs = Array.from({ length: 100 }, () => {
+        const m = mix.next();
+        kinds.set(m.kind, (kinds.get(m.kind) ?? 0) + 1);
+        assert.ok(m.node >= 0 && m.node < homes.length);
+        // As a node takes it: decode and verify the signature, then checkTx.
+        const checked = checkTxBytes(chain.chainId, m.tx.bytes);
+        assert.is(app.checkTx(checked), null, `seed ${SEED}: checkTx refused a ${m.kind} tx`);
+        return checked;
+      });
+      made += txs.length;
+      const block = buildBlock(chain, {
+        txs: txs.map((t) => t.bytes),
+        evidence: [],
+        time: chain.lastBlockTime + 1000n,
+        proposer: chain.validators.set.validators[chain.validators.proposer]!.address,
+      });
+      const commit = commitOf(chain, blockIdOf(block.header), keys);
+      const executed = await executeBlock({ db, blocks, app, chain }, block, commit, txs);
+      const failed = executed.txResults.flatMap((r, i) =>
+        r.code === 0 ? [] : [`tx ${made - txs.length + i}: ${r.codespace} ${r.log}`],
+      );
+      assert.equal(failed, [], `seed ${SEED}: ${failed.join('; ')}`);
+      chain = executed.after;
+    }
+    for (const kind of MIX_KINDS) assert.is(kinds.get(kind), (total / 20) * MIX[kind], kind);
+  } finally {
+    await db.close();
+  }
+});
+
+test.run();
