@@ -17,7 +17,7 @@
  * another custodian and payment reads to a payer (bench/health-world.ts says who). The load's
  * disclosures and claims rely on those consents, so none depends on a tx of the load itself.
  *
- * Cache: `<cache root>/health-v<V>-r<N>-k<K>-p<port>-<code hash>/` holding node0..node<V-1> and
+ * Cache: `<cache root>/health-v<V>-r<N>-k<K>-<code hash>/` holding node0..node<V-1> and
  * manifest.json, written under a `.building` name and renamed when complete, so an interrupted
  * build is never used. The code hash covers the sources that decide what is written (state/,
  * packages/, the executor, the home layout, this folder's health-* files): a change to any of
@@ -40,8 +40,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initChain } from '../node/app.ts';
 import { executeBlock } from '../node/executor.ts';
-import { loadHome } from '../node/home.ts';
-import { createTestnet } from '../node/testnet.ts';
+import { homePaths, loadHome } from '../node/home.ts';
+import { createTestnet, PORT_STRIDE } from '../node/testnet.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { type KeyPair, signMessage } from '../packages/crypto/ed25519.ts';
 import { toHex } from '../packages/crypto/hash.ts';
@@ -95,7 +95,7 @@ export interface HealthStateOptions {
   readonly validators: number;
   readonly records: number;
   readonly perPatient: number;
-  /** Node 0's P2P port: the homes' config.json holds the ports, so they are part of the key. */
+  /** Node 0's P2P port when built (copyHomes moves the ports of each run's copy). */
   readonly basePort: number;
   /** Where cache entries live. */
   readonly cacheRoot: string;
@@ -109,6 +109,8 @@ export interface HealthStateManifest {
   readonly kind: 'careledger-health-state';
   readonly chainId: string;
   readonly validators: number;
+  /** Node 0's P2P port in the entry's homes. */
+  readonly basePort: number;
   readonly records: number;
   readonly perPatient: number;
   readonly patients: number;
@@ -154,7 +156,7 @@ const homesOf = (dir: string, validators: number): string[] =>
 /** The cached state for `opts`, grown now if the cache has none. */
 export async function healthState(opts: HealthStateOptions): Promise<HealthState> {
   const hash = codeHash();
-  const prefix = `health-v${opts.validators}-r${opts.records}-k${opts.perPatient}-p${opts.basePort}-`;
+  const prefix = `health-v${opts.validators}-r${opts.records}-k${opts.perPatient}-`;
   const dir = join(opts.cacheRoot, `${prefix}${hash}`);
   const manifestPath = join(dir, 'manifest.json');
   if (!opts.fresh && existsSync(manifestPath)) {
@@ -198,11 +200,26 @@ function copyTree(src: string, dst: string): void {
   } else copyFileSync(src, dst);
 }
 
-/** Copies the homes of a cache entry into `to` (node0 …) for one run; returns them. */
-export function copyHomes(from: string, to: string, validators: number): string[] {
-  return homesOf(from, validators).map((home, i) => {
+/**
+ * Copies the homes of a cache entry into `to` (node0 …) for one run, moving their ports from the
+ * entry's base port to `basePort` (node I: P2P base + 10 I, RPC + 1, metrics + 4, as createTestnet
+ * lays them out; the chain id keeps the entry's port); returns them.
+ */
+export function copyHomes(state: HealthState, to: string, basePort: number): string[] {
+  const { validators, basePort: from } = state.manifest;
+  const moved = new Map<string, string>();
+  for (let i = 0; i < validators; i++)
+    for (const offset of [0, 1, 4])
+      moved.set(String(from + PORT_STRIDE * i + offset), String(basePort + PORT_STRIDE * i + offset));
+  return homesOf(state.dir, validators).map((home, i) => {
     const dst = join(to, `node${i}`);
     copyTree(home, dst);
+    const config = homePaths(dst).config;
+    const text = readFileSync(config, 'utf8').replace(
+      /(:|\/tcp\/)(\d+)\b/g,
+      (all, before: string, port: string) => (moved.has(port) ? `${before}${moved.get(port)}` : all),
+    );
+    writeFileSync(config, text);
     return dst;
   });
 }
@@ -310,7 +327,7 @@ async function growState(dir: string, opts: HealthStateOptions, hash: string): P
     for (let p = 0; p < patients; p++) {
       pending.push(...patientHistory(world, p, nonces));
       recordsDone += recordsOf(world, p);
-      if (pending.length >= GROW_BLOCK_TXS) await commitBlock();
+      if (pending.length >= GROW_BLOCK_TXS || p === patients - 1) await commitBlock();
       if (performance.now() - lastLine >= PROGRESS_EVERY_MS || p === patients - 1) {
         lastLine = performance.now();
         const seconds = (lastLine - started) / 1000;
@@ -322,7 +339,6 @@ async function growState(dir: string, opts: HealthStateOptions, hash: string): P
         );
       }
     }
-    if (pending.length > 0) await commitBlock();
   } finally {
     await db.close();
   }
@@ -337,6 +353,7 @@ async function growState(dir: string, opts: HealthStateOptions, hash: string): P
     kind: 'careledger-health-state',
     chainId: world.chainId,
     validators: opts.validators,
+    basePort: opts.basePort,
     records: opts.records,
     perPatient: opts.perPatient,
     patients: patientCount(world),

@@ -43,6 +43,8 @@ import {
   machineSample,
   type ProcSample,
 } from './consortium.ts';
+import { copyHomes, type HealthState, healthState } from './health-state.ts';
+import { MIN_HEALTH_VALIDATORS } from './health-world.ts';
 import { type CpuProfile, formatSummary, type ProfileSummary, summariseProfile } from './profile.ts';
 import type { FromLoad, LoadConfig, LoadResult, ProgressMessage } from './protocol.ts';
 
@@ -80,7 +82,15 @@ ed25519 verify rate of this machine is measured first, for scale. Writes JSON (a
 an SVG) under bench/results/ and ends with a line committed_tps=… p50_ms=… p99_ms=….
 
 Options:
-  --validators N      validators, each its own process (default 4)
+  --workload W        kvstore (default): kvstore set txs of --tx-bytes; health: the health mix
+                      (bench/health-mix.ts: anchors 40%, disclosures 20%, consents 15%, claims
+                      15%, registrations 10%) over a state pre-grown to --records records
+  --records N         health: records in the pre-grown state (default 1000000), --per-patient
+                      each (default 10); built once offline with progress and an ETA, then
+                      taken from the cache (--state-cache DIR, default bench/results/health-state;
+                      --fresh-state builds it again); every run starts from a copy of it
+  --seed S            health: seed of the mix's random choices (default 1)
+  --validators N      validators, each its own process (default 4; health: at least 3)
   --rate R            offered load, tx/s (default 2000)
   --duration S        measured seconds, after the warm-up (default 20; sweep steps 10)
   --warmup S          seconds of load before measuring (default 5; sweep steps 4)
@@ -110,7 +120,15 @@ Options:
   -h, --help          show this help
 `;
 
+type Workload = 'kvstore' | 'health';
+
 interface Options {
+  readonly workload: Workload;
+  readonly records: number;
+  readonly perPatient: number;
+  readonly stateCache: string;
+  readonly freshState: boolean;
+  readonly seed: number;
   readonly validators: number;
   readonly rate: number;
   readonly durationSeconds: number;
@@ -146,6 +164,12 @@ function parseOptions(): Options {
   try {
     values = parseArgs({
       options: {
+        workload: { type: 'string', default: 'kvstore' },
+        records: { type: 'string', default: '1000000' },
+        'per-patient': { type: 'string', default: '10' },
+        'state-cache': { type: 'string', default: join(resultsDir, 'health-state') },
+        'fresh-state': { type: 'boolean', default: false },
+        seed: { type: 'string', default: '1' },
         validators: { type: 'string', default: '4' },
         rate: { type: 'string', default: '2000' },
         duration: { type: 'string' },
@@ -176,6 +200,13 @@ function parseOptions(): Options {
   }
   const sweep = values.sweep === true;
   const validators = number(values.validators as string, '--validators', 1, 100, true);
+  const workload = values.workload as string;
+  if (workload !== 'kvstore' && workload !== 'health')
+    fail(`--workload is kvstore or health, got "${workload}"`);
+  if (workload === 'health' && validators < MIN_HEALTH_VALIDATORS)
+    fail(
+      `--workload health needs at least ${MIN_HEALTH_VALIDATORS} validators (a provider, a lab and a payer)`,
+    );
   const basePort = number(values['base-port'] as string, '--base-port', 1024, 60000, true);
   if (basePort + 10 * validators + 2000 > 65535) fail('--base-port leaves no room for every node');
   const rates =
@@ -191,6 +222,12 @@ function parseOptions(): Options {
       raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(?:\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   return {
+    workload,
+    records: number(values.records as string, '--records', 1, 100_000_000, true),
+    perPatient: number(values['per-patient'] as string, '--per-patient', 1, 1000, true),
+    stateCache: values['state-cache'] as string,
+    freshState: values['fresh-state'] === true,
+    seed: number(values.seed as string, '--seed', 0, 2 ** 32 - 1, true),
     validators,
     rate: number(values.rate as string, '--rate', 1, 1_000_000, false),
     durationSeconds: number(
@@ -390,15 +427,30 @@ async function waitQuiet(seconds: number): Promise<number | null> {
   return busy;
 }
 
-async function runOnce(opts: Options, rate: number, step: number, stamp: string): Promise<RunResult> {
+async function runOnce(
+  opts: Options,
+  rate: number,
+  step: number,
+  stamp: string,
+  state: HealthState | null,
+): Promise<RunResult> {
   const busyCoresBefore = await waitQuiet(opts.quietWaitSeconds);
   const loadavgBefore = loadavg();
   const basePort = opts.basePort + (step % 2) * 1000;
   const consortium = Consortium.create({
     validators: opts.validators,
     basePort,
-    overrides: opts.overrides,
+    // The health workload runs the health app (the bench's default is kvstore), on a copy of the state.
+    overrides: state === null ? opts.overrides : { proxy_app: 'health', ...opts.overrides },
     profileNode: opts.profile ? 0 : null,
+    ...(state === null
+      ? {}
+      : {
+          makeHomes: (dir: string) => ({
+            homes: copyHomes(state, dir, basePort),
+            chainId: state.manifest.chainId,
+          }),
+        }),
   });
   activeConsortium = consortium;
   process.stdout.write(
@@ -452,6 +504,16 @@ async function runOnce(opts: Options, rate: number, step: number, stamp: string)
       maxOutstanding: Math.max(1000, Math.ceil(rate * 10)),
       pollMs: 50,
       progressEveryMs: 3000,
+      health:
+        state === null
+          ? null
+          : {
+              homes: consortium.homes,
+              records: state.manifest.records,
+              perPatient: state.manifest.perPatient,
+              memberNonces: state.manifest.memberNonces,
+              seed: opts.seed,
+            },
     };
     const ready = next('ready');
     load.send(config);
@@ -459,7 +521,7 @@ async function runOnce(opts: Options, rate: number, step: number, stamp: string)
     await consortium.waitForHeight(2, START_TIMEOUT_MS);
     const signed = await withDeadline(ready, SIGN_TIMEOUT_MS, 'signing the txs');
     process.stdout.write(
-      `nodes committing; ${signed.txs} txs of ${signed.txBytes} bytes signed in ${signed.signSeconds.toFixed(1)} s; ` +
+      `nodes committing; ${signed.txs} ${state === null ? '' : 'health '}txs of ${state === null ? '' : 'on average '}${signed.txBytes} bytes signed in ${signed.signSeconds.toFixed(1)} s; ` +
         `offering ${rate} tx/s (${opts.batch > 1 ? `JSON-RPC batches of ${opts.batch}` : 'one GET per tx'}) for ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s measured\n`,
     );
     marks.start = { us: 0, procs: consortium.samples(), machine: machineSample() };
@@ -567,6 +629,7 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
     `load process CPU ${l.loadCpuSeconds} s in the window (${(l.loadCpuSeconds / l.durationSeconds).toFixed(2)} cores); peak RSS ${mib(l.loadPeakRssBytes)}`,
     cpuPerTxLine(r),
     `machine      ${r.machine.busyCores ?? '-'} cores busy in the window, ${r.machine.otherCores ?? '-'} of them other processes', steal ${r.machine.stealCores ?? '-'}; load average ${r.machine.loadavgBefore.map((v) => v.toFixed(1)).join(' ')} before, ${r.machine.loadavgAfter.map((v) => v.toFixed(1)).join(' ')} after${(r.machine.otherCores ?? 0) > NOISY_CORES ? '\n             WARNING: other work shared the CPUs during the window: figures understate this code' : ''}`,
+    ...healthLines(r),
     `verify       ${verifyRate.perCore} ed25519 verifies/s per core; ${verifyRate.cores} cores / ${r.nodes.length} nodes (each verifies every tx once) = ceiling ${verifyRate.ceilingTps} tx/s; committed is ${((l.committedTps / verifyRate.ceilingTps) * 100).toFixed(0)}% of it`,
   ];
   if (r.profile !== null)
@@ -576,6 +639,21 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
       formatSummary(r.profile.summary),
     );
   return `${lines.join('\n')}\n`;
+}
+
+/** The health workload's lines: the mix the window offered and txs that failed in their block. */
+function healthLines(r: RunResult): string[] {
+  const h = r.load.health;
+  if (h === null) return [];
+  const total = Object.values(h.mix).reduce((a, b) => a + b, 0);
+  const mix = Object.entries(h.mix).map(
+    ([k, v]) => `${k} ${v} (${((v / Math.max(1, total)) * 100).toFixed(0)}%)`,
+  );
+  const failed = Object.entries(h.failed).map(([k, v]) => `${k} ${v}`);
+  return [
+    `health       window's mix: ${mix.join(', ')}`,
+    `             committed but failed in the block: ${failed.length === 0 ? 'none' : `${failed.join(', ')}  (a bug of the generator)`}`,
+  ];
 }
 
 /**
@@ -595,10 +673,14 @@ function cpuPerTxLine(r: RunResult): string {
   return `per tx       ${perTx} ms of node CPU per tx accepted in the window, all nodes together (${(perTx / r.nodes.length).toFixed(2)} ms each): ${cores} cores would carry at most ${Math.round((cores * 1000) / perTx)} tx/s`;
 }
 
-function finalLine(r: RunResult): string {
+function finalLine(r: RunResult, opts: Options): string {
   const p50 = r.load.latencyMs.p50;
   const p99 = r.load.latencyMs.p99;
-  return `committed_tps=${r.load.committedTps} p50_ms=${p50 === null ? 'NaN' : Math.round(p50)} p99_ms=${p99 === null ? 'NaN' : Math.round(p99)}\n`;
+  const health =
+    r.load.health === null
+      ? ''
+      : ` workload=health records=${opts.records} failed=${Object.values(r.load.health.failed).reduce((a, b) => a + b, 0)}`;
+  return `committed_tps=${r.load.committedTps} p50_ms=${p50 === null ? 'NaN' : Math.round(p50)} p99_ms=${p99 === null ? 'NaN' : Math.round(p99)}${health}\n`;
 }
 
 function machine(): Record<string, unknown> {
@@ -656,6 +738,19 @@ async function main(): Promise<void> {
   keepFolders = opts.keep;
   const stamp = new Date().toISOString().replace(/[:]/g, '-');
   const startedAt = new Date().toISOString();
+  // The health workload's state, grown before anything is measured (or read from the cache).
+  const state =
+    opts.workload === 'health'
+      ? await healthState({
+          validators: opts.validators,
+          records: opts.records,
+          perPatient: opts.perPatient,
+          basePort: opts.basePort,
+          cacheRoot: opts.stateCache,
+          fresh: opts.freshState,
+          progress: (line) => process.stdout.write(`${line}\n`),
+        })
+      : null;
   process.stdout.write(
     'measuring the ed25519 verify rate (the chain verifier, libsodium, uncached, one core)…\n',
   );
@@ -675,17 +770,19 @@ async function main(): Promise<void> {
     benchDefaults: BENCH_DEFAULTS,
     target: { committedTps: TARGET_TPS, p99Ms: TARGET_P99_MS, validators: 4, txBytes: 250 },
     verifyRate,
+    healthState:
+      state === null ? null : { dir: relative(root, state.dir), cached: state.cached, ...state.manifest },
   };
 
   if (!opts.sweep) {
-    const r = await runOnce(opts, opts.rate, 0, stamp);
+    const r = await runOnce(opts, opts.rate, 0, stamp, state);
     process.stdout.write(report(r, verifyRate));
     const file = write(
       `throughput-${stamp}.json`,
       `${JSON.stringify({ ...header, run: summaryRow(r) }, null, 2)}\n`,
     );
     process.stdout.write(`\nwrote ${file}\n`);
-    process.stdout.write(finalLine(r));
+    process.stdout.write(finalLine(r, opts));
     return;
   }
 
@@ -693,7 +790,7 @@ async function main(): Promise<void> {
   let best = 0;
   for (const [i, rate] of opts.rates.entries()) {
     process.stdout.write(`\n=== sweep step ${i + 1}: offered ${rate} tx/s (fresh consortium) ===\n`);
-    const r = await runOnce(opts, rate, i, stamp);
+    const r = await runOnce(opts, rate, i, stamp, state);
     steps.push(r);
     process.stdout.write(report(r, verifyRate));
     const p99 = r.load.latencyMs.p99 ?? Number.POSITIVE_INFINITY;
@@ -744,7 +841,7 @@ async function main(): Promise<void> {
   const meeting = steps.filter((r) => (r.load.latencyMs.p99 ?? Number.POSITIVE_INFINITY) < TARGET_P99_MS);
   const pool = meeting.length > 0 ? meeting : steps;
   const top = pool.reduce((a, b) => (b.load.committedTps > a.load.committedTps ? b : a));
-  process.stdout.write(finalLine(top));
+  process.stdout.write(finalLine(top, opts));
 }
 
 main().catch((err: unknown) => {

@@ -37,7 +37,7 @@ const state = await healthState({
   fresh: false,
   progress: (line) => lines.push(line),
 });
-const homes = copyHomes(state.dir, join(dir, 'run'), 4);
+const homes = copyHomes(state, join(dir, 'run'), 41_656);
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
