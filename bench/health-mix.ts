@@ -20,10 +20,18 @@
  * order is a signer's nonce (a key's nonce must rise; gaps are allowed): each member's txs go to
  * its own node (as an institution would send them) and each patient's to one node, in nonce order.
  */
-import { registerPatientTx, signHealthTx } from '../packages/health/tx.ts';
+import type { HealthTx } from '../packages/health/tx.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import { PATIENT_HISTORY_NONCE } from './health-state.ts';
-import { anchorTx, claimTx, DAY_MS, disclosureTx, SERVICE_CODES, treatmentConsentTx } from './health-txs.ts';
+import {
+  anchorTx,
+  claimTx,
+  DAY_MS,
+  disclosureTx,
+  registerTx,
+  SERVICE_CODES,
+  treatmentConsentTx,
+} from './health-txs.ts';
 import {
   custodianOf,
   custodians,
@@ -120,8 +128,8 @@ export class HealthMix {
     return Math.floor(this.rand() * this.patients);
   }
 
-  private byMember(kind: MixKind, m: WorldMember, payload: Parameters<typeof signHealthTx>[3]): MixTx {
-    return { kind, tx: signHealthTx(this.w.chainId, m.key, this.nonce(m), payload), node: m.node };
+  private byMember(kind: MixKind, m: WorldMember, payload: HealthTx): MixTx {
+    return { kind, tx: m.key.tx(this.w.chainId, this.nonce(m), payload), node: m.node };
   }
 
   next(): MixTx {
@@ -134,7 +142,7 @@ export class HealthMix {
         const list = custodians(w);
         const enroller = list[j % list.length]!;
         const patient = worldPatient(w, this.patients + j);
-        return this.byMember(kind, enroller, registerPatientTx(w.chainId, enroller.id, patient.key));
+        return this.byMember(kind, enroller, registerTx(w.chainId, enroller.id, patient.key));
       }
       case 'anchor': {
         const p = this.pick();
@@ -159,7 +167,7 @@ export class HealthMix {
         const list = custodians(w);
         const grantee = list[(p + uses) % list.length]!;
         const nonce = BigInt(PATIENT_HISTORY_NONCE + uses);
-        const tx = signHealthTx(w.chainId, patient.key, nonce, treatmentConsentTx(patient.id, grantee.id));
+        const tx = patient.key.tx(w.chainId, nonce, treatmentConsentTx(patient.id, grantee.id));
         return { kind, tx, node: p % this.nodes };
       }
       case 'claim': {

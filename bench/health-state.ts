@@ -45,7 +45,7 @@ import { createTestnet, PORT_STRIDE } from '../node/testnet.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { type KeyPair, signMessage } from '../packages/crypto/ed25519.ts';
 import { toHex } from '../packages/crypto/hash.ts';
-import { type HealthTx, registerPatientTx, signHealthTx } from '../packages/health/tx.ts';
+import type { HealthTx } from '../packages/health/tx.ts';
 import { blockIdOf } from '../packages/types/block.ts';
 import { buildBlock, type ChainState } from '../packages/types/chain-state.ts';
 import { type Commit, makeCommit } from '../packages/types/commit.ts';
@@ -55,7 +55,13 @@ import { type Vote, VoteType, voteSignBytes } from '../packages/types/vote.ts';
 import { BlockStore } from '../state/block-store.ts';
 import { openDb } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
-import { anchorTx, patientRecordLabel, paymentConsentTx, treatmentConsentTx } from './health-txs.ts';
+import {
+  anchorTx,
+  patientRecordLabel,
+  paymentConsentTx,
+  registerTx,
+  treatmentConsentTx,
+} from './health-txs.ts';
 import {
   benchRoles,
   custodianOf,
@@ -262,13 +268,13 @@ export function patientHistory(w: HealthWorld, p: number, nonces: Map<string, nu
     nonces.set(id, n);
     return BigInt(n);
   };
-  const byHolder = (tx: HealthTx): CheckedTx => signHealthTx(w.chainId, holder.key, next(holder.id), tx);
-  const txs = [byHolder(registerPatientTx(w.chainId, holder.id, patient.key))];
+  const byHolder = (tx: HealthTx): CheckedTx => holder.key.tx(w.chainId, next(holder.id), tx);
+  const txs = [byHolder(registerTx(w.chainId, holder.id, patient.key))];
   for (let k = 0; k < recordsOf(w, p); k++)
     txs.push(byHolder(anchorTx(patient.id, k, patientRecordLabel(p, k))));
   // Patient nonces 1 and 2; the load continues from 3.
-  txs.push(signHealthTx(w.chainId, patient.key, 1n, treatmentConsentTx(patient.id, treatingOf(w, p).id)));
-  txs.push(signHealthTx(w.chainId, patient.key, 2n, paymentConsentTx(patient.id, payerOf(w, p).id)));
+  txs.push(patient.key.tx(w.chainId, 1n, treatmentConsentTx(patient.id, treatingOf(w, p).id)));
+  txs.push(patient.key.tx(w.chainId, 2n, paymentConsentTx(patient.id, payerOf(w, p).id)));
   return txs;
 }
 

@@ -11,11 +11,10 @@ import { readFileSync } from 'node:fs';
 import { homePaths } from '../node/home.ts';
 import { loadKeyFile } from '../packages/client/keys.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
-import type { KeyPair } from '../packages/crypto/ed25519.ts';
 import type { Role } from '../packages/health/codes.ts';
 import { recordIdOf } from '../packages/health/ids.ts';
 import { parseGenesisJson } from '../packages/types/genesis.ts';
-import { type BenchPatient, benchPatient, benchSeal, patientRecordLabel } from './health-txs.ts';
+import { BenchKey, type BenchPatient, benchPatient, benchSeal, patientRecordLabel } from './health-txs.ts';
 
 /** The role of node i's institution: a payer is needed for claims, two custodians for disclosures. */
 const ROLE_CYCLE: readonly Role[] = ['provider', 'lab', 'payer', 'provider'];
@@ -30,7 +29,7 @@ export function benchRoles(validators: number): Role[] {
 export interface WorldMember {
   readonly id: string;
   readonly role: Role;
-  readonly key: KeyPair;
+  readonly key: BenchKey;
   /** The node (home) index of this member's institution: where it sends its txs. */
   readonly node: number;
 }
@@ -112,7 +111,7 @@ export function loadWorld(homes: readonly string[], records: number, perPatient:
     const path = homePaths(home).memberKey;
     const id = (JSON.parse(readFileSync(path, 'utf8')) as { member_id?: unknown }).member_id;
     if (typeof id !== 'string') throw new CareLedgerError('BENCH_HOME', `${path} names no member_id`);
-    return { id, role: roles[node]!, key: loadKeyFile(path), node };
+    return { id, role: roles[node]!, key: new BenchKey(loadKeyFile(path).secretKey), node };
   });
   const world = { chainId: genesis.chainId, genesisTime: genesis.genesisTime, members, records, perPatient };
   if (homes.length < MIN_HEALTH_VALIDATORS || payers(world).length === 0)
