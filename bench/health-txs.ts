@@ -131,34 +131,37 @@ export function anchorTx(patient: string, k: number, label: string): HealthTxOf<
   return anchorRecordTx(patient, recordCategory(k), benchSeal(label));
 }
 
-/** The patient lets `grantee` read her records for treatment (every category above). */
-export function treatmentConsentTx(patient: string, grantee: string): HealthTxOf<'consent.grant'> {
+/** The patient lets `grantee` read her records (`categories`: by default every category above) for `purpose`. */
+function readConsentTx(
+  patient: string,
+  grantee: string,
+  purpose: 'TREAT' | 'HPAYMT',
+  categories: readonly Category[],
+): HealthTxOf<'consent.grant'> {
   return {
     type: 'consent.grant',
     patient,
     grantee,
-    provision: provision({
-      type: 'permit',
-      actions: ['read'],
-      purposes: ['TREAT'],
-      categories: CONSENT_CATEGORIES,
-    }),
+    provision: provision({ type: 'permit', actions: ['read'], purposes: [purpose], categories }),
   };
 }
 
+/** The patient lets `grantee` read her records for treatment. */
+export function treatmentConsentTx(
+  patient: string,
+  grantee: string,
+  categories: readonly Category[] = CONSENT_CATEGORIES,
+): HealthTxOf<'consent.grant'> {
+  return readConsentTx(patient, grantee, 'TREAT', categories);
+}
+
 /** The patient lets the payer read her records for payment, which a claim on them needs. */
-export function paymentConsentTx(patient: string, payer: string): HealthTxOf<'consent.grant'> {
-  return {
-    type: 'consent.grant',
-    patient,
-    grantee: payer,
-    provision: provision({
-      type: 'permit',
-      actions: ['read'],
-      purposes: ['HPAYMT'],
-      categories: CONSENT_CATEGORIES,
-    }),
-  };
+export function paymentConsentTx(
+  patient: string,
+  payer: string,
+  categories: readonly Category[] = CONSENT_CATEGORIES,
+): HealthTxOf<'consent.grant'> {
+  return readConsentTx(patient, payer, 'HPAYMT', categories);
 }
 
 /** The custodian records that it disclosed `records` to `recipient` for treatment. */
