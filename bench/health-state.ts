@@ -8,9 +8,8 @@
  * `executeBlock` (the real executor, block store, tx index and HealthApp) over blocks built on the
  * chain state (`buildBlock`) whose commits carry every validator's precommit, signed with the
  * testnet's validator keys. Every tx is signed by its real signer. So the result is a chain any
- * node can verify, restart on, serve proofs from and block-sync to a new node; node 0's database
- * is then given to every home (LevelDB's table files are immutable: they are hard-linked, the
- * other files copied).
+ * node can verify, restart on, serve proofs from and block-sync to a new node. The cache keeps
+ * node 0's database once; each run's homes get a copy of it each (copyHomes).
  *
  * Per patient (10 records by default) the history holds: her registration by her custodian (a
  * provider or a lab), her records anchored by it, then two consents she signs: treatment reads to
@@ -25,9 +24,9 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  constants,
   copyFileSync,
   existsSync,
-  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -194,20 +193,16 @@ export async function healthState(opts: HealthStateOptions): Promise<HealthState
 }
 
 /**
- * Copies a folder, hard-linking LevelDB's table files (immutable: a node's compaction unlinks its
- * own name only, never writes one again) and copying everything else.
+ * Copies a folder, every file (a copy-on-write clone where the file system can). Not hard links:
+ * a LevelDB opening a copy may write a table file under a number that already names one (it
+ * recovers its log into tables numbered from its manifest, and a table written just before the
+ * close can hold that number), truncating it under every other node that links it (SIGBUS).
  */
 function copyTree(src: string, dst: string): void {
   if (statSync(src).isDirectory()) {
     mkdirSync(dst, { recursive: true, mode: statSync(src).mode & 0o777 });
     for (const entry of readdirSync(src)) copyTree(join(src, entry), join(dst, entry));
-  } else if (/\.(ldb|sst)$/.test(src)) {
-    try {
-      linkSync(src, dst);
-    } catch {
-      copyFileSync(src, dst); // another file system
-    }
-  } else copyFileSync(src, dst);
+  } else copyFileSync(src, dst, constants.COPYFILE_FICLONE);
 }
 
 /**
@@ -221,9 +216,12 @@ export function copyHomes(state: HealthState, to: string, basePort: number): str
   for (let i = 0; i < validators; i++)
     for (const offset of [0, 1, 4])
       moved.set(String(from + PORT_STRIDE * i + offset), String(basePort + PORT_STRIDE * i + offset));
+  const db = homePaths(homesOf(state.dir, 1)[0]!).db;
   return homesOf(state.dir, validators).map((home, i) => {
     const dst = join(to, `node${i}`);
     copyTree(home, dst);
+    // The cache holds node 0's database only: every home gets a copy of it.
+    if (i > 0) copyTree(db, homePaths(dst).db);
     const config = homePaths(dst).config;
     const text = readFileSync(config, 'utf8').replace(
       /(:|\/tcp\/)(\d+)\b/g,
@@ -351,12 +349,6 @@ async function growState(dir: string, opts: HealthStateOptions, hash: string): P
     }
   } finally {
     await db.close();
-  }
-  // Every home gets node 0's database: the same committed history.
-  for (const other of homes.slice(1)) {
-    const to = loadHome(other).paths.db;
-    rmSync(to, { recursive: true, force: true });
-    copyTree(home.paths.db, to);
   }
   const growSeconds = Math.round((performance.now() - started) / 100) / 10;
   return {

@@ -11,6 +11,11 @@
  * latency (no coordinated omission). Refusals (MEMPOOL_FULL…) and transport errors are counted
  * apart, by code.
  *
+ * With `health` in the config it sends the health mix instead (bench/health-mix.ts, over the
+ * pre-grown state): each tx to the node of its signer (JSON-RPC batches are gathered per node),
+ * and it reads `/block_results` of every block holding its txs, since a health tx can be
+ * accepted and still fail in its block; the result counts the window's mix and those failures.
+ *
  * Commit times come from following one node's blocks: `/block?height=H` as soon as the previous
  * height was read, polling every `pollMs` while H does not exist yet; each tx in a block is hashed
  * (sha256 of its bytes) and looked up. A commit is timed when the block is first seen on that node,

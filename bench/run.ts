@@ -15,6 +15,10 @@
  *  5. a summary, JSON under bench/results/, and a last line
  *     `committed_tps=… p50_ms=… p99_ms=…`.
  *
+ * `--workload health` offers health txs instead (bench/health-mix.ts) over a state pre-grown to
+ * --records records (bench/health-state.ts: built offline once, cached, copied into each run's
+ * homes), and reports the mix and any tx that failed in its block beside the same figures.
+ *
  * --sweep repeats this for rising offered rates, each on a fresh consortium (nothing carries
  * over from an overloaded step), until committed throughput stops growing or p99 passes 10 s,
  * and also writes an SVG of latency against committed throughput.
@@ -75,7 +79,8 @@ const usage = `Usage: npm run bench -- [options]
        npx node bench/run.ts [options]
 
 Starts a fresh consortium of real node processes on 127.0.0.1 (temp folder, ports from
---base-port), offers signed kvstore txs at a fixed rate from a separate load process (open loop,
+--base-port), offers signed kvstore txs (or, with --workload health, health txs over a
+pre-grown state) at a fixed rate from a separate load process (open loop,
 round robin over the nodes' /broadcast_tx_sync), and measures committed throughput,
 submit-to-commit latency, block interval and size, and each node's CPU and peak memory; the
 ed25519 verify rate of this machine is measured first, for scale. Writes JSON (and with --sweep
