@@ -1,8 +1,8 @@
 /**
  * The health workload of the consortium bench: bench/health-state.ts grows a small state (real
  * executor, block store, HealthApp, LevelDB, every validator's precommit), every home gets a copy
- * whose history verifies (commits against the validator set, txs' signatures) and reopens at the
- * same app hash; and every tx bench/health-mix.ts makes is accepted by the real application over
+ * whose history verifies (commits against the validator set, txs' signatures), reopens at the
+ * same app hash and proves a record against it; and every tx bench/health-mix.ts makes is accepted by the real application over
  * that state: its signature verifies, checkTx passes and it executes with code 0, in the mix's
  * stated proportions.
  */
@@ -13,10 +13,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HealthMix, MIX, MIX_KINDS, MIX_SCHEDULE, type MixKind } from '../../../bench/health-mix.ts';
 import { commitOf, copyHomes, healthState, validatorKeys } from '../../../bench/health-state.ts';
-import { loadWorld, patientCount } from '../../../bench/health-world.ts';
+import { loadWorld, patientCount, recordIdAt, worldPatient } from '../../../bench/health-world.ts';
 import { executeBlock } from '../../../node/executor.ts';
 import { loadHome } from '../../../node/home.ts';
 import { toHex } from '../../../packages/crypto/hash.ts';
+import { idQueryData, verifyAnswer } from '../../../packages/health/query.ts';
 import { blockIdOf } from '../../../packages/types/block.ts';
 import { buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
 import { verifyCommit } from '../../../packages/types/commit.ts';
@@ -69,7 +70,7 @@ test('the pre-grown state: 205 records of 21 patients, progress printed, a secon
   assert.is(again.manifest.appHash, state.manifest.appHash);
 });
 
-test('every copied home holds the same verifiable history and reopens at its app hash', async () => {
+test('every copied home holds the same verifiable history, reopens at its app hash and proves a record', async () => {
   for (const home of homes) {
     const db = await openDb(loadHome(home).paths.db);
     try {
@@ -78,7 +79,13 @@ test('every copied home holds the same verifiable history and reopens at its app
       assert.is(Number(chain.lastHeight), state.manifest.height);
       assert.is(toHex(chain.appHash), state.manifest.appHash);
       const app = await HealthApp.open(db);
-      assert.is(toHex(app.info().appHash), state.manifest.appHash);
+      const root = app.info().appHash;
+      assert.is(toHex(root), state.manifest.appHash);
+      // It serves proofs: patient 7's fourth record, proven against the app hash.
+      const world = loadWorld(homes, 205, 10);
+      const record = recordIdAt(world, worldPatient(world, 7), 7, 3);
+      const answer = await app.query('/health/record', idQueryData(record), null, true);
+      assert.ok(answer.value !== null && verifyAnswer(root, answer.key, answer.value, answer.proof!));
       // The history changes no validator: one set signed every commit.
       for (let h = 1n; h <= chain.lastHeight; h++) {
         const block = (await blocks.block(h))!;
