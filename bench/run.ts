@@ -451,10 +451,15 @@ async function runOnce(
     ...(state === null
       ? {}
       : {
-          makeHomes: (dir: string) => ({
-            homes: copyHomes(state, dir, basePort),
-            chainId: state.manifest.chainId,
-          }),
+          makeHomes: (dir: string) => {
+            const started = performance.now();
+            process.stdout.write(
+              `copying the pre-grown state (height ${state.manifest.height}) into ${opts.validators} homes…\n`,
+            );
+            const homes = copyHomes(state, dir, basePort);
+            process.stdout.write(`  copied in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+            return { homes, chainId: state.manifest.chainId };
+          },
         }),
   });
   activeConsortium = consortium;
