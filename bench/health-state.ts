@@ -2,8 +2,8 @@
  * The pre-grown state of `npm run bench -- --workload health`: a consortium's homes whose chain
  * already holds N anchored records, built offline and kept in a cache for later runs.
  *
- * Sending a million txs through a live consortium would take most of an hour here, so the history
- * is built in one process instead, by the node's own code: `createTestnet` homes (app health,
+ * Sending 1.3 million health txs through a live consortium would take hours at the rates it
+ * commits them here, so the history is built in one process instead, by the node's own code: `createTestnet` homes (app health,
  * roles from bench/health-world.ts), then node 0's database grown block by block with
  * `executeBlock` (the real executor, block store, tx index and HealthApp) over blocks built on the
  * chain state (`buildBlock`) whose commits carry every validator's precommit, signed with the

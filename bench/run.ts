@@ -59,6 +59,11 @@ const loadScript = join(import.meta.dirname, 'load.ts');
 /** The target, on this 2-core machine with 4 validators and ~250-byte txs. */
 const TARGET_TPS = 2000;
 const TARGET_P99_MS = 2000;
+/**
+ * The health workload's default offered rate: each node executes every health tx at 1-3 ms
+ * (bench/HEALTH_APP.md), so 4 nodes on 2 cores commit a few hundred per second at best.
+ */
+const HEALTH_RATE = 200;
 const SWEEP_RATES = [100, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000];
 const SWEEP_MAX_P99_MS = 10_000;
 /** A sweep stops when a step commits less than this factor times the best step before it. */
@@ -96,7 +101,7 @@ Options:
                       --fresh-state builds it again); every run starts from a copy of it
   --seed S            health: seed of the mix's random choices (default 1)
   --validators N      validators, each its own process (default 4; health: at least 3)
-  --rate R            offered load, tx/s (default 2000)
+  --rate R            offered load, tx/s (default 2000; health: ${HEALTH_RATE})
   --duration S        measured seconds, after the warm-up (default 20; sweep steps 10)
   --warmup S          seconds of load before measuring (default 5; sweep steps 4)
   --tx-bytes B        encoded size of each signed tx (default 250)
@@ -176,7 +181,7 @@ function parseOptions(): Options {
         'fresh-state': { type: 'boolean', default: false },
         seed: { type: 'string', default: '1' },
         validators: { type: 'string', default: '4' },
-        rate: { type: 'string', default: '2000' },
+        rate: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
         'tx-bytes': { type: 'string', default: '250' },
@@ -234,7 +239,13 @@ function parseOptions(): Options {
     freshState: values['fresh-state'] === true,
     seed: number(values.seed as string, '--seed', 0, 2 ** 32 - 1, true),
     validators,
-    rate: number(values.rate as string, '--rate', 1, 1_000_000, false),
+    rate: number(
+      (values.rate as string | undefined) ?? String(workload === 'health' ? HEALTH_RATE : TARGET_TPS),
+      '--rate',
+      1,
+      1_000_000,
+      false,
+    ),
     durationSeconds: number(
       (values.duration as string) ?? (sweep ? '10' : '20'),
       '--duration',
