@@ -850,7 +850,7 @@ async function main(): Promise<void> {
         p99Ms: r.load.latencyMs.p99,
       })),
       {
-        title: `CareLedger: latency against committed throughput (${opts.validators} validators, ${opts.txBytes}-byte txs)`,
+        title: `CareLedger: latency against committed throughput (${opts.validators} validators, ${opts.workload === 'health' ? `the health mix over ${opts.records.toLocaleString('en')} records` : `${opts.txBytes}-byte txs`})`,
         subtitle: `${availableParallelism()} cores, ${verifyRate.perCore} ed25519 verifies/s per core; ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s per step, fresh consortium per step; ${versionLabel(gitInfo)}${startedAt.slice(0, 16)}`,
         targetTps: TARGET_TPS,
         targetP99Ms: TARGET_P99_MS,
