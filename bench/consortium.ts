@@ -38,6 +38,11 @@ export interface ConsortiumOptions {
   readonly overrides: Readonly<Record<string, string | number | boolean>>;
   /** Node index started with `--cpu-prof` (its profile goes to `profileDir`), or null. */
   readonly profileNode: number | null;
+  /**
+   * Makes the homes in the temp folder instead of a fresh `createTestnet` (the health workload
+   * copies pre-grown ones: bench/health-state.ts); returns them and their chain id.
+   */
+  readonly makeHomes?: (dir: string) => { readonly homes: string[]; readonly chainId: string };
 }
 
 export interface ProcSample {
@@ -127,13 +132,18 @@ export class Consortium {
   static create(opts: ConsortiumOptions): Consortium {
     const dir = mkdtempSync(join(tmpdir(), 'careledger-bench-'));
     try {
-      const chainId = `bench-${opts.basePort}`;
-      const homes = createTestnet({
-        validators: opts.validators,
-        output: dir,
-        chainId,
-        basePort: opts.basePort,
-      });
+      const { homes, chainId } =
+        opts.makeHomes?.(dir) ??
+        (() => {
+          const id = `bench-${opts.basePort}`;
+          const made = createTestnet({
+            validators: opts.validators,
+            output: dir,
+            chainId: id,
+            basePort: opts.basePort,
+          });
+          return { homes: made, chainId: id };
+        })();
       const rpcs = homes.map((home) => {
         const path = join(home, 'config', 'config.json');
         const config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;

@@ -19,11 +19,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type KeyPair, keyPairFromSeed, signMessage } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
 import { patientIdOf, recordIdOf } from '../packages/health/ids.ts';
 import { defaultParams } from '../packages/health/model.ts';
-import { provision } from '../packages/health/provision.ts';
 import {
   decisionQueryData,
   idQueryData,
@@ -31,12 +29,23 @@ import {
   verifyAnswer,
   verifyDecision,
 } from '../packages/health/query.ts';
-import { encodeHealthTx, type HealthTx, registerProofBytes } from '../packages/health/tx.ts';
+import { encodeHealthTx, type HealthTx } from '../packages/health/tx.ts';
 import { defaultBlockLimits } from '../packages/types/block.ts';
 import { type CheckedTx, encodeTx } from '../packages/types/tx.ts';
 import { openDb } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
 import { blockAt } from '../test/unit/state/health/fixtures.ts';
+import {
+  anchorTx,
+  BenchKey,
+  benchSeal,
+  claimTx,
+  disclosureTx,
+  patientRecordLabel,
+  paymentConsentTx,
+  registerTx,
+  treatmentConsentTx,
+} from './health-txs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -52,9 +61,7 @@ const PER_PATIENT = Number(values['per-patient']);
 const DEADLINE = Date.now() + Number(values.minutes) * 60_000;
 const CHAIN_ID = 'careledger-bench';
 const GENESIS_TIME = 1_767_225_600_000n;
-const utf8 = new TextEncoder();
-
-const keyOf = (label: string): KeyPair => keyPairFromSeed(sha256(utf8.encode(`bench/${label}`)));
+const keyOf = (label: string): BenchKey => BenchKey.of(`bench/${label}`);
 const MEMBERS = [
   { id: 'city-hospital', roles: ['provider' as const] },
   { id: 'acme-lab', roles: ['lab' as const] },
@@ -65,7 +72,7 @@ const lab = keyOf('acme-lab');
 
 const nonces = new Map<string, bigint>();
 /** An envelope as the node hands it to the app (already verified there: the signature is not checked again). */
-function envelope(key: KeyPair, payload: HealthTx): CheckedTx {
+function envelope(key: BenchKey, payload: HealthTx): CheckedTx {
   const id = toHex(key.publicKey);
   const nonce = (nonces.get(id) ?? 0n) + 1n;
   nonces.set(id, nonce);
@@ -79,7 +86,7 @@ function envelope(key: KeyPair, payload: HealthTx): CheckedTx {
   return { tx, bytes, hash: sha256(bytes) };
 }
 
-const patientKey = (i: number): KeyPair => keyOf(`patient/${i}`);
+const patientKey = (i: number): BenchKey => keyOf(`patient/${i}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
 const db = await openDb(dir);
@@ -157,59 +164,18 @@ async function mixedBlock(): Promise<number> {
     const key = patientKey(p);
     const id = patientIdOf(key.publicKey);
     return [
-      envelope(key, {
-        type: 'consent.grant',
-        patient: id,
-        grantee: 'city-hospital',
-        provision: provision({
-          type: 'permit',
-          actions: ['read'],
-          purposes: ['TREAT'],
-          categories: ['Observation'],
-        }),
-      }),
-      envelope(key, {
-        type: 'consent.grant',
-        patient: id,
-        grantee: 'good-insurance',
-        provision: provision({
-          type: 'permit',
-          actions: ['read'],
-          purposes: ['HPAYMT'],
-          categories: ['Observation'],
-        }),
-      }),
+      envelope(key, treatmentConsentTx(id, 'city-hospital', ['Observation'])),
+      envelope(key, paymentConsentTx(id, 'good-insurance', ['Observation'])),
     ];
   });
   const g = await run(grants);
   const follow = sample.flatMap((p) => {
     const id = patientIdOf(patientKey(p).publicKey);
     const rec = recordOf(p, 0);
+    const date = (GENESIS_TIME / 86_400_000n - 1n - BigInt(height % 1000n)) * 86_400_000n;
     return [
-      envelope(lab, {
-        type: 'access.record',
-        patient: id,
-        recipient: 'city-hospital',
-        purpose: 'TREAT',
-        action: 'read',
-        records: [rec],
-        breakGlass: false,
-        release: null,
-      }),
-      envelope(hospital, {
-        type: 'claim.submit',
-        patient: id,
-        payer: 'good-insurance',
-        lines: [
-          {
-            code: '80053',
-            date: (GENESIS_TIME / 86_400_000n - 1n - BigInt(height % 1000n)) * 86_400_000n,
-            amount: 4200n,
-            records: [rec],
-          },
-        ],
-        supersedes: null,
-      }),
+      envelope(lab, disclosureTx(id, 'city-hospital', [rec])),
+      envelope(hospital, claimTx(id, 'good-insurance', rec, '80053', date)),
     ];
   });
   const f = await run(follow);
@@ -310,33 +276,13 @@ while (records < TARGET) {
     const key = patientKey(p);
     const id = patientIdOf(key.publicKey);
     if (k === 0) {
-      txs.push(
-        envelope(hospital, {
-          type: 'patient.register',
-          patientKey: key.publicKey,
-          proof: signMessage(key.secretKey, registerProofBytes(CHAIN_ID, 'city-hospital', key.publicKey)),
-        }),
-      );
+      txs.push(envelope(hospital, registerTx(CHAIN_ID, 'city-hospital', key)));
       registered++;
       recordLabels.set(p, []);
     }
-    const ciphertextHash = sha256(utf8.encode(`ciphertext/rec/${p}/${k}`));
-    txs.push(
-      envelope(lab, {
-        type: 'record.anchor',
-        patient: id,
-        category:
-          k % 3 === 0
-            ? 'Observation.laboratory'
-            : k % 3 === 1
-              ? 'DiagnosticReport.LAB'
-              : 'Observation.vital-signs',
-        ciphertextHash,
-        commitment: sha256(utf8.encode(`commitment/rec/${p}/${k}`)),
-        size: 4096n,
-        supersedes: null,
-      }),
-    );
+    const label = patientRecordLabel(p, k);
+    const ciphertextHash = benchSeal(label).ciphertextHash;
+    txs.push(envelope(lab, anchorTx(id, k, label)));
     // The record id is derived, so the client (here, the bench) knows it before the tx runs.
     anchored.push({ p, id: recordIdOf('acme-lab', id, ciphertextHash) });
   }

@@ -11,6 +11,11 @@
  * latency (no coordinated omission). Refusals (MEMPOOL_FULL…) and transport errors are counted
  * apart, by code.
  *
+ * With `health` in the config it sends the health mix instead (bench/health-mix.ts, over the
+ * pre-grown state): each tx to the node of its signer (JSON-RPC batches are gathered per node),
+ * and it reads `/block_results` of every block holding its txs, since a health tx can be
+ * accepted and still fail in its block; the result counts the window's mix and those failures.
+ *
  * Commit times come from following one node's blocks: `/block?height=H` as soon as the previous
  * height was read, polling every `pollMs` while H does not exist yet; each tx in a block is hashed
  * (sha256 of its bytes) and looked up. A commit is timed when the block is first seen on that node,
@@ -26,9 +31,12 @@ import { performance } from 'node:perf_hooks';
 import { keyPairFromSeed, signerFor } from '../packages/crypto/ed25519.ts';
 import { encodeTx, txSignBytes } from '../packages/types/tx.ts';
 import { encodeKvOp } from '../state/kvstore-app.ts';
+import { HealthMix, MIX_KINDS } from './health-mix.ts';
+import { loadWorld } from './health-world.ts';
 import {
   type BlockSample,
   type FromLoad,
+  type HealthLoadConfig,
   type LoadConfig,
   type LoadResult,
   monoMicros,
@@ -63,7 +71,12 @@ interface Signed {
   readonly base64: string[];
   /** sha256 of the tx bytes, hex, to index number. */
   readonly byHash: Map<string, number>;
+  /** The encoded size of every tx (kvstore), or their mean (health). */
   readonly txBytes: number;
+  /** The node each tx is sent to (health: its signer's); null sends round robin (kvstore). */
+  readonly nodeOf: Uint8Array | null;
+  /** Each tx's kind, an index in MIX_KINDS (health); null for kvstore. */
+  readonly kindOf: Uint8Array | null;
 }
 
 function kvKey(i: number): string {
@@ -95,7 +108,7 @@ function valueLength(
 }
 
 function signAll(cfg: LoadConfig, count: number): Signed {
-  const batching = cfg.batch > 1;
+  if (cfg.health !== null) return signHealth(cfg, cfg.health, count);
   const keys = Array.from({ length: cfg.signers }, (_, k) => {
     const pair = keyPairFromSeed(
       createHash('sha256').update(`careledger/bench/load/${cfg.chainId}/${k}`).digest(),
@@ -110,18 +123,52 @@ function signAll(cfg: LoadConfig, count: number): Signed {
     return encodeTx({ ...unsigned, signature: key.sign(txSignBytes(cfg.chainId, unsigned)) });
   };
   const len = valueLength(cfg.chainId, cfg.txBytes, build);
+  return collect(cfg, count, (i) => build(i, len), null, null);
+}
+
+/** The health mix (bench/health-mix.ts): each tx goes to the node its signer sends through. */
+function signHealth(cfg: LoadConfig, health: HealthLoadConfig, count: number): Signed {
+  const world = loadWorld(health.homes, health.records, health.perPatient);
+  const mix = new HealthMix(world, health.memberNonces, health.seed);
+  const nodeOf = new Uint8Array(count);
+  const kindOf = new Uint8Array(count);
+  return collect(
+    cfg,
+    count,
+    (i) => {
+      const m = mix.next();
+      nodeOf[i] = m.node;
+      kindOf[i] = MIX_KINDS.indexOf(m.kind);
+      return m.tx.bytes;
+    },
+    nodeOf,
+    kindOf,
+  );
+}
+
+/** The signed txs in the form the sender and the follower use; `bytesOf` is called in order. */
+function collect(
+  cfg: LoadConfig,
+  count: number,
+  bytesOf: (i: number) => Uint8Array,
+  nodeOf: Uint8Array | null,
+  kindOf: Uint8Array | null,
+): Signed {
+  const batching = cfg.batch > 1;
   const paths: string[] = batching ? [] : new Array(count);
   const base64: string[] = batching ? new Array(count) : [];
   const byHash = new Map<string, number>();
   let txBytes = 0;
   for (let i = 0; i < count; i++) {
-    const bytes = build(i, len);
-    txBytes = bytes.length;
+    const bytes = bytesOf(i);
+    txBytes = nodeOf === null ? bytes.length : txBytes + bytes.length;
     if (batching) base64[i] = Buffer.from(bytes).toString('base64');
     else paths[i] = `/broadcast_tx_sync?tx=0x${Buffer.from(bytes).toString('hex')}`;
     byHash.set(createHash('sha256').update(bytes).digest('hex'), i);
   }
-  return { paths, base64, byHash, txBytes };
+  // The health txs' sizes vary: their mean.
+  if (nodeOf !== null) txBytes = Math.round(txBytes / Math.max(1, count));
+  return { paths, base64, byHash, txBytes, nodeOf, kindOf };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,8 +287,11 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
   };
 
   let requests = 0;
+  /** The node of a request whose (first) tx is i: the tx's own (health), else round robin. */
+  const nodeFor = (i: number): Target =>
+    nodes[signed.nodeOf === null ? requests++ % nodes.length : signed.nodeOf[i]!]!;
   const submit = (i: number): void => {
-    const node = nodes[requests++ % nodes.length]!;
+    const node = nodeFor(i);
     status[i] = Status.inFlight;
     outstanding++;
     getJson(node, signed.paths[i]!).then(
@@ -258,7 +308,7 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
 
   /** One POST of a JSON-RPC batch; the reply is matched to the txs by id (the tx's index). */
   const submitBatch = (batch: readonly number[]): void => {
-    const node = nodes[requests++ % nodes.length]!;
+    const node = nodeFor(batch[0]!);
     for (const i of batch) status[i] = Status.inFlight;
     outstanding += batch.length;
     const body = JSON.stringify(
@@ -290,28 +340,30 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
   };
 
   // The open-loop scheduler: every due tx goes out, whatever happened to the ones before.
-  // With batches, due txs gather until a batch is full (or the last tx is due).
-  let gathering: number[] = [];
+  // With batches, due txs gather until a batch is full (or the last tx is due): in one list when
+  // batches go round robin, in one per node when each tx has its node.
+  const gatherings: number[][] = signed.nodeOf === null ? [[]] : nodes.map(() => []);
+  let gathered = 0;
+  const flush = (g: number[]): void => {
+    gathered -= g.length;
+    submitBatch(g.splice(0));
+  };
   const schedulerDone = new Promise<void>((resolve) => {
     const tick = (): void => {
       const due = Math.min(count, Math.floor((now() * cfg.rate) / 1000) + 1);
       for (; next < due; next++) {
-        if (outstanding + gathering.length >= cfg.maxOutstanding) {
+        if (outstanding + gathered >= cfg.maxOutstanding) {
           status[next] = Status.skipped;
           counts.skipped++;
         } else if (cfg.batch <= 1) submit(next);
         else {
-          gathering.push(next);
-          if (gathering.length >= cfg.batch) {
-            submitBatch(gathering);
-            gathering = [];
-          }
+          const g = gatherings[signed.nodeOf === null ? 0 : signed.nodeOf[next]!]!;
+          g.push(next);
+          gathered++;
+          if (g.length >= cfg.batch) flush(g);
         }
       }
-      if (next >= count && gathering.length > 0) {
-        submitBatch(gathering);
-        gathering = [];
-      }
+      if (next >= count) for (const g of gatherings) if (g.length > 0) flush(g);
       if (next >= count) resolve();
       else setTimeout(tick, 1);
     };
@@ -320,6 +372,28 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
 
   let following = true;
   let recent: number[] = [];
+  /**
+   * Health txs: a committed tx can still have failed (the application's state checks run in the
+   * block), so each block's results are read for our txs' codes; not waited for by the follower.
+   */
+  const failedCode = new Map<number, string>();
+  const resultChecks: Promise<void>[] = [];
+  const checkResults = async (at: number, positions: readonly [number, number][]): Promise<void> => {
+    let codes: { code?: number; codespace?: string }[] | undefined;
+    try {
+      const body = (await getJson(tracked, `/block_results?height=${at}`)) as {
+        result?: { txs_results?: { code?: number; codespace?: string }[] };
+      };
+      codes = body.result?.txs_results;
+    } catch {
+      codes = undefined;
+    }
+    for (const [position, i] of positions) {
+      const r = codes?.[position];
+      if (r === undefined) failedCode.set(i, 'block_results unavailable');
+      else if (r.code !== 0) failedCode.set(i, r.codespace || `code ${r.code}`);
+    }
+  };
   const follow = async (): Promise<void> => {
     while (following) {
       let body: { result?: { block?: { header?: { time?: string }; data?: { txs?: string[] } } } };
@@ -337,14 +411,18 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
       const observed = now();
       const txs = block.data?.txs ?? [];
       let ours = 0;
-      for (const b64 of txs) {
+      const positions: [position: number, tx: number][] = [];
+      for (const [position, b64] of txs.entries()) {
         const i = signed.byHash.get(createHash('sha256').update(Buffer.from(b64, 'base64')).digest('hex'));
         if (i === undefined || !Number.isNaN(committedAt[i]!)) continue;
         committedAt[i] = observed;
         ours++;
         committed++;
         recent.push(observed - dueAt(i));
+        positions.push([position, i]);
       }
+      if (signed.kindOf !== null && positions.length > 0)
+        resultChecks.push(checkResults(followHeight, positions));
       const time = block.header?.time ?? '';
       blocks.push({
         height: followHeight,
@@ -416,6 +494,7 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
   following = false;
   clearInterval(progress);
   await Promise.race([follower, sleep(REQUEST_TIMEOUT_MS)]);
+  await Promise.race([Promise.all(resultChecks), sleep(REQUEST_TIMEOUT_MS)]);
   const endedAt = now();
   send({ type: 'phase', phase: 'done', monoUs: monoMicros() });
 
@@ -425,12 +504,20 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
   const rpcLatencies: number[] = [];
   const refused: Record<string, number> = {};
   const errors: Record<string, number> = {};
+  const mix: Record<string, number> = {};
+  const failedInBlock: Record<string, number> = {};
   let windowAccepted = 0;
   let windowCommitted = 0;
   let uncommitted = 0;
   let skipped = 0;
   for (let i = first; i < count; i++) {
     const s = status[i]!;
+    if (signed.kindOf !== null) {
+      const kind = MIX_KINDS[signed.kindOf[i]!]!;
+      mix[kind] = (mix[kind] ?? 0) + 1;
+      const code = failedCode.get(i);
+      if (code !== undefined) failedInBlock[code] = (failedInBlock[code] ?? 0) + 1;
+    }
     if (s === Status.skipped) skipped++;
     if (!Number.isNaN(ackAt[i]!)) rpcLatencies.push(ackAt[i]! - dueAt(i));
     if (s === Status.refused) {
@@ -491,6 +578,7 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
     blocks,
     loadCpuSeconds: Math.round(((loadCpu.user + loadCpu.system) / 1e6) * 100) / 100,
     loadPeakRssBytes: process.resourceUsage().maxRSS * 1024,
+    health: signed.kindOf === null ? null : { mix, failed: failedInBlock },
   };
   for (const n of [...nodes, tracked]) n.agent.destroy();
   await new Promise<void>((resolve) => process.send!(result, () => resolve()));

@@ -30,6 +30,20 @@ export interface LoadConfig {
   /** Block poll interval while waiting for the next height. */
   readonly pollMs: number;
   readonly progressEveryMs: number;
+  /** `--workload health`: health txs over the pre-grown state instead of kvstore txs; else null. */
+  readonly health: HealthLoadConfig | null;
+}
+
+/** What the load needs to make the health mix (bench/health-mix.ts) over the pre-grown state. */
+export interface HealthLoadConfig {
+  /** The run's homes: the members' keys and the genesis are read from them. */
+  readonly homes: readonly string[];
+  readonly records: number;
+  readonly perPatient: number;
+  /** The last nonce each member used in the pre-grown history, by member id. */
+  readonly memberNonces: Readonly<Record<string, number>>;
+  /** Seed of the mix's random choices. */
+  readonly seed: number;
 }
 
 /** Parent -> load: start sending now. */
@@ -125,6 +139,13 @@ export interface LoadResult {
   readonly blocks: readonly BlockSample[];
   readonly loadCpuSeconds: number;
   readonly loadPeakRssBytes: number;
+  /** The health workload's own counts over the window; null for kvstore txs. */
+  readonly health: {
+    /** The window's txs by kind (the mix). */
+    readonly mix: Record<string, number>;
+    /** The window's txs committed with a non-zero result code, by codespace (none expected). */
+    readonly failed: Record<string, number>;
+  } | null;
 }
 
 export type FromLoad = ReadyMessage | PhaseMessage | ProgressMessage | LoadResult;

@@ -15,6 +15,10 @@
  *  5. a summary, JSON under bench/results/, and a last line
  *     `committed_tps=… p50_ms=… p99_ms=…`.
  *
+ * `--workload health` offers health txs instead (bench/health-mix.ts) over a state pre-grown to
+ * --records records (bench/health-state.ts: built offline once, cached, copied into each run's
+ * homes), and reports the mix and any tx that failed in its block beside the same figures.
+ *
  * --sweep repeats this for rising offered rates, each on a fresh consortium (nothing carries
  * over from an overloaded step), until committed throughput stops growing or p99 passes 10 s,
  * and also writes an SVG of latency against committed throughput.
@@ -43,6 +47,8 @@ import {
   machineSample,
   type ProcSample,
 } from './consortium.ts';
+import { copyHomes, type HealthState, healthState } from './health-state.ts';
+import { MIN_HEALTH_VALIDATORS } from './health-world.ts';
 import { type CpuProfile, formatSummary, type ProfileSummary, summariseProfile } from './profile.ts';
 import type { FromLoad, LoadConfig, LoadResult, ProgressMessage } from './protocol.ts';
 
@@ -53,6 +59,11 @@ const loadScript = join(import.meta.dirname, 'load.ts');
 /** The issue's target, on this 2-core machine with 4 validators and ~250-byte txs. */
 const TARGET_TPS = 2000;
 const TARGET_P99_MS = 2000;
+/**
+ * The health workload's default offered rate: each node executes every health tx at 1-3 ms
+ * (bench/HEALTH_APP.md), so 4 nodes on 2 cores commit a few hundred per second at best.
+ */
+const HEALTH_RATE = 200;
 const SWEEP_RATES = [100, 250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000];
 const SWEEP_MAX_P99_MS = 10_000;
 /** A sweep stops when a step commits less than this factor times the best step before it. */
@@ -73,15 +84,24 @@ const usage = `Usage: npm run bench -- [options]
        npx node bench/run.ts [options]
 
 Starts a fresh consortium of real node processes on 127.0.0.1 (temp folder, ports from
---base-port), offers signed kvstore txs at a fixed rate from a separate load process (open loop,
+--base-port), offers signed kvstore txs (or, with --workload health, health txs over a
+pre-grown state) at a fixed rate from a separate load process (open loop,
 round robin over the nodes' /broadcast_tx_sync), and measures committed throughput,
 submit-to-commit latency, block interval and size, and each node's CPU and peak memory; the
 ed25519 verify rate of this machine is measured first, for scale. Writes JSON (and with --sweep
 an SVG) under bench/results/ and ends with a line committed_tps=… p50_ms=… p99_ms=….
 
 Options:
-  --validators N      validators, each its own process (default 4)
-  --rate R            offered load, tx/s (default 2000)
+  --workload W        kvstore (default): kvstore set txs of --tx-bytes; health: the health mix
+                      (bench/health-mix.ts: anchors 40%, disclosures 20%, consents 15%, claims
+                      15%, registrations 10%) over a state pre-grown to --records records
+  --records N         health: records in the pre-grown state (default 1000000), --per-patient
+                      each (default 10); built once offline with progress and an ETA, then
+                      taken from the cache (--state-cache DIR, default bench/results/health-state;
+                      --fresh-state builds it again); every run starts from a copy of it
+  --seed S            health: seed of the mix's random choices (default 1)
+  --validators N      validators, each its own process (default 4; health: at least 3)
+  --rate R            offered load, tx/s (default 2000; health: ${HEALTH_RATE})
   --duration S        measured seconds, after the warm-up (default 20; sweep steps 10)
   --warmup S          seconds of load before measuring (default 5; sweep steps 4)
   --tx-bytes B        encoded size of each signed tx (default 250)
@@ -110,7 +130,15 @@ Options:
   -h, --help          show this help
 `;
 
+type Workload = 'kvstore' | 'health';
+
 interface Options {
+  readonly workload: Workload;
+  readonly records: number;
+  readonly perPatient: number;
+  readonly stateCache: string;
+  readonly freshState: boolean;
+  readonly seed: number;
   readonly validators: number;
   readonly rate: number;
   readonly durationSeconds: number;
@@ -146,8 +174,14 @@ function parseOptions(): Options {
   try {
     values = parseArgs({
       options: {
+        workload: { type: 'string', default: 'kvstore' },
+        records: { type: 'string', default: '1000000' },
+        'per-patient': { type: 'string', default: '10' },
+        'state-cache': { type: 'string', default: join(resultsDir, 'health-state') },
+        'fresh-state': { type: 'boolean', default: false },
+        seed: { type: 'string', default: '1' },
         validators: { type: 'string', default: '4' },
-        rate: { type: 'string', default: '2000' },
+        rate: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
         'tx-bytes': { type: 'string', default: '250' },
@@ -176,6 +210,13 @@ function parseOptions(): Options {
   }
   const sweep = values.sweep === true;
   const validators = number(values.validators as string, '--validators', 1, 100, true);
+  const workload = values.workload as string;
+  if (workload !== 'kvstore' && workload !== 'health')
+    fail(`--workload is kvstore or health, got "${workload}"`);
+  if (workload === 'health' && validators < MIN_HEALTH_VALIDATORS)
+    fail(
+      `--workload health needs at least ${MIN_HEALTH_VALIDATORS} validators (a provider, a lab and a payer)`,
+    );
   const basePort = number(values['base-port'] as string, '--base-port', 1024, 60000, true);
   if (basePort + 10 * validators + 2000 > 65535) fail('--base-port leaves no room for every node');
   const rates =
@@ -191,8 +232,20 @@ function parseOptions(): Options {
       raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(?:\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   return {
+    workload,
+    records: number(values.records as string, '--records', 1, 100_000_000, true),
+    perPatient: number(values['per-patient'] as string, '--per-patient', 1, 1000, true),
+    stateCache: values['state-cache'] as string,
+    freshState: values['fresh-state'] === true,
+    seed: number(values.seed as string, '--seed', 0, 2 ** 32 - 1, true),
     validators,
-    rate: number(values.rate as string, '--rate', 1, 1_000_000, false),
+    rate: number(
+      (values.rate as string | undefined) ?? String(workload === 'health' ? HEALTH_RATE : TARGET_TPS),
+      '--rate',
+      1,
+      1_000_000,
+      false,
+    ),
     durationSeconds: number(
       (values.duration as string) ?? (sweep ? '10' : '20'),
       '--duration',
@@ -390,15 +443,35 @@ async function waitQuiet(seconds: number): Promise<number | null> {
   return busy;
 }
 
-async function runOnce(opts: Options, rate: number, step: number, stamp: string): Promise<RunResult> {
+async function runOnce(
+  opts: Options,
+  rate: number,
+  step: number,
+  stamp: string,
+  state: HealthState | null,
+): Promise<RunResult> {
   const busyCoresBefore = await waitQuiet(opts.quietWaitSeconds);
   const loadavgBefore = loadavg();
   const basePort = opts.basePort + (step % 2) * 1000;
   const consortium = Consortium.create({
     validators: opts.validators,
     basePort,
-    overrides: opts.overrides,
+    // The health workload runs the health app (the bench's default is kvstore), on a copy of the state.
+    overrides: state === null ? opts.overrides : { proxy_app: 'health', ...opts.overrides },
     profileNode: opts.profile ? 0 : null,
+    ...(state === null
+      ? {}
+      : {
+          makeHomes: (dir: string) => {
+            const started = performance.now();
+            process.stdout.write(
+              `copying the pre-grown state (height ${state.manifest.height}) into ${opts.validators} homes…\n`,
+            );
+            const homes = copyHomes(state, dir, basePort);
+            process.stdout.write(`  copied in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+            return { homes, chainId: state.manifest.chainId };
+          },
+        }),
   });
   activeConsortium = consortium;
   process.stdout.write(
@@ -452,6 +525,16 @@ async function runOnce(opts: Options, rate: number, step: number, stamp: string)
       maxOutstanding: Math.max(1000, Math.ceil(rate * 10)),
       pollMs: 50,
       progressEveryMs: 3000,
+      health:
+        state === null
+          ? null
+          : {
+              homes: consortium.homes,
+              records: state.manifest.records,
+              perPatient: state.manifest.perPatient,
+              memberNonces: state.manifest.memberNonces,
+              seed: opts.seed,
+            },
     };
     const ready = next('ready');
     load.send(config);
@@ -459,7 +542,7 @@ async function runOnce(opts: Options, rate: number, step: number, stamp: string)
     await consortium.waitForHeight(2, START_TIMEOUT_MS);
     const signed = await withDeadline(ready, SIGN_TIMEOUT_MS, 'signing the txs');
     process.stdout.write(
-      `nodes committing; ${signed.txs} txs of ${signed.txBytes} bytes signed in ${signed.signSeconds.toFixed(1)} s; ` +
+      `nodes committing; ${signed.txs} ${state === null ? '' : 'health '}txs of ${state === null ? '' : 'on average '}${signed.txBytes} bytes signed in ${signed.signSeconds.toFixed(1)} s; ` +
         `offering ${rate} tx/s (${opts.batch > 1 ? `JSON-RPC batches of ${opts.batch}` : 'one GET per tx'}) for ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s measured\n`,
     );
     marks.start = { us: 0, procs: consortium.samples(), machine: machineSample() };
@@ -567,6 +650,7 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
     `load process CPU ${l.loadCpuSeconds} s in the window (${(l.loadCpuSeconds / l.durationSeconds).toFixed(2)} cores); peak RSS ${mib(l.loadPeakRssBytes)}`,
     cpuPerTxLine(r),
     `machine      ${r.machine.busyCores ?? '-'} cores busy in the window, ${r.machine.otherCores ?? '-'} of them other processes', steal ${r.machine.stealCores ?? '-'}; load average ${r.machine.loadavgBefore.map((v) => v.toFixed(1)).join(' ')} before, ${r.machine.loadavgAfter.map((v) => v.toFixed(1)).join(' ')} after${(r.machine.otherCores ?? 0) > NOISY_CORES ? '\n             WARNING: other work shared the CPUs during the window: figures understate this code' : ''}`,
+    ...healthLines(r),
     `verify       ${verifyRate.perCore} ed25519 verifies/s per core; ${verifyRate.cores} cores / ${r.nodes.length} nodes (each verifies every tx once) = ceiling ${verifyRate.ceilingTps} tx/s; committed is ${((l.committedTps / verifyRate.ceilingTps) * 100).toFixed(0)}% of it`,
   ];
   if (r.profile !== null)
@@ -576,6 +660,21 @@ function report(r: RunResult, verifyRate: VerifyRate): string {
       formatSummary(r.profile.summary),
     );
   return `${lines.join('\n')}\n`;
+}
+
+/** The health workload's lines: the mix the window offered and txs that failed in their block. */
+function healthLines(r: RunResult): string[] {
+  const h = r.load.health;
+  if (h === null) return [];
+  const total = Object.values(h.mix).reduce((a, b) => a + b, 0);
+  const mix = Object.entries(h.mix).map(
+    ([k, v]) => `${k} ${v} (${((v / Math.max(1, total)) * 100).toFixed(0)}%)`,
+  );
+  const failed = Object.entries(h.failed).map(([k, v]) => `${k} ${v}`);
+  return [
+    `health       window's mix: ${mix.join(', ')}`,
+    `             committed but failed in the block: ${failed.length === 0 ? 'none' : `${failed.join(', ')}  (a bug of the generator)`}`,
+  ];
 }
 
 /**
@@ -595,10 +694,14 @@ function cpuPerTxLine(r: RunResult): string {
   return `per tx       ${perTx} ms of node CPU per tx accepted in the window, all nodes together (${(perTx / r.nodes.length).toFixed(2)} ms each): ${cores} cores would carry at most ${Math.round((cores * 1000) / perTx)} tx/s`;
 }
 
-function finalLine(r: RunResult): string {
+function finalLine(r: RunResult, opts: Options): string {
   const p50 = r.load.latencyMs.p50;
   const p99 = r.load.latencyMs.p99;
-  return `committed_tps=${r.load.committedTps} p50_ms=${p50 === null ? 'NaN' : Math.round(p50)} p99_ms=${p99 === null ? 'NaN' : Math.round(p99)}\n`;
+  const health =
+    r.load.health === null
+      ? ''
+      : ` workload=health records=${opts.records} failed=${Object.values(r.load.health.failed).reduce((a, b) => a + b, 0)}`;
+  return `committed_tps=${r.load.committedTps} p50_ms=${p50 === null ? 'NaN' : Math.round(p50)} p99_ms=${p99 === null ? 'NaN' : Math.round(p99)}${health}\n`;
 }
 
 function machine(): Record<string, unknown> {
@@ -656,6 +759,19 @@ async function main(): Promise<void> {
   keepFolders = opts.keep;
   const stamp = new Date().toISOString().replace(/[:]/g, '-');
   const startedAt = new Date().toISOString();
+  // The health workload's state, grown before anything is measured (or read from the cache).
+  const state =
+    opts.workload === 'health'
+      ? await healthState({
+          validators: opts.validators,
+          records: opts.records,
+          perPatient: opts.perPatient,
+          basePort: opts.basePort,
+          cacheRoot: opts.stateCache,
+          fresh: opts.freshState,
+          progress: (line) => process.stdout.write(`${line}\n`),
+        })
+      : null;
   process.stdout.write(
     'measuring the ed25519 verify rate (the chain verifier, libsodium, uncached, one core)…\n',
   );
@@ -675,17 +791,19 @@ async function main(): Promise<void> {
     benchDefaults: BENCH_DEFAULTS,
     target: { committedTps: TARGET_TPS, p99Ms: TARGET_P99_MS, validators: 4, txBytes: 250 },
     verifyRate,
+    healthState:
+      state === null ? null : { dir: relative(root, state.dir), cached: state.cached, ...state.manifest },
   };
 
   if (!opts.sweep) {
-    const r = await runOnce(opts, opts.rate, 0, stamp);
+    const r = await runOnce(opts, opts.rate, 0, stamp, state);
     process.stdout.write(report(r, verifyRate));
     const file = write(
       `throughput-${stamp}.json`,
       `${JSON.stringify({ ...header, run: summaryRow(r) }, null, 2)}\n`,
     );
     process.stdout.write(`\nwrote ${file}\n`);
-    process.stdout.write(finalLine(r));
+    process.stdout.write(finalLine(r, opts));
     return;
   }
 
@@ -693,7 +811,7 @@ async function main(): Promise<void> {
   let best = 0;
   for (const [i, rate] of opts.rates.entries()) {
     process.stdout.write(`\n=== sweep step ${i + 1}: offered ${rate} tx/s (fresh consortium) ===\n`);
-    const r = await runOnce(opts, rate, i, stamp);
+    const r = await runOnce(opts, rate, i, stamp, state);
     steps.push(r);
     process.stdout.write(report(r, verifyRate));
     const p99 = r.load.latencyMs.p99 ?? Number.POSITIVE_INFINITY;
@@ -732,7 +850,7 @@ async function main(): Promise<void> {
         p99Ms: r.load.latencyMs.p99,
       })),
       {
-        title: `CareLedger: latency against committed throughput (${opts.validators} validators, ${opts.txBytes}-byte txs)`,
+        title: `CareLedger: latency against committed throughput (${opts.validators} validators, ${opts.workload === 'health' ? `the health mix over ${opts.records.toLocaleString('en')} records` : `${opts.txBytes}-byte txs`})`,
         subtitle: `${availableParallelism()} cores, ${verifyRate.perCore} ed25519 verifies/s per core; ${opts.warmupSeconds} s warm-up + ${opts.durationSeconds} s per step, fresh consortium per step; ${versionLabel(gitInfo)}${startedAt.slice(0, 16)}`,
         targetTps: TARGET_TPS,
         targetP99Ms: TARGET_P99_MS,
@@ -744,7 +862,7 @@ async function main(): Promise<void> {
   const meeting = steps.filter((r) => (r.load.latencyMs.p99 ?? Number.POSITIVE_INFINITY) < TARGET_P99_MS);
   const pool = meeting.length > 0 ? meeting : steps;
   const top = pool.reduce((a, b) => (b.load.committedTps > a.load.committedTps ? b : a));
-  process.stdout.write(finalLine(top));
+  process.stdout.write(finalLine(top, opts));
 }
 
 main().catch((err: unknown) => {
