@@ -1,5 +1,6 @@
 /**
- * `npx node bench/health-app.ts [--records N] [--block B] [--per-patient K] [--minutes M]`
+ * `npx node bench/health-app.ts [--records N] [--block B] [--per-patient K] [--minutes M]
+ *    [--state DIR] [--measure BLOCKS]`
  *
  * The health-data application alone (no consensus, no network, no signature checks: the node
  * verifies envelopes before the app sees them), over classic-level in a temp folder, written the
@@ -14,8 +15,16 @@
  *   each with its proof: time per query and proof size.
  * It stops at N or after M minutes (default 20), and extrapolates to N when it stopped early.
  * Prints progress, a table, and writes JSON to bench/results/health-app-<timestamp>.json.
+ *
+ * `--state DIR` keeps the grown state in DIR (and what the bench needs to go on from it in
+ * DIR/bench-state.json) instead of a temp folder: a later run with the same DIR grows only what is
+ * missing, so repeated measurements at a million records cost minutes instead of half an hour.
+ * `--measure BLOCKS` (default 10) ends the run with a measurement at the size reached, after two
+ * warm-up blocks: BLOCKS anchor blocks and three mixed pairs, timed both on the wall clock and as
+ * the process's CPU time (user + system, all threads: LevelDB's too), which a shared machine
+ * disturbs much less. These blocks add records to the state too.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,12 +53,25 @@ const { values } = parseArgs({
     block: { type: 'string', default: '2000' },
     'per-patient': { type: 'string', default: '10' },
     minutes: { type: 'string', default: '20' },
+    state: { type: 'string' },
+    measure: { type: 'string', default: '10' },
   },
 });
 const TARGET = Number(values.records);
 const BLOCK = Number(values.block);
 const PER_PATIENT = Number(values['per-patient']);
 const DEADLINE = Date.now() + Number(values.minutes) * 60_000;
+const MEASURE_BLOCKS = Number(values.measure);
+for (const [name, n] of [
+  ['records', TARGET],
+  ['block', BLOCK],
+  ['per-patient', PER_PATIENT],
+  ['minutes', Number(values.minutes)],
+  ['measure', MEASURE_BLOCKS],
+] as const) {
+  if (!Number.isSafeInteger(n) || n < (name === 'measure' ? 0 : 1))
+    throw new Error(`--${name} must be a whole number`);
+}
 const CHAIN_ID = 'careledger-bench';
 const GENESIS_TIME = 1_767_225_600_000n;
 const utf8 = new TextEncoder();
@@ -81,30 +103,73 @@ function envelope(key: KeyPair, payload: HealthTx): CheckedTx {
 
 const patientKey = (i: number): KeyPair => keyOf(`patient/${i}`);
 
-const dir = mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
+/** What a kept state folder needs besides the database to go on: DIR/bench-state.json. */
+interface Progress {
+  perPatient: number;
+  height: string;
+  time: string;
+  records: number;
+  patients: number;
+  nonces: Record<string, string>;
+}
+const dir = values.state ?? mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
+mkdirSync(dir, { recursive: true });
+const progressFile = join(dir, 'bench-state.json');
+const kept: Progress | null = existsSync(progressFile)
+  ? JSON.parse(readFileSync(progressFile, 'utf8'))
+  : null;
+if (kept !== null && kept.perPatient !== PER_PATIENT)
+  throw new Error(`${dir} was grown with --per-patient ${kept.perPatient}`);
 const db = await openDb(dir);
 const app = await HealthApp.open(db, { store: { cacheBytes: 512 * 1024 * 1024 } });
-const init = await app.initChain(
-  {
-    chainId: CHAIN_ID,
-    genesisTime: GENESIS_TIME,
-    initialHeight: 1n,
-    validators: [{ name: 'v0', pubKey: keyOf('validator').publicKey, power: 1n }],
-    blockLimits: defaultBlockLimits,
-  },
-  {
-    members: MEMBERS.map((m) => ({ id: m.id, pubKey: keyOf(m.id).publicKey, roles: m.roles })),
-    params: defaultParams,
-  },
-);
-await db.batch(init.ops.slice());
-app.commit(0n, init.appHash);
 
 let height = 0n;
 let time = GENESIS_TIME;
 let records = 0;
 let patients = 0;
-const recordIds: string[] = [];
+if (kept === null) {
+  if (app.info().appHash.length > 0 && app.info().lastHeight > 0n)
+    throw new Error(`${dir} holds a state but no bench-state.json`);
+  const init = await app.initChain(
+    {
+      chainId: CHAIN_ID,
+      genesisTime: GENESIS_TIME,
+      initialHeight: 1n,
+      validators: [{ name: 'v0', pubKey: keyOf('validator').publicKey, power: 1n }],
+      blockLimits: defaultBlockLimits,
+    },
+    {
+      members: MEMBERS.map((m) => ({ id: m.id, pubKey: keyOf(m.id).publicKey, roles: m.roles })),
+      params: defaultParams,
+    },
+  );
+  await db.batch(init.ops.slice());
+  app.commit(0n, init.appHash);
+} else {
+  height = BigInt(kept.height);
+  time = BigInt(kept.time);
+  records = kept.records;
+  patients = kept.patients;
+  for (const [id, nonce] of Object.entries(kept.nonces)) nonces.set(id, BigInt(nonce));
+  // The progress file is written after each block's batch: a crash in between leaves it one behind.
+  if (app.info().lastHeight !== height)
+    throw new Error(`${dir}: the state is at height ${app.info().lastHeight}, bench-state.json at ${height}`);
+  console.log(`reusing ${dir}: ${records} records, ${patients} patients, height ${height}`);
+}
+
+function saveProgress(): void {
+  if (values.state === undefined) return;
+  const progress: Progress = {
+    perPatient: PER_PATIENT,
+    height: height.toString(),
+    time: time.toString(),
+    records,
+    patients,
+    nonces: Object.fromEntries([...nonces].map(([id, n]) => [id, n.toString()])),
+  };
+  writeFileSync(`${progressFile}.tmp`, JSON.stringify(progress));
+  renameSync(`${progressFile}.tmp`, progressFile);
+}
 
 async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number; failed: number }> {
   height++;
@@ -115,19 +180,11 @@ async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number;
   await db.batch(result.ops.slice(), { sync: false });
   app.commit(height, result.appHash);
   const t2 = performance.now();
+  saveProgress();
   const failed = result.txResults.filter((r) => r.code !== 0);
   if (failed.length > 0 && failed.length === txs.length)
     throw new Error(`every tx failed, e.g. ${failed[0]!.codespace}: ${failed[0]!.log}`);
   return { execMs: t1 - t0, writeMs: t2 - t1, failed: failed.length };
-}
-
-/** Keep a sample of record ids for queries (reservoir, so the sample spans the whole state). */
-function remember(id: string): void {
-  if (recordIds.length < 2000) recordIds.push(id);
-  else {
-    const j = Math.floor(Math.random() * records);
-    if (j < 2000) recordIds[j] = id;
-  }
 }
 
 interface Checkpoint {
@@ -147,12 +204,14 @@ const checkpoints: Checkpoint[] = [];
 const started = performance.now();
 let stretch = { txs: 0, ms: 0 };
 
-async function mixedBlock(): Promise<number> {
+async function mixedBlock(): Promise<{ txs: number; ms: number }> {
   // Grants for 300 patients (treatment to the hospital, payment to the insurer), then
   // disclosures and claims that the policy engine checks against them.
   const count = Math.min(300, patients);
   const step = Math.max(1, Math.floor(patients / count));
-  const sample = Array.from({ length: count }, (_, i) => (i * step) % patients);
+  // Shifted by the height, so repeated runs over a kept state pick other patients (a pair holds
+  // at most 32 live consents).
+  const sample = Array.from({ length: count }, (_, i) => (i * step + Number(height)) % patients);
   const grants = sample.flatMap((p) => {
     const key = patientKey(p);
     const id = patientIdOf(key.publicKey);
@@ -214,12 +273,16 @@ async function mixedBlock(): Promise<number> {
   });
   const f = await run(follow);
   if (f.failed > follow.length / 10) throw new Error(`mixed block: ${f.failed} of ${follow.length} failed`);
-  return (grants.length + follow.length) / ((g.execMs + g.writeMs + f.execMs + f.writeMs) / 1000);
+  return { txs: grants.length + follow.length, ms: g.execMs + g.writeMs + f.execMs + f.writeMs };
 }
 
-const recordLabels = new Map<number, string[]>();
+/** The id of record k of patient p, as the bench anchors it (ids are derived, so computed again). */
 function recordOf(p: number, k: number): string {
-  return recordLabels.get(p)![k]!;
+  return recordIdOf('acme-lab', patientIdOf(patientKey(p).publicKey), ciphertextOf(p, k));
+}
+
+function ciphertextOf(p: number, k: number): Uint8Array {
+  return sha256(utf8.encode(`ciphertext/rec/${p}/${k}`));
 }
 
 async function measureQueries(): Promise<
@@ -238,7 +301,8 @@ async function measureQueries(): Promise<
   let t = performance.now();
   let bytes = 0;
   for (let i = 0; i < n; i++) {
-    const id = recordIds[(i * 104_729) % recordIds.length]!;
+    const n = (i * 104_729) % records;
+    const id = recordOf(Math.floor(n / PER_PATIENT), n % PER_PATIENT);
     const r = await app.query('/health/record', idQueryData(id), null, true);
     if (!verifyAnswer(root, r.key, r.value, r.proof!)) throw new Error('record proof failed');
     bytes += r.proof!.length;
@@ -292,23 +356,16 @@ console.log(
   `health app bench: target ${TARGET} records, ${BLOCK} txs per block, ${PER_PATIENT} records per patient, ` +
     `stop after ${values.minutes} min; ${cpus().length} cpus`,
 );
-let checkpointAt = nextCheckpoint(0);
-let lastAnchorTps = 0;
-let stoppedEarly = false;
-while (records < TARGET) {
-  if (Date.now() > DEADLINE) {
-    stoppedEarly = true;
-    break;
-  }
+/** Runs one block of record anchors (and the patient registrations they need) up to `limit` records. */
+async function anchorBlock(limit: number): Promise<{ txs: number; ms: number }> {
   const txs: CheckedTx[] = [];
-  const anchored: { p: number; id: string }[] = [];
+  let anchored = 0;
   let registered = 0;
-  while (txs.length < BLOCK && records + anchored.length < checkpointAt) {
-    const n = records + anchored.length;
+  while (txs.length < BLOCK && records + anchored < limit) {
+    const n = records + anchored;
     const p = Math.floor(n / PER_PATIENT);
     const k = n % PER_PATIENT;
     const key = patientKey(p);
-    const id = patientIdOf(key.publicKey);
     if (k === 0) {
       txs.push(
         envelope(hospital, {
@@ -318,37 +375,43 @@ while (records < TARGET) {
         }),
       );
       registered++;
-      recordLabels.set(p, []);
     }
-    const ciphertextHash = sha256(utf8.encode(`ciphertext/rec/${p}/${k}`));
     txs.push(
       envelope(lab, {
         type: 'record.anchor',
-        patient: id,
+        patient: patientIdOf(key.publicKey),
         category:
           k % 3 === 0
             ? 'Observation.laboratory'
             : k % 3 === 1
               ? 'DiagnosticReport.LAB'
               : 'Observation.vital-signs',
-        ciphertextHash,
+        ciphertextHash: ciphertextOf(p, k),
         commitment: sha256(utf8.encode(`commitment/rec/${p}/${k}`)),
         size: 4096n,
         supersedes: null,
       }),
     );
-    // The record id is derived, so the client (here, the bench) knows it before the tx runs.
-    anchored.push({ p, id: recordIdOf('acme-lab', id, ciphertextHash) });
+    anchored++;
   }
+  // Counted before the run, so the progress file written after its commit holds them.
+  patients += registered;
+  records += anchored;
   const { execMs, writeMs, failed } = await run(txs);
   if (failed > 0) throw new Error(`${failed} anchoring txs failed`);
-  patients += registered;
-  for (const a of anchored) {
-    records++;
-    recordLabels.get(a.p)!.push(a.id);
-    remember(a.id);
+  return { txs: txs.length, ms: execMs + writeMs };
+}
+
+let checkpointAt = nextCheckpoint(records);
+let lastAnchorTps = 0;
+let stoppedEarly = false;
+while (records < TARGET) {
+  if (Date.now() > DEADLINE) {
+    stoppedEarly = true;
+    break;
   }
-  stretch = { txs: stretch.txs + txs.length, ms: stretch.ms + execMs + writeMs };
+  const block = await anchorBlock(checkpointAt);
+  stretch = { txs: stretch.txs + block.txs, ms: stretch.ms + block.ms };
   if (height % 20n === 0n)
     process.stdout.write(
       `  ${records} records, ${patients} patients, height ${height}, ${(stretch.txs / (stretch.ms / 1000)).toFixed(0)} tx/s, ` +
@@ -365,7 +428,8 @@ if (stoppedEarly && checkpoints.at(-1)?.records !== records) await checkpoint();
 async function checkpoint(): Promise<void> {
   const anchorTps = stretch.txs / (stretch.ms / 1000);
   lastAnchorTps = anchorTps;
-  const mixedTps = await mixedBlock();
+  const mixed = await mixedBlock();
+  const mixedTps = mixed.txs / (mixed.ms / 1000);
   const q = await measureQueries();
   checkpoints.push({
     records,
@@ -382,6 +446,57 @@ async function checkpoint(): Promise<void> {
       `decision ${q.decisionQueryMs.toFixed(2)} ms / ${q.decisionProofBytes.toFixed(0)} B bundle`,
   );
   stretch = { txs: 0, ms: 0 };
+}
+
+/** CPU seconds of the whole process (every thread) since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+}
+
+/** Anchor and mixed throughput at the size reached, on the wall clock and on CPU time. */
+interface Measurement {
+  records: number;
+  anchorTxs: number;
+  anchorWallTps: number;
+  anchorCpuTps: number;
+  mixedTxs: number;
+  mixedWallTps: number;
+  mixedCpuTps: number;
+}
+let measurement: Measurement | null = null;
+if (MEASURE_BLOCKS > 0 && patients > 0) {
+  const at = records;
+  // Warm-up: a fresh process starts with empty caches.
+  for (let i = 0; i < 2; i++) await anchorBlock(Number.MAX_SAFE_INTEGER);
+  let cpu = process.cpuUsage();
+  let anchor = { txs: 0, ms: 0 };
+  for (let i = 0; i < MEASURE_BLOCKS; i++) {
+    const b = await anchorBlock(Number.MAX_SAFE_INTEGER);
+    anchor = { txs: anchor.txs + b.txs, ms: anchor.ms + b.ms };
+  }
+  const anchorCpu = cpuSince(cpu);
+  cpu = process.cpuUsage();
+  let mixed = { txs: 0, ms: 0 };
+  for (let i = 0; i < 3; i++) {
+    const m = await mixedBlock();
+    mixed = { txs: mixed.txs + m.txs, ms: mixed.ms + m.ms };
+  }
+  const mixedCpu = cpuSince(cpu);
+  measurement = {
+    records: at,
+    anchorTxs: anchor.txs,
+    anchorWallTps: anchor.txs / (anchor.ms / 1000),
+    anchorCpuTps: anchor.txs / anchorCpu,
+    mixedTxs: mixed.txs,
+    mixedWallTps: mixed.txs / (mixed.ms / 1000),
+    mixedCpuTps: mixed.txs / mixedCpu,
+  };
+  console.log(
+    `\nmeasured at ${at} records: anchor ${measurement.anchorWallTps.toFixed(0)} tx/s wall, ` +
+      `${measurement.anchorCpuTps.toFixed(0)} tx per CPU second (${anchor.txs} txs); ` +
+      `mixed ${measurement.mixedWallTps.toFixed(0)} tx/s wall, ${measurement.mixedCpuTps.toFixed(0)} tx per CPU second (${mixed.txs} txs)`,
+  );
 }
 
 const elapsed = (performance.now() - started) / 1000;
@@ -425,8 +540,8 @@ mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `health-app-${new Date().toISOString().replace(/:/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ target: TARGET, block: BLOCK, perPatient: PER_PATIENT, records, patients, elapsedS: elapsed, checkpoints, extrapolation }, null, 2)}\n`,
+  `${JSON.stringify({ target: TARGET, block: BLOCK, perPatient: PER_PATIENT, records, patients, elapsedS: elapsed, checkpoints, measurement, extrapolation }, null, 2)}\n`,
 );
 console.log(`wrote ${file}`);
 await db.close();
-rmSync(dir, { recursive: true, force: true });
+if (values.state === undefined) rmSync(dir, { recursive: true, force: true });
