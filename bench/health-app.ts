@@ -171,6 +171,12 @@ function saveProgress(): void {
   renameSync(`${progressFile}.tmp`, progressFile);
 }
 
+/** CPU seconds of the whole process (every thread) since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+}
+
 async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number; failed: number }> {
   height++;
   time += 1000n;
@@ -204,7 +210,7 @@ const checkpoints: Checkpoint[] = [];
 const started = performance.now();
 let stretch = { txs: 0, ms: 0 };
 
-async function mixedBlock(): Promise<{ txs: number; ms: number }> {
+async function mixedBlock(): Promise<{ txs: number; ms: number; cpuS: number }> {
   // Grants for 300 patients (treatment to the hospital, payment to the insurer), then
   // disclosures and claims that the policy engine checks against them.
   const count = Math.min(300, patients);
@@ -240,7 +246,6 @@ async function mixedBlock(): Promise<{ txs: number; ms: number }> {
       }),
     ];
   });
-  const g = await run(grants);
   const follow = sample.flatMap((p) => {
     const id = patientIdOf(patientKey(p).publicKey);
     const rec = recordOf(p, 0);
@@ -271,9 +276,12 @@ async function mixedBlock(): Promise<{ txs: number; ms: number }> {
       }),
     ];
   });
+  const cpu = process.cpuUsage();
+  const g = await run(grants);
   const f = await run(follow);
+  const cpuS = cpuSince(cpu);
   if (f.failed > follow.length / 10) throw new Error(`mixed block: ${f.failed} of ${follow.length} failed`);
-  return { txs: grants.length + follow.length, ms: g.execMs + g.writeMs + f.execMs + f.writeMs };
+  return { txs: grants.length + follow.length, ms: g.execMs + g.writeMs + f.execMs + f.writeMs, cpuS };
 }
 
 /** The id of record k of patient p, as the bench anchors it (ids are derived, so computed again). */
@@ -356,13 +364,19 @@ console.log(
   `health app bench: target ${TARGET} records, ${BLOCK} txs per block, ${PER_PATIENT} records per patient, ` +
     `stop after ${values.minutes} min; ${cpus().length} cpus`,
 );
-/** Runs one block of record anchors (and the patient registrations they need) up to `limit` records. */
-async function anchorBlock(limit: number): Promise<{ txs: number; ms: number }> {
+interface AnchorBlock {
+  readonly txs: CheckedTx[];
+  readonly anchored: number;
+  readonly registered: number;
+}
+
+/** A block of record anchors from record `from` (and the patient registrations they need), up to `limit` records. */
+function buildAnchorBlock(from: number, limit: number): AnchorBlock {
   const txs: CheckedTx[] = [];
   let anchored = 0;
   let registered = 0;
-  while (txs.length < BLOCK && records + anchored < limit) {
-    const n = records + anchored;
+  while (txs.length < BLOCK && from + anchored < limit) {
+    const n = from + anchored;
     const p = Math.floor(n / PER_PATIENT);
     const k = n % PER_PATIENT;
     const key = patientKey(p);
@@ -394,12 +408,17 @@ async function anchorBlock(limit: number): Promise<{ txs: number; ms: number }> 
     );
     anchored++;
   }
+  return { txs, anchored, registered };
+}
+
+/** Runs a block built by buildAnchorBlock from the current record count. */
+async function runAnchorBlock(block: AnchorBlock): Promise<{ txs: number; ms: number }> {
   // Counted before the run, so the progress file written after its commit holds them.
-  patients += registered;
-  records += anchored;
-  const { execMs, writeMs, failed } = await run(txs);
+  patients += block.registered;
+  records += block.anchored;
+  const { execMs, writeMs, failed } = await run(block.txs);
   if (failed > 0) throw new Error(`${failed} anchoring txs failed`);
-  return { txs: txs.length, ms: execMs + writeMs };
+  return { txs: block.txs.length, ms: execMs + writeMs };
 }
 
 let checkpointAt = nextCheckpoint(records);
@@ -410,7 +429,7 @@ while (records < TARGET) {
     stoppedEarly = true;
     break;
   }
-  const block = await anchorBlock(checkpointAt);
+  const block = await runAnchorBlock(buildAnchorBlock(records, checkpointAt));
   stretch = { txs: stretch.txs + block.txs, ms: stretch.ms + block.ms };
   if (height % 20n === 0n)
     process.stdout.write(
@@ -448,12 +467,6 @@ async function checkpoint(): Promise<void> {
   stretch = { txs: 0, ms: 0 };
 }
 
-/** CPU seconds of the whole process (every thread) since `from`. */
-function cpuSince(from: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(from);
-  return (d.user + d.system) / 1e6;
-}
-
 /** Anchor and mixed throughput at the size reached, on the wall clock and on CPU time. */
 interface Measurement {
   records: number;
@@ -468,21 +481,27 @@ let measurement: Measurement | null = null;
 if (MEASURE_BLOCKS > 0 && patients > 0) {
   const at = records;
   // Warm-up: a fresh process starts with empty caches.
-  for (let i = 0; i < 2; i++) await anchorBlock(Number.MAX_SAFE_INTEGER);
-  let cpu = process.cpuUsage();
+  for (let i = 0; i < 2; i++) await runAnchorBlock(buildAnchorBlock(records, Number.MAX_SAFE_INTEGER));
+  // The txs are built first, so the clocks see only the application (and LevelDB) at work.
+  const blocks: AnchorBlock[] = [];
+  for (let i = 0, from = records; i < MEASURE_BLOCKS; i++) {
+    blocks.push(buildAnchorBlock(from, Number.MAX_SAFE_INTEGER));
+    from += blocks[i]!.anchored;
+  }
+  const cpu = process.cpuUsage();
   let anchor = { txs: 0, ms: 0 };
-  for (let i = 0; i < MEASURE_BLOCKS; i++) {
-    const b = await anchorBlock(Number.MAX_SAFE_INTEGER);
+  for (const block of blocks) {
+    const b = await runAnchorBlock(block);
     anchor = { txs: anchor.txs + b.txs, ms: anchor.ms + b.ms };
   }
   const anchorCpu = cpuSince(cpu);
-  cpu = process.cpuUsage();
   let mixed = { txs: 0, ms: 0 };
+  let mixedCpu = 0;
   for (let i = 0; i < 3; i++) {
     const m = await mixedBlock();
     mixed = { txs: mixed.txs + m.txs, ms: mixed.ms + m.ms };
+    mixedCpu += m.cpuS;
   }
-  const mixedCpu = cpuSince(cpu);
   measurement = {
     records: at,
     anchorTxs: anchor.txs,
