@@ -1,5 +1,6 @@
 /**
- * `npx node bench/health-app.ts [--records N] [--block B] [--per-patient K] [--minutes M]`
+ * `npx node bench/health-app.ts [--records N] [--block B] [--per-patient K] [--minutes M]
+ *    [--state DIR] [--measure BLOCKS]`
  *
  * The health-data application alone (no consensus, no network, no signature checks: the node
  * verifies envelopes before the app sees them), over classic-level in a temp folder, written the
@@ -14,8 +15,16 @@
  *   each with its proof: time per query and proof size.
  * It stops at N or after M minutes (default 20), and extrapolates to N when it stopped early.
  * Prints progress, a table, and writes JSON to bench/results/health-app-<timestamp>.json.
+ *
+ * `--state DIR` keeps the grown state in DIR (and what the bench needs to go on from it in
+ * DIR/bench-state.json) instead of a temp folder: a later run with the same DIR grows only what is
+ * missing, so repeated measurements at a million records cost minutes instead of half an hour.
+ * `--measure BLOCKS` (default 10) ends the run with a measurement at the size reached, after two
+ * warm-up blocks: BLOCKS anchor blocks and three mixed pairs, timed both on the wall clock and as
+ * the process's CPU time (user + system, all threads: LevelDB's too), which a shared machine
+ * disturbs much less. These blocks add records to the state too.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,6 +49,7 @@ import {
   BenchKey,
   benchSeal,
   claimTx,
+  DAY_MS,
   disclosureTx,
   patientRecordLabel,
   paymentConsentTx,
@@ -53,12 +63,25 @@ const { values } = parseArgs({
     block: { type: 'string', default: '2000' },
     'per-patient': { type: 'string', default: '10' },
     minutes: { type: 'string', default: '20' },
+    state: { type: 'string' },
+    measure: { type: 'string', default: '10' },
   },
 });
 const TARGET = Number(values.records);
 const BLOCK = Number(values.block);
 const PER_PATIENT = Number(values['per-patient']);
 const DEADLINE = Date.now() + Number(values.minutes) * 60_000;
+const MEASURE_BLOCKS = Number(values.measure);
+for (const [name, n] of [
+  ['records', TARGET],
+  ['block', BLOCK],
+  ['per-patient', PER_PATIENT],
+  ['minutes', Number(values.minutes)],
+  ['measure', MEASURE_BLOCKS],
+] as const) {
+  if (!Number.isSafeInteger(n) || n < (name === 'measure' ? 0 : 1))
+    throw new Error(`--${name} must be a whole number`);
+}
 const CHAIN_ID = 'careledger-bench';
 const GENESIS_TIME = 1_767_225_600_000n;
 const keyOf = (label: string): BenchKey => BenchKey.of(`bench/${label}`);
@@ -88,30 +111,107 @@ function envelope(key: BenchKey, payload: HealthTx): CheckedTx {
 
 const patientKey = (i: number): BenchKey => keyOf(`patient/${i}`);
 
-const dir = mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
+/** What a kept state folder needs besides the database to go on: DIR/bench-state.json. */
+interface Progress {
+  perPatient: number;
+  height: string;
+  time: string;
+  records: number;
+  patients: number;
+  nonces: Record<string, string>;
+}
+const dir = values.state ?? mkdtempSync(join(tmpdir(), 'careledger-health-bench-'));
+mkdirSync(dir, { recursive: true });
+const progressFile = join(dir, 'bench-state.json');
+const kept: Progress | null = existsSync(progressFile)
+  ? JSON.parse(readFileSync(progressFile, 'utf8'))
+  : null;
+if (kept !== null && kept.perPatient !== PER_PATIENT)
+  throw new Error(`${dir} was grown with --per-patient ${kept.perPatient}`);
 const db = await openDb(dir);
 const app = await HealthApp.open(db, { store: { cacheBytes: 512 * 1024 * 1024 } });
-const init = await app.initChain(
-  {
-    chainId: CHAIN_ID,
-    genesisTime: GENESIS_TIME,
-    initialHeight: 1n,
-    validators: [{ name: 'v0', pubKey: keyOf('validator').publicKey, power: 1n }],
-    blockLimits: defaultBlockLimits,
-  },
-  {
-    members: MEMBERS.map((m) => ({ id: m.id, pubKey: keyOf(m.id).publicKey, roles: m.roles })),
-    params: defaultParams,
-  },
-);
-await db.batch(init.ops.slice());
-app.commit(0n, init.appHash);
 
 let height = 0n;
 let time = GENESIS_TIME;
 let records = 0;
 let patients = 0;
-const recordIds: string[] = [];
+if (kept === null) {
+  if (app.info().appHash.length > 0 && app.info().lastHeight > 0n)
+    throw new Error(`${dir} holds a state but no bench-state.json`);
+  const init = await app.initChain(
+    {
+      chainId: CHAIN_ID,
+      genesisTime: GENESIS_TIME,
+      initialHeight: 1n,
+      validators: [{ name: 'v0', pubKey: keyOf('validator').publicKey, power: 1n }],
+      blockLimits: defaultBlockLimits,
+    },
+    {
+      members: MEMBERS.map((m) => ({ id: m.id, pubKey: keyOf(m.id).publicKey, roles: m.roles })),
+      params: defaultParams,
+    },
+  );
+  await db.batch(init.ops.slice());
+  app.commit(0n, init.appHash);
+} else {
+  height = BigInt(kept.height);
+  time = BigInt(kept.time);
+  records = kept.records;
+  patients = kept.patients;
+  for (const [id, nonce] of Object.entries(kept.nonces)) nonces.set(id, BigInt(nonce));
+  // The progress file is written after each block's batch: a crash in between leaves it one behind.
+  if (app.info().lastHeight !== height)
+    throw new Error(`${dir}: the state is at height ${app.info().lastHeight}, bench-state.json at ${height}`);
+  console.log(`reusing ${dir}: ${records} records, ${patients} patients, height ${height}`);
+}
+
+function saveProgress(): void {
+  if (values.state === undefined) return;
+  const progress: Progress = {
+    perPatient: PER_PATIENT,
+    height: height.toString(),
+    time: time.toString(),
+    records,
+    patients,
+    nonces: Object.fromEntries([...nonces].map(([id, n]) => [id, n.toString()])),
+  };
+  writeFileSync(`${progressFile}.tmp`, JSON.stringify(progress));
+  renameSync(`${progressFile}.tmp`, progressFile);
+}
+
+/**
+ * CPU seconds used so far: by the whole process (every thread: LevelDB's compactions too), and by
+ * the main thread alone (the one core that executes the blocks; from /proc, null elsewhere).
+ */
+interface Cpu {
+  readonly all: number;
+  readonly main: number | null;
+}
+function cpuNow(): Cpu {
+  const u = process.cpuUsage();
+  let main: number | null = null;
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    main = (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in 1/100 s (USER_HZ)
+  } catch {
+    main = null;
+  }
+  return { all: (u.user + u.system) / 1e6, main };
+}
+function cpuSince(from: Cpu): Cpu {
+  const now = cpuNow();
+  return {
+    all: now.all - from.all,
+    main: now.main === null || from.main === null ? null : now.main - from.main,
+  };
+}
+const addCpu = (a: Cpu, b: Cpu): Cpu => ({
+  all: a.all + b.all,
+  main: a.main === null || b.main === null ? null : a.main + b.main,
+});
+const perCpu = (txs: number, cpu: number | null): number | null => (cpu === null ? null : txs / cpu);
+const show = (x: number | null): string => (x === null ? '?' : x.toFixed(0));
 
 async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number; failed: number }> {
   height++;
@@ -122,19 +222,11 @@ async function run(txs: CheckedTx[]): Promise<{ execMs: number; writeMs: number;
   await db.batch(result.ops.slice(), { sync: false });
   app.commit(height, result.appHash);
   const t2 = performance.now();
+  saveProgress();
   const failed = result.txResults.filter((r) => r.code !== 0);
   if (failed.length > 0 && failed.length === txs.length)
     throw new Error(`every tx failed, e.g. ${failed[0]!.codespace}: ${failed[0]!.log}`);
   return { execMs: t1 - t0, writeMs: t2 - t1, failed: failed.length };
-}
-
-/** Keep a sample of record ids for queries (reservoir, so the sample spans the whole state). */
-function remember(id: string): void {
-  if (recordIds.length < 2000) recordIds.push(id);
-  else {
-    const j = Math.floor(Math.random() * records);
-    if (j < 2000) recordIds[j] = id;
-  }
 }
 
 interface Checkpoint {
@@ -154,12 +246,14 @@ const checkpoints: Checkpoint[] = [];
 const started = performance.now();
 let stretch = { txs: 0, ms: 0 };
 
-async function mixedBlock(): Promise<number> {
+async function mixedBlock(): Promise<{ txs: number; ms: number; cpu: Cpu }> {
   // Grants for 300 patients (treatment to the hospital, payment to the insurer), then
   // disclosures and claims that the policy engine checks against them.
   const count = Math.min(300, patients);
   const step = Math.max(1, Math.floor(patients / count));
-  const sample = Array.from({ length: count }, (_, i) => (i * step) % patients);
+  // Shifted by the height, so repeated runs over a kept state pick other patients (a pair holds
+  // at most 32 live consents).
+  const sample = Array.from({ length: count }, (_, i) => (i * step + Number(height)) % patients);
   const grants = sample.flatMap((p) => {
     const key = patientKey(p);
     const id = patientIdOf(key.publicKey);
@@ -168,24 +262,30 @@ async function mixedBlock(): Promise<number> {
       envelope(key, paymentConsentTx(id, 'good-insurance', ['Observation'])),
     ];
   });
-  const g = await run(grants);
   const follow = sample.flatMap((p) => {
     const id = patientIdOf(patientKey(p).publicKey);
     const rec = recordOf(p, 0);
-    const date = (GENESIS_TIME / 86_400_000n - 1n - BigInt(height % 1000n)) * 86_400_000n;
+    const date = (GENESIS_TIME / DAY_MS - 1n - BigInt(height % 1000n)) * DAY_MS;
     return [
       envelope(lab, disclosureTx(id, 'city-hospital', [rec])),
       envelope(hospital, claimTx(id, 'good-insurance', rec, '80053', date)),
     ];
   });
+  const cpuFrom = cpuNow();
+  const g = await run(grants);
   const f = await run(follow);
+  const cpu = cpuSince(cpuFrom);
   if (f.failed > follow.length / 10) throw new Error(`mixed block: ${f.failed} of ${follow.length} failed`);
-  return (grants.length + follow.length) / ((g.execMs + g.writeMs + f.execMs + f.writeMs) / 1000);
+  return { txs: grants.length + follow.length, ms: g.execMs + g.writeMs + f.execMs + f.writeMs, cpu };
 }
 
-const recordLabels = new Map<number, string[]>();
+/** The id of record k of patient p, as the bench anchors it (ids are derived, so computed again). */
 function recordOf(p: number, k: number): string {
-  return recordLabels.get(p)![k]!;
+  return recordIdOf('acme-lab', patientIdOf(patientKey(p).publicKey), ciphertextOf(p, k));
+}
+
+function ciphertextOf(p: number, k: number): Uint8Array {
+  return benchSeal(patientRecordLabel(p, k)).ciphertextHash;
 }
 
 async function measureQueries(): Promise<
@@ -204,7 +304,8 @@ async function measureQueries(): Promise<
   let t = performance.now();
   let bytes = 0;
   for (let i = 0; i < n; i++) {
-    const id = recordIds[(i * 104_729) % recordIds.length]!;
+    const n = (i * 104_729) % records;
+    const id = recordOf(Math.floor(n / PER_PATIENT), n % PER_PATIENT);
     const r = await app.query('/health/record', idQueryData(id), null, true);
     if (!verifyAnswer(root, r.key, r.value, r.proof!)) throw new Error('record proof failed');
     bytes += r.proof!.length;
@@ -258,7 +359,43 @@ console.log(
   `health app bench: target ${TARGET} records, ${BLOCK} txs per block, ${PER_PATIENT} records per patient, ` +
     `stop after ${values.minutes} min; ${cpus().length} cpus`,
 );
-let checkpointAt = nextCheckpoint(0);
+interface AnchorBlock {
+  readonly txs: CheckedTx[];
+  readonly anchored: number;
+  readonly registered: number;
+}
+
+/** A block of record anchors from record `from` (and the patient registrations they need), up to `limit` records. */
+function buildAnchorBlock(from: number, limit: number): AnchorBlock {
+  const txs: CheckedTx[] = [];
+  let anchored = 0;
+  let registered = 0;
+  while (txs.length < BLOCK && from + anchored < limit) {
+    const n = from + anchored;
+    const p = Math.floor(n / PER_PATIENT);
+    const k = n % PER_PATIENT;
+    const key = patientKey(p);
+    if (k === 0) {
+      txs.push(envelope(hospital, registerTx(CHAIN_ID, 'city-hospital', key)));
+      registered++;
+    }
+    txs.push(envelope(lab, anchorTx(patientIdOf(key.publicKey), k, patientRecordLabel(p, k))));
+    anchored++;
+  }
+  return { txs, anchored, registered };
+}
+
+/** Runs a block built by buildAnchorBlock from the current record count. */
+async function runAnchorBlock(block: AnchorBlock): Promise<{ txs: number; ms: number }> {
+  // Counted before the run, so the progress file written after its commit holds them.
+  patients += block.registered;
+  records += block.anchored;
+  const { execMs, writeMs, failed } = await run(block.txs);
+  if (failed > 0) throw new Error(`${failed} anchoring txs failed`);
+  return { txs: block.txs.length, ms: execMs + writeMs };
+}
+
+let checkpointAt = nextCheckpoint(records);
 let lastAnchorTps = 0;
 let stoppedEarly = false;
 while (records < TARGET) {
@@ -266,35 +403,8 @@ while (records < TARGET) {
     stoppedEarly = true;
     break;
   }
-  const txs: CheckedTx[] = [];
-  const anchored: { p: number; id: string }[] = [];
-  let registered = 0;
-  while (txs.length < BLOCK && records + anchored.length < checkpointAt) {
-    const n = records + anchored.length;
-    const p = Math.floor(n / PER_PATIENT);
-    const k = n % PER_PATIENT;
-    const key = patientKey(p);
-    const id = patientIdOf(key.publicKey);
-    if (k === 0) {
-      txs.push(envelope(hospital, registerTx(CHAIN_ID, 'city-hospital', key)));
-      registered++;
-      recordLabels.set(p, []);
-    }
-    const label = patientRecordLabel(p, k);
-    const ciphertextHash = benchSeal(label).ciphertextHash;
-    txs.push(envelope(lab, anchorTx(id, k, label)));
-    // The record id is derived, so the client (here, the bench) knows it before the tx runs.
-    anchored.push({ p, id: recordIdOf('acme-lab', id, ciphertextHash) });
-  }
-  const { execMs, writeMs, failed } = await run(txs);
-  if (failed > 0) throw new Error(`${failed} anchoring txs failed`);
-  patients += registered;
-  for (const a of anchored) {
-    records++;
-    recordLabels.get(a.p)!.push(a.id);
-    remember(a.id);
-  }
-  stretch = { txs: stretch.txs + txs.length, ms: stretch.ms + execMs + writeMs };
+  const block = await runAnchorBlock(buildAnchorBlock(records, checkpointAt));
+  stretch = { txs: stretch.txs + block.txs, ms: stretch.ms + block.ms };
   if (height % 20n === 0n)
     process.stdout.write(
       `  ${records} records, ${patients} patients, height ${height}, ${(stretch.txs / (stretch.ms / 1000)).toFixed(0)} tx/s, ` +
@@ -311,7 +421,8 @@ if (stoppedEarly && checkpoints.at(-1)?.records !== records) await checkpoint();
 async function checkpoint(): Promise<void> {
   const anchorTps = stretch.txs / (stretch.ms / 1000);
   lastAnchorTps = anchorTps;
-  const mixedTps = await mixedBlock();
+  const mixed = await mixedBlock();
+  const mixedTps = mixed.txs / (mixed.ms / 1000);
   const q = await measureQueries();
   checkpoints.push({
     records,
@@ -328,6 +439,62 @@ async function checkpoint(): Promise<void> {
       `decision ${q.decisionQueryMs.toFixed(2)} ms / ${q.decisionProofBytes.toFixed(0)} B bundle`,
   );
   stretch = { txs: 0, ms: 0 };
+}
+
+/** Anchor and mixed throughput at the size reached, on the wall clock and on CPU time. */
+interface Measurement {
+  records: number;
+  anchorTxs: number;
+  anchorWallTps: number;
+  anchorCpuTps: number;
+  anchorMainThreadTps: number | null;
+  mixedTxs: number;
+  mixedWallTps: number;
+  mixedCpuTps: number;
+  mixedMainThreadTps: number | null;
+}
+let measurement: Measurement | null = null;
+if (MEASURE_BLOCKS > 0 && patients > 0) {
+  const at = records;
+  // Warm-up: a fresh process starts with empty caches.
+  for (let i = 0; i < 2; i++) await runAnchorBlock(buildAnchorBlock(records, Number.MAX_SAFE_INTEGER));
+  // The txs are built first, so the clocks see only the application (and LevelDB) at work.
+  const blocks: AnchorBlock[] = [];
+  for (let i = 0, from = records; i < MEASURE_BLOCKS; i++) {
+    blocks.push(buildAnchorBlock(from, Number.MAX_SAFE_INTEGER));
+    from += blocks[i]!.anchored;
+  }
+  const cpu = cpuNow();
+  let anchor = { txs: 0, ms: 0 };
+  for (const block of blocks) {
+    const b = await runAnchorBlock(block);
+    anchor = { txs: anchor.txs + b.txs, ms: anchor.ms + b.ms };
+  }
+  const anchorCpu = cpuSince(cpu);
+  let mixed = { txs: 0, ms: 0 };
+  let mixedCpu: Cpu = { all: 0, main: 0 };
+  for (let i = 0; i < 3; i++) {
+    const m = await mixedBlock();
+    mixed = { txs: mixed.txs + m.txs, ms: mixed.ms + m.ms };
+    mixedCpu = addCpu(mixedCpu, m.cpu);
+  }
+  measurement = {
+    records: at,
+    anchorTxs: anchor.txs,
+    anchorWallTps: anchor.txs / (anchor.ms / 1000),
+    anchorCpuTps: anchor.txs / anchorCpu.all,
+    anchorMainThreadTps: perCpu(anchor.txs, anchorCpu.main),
+    mixedTxs: mixed.txs,
+    mixedWallTps: mixed.txs / (mixed.ms / 1000),
+    mixedCpuTps: mixed.txs / mixedCpu.all,
+    mixedMainThreadTps: perCpu(mixed.txs, mixedCpu.main),
+  };
+  console.log(
+    `\nmeasured at ${at} records: anchor ${measurement.anchorWallTps.toFixed(0)} tx/s wall, ` +
+      `${measurement.anchorCpuTps.toFixed(0)} tx per CPU second, ${show(measurement.anchorMainThreadTps)} per main-thread CPU second (${anchor.txs} txs); ` +
+      `mixed ${measurement.mixedWallTps.toFixed(0)} tx/s wall, ${measurement.mixedCpuTps.toFixed(0)} tx per CPU second, ` +
+      `${show(measurement.mixedMainThreadTps)} per main-thread CPU second (${mixed.txs} txs)`,
+  );
 }
 
 const elapsed = (performance.now() - started) / 1000;
@@ -371,8 +538,8 @@ mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `health-app-${new Date().toISOString().replace(/:/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ target: TARGET, block: BLOCK, perPatient: PER_PATIENT, records, patients, elapsedS: elapsed, checkpoints, extrapolation }, null, 2)}\n`,
+  `${JSON.stringify({ target: TARGET, block: BLOCK, perPatient: PER_PATIENT, records, patients, elapsedS: elapsed, checkpoints, measurement, extrapolation }, null, 2)}\n`,
 );
 console.log(`wrote ${file}`);
 await db.close();
-rmSync(dir, { recursive: true, force: true });
+if (values.state === undefined) rmSync(dir, { recursive: true, force: true });

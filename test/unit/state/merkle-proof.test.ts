@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
-import { toHex } from '../../../packages/crypto/hash.ts';
+import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import {
   commonPrefixBits,
   emptyHash,
@@ -124,6 +124,25 @@ test('internalHashInto computes internalHash in place', () => {
   buf.set(leafOf('b', '2'), 32);
   internalHashInto(buf, 0, 32, 64);
   assert.is(toHex(buf.subarray(64)), toHex(internalHash(leafOf('a', '1'), leafOf('b', '2'))));
+});
+
+test('leafHash, keyHashOf and valueHashOf (one-shot, over a reused buffer) hash the bytes the rules say', () => {
+  const tag = utf8.encode('careledger/smt/v1/leaf');
+  const k1 = sha256(b('key 1'));
+  const v1 = sha256(b('value 1'));
+  const k2 = sha256(b('key 2'));
+  const v2 = sha256(b('value 2'));
+  const first = leafHash(k1, v1);
+  // A second call reuses the scratch buffer: the first result must not change with it.
+  const second = leafHash(k2, v2);
+  assert.is(toHex(first), toHex(sha256(tag, k1, v1)));
+  assert.is(toHex(second), toHex(sha256(tag, k2, v2)));
+  // Inputs of another length (a malformed proof's leaf) are hashed as they come, not padded.
+  const short = k1.subarray(0, 31);
+  assert.is(toHex(leafHash(short, v1)), toHex(sha256(tag, short, v1)));
+  assert.is(toHex(leafHash(k1, new Uint8Array(0))), toHex(sha256(tag, k1)));
+  assert.is(toHex(keyHashOf(b('key 1'))), toHex(k1));
+  assert.is(toHex(valueHashOf(new Uint8Array(0))), toHex(sha256(new Uint8Array(0))));
 });
 
 test('a proof survives encode and decode; empty siblings travel as zero bytes', () => {

@@ -425,4 +425,66 @@ test('a leaf whose value was damaged is STATE_CORRUPT, though its node hash cove
   });
 });
 
+test('reads in place (getSync) and through the async calls give the same roots and values', async () => {
+  const seed = 0x5eed14;
+  let x = seed;
+  const random = (n: number) => {
+    x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
+    return x % n;
+  };
+  await withDb(async (syncDb) => {
+    await withDb(async (asyncDb) => {
+      let syncReads = 0;
+      const inPlace: StateDb = {
+        getSync: (key, options) => {
+          syncReads++;
+          return syncDb.getSync(key, options);
+        },
+        get: (key, options) => syncDb.get(key, options),
+        getMany: (keys, options) => syncDb.getMany(keys, options),
+        keys: (options) => syncDb.keys(options),
+      };
+      const viaAsync: StateDb = {
+        get: (key, options) => asyncDb.get(key, options),
+        getMany: (keys, options) => asyncDb.getMany(keys, options),
+        keys: (options) => asyncDb.keys(options),
+      };
+      // A small cache, so nodes are read back from the database, not only from memory.
+      const a = await MerkleStore.open(inPlace, BUCKETS, { cacheBytes: 20_000 });
+      const c = await MerkleStore.open(viaAsync, BUCKETS, { cacheBytes: 20_000 });
+      const model = new Map<string, string>();
+      const history: Map<string, string>[] = [];
+      for (let v = 1; v <= 30; v++) {
+        const changes = new Map<string, string | null>();
+        for (let i = 0; i < 40; i++) {
+          const k = `key/${random(300)}`;
+          changes.set(k, random(4) === 0 ? null : `v${v}/${random(1000)}`);
+        }
+        const list = [...changes].map(([k, val]): StateChange => [b(k), val === null ? null : b(val)]);
+        const ra = await commit(syncDb, a, list);
+        const rc = await commit(asyncDb, c, list);
+        assert.is(hex(ra), hex(rc), `seed ${seed}: version ${v} roots differ`);
+        for (const [k, val] of changes) {
+          if (val === null) model.delete(k);
+          else model.set(k, val);
+        }
+        history.push(new Map(model));
+        assert.is(hex(ra), hex(rootOfEntries([...model].map(([k, val]) => [b(k), b(val)]))), `seed ${seed}`);
+      }
+      for (const version of [1, 7, 19, 30]) {
+        const expected = history[version - 1]!;
+        for (let i = 0; i < 300; i += 13) {
+          const k = `key/${i}`;
+          const want = expected.get(k);
+          for (const store of [a, c]) {
+            const got = await store.get(b(k), BigInt(version));
+            assert.is(hex(got), want === undefined ? null : hex(b(want)), `seed ${seed}: ${k} at ${version}`);
+          }
+        }
+      }
+      assert.ok(syncReads > 100, `the in-place reads were used (${syncReads})`);
+    });
+  });
+});
+
 test.run();
