@@ -296,8 +296,10 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
   }
 
   /**
-   * Once the block is written, the next height starts after timeout_commit, so late precommits can
-   * still reach us; at once if every validator's precommit is already in (skip_timeout_commit).
+   * Once the block is written, the next height starts after timeout_commit (the chain's pace, and
+   * time for a slower validator to finish the height); at once if every validator's precommit is
+   * already in (skip_timeout_commit), as the pause can then wait for nobody. The next block's
+   * LastCommit is the decision's commit either way (the +2/3 held at the decision).
    * The pause's timer is bound to this height: if `allPrecommitsIn` started the next one early,
    * it must not cut that height's own pause short.
    */
