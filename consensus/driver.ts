@@ -89,6 +89,13 @@ export interface ConsensusHost {
   scheduleTimeout(height: bigint, round: number, step: TimeoutStep, delayMs: number): void;
   /** A decision: the host commits the block durably, then calls `startHeight` for the next one. */
   decide(block: ProposedBlock, commit: Commit): void;
+  /**
+   * After `decide`: every validator of the height has now precommitted the decided block (in the
+   * round it was decided), so waiting for late precommits buys nothing (CometBFT's
+   * skip_timeout_commit). Called once per height, from inside the driver: the host must not call
+   * `startHeight` from it, only schedule it.
+   */
+  allPrecommitsIn?(height: bigint): void;
   evidence(evidence: DuplicateVoteEvidence): void;
   /** A peer told us its height and round; a host ahead of it answers with a catch-up. */
   peerStatus(peer: string, height: bigint, round: number): void;
@@ -111,6 +118,14 @@ export type Acceptance =
   | { readonly result: 'accept' }
   | { readonly result: 'ignore'; readonly reason: string }
   | { readonly result: 'reject'; readonly code: string; readonly reason: string };
+
+/** A height's decision: the block id and the round whose precommits decided it. */
+interface Decided {
+  readonly id: Uint8Array;
+  readonly round: number;
+  /** Set once every validator precommitted it (the host was told). */
+  all: boolean;
+}
 
 const WalRecord = { height: 1, received: 2, timeout: 3, own: 4 } as const;
 const timeoutSteps: readonly TimeoutStep[] = ['propose', 'prevote', 'precommit'];
@@ -138,6 +153,8 @@ export class ConsensusDriver {
   private voteBytes = new WeakMap<Vote, Uint8Array>();
   /** Own signed messages of this height, re-sent by `rebroadcast`. */
   private ownMessages: Uint8Array[] = [];
+  /** This height's decision, whose precommits are still counted as late ones arrive. */
+  private decided: Decided | null = null;
 
   constructor(
     opts: DriverOptions,
@@ -220,6 +237,7 @@ export class ConsensusDriver {
   }
 
   private resetHeightCaches(): void {
+    this.decided = null;
     this.seen = new Set();
     this.hinted = new Set();
     this.recoveredProposals = new Map();
@@ -475,6 +493,8 @@ export class ConsensusDriver {
     try {
       for (let input = this.queue.shift(); input !== undefined; input = this.queue.shift()) {
         this.apply(step(this.state, input).effects);
+        // The core keeps taking votes after its decision: the last precommit may come now.
+        if (this.decided !== null && !this.decided.all) this.checkAllPrecommits(this.decided);
       }
     } finally {
       this.running = false;
@@ -508,6 +528,7 @@ export class ConsensusDriver {
             effect.precommits,
             this.state.validators.validators.length,
           );
+          this.decided = { id: effect.value.id, round: effect.round, all: false };
           this.host.decide(effect.value, commit);
           break;
         }
@@ -520,6 +541,25 @@ export class ConsensusDriver {
         }
       }
     }
+  }
+
+  /** True once the decided block has precommits of this round from all of the voting power. */
+  get allPrecommitsIn(): boolean {
+    return this.decided?.all ?? false;
+  }
+
+  private checkAllPrecommits(decided: Decided): void {
+    const { validators, totalVotingPower } = this.state.validators;
+    let power = 0n;
+    this.state.votes
+      .precommits(decided.round)
+      .votesFor(decided.id)
+      .forEach((vote, index) => {
+        if (vote !== undefined) power += validators[index]!.votingPower;
+      });
+    if (power < totalVotingPower) return;
+    decided.all = true;
+    this.host.allPrecommitsIn?.(this.state.height);
   }
 
   /** Signs through the guard; a refusal (a replay that would equivocate) sends nothing. */

@@ -49,6 +49,11 @@ export interface NodeConfig {
     readonly timeoutPrecommitDeltaMs: number;
     /** Pause after a commit before the next height, as CometBFT's timeout_commit. */
     readonly timeoutCommitMs: number;
+    /**
+     * Start the next height as soon as every validator's precommit for the decided block is in,
+     * without the timeout_commit pause, as CometBFT's skip_timeout_commit.
+     */
+    readonly skipTimeoutCommit: boolean;
     /** Re-gossip interval while a height is stuck. */
     readonly gossipIntervalMs: number;
   };
@@ -124,6 +129,7 @@ export function defaultConfig(moniker: string): NodeConfig {
       timeoutPrecommitMs: 1000,
       timeoutPrecommitDeltaMs: 500,
       timeoutCommitMs: 1000,
+      skipTimeoutCommit: true,
       gossipIntervalMs: 1000,
     },
     mempool: { maxTxs: 10_000, maxBytes: 64 * 1024 * 1024 },
@@ -214,6 +220,12 @@ function int(
   return value;
 }
 
+function bool(raw: Record<string, unknown>, key: string, field: string, fallback: boolean): boolean {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'boolean') bad(field, 'true or false');
+  return value;
+}
+
 function str(
   raw: Record<string, unknown>,
   key: string,
@@ -281,8 +293,12 @@ export function parseConfig(text: string): NodeConfig {
   }
   const format = log.format ?? d.log.format;
   if (format !== 'json' && format !== 'pretty') bad('log.format', 'json or pretty');
-  const prometheus = instrumentation.prometheus ?? d.instrumentation.prometheus;
-  if (typeof prometheus !== 'boolean') bad('instrumentation.prometheus', 'true or false');
+  const prometheus = bool(
+    instrumentation,
+    'prometheus',
+    'instrumentation.prometheus',
+    d.instrumentation.prometheus,
+  );
   const peers = p2p.persistent_peers ?? [];
   if (
     !Array.isArray(peers) ||
@@ -380,6 +396,12 @@ export function parseConfig(text: string): NodeConfig {
         0,
         600_000,
       ),
+      skipTimeoutCommit: bool(
+        consensus,
+        'skip_timeout_commit',
+        'consensus.skip_timeout_commit',
+        d.consensus.skipTimeoutCommit,
+      ),
       gossipIntervalMs: c('gossip_interval_ms', d.consensus.gossipIntervalMs),
     },
     mempool: {
@@ -448,6 +470,7 @@ export function configToJson(c: NodeConfig): string {
         timeout_precommit_ms: c.consensus.timeoutPrecommitMs,
         timeout_precommit_delta_ms: c.consensus.timeoutPrecommitDeltaMs,
         timeout_commit_ms: c.consensus.timeoutCommitMs,
+        skip_timeout_commit: c.consensus.skipTimeoutCommit,
         gossip_interval_ms: c.consensus.gossipIntervalMs,
       },
       mempool: { max_txs: c.mempool.maxTxs, max_bytes: c.mempool.maxBytes },

@@ -182,6 +182,11 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
     void this.proposals.heightStarted();
   }
 
+  /** `advance`, if consensus is still at `height` (a timer set for an earlier height does nothing). */
+  private advanceFrom(height: bigint): void {
+    if (this.driver.height === height) this.advance();
+  }
+
   /** Periodic: re-gossip while stuck, otherwise announce our height and round. */
   tick(): void {
     const height = this.m.head.chain.lastHeight;
@@ -290,13 +295,30 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
     this.m.timers.after(delayMs, () => this.driver.onTimeout(height, round, step));
   }
 
+  /**
+   * Once the block is written, the next height starts after timeout_commit (the chain's pace, and
+   * time for a slower validator to finish the height); at once if every validator's precommit is
+   * already in (skip_timeout_commit), as the pause can then wait for nobody. The next block's
+   * LastCommit is the decision's commit either way (the +2/3 held at the decision).
+   * The pause's timer is bound to this height: if `allPrecommitsIn` started the next one early,
+   * it must not cut that height's own pause short.
+   */
   decide(value: ProposedBlock, commit: Commit): void {
+    const height = commit.height;
     this.m.commits.decided(value.block, commit).then(
-      () => this.m.timers.after(this.opts.consensus.timeoutCommitMs, () => this.advance()),
+      () => {
+        const skip = this.opts.consensus.skipTimeoutCommit && this.driver.allPrecommitsIn;
+        this.m.timers.after(skip ? 0 : this.opts.consensus.timeoutCommitMs, () => this.advanceFrom(height));
+      },
       () => {
         // Logged by the commit pipeline; a failed commit has stopped the node.
       },
     );
+  }
+
+  allPrecommitsIn(height: bigint): void {
+    // From inside the driver (no startHeight there): advanceFrom waits for the block to be written.
+    if (this.opts.consensus.skipTimeoutCommit) this.m.timers.after(0, () => this.advanceFrom(height));
   }
 
   evidence(e: DuplicateVoteEvidence): void {

@@ -107,6 +107,8 @@ class TestHost implements ConsensusHost {
   readonly timeouts: { height: bigint; round: number; step: TimeoutStep; delayMs: number }[] = [];
   readonly decisions: { block: ProposedBlock; commit: Commit }[] = [];
   readonly evidences: DuplicateVoteEvidence[] = [];
+  /** Heights `allPrecommitsIn` was called for. */
+  readonly allPrecommits: bigint[] = [];
 
   constructor(chain: ChainState, own: KeyPair) {
     this.chain = chain;
@@ -152,6 +154,9 @@ class TestHost implements ConsensusHost {
     this.evidences.push(e);
   }
   peerStatus(): void {}
+  allPrecommitsIn(height: bigint): void {
+    this.allPrecommits.push(height);
+  }
 
   votes(): Vote[] {
     return this.broadcasts.flatMap((b) => (b.message.kind === 'vote' ? [b.message.vote] : []));
@@ -721,6 +726,61 @@ test("another validator's driver accepts what the proposer's driver broadcast, a
   assert.ok(proposal?.message.kind === 'proposal' && vote !== undefined);
   assert.ok(equalBytes(vote.blockId, proposal.message.proposal.blockId));
   assert.ok(proposal.message.block.header.time > GENESIS_TIME);
+});
+
+/**
+ * Us at height 1 up to the decision: the proposal, the others' prevotes (we prevote and precommit
+ * the block), then the precommits of `deciders` (two others with ours make +2/3).
+ */
+function decideWith(deciders: readonly number[]) {
+  const node = makeNode(four.chain, four.fx, US);
+  node.driver.startHeight(start);
+  const p = proposalFrom(four.chain, four.fx, PROPOSER);
+  node.driver.receive(p.bytes, 'peer');
+  for (const v of OTHERS) node.driver.receive(voteBytes(prevote(four.fx, v, 1n, 0, p.id)), 'peer');
+  for (const v of deciders) node.driver.receive(voteBytes(precommit(four.fx, v, 1n, 0, p.id)), 'peer');
+  assert.is(node.host.decisions.length, 1, 'decided');
+  return { ...node, p };
+}
+
+test('every precommit for the decided block arriving after the decision tells the host once', () => {
+  const [late, ...deciders] = OTHERS;
+  const { host, driver, p } = decideWith(deciders);
+  assert.equal(host.allPrecommits, [], '3 of 4 decided: not everyone yet');
+  assert.not.ok(driver.allPrecommitsIn);
+  // A nil precommit from the missing validator, or its precommit of another round, is not it.
+  driver.receive(voteBytes(precommit(four.fx, late!, 1n, 1, p.id)), 'peer');
+  assert.equal(host.allPrecommits, []);
+  driver.receive(voteBytes(precommit(four.fx, late!, 1n, 0, p.id)), 'peer');
+  assert.equal(host.allPrecommits, [1n], 'the last precommit of the decision round');
+  assert.ok(driver.allPrecommitsIn);
+  driver.receive(voteBytes(precommit(four.fx, late!, 1n, 0, idOf('other'))), 'peer');
+  assert.equal(host.allPrecommits, [1n], 'once per height');
+  driver.startHeight(nextHeightStart(host.chain));
+  assert.not.ok(driver.allPrecommitsIn, 'a new height starts without');
+});
+
+test('a validator that never precommits the decided block (stopped, or nil) keeps the host waiting', () => {
+  const [late, ...deciders] = OTHERS;
+  const { host, driver } = decideWith(deciders);
+  driver.receive(voteBytes(precommit(four.fx, late!, 1n, 0, new Uint8Array(0))), 'peer');
+  assert.equal(host.allPrecommits, []);
+  assert.not.ok(driver.allPrecommitsIn);
+});
+
+test('all precommits already in when the decision comes: the host is told right after decide', () => {
+  // A set of one: our own precommit decides the block and is all of the power.
+  const solo = makeChain([10n], 'solo-all-precommits');
+  const { host, driver } = makeNode(solo.chain, solo.fx, 0);
+  let decidedFirst = false;
+  host.allPrecommitsIn = (height) => {
+    decidedFirst = host.decisions.length === 1;
+    host.allPrecommits.push(height);
+  };
+  driver.startHeight(nextHeightStart(solo.chain));
+  assert.equal(host.allPrecommits, [1n]);
+  assert.ok(decidedFirst, 'after decide, in the same step');
+  assert.ok(driver.allPrecommitsIn);
 });
 
 test.run();

@@ -118,6 +118,24 @@ test("rpc's connection bounds: defaults, read back, refused out of range", () =>
   );
 });
 
+test('consensus.skip_timeout_commit: on by default, read and written back, a non-boolean refused', () => {
+  assert.is(defaultConfig('n').consensus.skipTimeoutCommit, true);
+  const off = parseConfig('{"consensus":{"skip_timeout_commit":false}}');
+  assert.is(off.consensus.skipTimeoutCommit, false);
+  assert.is(parseConfig(configToJson(off)).consensus.skipTimeoutCommit, false);
+  for (const value of ['"false"', '0', '1', '[]']) {
+    assert.match(
+      refusal(() => parseConfig(`{"consensus":{"skip_timeout_commit":${value}}}`)),
+      /consensus\.skip_timeout_commit must be true or false/,
+      value,
+    );
+  }
+  assert.match(
+    refusal(() => parseConfig('{"instrumentation":{"prometheus":"yes"}}')),
+    /instrumentation\.prometheus must be true or false/,
+  );
+});
+
 test('storage.keep_state_versions: 100,000 by default, 0 keeps every state, 1 is refused', () => {
   assert.is(parseConfig('{}').storage.keepStateVersions, 100_000);
   assert.is(parseConfig('{"storage":{"keep_state_versions":0}}').storage.keepStateVersions, 0);

@@ -5,6 +5,9 @@
  * block is valid only if the chain rules and the application both say so; new evidence is pooled
  * (due to peers at once) and reported once; a proposal with its whole block inside is rejected
  * from a peer; the tick announces our status and switches to re-gossip once the height is stuck.
+ * After a decision the next height starts once the block is written: at once if every validator's
+ * precommit is in (skip_timeout_commit, also when the last one comes during the pause), after
+ * timeout_commit if one is missing or the option is off.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,11 +25,21 @@ import { CheckedTxs } from '../../../node/seen-txs.ts';
 import { SyncPeers } from '../../../node/sync/block-sync.ts';
 import { NodeTimers } from '../../../node/timers.ts';
 import { invalid } from '../../../packages/core/errors.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
 import { blockIdOf } from '../../../packages/types/block.ts';
+import { applyBlock, buildBlock, type ChainState } from '../../../packages/types/chain-state.ts';
 import { evidenceHash, makeDuplicateVoteEvidence } from '../../../packages/types/commit.ts';
 import { type CheckedTx, signTx } from '../../../packages/types/tx.ts';
 import { addressOf } from '../../../packages/types/validator.ts';
-import { CHAIN_ID, idOf, keyFor, makeChain, precommit, signedProposal } from '../consensus/fixtures.ts';
+import {
+  CHAIN_ID,
+  idOf,
+  keyFor,
+  makeChain,
+  precommit,
+  prevote,
+  signedProposal,
+} from '../consensus/fixtures.ts';
 import { recordingLogger } from './fixtures.ts';
 
 const utf8 = new TextEncoder();
@@ -194,6 +207,141 @@ test('a damaged WAL is repaired at start, with a warning naming what was lost an
   } finally {
     rmSync(walDir, { recursive: true, force: true });
   }
+});
+
+/** Timers the test fires by hand: `after` only records; `fire(ms)` runs those of that delay. */
+class ManualTimers extends NodeTimers {
+  readonly pending: { ms: number; run: () => void }[] = [];
+  override after(ms: number, run: () => void): void {
+    this.pending.push({ ms, run });
+  }
+  /** Runs (and forgets) every pending timer of `ms`; how many ran. */
+  fire(ms: number): number {
+    const due = this.pending.filter((t) => t.ms === ms);
+    this.pending.splice(0, this.pending.length, ...this.pending.filter((t) => t.ms !== ms));
+    for (const t of due) t.run();
+    return due.length;
+  }
+  delays(): number[] {
+    return this.pending.map((t) => t.ms);
+  }
+}
+
+const TIMEOUT_COMMIT_MS = 60_000;
+const PROPOSER = chain.validators.proposer;
+/** We are not the proposer: the others' proposal and votes are played by hand. */
+const US = (PROPOSER + 1) % 4;
+const OTHERS = [0, 1, 2, 3].filter((i) => i !== US);
+let nodes = 0;
+
+/**
+ * A host at height 1 with hand-fired timers. The commit pipeline applies the decided block to the
+ * chain head when `write` is called (at once unless `holdWrites`), as the block being written.
+ */
+function commitPause(skipTimeoutCommit: boolean, holdWrites = false) {
+  const timers = new ManualTimers();
+  const head = new ChainHead(chain);
+  const writes: (() => void)[] = [];
+  const node = new NodeConsensus(
+    {
+      consensus: {
+        ...defaultConfig('pause').consensus,
+        timeoutCommitMs: TIMEOUT_COMMIT_MS,
+        skipTimeoutCommit,
+      },
+      validatorKey: fx.keys[US]!,
+      paths: { wal: join(dir, `pause-wal-${nodes}`), signState: join(dir, `pause-sign-${nodes++}.json`) },
+    },
+    {
+      ...modules,
+      head,
+      timers,
+      // At height 2 we propose, by hashes (the shared fake decodes what it is given).
+      gossip: { publish: () => undefined },
+      commits: {
+        validate: () => undefined,
+        decided: (block, commit) =>
+          new Promise<void>((resolve) => {
+            writes.push(() => {
+              head.chain = applyBlock(head.chain, block, commit, {
+                appHash: sha256(head.chain.appHash),
+                resultsHash: sha256(),
+                validatorUpdates: [],
+              });
+              resolve();
+            });
+            if (!holdWrites) writes.shift()!();
+          }),
+      },
+    },
+  );
+  node.recover();
+  const block = buildBlock(chain as ChainState, {
+    txs: [],
+    evidence: [],
+    time: chain.lastBlockTime + 1000n,
+    proposer: fx.set.validators[PROPOSER]!.address,
+  });
+  const id = blockIdOf(block.header);
+  const proposal = signedProposal(fx, PROPOSER, 1n, 0, -1, id);
+  node.driver.receive(encodeMessage({ kind: 'proposal', proposal, block }), 'peer');
+  for (const v of OTHERS)
+    node.receive(encodeMessage({ kind: 'vote', vote: prevote(fx, v, 1n, 0, id) }), 'peer');
+  const precommitOf = (v: number) =>
+    node.receive(encodeMessage({ kind: 'vote', vote: precommit(fx, v, 1n, 0, id) }), 'peer');
+  /** Lets the commit promise's continuation run. */
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  return { node, timers, writes, precommitOf, settle };
+}
+
+test('skip_timeout_commit: the last precommit arriving during the pause starts the next height at once', async () => {
+  const { node, timers, precommitOf, settle } = commitPause(true);
+  const [late, ...deciders] = OTHERS;
+  for (const v of deciders) precommitOf(v);
+  await settle();
+  assert.is(node.height, 1n, 'decided and written, one precommit missing: pausing');
+  assert.ok(timers.delays().includes(TIMEOUT_COMMIT_MS));
+  assert.is(timers.fire(0), 0);
+  precommitOf(late!);
+  assert.is(node.height, 1n, 'never from inside the driver');
+  assert.is(timers.fire(0), 1);
+  assert.is(node.height, 2n, 'every precommit in: no wait for timeout_commit');
+  timers.fire(TIMEOUT_COMMIT_MS);
+  assert.is(node.height, 2n, "height 1's pause, firing later, leaves height 2 alone");
+  assert.is(node.round, 0);
+});
+
+test('skip_timeout_commit: all precommits in before the block is written: the next height follows the write', async () => {
+  const { node, timers, writes, precommitOf, settle } = commitPause(true, true);
+  for (const v of OTHERS) precommitOf(v);
+  assert.is(writes.length, 1, 'decided, not yet written');
+  timers.fire(0);
+  assert.is(node.height, 1n, 'not before the block is written');
+  writes.shift()!();
+  await settle();
+  assert.not.ok(timers.delays().includes(TIMEOUT_COMMIT_MS), 'no pause scheduled');
+  assert.is(timers.fire(0), 1);
+  assert.is(node.height, 2n);
+});
+
+test('skip_timeout_commit: a stopped validator (its precommit never comes) keeps the timeout_commit pause', async () => {
+  const { node, timers, precommitOf, settle } = commitPause(true);
+  for (const v of OTHERS.slice(1)) precommitOf(v);
+  await settle();
+  assert.is(timers.fire(0), 0);
+  assert.is(node.height, 1n);
+  assert.is(timers.fire(TIMEOUT_COMMIT_MS), 1);
+  assert.is(node.height, 2n, 'after the pause');
+});
+
+test('skip_timeout_commit off: even with every precommit in, the next height waits for timeout_commit', async () => {
+  const { node, timers, precommitOf, settle } = commitPause(false);
+  for (const v of OTHERS) precommitOf(v);
+  await settle();
+  assert.is(timers.fire(0), 0);
+  assert.is(node.height, 1n);
+  assert.is(timers.fire(TIMEOUT_COMMIT_MS), 1);
+  assert.is(node.height, 2n);
 });
 
 test.after(() => {
