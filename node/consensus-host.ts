@@ -66,7 +66,7 @@ export interface NodeConsensusModules {
   readonly gossip: Pick<Gossip, 'publish'>;
   readonly txBatcher: Pick<TxBatcher, 'flush'>;
   readonly app: Pick<Application, 'prepareProposal' | 'processProposal'>;
-  readonly mempool: Pick<Mempool, 'reap'>;
+  readonly mempool: Pick<Mempool, 'reap' | 'size'>;
   readonly blocks: Pick<BlockStore, 'block' | 'commit' | 'isEvidenceCommitted'>;
   readonly evidence: Pick<EvidencePool, 'forBlock' | 'add'>;
   readonly txs: CheckedTxs;
@@ -298,7 +298,9 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
   /**
    * Once the block is written, the next height starts after timeout_commit (the chain's pace, and
    * time for a slower validator to finish the height); at once if every validator's precommit is
-   * already in (skip_timeout_commit), as the pause can then wait for nobody. The next block's
+   * already in and txs are waiting for a block (skip_timeout_commit), as the pause can then wait
+   * for nobody; an idle chain keeps the pause, so it makes one empty block per pause, not one as
+   * fast as consensus runs. The next block's
    * LastCommit is the decision's commit either way (the +2/3 held at the decision).
    * The pause's timer is bound to this height: if `allPrecommitsIn` started the next one early,
    * it must not cut that height's own pause short.
@@ -307,7 +309,7 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
     const height = commit.height;
     this.m.commits.decided(value.block, commit).then(
       () => {
-        const skip = this.opts.consensus.skipTimeoutCommit && this.driver.allPrecommitsIn;
+        const skip = this.driver.allPrecommitsIn && this.mayStartEarly();
         this.m.timers.after(skip ? 0 : this.opts.consensus.timeoutCommitMs, () => this.advanceFrom(height));
       },
       () => {
@@ -318,7 +320,12 @@ export class NodeConsensus implements ConsensusHost, OpenConsensus {
 
   allPrecommitsIn(height: bigint): void {
     // From inside the driver (no startHeight there): advanceFrom waits for the block to be written.
-    if (this.opts.consensus.skipTimeoutCommit) this.m.timers.after(0, () => this.advanceFrom(height));
+    if (this.mayStartEarly()) this.m.timers.after(0, () => this.advanceFrom(height));
+  }
+
+  /** skip_timeout_commit applies: it is on, and the mempool holds txs for the next block. */
+  private mayStartEarly(): boolean {
+    return this.opts.consensus.skipTimeoutCommit && this.m.mempool.size > 0;
   }
 
   evidence(e: DuplicateVoteEvidence): void {

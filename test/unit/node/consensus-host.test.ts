@@ -6,8 +6,9 @@
  * (due to peers at once) and reported once; a proposal with its whole block inside is rejected
  * from a peer; the tick announces our status and switches to re-gossip once the height is stuck.
  * After a decision the next height starts once the block is written: at once if every validator's
- * precommit is in (skip_timeout_commit, also when the last one comes during the pause), after
- * timeout_commit if one is missing or the option is off.
+ * precommit is in and txs wait in the mempool (skip_timeout_commit, also when the last precommit
+ * comes during the pause), after timeout_commit if one is missing, the chain is idle or the option
+ * is off.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,7 @@ const modules: NodeConsensusModules = {
   txBatcher: { flush: () => undefined },
   // The application keeps only the first tx (prepareProposal may drop or reorder).
   app: { prepareProposal: (given) => given.slice(0, 1), processProposal: () => validByApp },
-  mempool: { reap: () => pending },
+  mempool: { reap: () => pending, size: pending.length },
   blocks: {
     block: async () => null,
     commit: async () => null,
@@ -238,7 +239,7 @@ let nodes = 0;
  * A host at height 1 with hand-fired timers. The commit pipeline applies the decided block to the
  * chain head when `write` is called (at once unless `holdWrites`), as the block being written.
  */
-function commitPause(skipTimeoutCommit: boolean, holdWrites = false) {
+function commitPause(skipTimeoutCommit: boolean, holdWrites = false, waitingTxs = 1) {
   const timers = new ManualTimers();
   const head = new ChainHead(chain);
   const writes: (() => void)[] = [];
@@ -256,6 +257,7 @@ function commitPause(skipTimeoutCommit: boolean, holdWrites = false) {
       ...modules,
       head,
       timers,
+      mempool: { reap: () => [], size: waitingTxs },
       // At height 2 we propose, by hashes (the shared fake decodes what it is given).
       gossip: { publish: () => undefined },
       commits: {
@@ -332,6 +334,16 @@ test('skip_timeout_commit: a stopped validator (its precommit never comes) keeps
   assert.is(node.height, 1n);
   assert.is(timers.fire(TIMEOUT_COMMIT_MS), 1);
   assert.is(node.height, 2n, 'after the pause');
+});
+
+test('skip_timeout_commit: an idle chain (no tx waiting) keeps the pause, one empty block per timeout_commit', async () => {
+  const { node, timers, precommitOf, settle } = commitPause(true, false, 0);
+  for (const v of OTHERS) precommitOf(v);
+  await settle();
+  assert.is(timers.fire(0), 0, 'every precommit in, but nothing to put in a block');
+  assert.is(node.height, 1n);
+  assert.is(timers.fire(TIMEOUT_COMMIT_MS), 1);
+  assert.is(node.height, 2n);
 });
 
 test('skip_timeout_commit off: even with every precommit in, the next height waits for timeout_commit', async () => {
