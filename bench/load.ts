@@ -426,7 +426,9 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
       const time = block.header?.time ?? '';
       blocks.push({
         height: followHeight,
-        timeMs: Date.parse(`${time.slice(0, 23)}Z`),
+        // RFC 3339 with up to nine fraction digits, trailing zeros dropped (CometBFT's form):
+        // Date.parse takes any number of them.
+        timeMs: Date.parse(time),
         txs: txs.length,
         ours,
         observedMs: Math.round(observed * 10) / 10,
