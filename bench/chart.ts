@@ -74,6 +74,8 @@ export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): str
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    // The chart's name for screen readers and file browsers (and Biome's a11y rule).
+    `<title>${esc(opts.title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(opts.title)}</text>`,
     ...subtitleLines(opts.subtitle).map(
