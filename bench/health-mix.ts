@@ -20,6 +20,8 @@
  * order is a signer's nonce (a key's nonce must rise; gaps are allowed): each member's txs go to
  * its own node (as an institution would send them) and each patient's to one node, in nonce order.
  */
+
+import { seededRandom } from '../packages/core/seeded-random.ts';
 import type { HealthTx } from '../packages/health/tx.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import { PATIENT_HISTORY_NONCE } from './health-state.ts';
@@ -79,18 +81,6 @@ export interface MixTx {
   readonly node: number;
 }
 
-/** mulberry32: a small seeded generator, floats in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** Makes the load's txs in order; `memberNonces` is the last nonce of each member in the history. */
@@ -108,7 +98,7 @@ export class HealthMix {
 
   constructor(world: HealthWorld, memberNonces: Readonly<Record<string, number>>, seed: number) {
     this.w = world;
-    this.rand = random(seed);
+    this.rand = seededRandom(seed);
     this.patients = patientCount(world);
     this.nodes = world.members.length;
     let stride = Math.max(1, Math.floor(this.patients * 0.618));

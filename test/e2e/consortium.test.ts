@@ -28,19 +28,10 @@ async function send(node: number, key: string): Promise<void> {
   assert.is(r.hash, tx.hash);
 }
 
-async function readValue(node: number, key: string): Promise<string | null> {
-  const data = Buffer.from(key).toString('hex');
-  const r = await net.rpc<{ response: { value: string | null } }>(
-    node,
-    `/abci_query?path="/kv"&data=0x${data}`,
-  );
-  return r.response.value === null ? null : Buffer.from(r.response.value, 'base64').toString();
-}
-
 async function waitForKey(node: number, key: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if ((await readValue(node, key).catch(() => null)) !== null) return;
+    if ((await net.kvValue(node, key).catch(() => null)) !== null) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`key ${key} not committed on node ${node} within ${timeoutMs} ms\n${net.logTail(node)}`);
@@ -82,7 +73,7 @@ test('4 validators commit 50 heights with txs; every node has identical block id
   await Promise.all([0, 1, 2, 3].map((i) => net.waitForHeight(i, 50n, 90_000)));
   for (const key of committedKeys) await waitForKey(0, key, 10_000);
   for (const i of [1, 2, 3])
-    for (const key of committedKeys) assert.is(await readValue(i, key), `value-of-${key}`);
+    for (const key of committedKeys) assert.is(await net.kvValue(i, key), `value-of-${key}`);
   await assertSameChain([0, 1, 2, 3], 50n);
   const fetched = await net.metric(3, 'consensus_proposal_txs_fetched_total');
   assert.ok(fetched > 0, `node 3 filled proposals from its one-tx mempool alone? fetched ${fetched}`);
@@ -158,7 +149,7 @@ test('a node started with an empty data folder syncs the whole chain from its pe
   const target = await net.height(0);
   await net.waitForHeight(3, target, 90_000);
   await assertSameChain([0, 3], target);
-  for (const key of committedKeys) assert.is(await readValue(3, key), `value-of-${key}`);
+  for (const key of committedKeys) assert.is(await net.kvValue(3, key), `value-of-${key}`);
 });
 
 test('rollback moves a stopped node back one height; restarted, it rejoins the same chain', async () => {
@@ -201,7 +192,7 @@ test('a node that cannot write a decided block stops with status 1 and says why;
   const target = (await net.height(0)) + 2n;
   await net.waitForHeight(1, target, 60_000);
   await assertSameChain([0, 1], target);
-  assert.is(await readValue(1, 'after-the-damage'), 'value-of-after-the-damage');
+  assert.is(await net.kvValue(1, 'after-the-damage'), 'value-of-after-the-damage');
 });
 
 test.run();

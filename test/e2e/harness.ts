@@ -232,6 +232,16 @@ export class Consortium {
     return body.result;
   }
 
+  /** The kvstore value of `key` on node i (its latest state), or null when it has none. */
+  async kvValue(i: number, key: string): Promise<string | null> {
+    const data = Buffer.from(key).toString('hex');
+    const r = await this.rpc<{ response: { value: string | null } }>(
+      i,
+      `/abci_query?path="/kv"&data=0x${data}`,
+    );
+    return r.response.value === null ? null : Buffer.from(r.response.value, 'base64').toString();
+  }
+
   /**
    * One sample of node i's /metrics: the sum of `name` (without the namespace) over the series
    * whose labels include `labels`; 0 if there is none.

@@ -39,15 +39,6 @@ function committedHeights(node: number): bigint[] {
     });
 }
 
-async function readValue(node: number, key: string): Promise<string | null> {
-  const data = Buffer.from(key).toString('hex');
-  const r = await net.rpc<{ response: { value: string | null } }>(
-    node,
-    `/abci_query?path="/kv"&data=0x${data}`,
-  );
-  return r.response.value === null ? null : Buffer.from(r.response.value, 'base64').toString();
-}
-
 test('SIGKILL in the middle of a block sync: restarted, the node finishes it on the same chain', async () => {
   for (const i of [0, 1, 2]) net.start(i);
   await Promise.all([0, 1, 2].map((i) => net.waitForHeight(i, 2n, 60_000)));
@@ -63,7 +54,7 @@ test('SIGKILL in the middle of a block sync: restarted, the node finishes it on 
   for (const key of keys)
     await waitUntil(
       `key ${key} on node 0`,
-      async () => (await readValue(0, key)) !== null,
+      async () => (await net.kvValue(0, key)) !== null,
       20_000,
       () => net.logTail(0),
     );
@@ -92,7 +83,7 @@ test('SIGKILL in the middle of a block sync: restarted, the node finishes it on 
     assert.is(b.hash, a.hash, `block id differs at height ${h}`);
     assert.is(b.appHash, a.appHash, `app hash differs at height ${h}`);
   }
-  for (const key of keys) assert.is(await readValue(SYNCER, key), `value-of-${key}`);
+  for (const key of keys) assert.is(await net.kvValue(SYNCER, key), `value-of-${key}`);
   const after = committedHeights(SYNCER);
   assert.ok(after.length > before.length, 'the restarted node committed the rest itself');
 });

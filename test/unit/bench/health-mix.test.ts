@@ -31,15 +31,15 @@ import { HealthApp } from '../../../state/health/app.ts';
 const SEED = 20_261_207;
 const dir = mkdtempSync(join(tmpdir(), 'careledger-health-mix-unit-'));
 const lines: string[] = [];
-const state = await healthState({
+const stateOptions = {
   validators: 4,
   records: 205,
   perPatient: 10,
   basePort: 40_656,
   cacheRoot: join(dir, 'cache'),
   fresh: false,
-  progress: (line) => lines.push(line),
-});
+} as const;
+const state = await healthState({ ...stateOptions, progress: (line) => lines.push(line) });
 const homes = copyHomes(state, join(dir, 'run'), 41_656);
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,15 +59,7 @@ test('the pre-grown state: 205 records of 21 patients, progress printed, a secon
     lines.some((l) => l.includes('205 of 205 records') && l.includes('ETA')),
     lines.join('\n'),
   );
-  const again = await healthState({
-    validators: 4,
-    records: 205,
-    perPatient: 10,
-    basePort: 40_656,
-    cacheRoot: join(dir, 'cache'),
-    fresh: false,
-    progress: () => undefined,
-  });
+  const again = await healthState({ ...stateOptions, progress: () => undefined });
   assert.ok(again.cached);
   assert.is(again.manifest.appHash, state.manifest.appHash);
 });

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { seededRandom } from '../../../packages/core/seeded-random.ts';
 import { MAX_TOTAL_VOTING_POWER } from '../../../packages/types/validator.ts';
 import {
   applyValidatorUpdates,
@@ -86,18 +87,6 @@ function verifyCentredAndScaled(vs: readonly PriorityValidator[], msg = ''): voi
   assert.ok(dist <= 2n * total, `${msg} priority distance ${dist} above ${2n * total}`);
 }
 
-/** Deterministic PRNG (mulberry32) so "random" cases are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // ---------------------------------------------------------------- CometBFT published vectors
 
 test('MAX_TOTAL_VOTING_POWER is MaxInt64 / 8', () => {
@@ -162,7 +151,7 @@ test('TestProposerSelection2: powers 4, 5, 3 propose exactly 40, 50, 30 times in
 });
 
 test('TestProposerSelection3: with times > 1 the order of four equal validators is kept', () => {
-  const rand = prng(3);
+  const rand = seededRandom(3);
   const vals = Array.from({ length: 4 }, () =>
     val(
       Uint8Array.from({ length: 20 }, () => Math.floor(rand() * 256)),
@@ -434,7 +423,7 @@ test('TestValSetUpdatesOrderIndependenceTestsExecute: the order of changes does 
       ],
     ],
   ];
-  const rand = prng(7);
+  const rand = seededRandom(7);
   cases.forEach(([start, changes], i) => {
     // Start from a set whose priorities are not all zero.
     const set = incrementProposerPriority(createSet(start), 3);
@@ -685,7 +674,7 @@ test('TestProposerFrequency: each count within N-1 of its power over total-power
     [1n, 1n, 100n, 1000n],
     [1n, 10n, 100n, 1000n],
   ];
-  const rand = prng(11);
+  const rand = seededRandom(11);
   cases.forEach((powers, c) => {
     for (let sample = 0; sample < 5; sample++) {
       // Random addresses (CometBFT: random keys) change only the tie-breaks.

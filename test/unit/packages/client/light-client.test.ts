@@ -12,13 +12,14 @@ import * as assert from 'uvu/assert';
 import { blockIdJson, headerJson, validatorJson } from '../../../../node/rpc/format.ts';
 import { LightClient, type LightClientOptions } from '../../../../packages/client/light-client.ts';
 import { ClientError, RpcClient } from '../../../../packages/client/rpc.ts';
+import { seededRandom } from '../../../../packages/core/seeded-random.ts';
 import { signMessage } from '../../../../packages/crypto/ed25519.ts';
 import { leafHash, toHex } from '../../../../packages/crypto/hash.ts';
 import { type Block, blockIdOf, type Header, txHash } from '../../../../packages/types/block.ts';
 import { validatorSetHash } from '../../../../packages/types/validator.ts';
 import { VoteType, voteSignBytes } from '../../../../packages/types/vote.ts';
 import { makeFixture } from '../../consensus/fixtures.ts';
-import { addValidator, type Json, keyQuery, prng, startChain } from './light-chain.ts';
+import { addValidator, type Json, keyQuery, startChain } from './light-chain.ts';
 
 const chain = await startChain([10n, 10n, 10n, 10n], 'lc');
 const rpc = new RpcClient(chain.url, { timeoutMs: 5000 });
@@ -325,7 +326,7 @@ function mutate(text: string, rand: () => number, from = 0, to = text.length): s
 
 test('seeded random corruption of any verified field is refused', async () => {
   for (let seed = 1; seed <= 40; seed++) {
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     let changed = '';
     chain.tamper('commit', (r) => {
       const header = r.signed_header.header;

@@ -8,6 +8,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { seededRandom } from '../../../../packages/core/seeded-random.ts';
 import { toHex } from '../../../../packages/crypto/hash.ts';
 import type { Category, Purpose } from '../../../../packages/health/codes.ts';
 import { provision } from '../../../../packages/health/provision.ts';
@@ -33,18 +34,6 @@ import {
   validatorKey,
 } from './fixtures.ts';
 
-/** mulberry32: a small seeded PRNG, so the history is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BLOCKS = 240;
 const providers = ['city-hospital', 'north-clinic'];
 const custodians = ['city-hospital', 'north-clinic', 'acme-lab'];
@@ -58,7 +47,7 @@ interface Recorded {
 
 /** Runs the generator against a driver app and returns the blocks with the driver's results. */
 async function generate(seed: number): Promise<{ blocks: Recorded[]; results: FinalizeResult[] }> {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const h = await Harness.create();
   const patients: TestPatient[] = Array.from({ length: 30 }, (_, i) => patient(`d${i}`));
