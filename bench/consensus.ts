@@ -27,7 +27,6 @@
  * Why one file of this size: each row is a short measured loop over shared fixtures; a row per
  * file would scatter one table.
  */
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -48,6 +47,7 @@ import {
   verifyVote,
   voteSignBytes,
 } from '../packages/types/vote.ts';
+import { gitState } from './consortium.ts';
 
 const CHAIN_ID = 'careledger-bench';
 /**
@@ -532,17 +532,6 @@ function table(results: readonly Result[]): string {
   const line = (cells: readonly string[]): string =>
     cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function gitState(): { commit: string | null; dirty: boolean | null } {
-  try {
-    const cwd = fileURLToPath(new URL('.', import.meta.url));
-    const git = (...args: string[]): string =>
-      execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain').length > 0 };
-  } catch {
-    return { commit: null, dirty: null };
-  }
 }
 
 function main(): void {

@@ -309,3 +309,38 @@ export async function machineBusyCores(ms: number): Promise<number | null> {
   const b = machineSample();
   return a === null || b === null ? null : (b.busySeconds - a.busySeconds) / (ms / 1000);
 }
+
+/** `--quiet-wait`: the machine counts as idle while other processes keep under this many cores busy. */
+export const QUIET_CORES = 0.3;
+
+/** Waits up to `seconds` for other processes to leave the machine idle; returns the last busy reading. */
+export async function waitQuiet(seconds: number): Promise<number | null> {
+  let busy = await machineBusyCores(1000);
+  if (seconds <= 0 || busy === null) return busy;
+  const deadline = Date.now() + seconds * 1000;
+  while (busy !== null && busy >= QUIET_CORES && Date.now() < deadline) {
+    process.stdout.write(
+      `machine busy (${busy.toFixed(2)} cores used by other processes); waiting for it to be idle…\n`,
+    );
+    busy = await machineBusyCores(5000);
+  }
+  return busy;
+}
+
+/** The commit the bench ran and whether the tree had changes, for the result JSON; null when git cannot tell. */
+export function gitState(): { commit: string | null; dirty: boolean | null } {
+  const run = (args: string[]): string | null => {
+    try {
+      return execFileSync('git', args, {
+        cwd: join(import.meta.dirname, '..'),
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const status = run(['status', '--porcelain']);
+  return { commit: run(['rev-parse', 'HEAD']), dirty: status === null ? null : status.length > 0 };
+}

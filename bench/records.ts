@@ -42,7 +42,7 @@ import { RpcClient } from '../packages/client/rpc.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { provision } from '../packages/health/provision.ts';
 import { generateDataKey } from '../packages/records/key-material.ts';
-import { BENCH_DEFAULTS, Consortium, machineBusyCores, procSample } from './consortium.ts';
+import { BENCH_DEFAULTS, Consortium, gitState, procSample, QUIET_CORES, waitQuiet } from './consortium.ts';
 import { type Percentiles, percentiles } from './protocol.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -73,7 +73,6 @@ const START_TIMEOUT_MS = 90_000;
 const RSS_SAMPLE_MS = 20;
 const CHUNK = 64 * KIB;
 /** Whole-machine busy cores below which the machine counts as quiet (as bench/run.ts). */
-const QUIET_CORES = 0.3;
 
 const usage = `Usage: npm run bench:records -- [options]
        npx node bench/records.ts [options]
@@ -466,33 +465,6 @@ function uptime(): string {
   }
 }
 
-async function waitQuiet(seconds: number): Promise<number | null> {
-  let busy = await machineBusyCores(1000);
-  const deadline = Date.now() + seconds * 1000;
-  while (busy !== null && busy >= QUIET_CORES && Date.now() < deadline) {
-    process.stdout.write(`machine busy (${busy.toFixed(2)} cores); waiting for it to be idle…\n`);
-    busy = await machineBusyCores(5000);
-  }
-  return busy;
-}
-
-function gitCommit(): { commit: string | null; dirty: boolean | null } {
-  const run = (args: string[]): string | null => {
-    try {
-      return execFileSync('git', args, {
-        cwd: root,
-        encoding: 'utf8',
-        timeout: 10_000,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }).trim();
-    } catch {
-      return null;
-    }
-  };
-  const status = run(['status', '--porcelain']);
-  return { commit: run(['rev-parse', 'HEAD']), dirty: status === null ? null : status.length > 0 };
-}
-
 async function main(): Promise<void> {
   const opts = parseOptions();
   const startedAt = new Date().toISOString();
@@ -598,7 +570,7 @@ async function main(): Promise<void> {
         uptimeBefore,
         uptimeAfter,
       },
-      git: gitCommit(),
+      git: gitState(),
       options: opts,
       benchDefaults: BENCH_DEFAULTS,
       blockIntervalMs: blockMs,

@@ -29,7 +29,7 @@
  * Why one file of this size: the benchmark's command line, its runs, sweep and report are one
  * program a researcher reads top to bottom; the consortium and the load live in their own files.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -42,10 +42,12 @@ import { sweepSvg, versionLabel } from './chart.ts';
 import {
   BENCH_DEFAULTS,
   Consortium,
+  gitState,
   type MachineSample,
-  machineBusyCores,
   machineSample,
   type ProcSample,
+  QUIET_CORES,
+  waitQuiet,
 } from './consortium.ts';
 import { copyHomes, type HealthState, healthState } from './health-state.ts';
 import { MIN_HEALTH_VALIDATORS } from './health-world.ts';
@@ -76,7 +78,6 @@ const MAX_SECONDS = 3600;
 /** The node answers JSON-RPC batches up to this many calls (node/node.ts uses the RPC default). */
 const MAX_RPC_BATCH = defaultRpcOptions.maxBatch;
 /** Whole-machine busy cores below which the machine counts as quiet (--quiet-wait). */
-const QUIET_CORES = 0.3;
 /** Other processes' load in the measured window above which the results are flagged. */
 const NOISY_CORES = 0.2;
 
@@ -429,20 +430,6 @@ function progressLine(p: ProgressMessage, rate: number): string {
   );
 }
 
-/** Waits up to `seconds` for other processes to leave the machine idle; returns the last busy reading. */
-async function waitQuiet(seconds: number): Promise<number | null> {
-  let busy = await machineBusyCores(1000);
-  if (seconds <= 0 || busy === null) return busy;
-  const deadline = Date.now() + seconds * 1000;
-  while (busy !== null && busy >= QUIET_CORES && Date.now() < deadline) {
-    process.stdout.write(
-      `machine busy (${busy.toFixed(2)} cores used by other processes); waiting for it to be idle…\n`,
-    );
-    busy = await machineBusyCores(5000);
-  }
-  return busy;
-}
-
 async function runOnce(
   opts: Options,
   rate: number,
@@ -730,23 +717,6 @@ function summaryRow(r: RunResult): Record<string, unknown> {
   };
 }
 
-function git(): Record<string, unknown> {
-  const run = (args: string[]): string | null => {
-    try {
-      return execFileSync('git', args, {
-        cwd: root,
-        encoding: 'utf8',
-        timeout: 10_000,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }).trim();
-    } catch {
-      return null;
-    }
-  };
-  const status = run(['status', '--porcelain']);
-  return { commit: run(['rev-parse', 'HEAD']), dirty: status === null ? null : status.length > 0 };
-}
-
 function write(name: string, text: string): string {
   mkdirSync(resultsDir, { recursive: true });
   const path = join(resultsDir, name);
@@ -780,7 +750,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `  ${verifyRate.perCore} verifies/s per core; ${verifyRate.cores} cores, ${opts.validators} nodes: ceiling ${verifyRate.ceilingTps} tx/s\n`,
   );
-  const gitInfo = git();
+  const gitInfo = gitState();
   const header = {
     kind: 'careledger-throughput',
     startedAt,
