@@ -26,8 +26,6 @@ const utf8 = new TextEncoder();
 const LEAF_TAG = utf8.encode('careledger/smt/v1/leaf');
 const NODE_TAG = utf8.encode('careledger/smt/v1/node');
 const EMPTY_HASH = sha256(utf8.encode('careledger/smt/v1/empty'));
-const leafScratch = new Uint8Array(LEAF_TAG.length + 2 * HASH_BYTES);
-leafScratch.set(LEAF_TAG);
 
 /** The hash of an empty subtree, and the root of the empty tree. Returns a fresh copy. */
 export function emptyHash(): Uint8Array {
@@ -41,23 +39,17 @@ export function isEmptyHash(hash: Uint8Array): boolean {
 
 /** The path of a key in the tree. */
 export function keyHashOf(key: Uint8Array): Uint8Array {
-  return oneShot('sha256', key, 'buffer');
+  return sha256(key);
 }
 
 /** What a leaf commits to about its value. */
 export function valueHashOf(value: Uint8Array): Uint8Array {
-  return oneShot('sha256', value, 'buffer');
+  return sha256(value);
 }
 
 /** Hash of the leaf holding the key whose path is `keyHash` and the value whose hash is `valueHash`. */
 export function leafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
-  // One-shot over a scratch buffer: the same bytes as sha256(LEAF_TAG, keyHash, valueHash), cheaper.
-  // Other lengths (a malformed proof) are hashed as they come, as the rule says.
-  if (keyHash.length !== HASH_BYTES || valueHash.length !== HASH_BYTES)
-    return sha256(LEAF_TAG, keyHash, valueHash);
-  leafScratch.set(keyHash, LEAF_TAG.length);
-  leafScratch.set(valueHash, LEAF_TAG.length + HASH_BYTES);
-  return oneShot('sha256', leafScratch, 'buffer');
+  return sha256(LEAF_TAG, keyHash, valueHash);
 }
 
 /** Hash of an internal node from its children's hashes (an empty child is `emptyHash()`). */
