@@ -66,7 +66,7 @@ export interface CommitPipelineModules {
   readonly app: Application;
   readonly mempool: Pick<Mempool, 'update' | 'size'>;
   readonly evidence: Pick<EvidencePool, 'committed'>;
-  readonly txs: Pick<CheckedTxs, 'of' | 'clear'>;
+  readonly txs: Pick<CheckedTxs, 'of' | 'committed'>;
   readonly recent: Pick<RecentlyCommitted, 'add' | 'hasKey'>;
   readonly membership: Membership;
   readonly gate: MemberGate;
@@ -172,12 +172,16 @@ export class CommitPipeline {
       m.recent.add(tx.hash);
     }
     m.evidence.committed(block.evidence, after);
-    m.txs.clear();
+    m.txs.committed(block);
     m.mempool.update(txs.map((tx) => tx.hash));
     m.log.info('committed', {
       height,
+      // A round above 0 means the first round failed (a late proposal, a missing vote).
+      round: commit.round,
       txs: block.txs.length,
       appHash: toHex(appHash).slice(0, 16),
+      // Execution and the synced write, the part of the block interval this node spends alone.
+      ms: Math.round(performance.now() - started),
     });
     this.events.emit('block', block, { txResults, events, replayed }, after);
     this.updateMetrics({ block, bytes: blockBytes }, previousTime, started);

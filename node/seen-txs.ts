@@ -2,7 +2,7 @@
  * Txs this node has already checked or committed, so that none is decoded, verified or accepted
  * twice: `CheckedTxs`, the checked txs of the blocks seen at the current height (a proposal is
  * validated once and its txs reused at commit, and peers filling in a proposal can fetch them from
- * us); `RecentlyCommitted`, the hashes of the last committed txs, so a replayed tx is refused at
+ * us, for one height after its commit too); `RecentlyCommitted`, the hashes of the last committed txs, so a replayed tx is refused at
  * the door (mempool, RPC) without a read of the tx index.
  */
 import { toHex } from '../packages/crypto/hash.ts';
@@ -51,6 +51,8 @@ export class CheckedTxs {
   private readonly mempool: Pick<Mempool, 'get'>;
   private readonly byHash = new Map<string, CheckedTx>();
   private readonly byBlock = new WeakMap<Block, readonly CheckedTx[]>();
+  private lastCommitted: readonly CheckedTx[] = [];
+  private lastCommittedIndex: Map<string, Uint8Array> | null = null;
 
   constructor(chainId: string, mempool: Pick<Mempool, 'get'>) {
     this.chainId = chainId;
@@ -83,13 +85,35 @@ export class CheckedTxs {
     this.byBlock.set(block, txs);
   }
 
-  /** A tx this node holds: pending in the mempool, or in a block seen at this height. */
+  /**
+   * A tx this node holds: pending in the mempool, in a block seen at this height, or in the block
+   * committed last (see `committed`).
+   */
   local(hash: Uint8Array): Uint8Array | undefined {
-    return this.mempool.get(hash)?.bytes ?? this.byHash.get(toHex(hash))?.bytes;
+    const pooled = this.mempool.get(hash);
+    if (pooled !== undefined) return pooled.bytes;
+    const key = toHex(hash);
+    return this.byHash.get(key)?.bytes ?? this.lastCommittedByHash().get(key);
   }
 
-  /** A block was committed: the txs seen at its height are no longer needed. */
-  clear(): void {
+  /**
+   * `block` was committed: the txs seen at its height are no longer needed, except the block's
+   * own, kept one more height. A validator that was slower at this height may still be filling in
+   * its proposal (the others, with +2/3 of the votes, moved on without it), and the txs it lacks
+   * are in no mempool any more: without them it could not decide the height and would wait for a
+   * catch-up or block sync, which stalls the chain when it proposes next.
+   */
+  committed(block: Block): void {
+    this.lastCommitted = this.byBlock.get(block) ?? [];
+    this.lastCommittedIndex = null;
     this.byHash.clear();
+  }
+
+  /** The last committed block's txs by hash, indexed on the first lookup that needs them. */
+  private lastCommittedByHash(): ReadonlyMap<string, Uint8Array> {
+    if (this.lastCommittedIndex === null) {
+      this.lastCommittedIndex = new Map(this.lastCommitted.map((tx) => [toHex(tx.hash), tx.bytes]));
+    }
+    return this.lastCommittedIndex;
   }
 }

@@ -222,6 +222,8 @@ export class BlockSync {
   private readonly m: BlockSyncModules;
   private syncing = false;
   private readonly progress: SyncProgress;
+  /** Our last committed height at the previous tick. */
+  private lastTickHeight: bigint | null = null;
 
   constructor(modules: BlockSyncModules) {
     this.m = modules;
@@ -240,10 +242,21 @@ export class BlockSync {
     this.m.preverify?.verifier.close();
   }
 
-  /** Periodic: starts a sync if a peer is more than a height ahead and none is running. */
+  /**
+   * Periodic: starts a sync, if none is running, when a peer decides a height two or more past the
+   * one we decide, or one past it for a whole tick in which we committed nothing. A peer one height
+   * ahead is the usual sight under load: the others, with every precommit in, move on at once
+   * (skip_timeout_commit) while this node still executes or writes the block they just committed,
+   * and a sync then would fetch and execute that block a second time beside consensus.
+   */
   tick(): void {
+    const last = this.m.commits.chain.lastHeight;
+    const stuck = last === this.lastTickHeight;
+    this.lastTickHeight = last;
     const best = this.m.peers.best();
-    if (best !== null && best.height > this.m.commits.chain.lastHeight + 1n && !this.syncing) void this.run();
+    if (best === null || this.syncing) return;
+    const ahead = best.height - (last + 1n);
+    if (ahead >= 2n || (ahead === 1n && stuck)) void this.run();
   }
 
   private setSyncing(on: boolean): void {

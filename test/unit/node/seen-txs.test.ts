@@ -1,7 +1,8 @@
 /**
  * node/seen-txs.ts alone: RecentlyCommitted forgets the oldest hash past its bound; CheckedTxs
  * checks a block's txs once (taking the mempool's checked copy when it has one), serves the txs
- * of blocks seen this height to peers, and forgets them at `clear` (a commit).
+ * of blocks seen this height to peers, and keeps only the committed block's at a commit, for one
+ * more height.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -54,19 +55,35 @@ test("CheckedTxs takes the mempool's checked copy and checks the others once per
   assert.is(txs.of(blockOf([other]))[0], checked[1]);
 });
 
-test('CheckedTxs serves our own proposal as given, and txs of blocks seen until a commit clears them', () => {
-  const [pooled, seen] = [tx(3n), tx(4n)];
+test('CheckedTxs serves our own proposal as given, and txs of blocks seen until a commit forgets them', () => {
+  const [pooled, seen, other] = [tx(3n), tx(4n), tx(6n)];
   const mempool = { get: (hash: Uint8Array) => (toHex(hash) === toHex(pooled.hash) ? pooled : undefined) };
   const txs = new CheckedTxs(CHAIN_ID, mempool);
   const own = blockOf([pooled]);
   txs.remember(own, [pooled]);
   assert.equal(txs.of(own), [pooled]);
-  txs.of(blockOf([seen]));
+  const seenBlock = blockOf([seen]);
+  txs.of(seenBlock);
+  txs.of(blockOf([other]));
   assert.equal(txs.local(seen.hash), seen.bytes, 'a tx of a block seen this height');
   assert.equal(txs.local(pooled.hash), pooled.bytes, 'a tx in the mempool');
-  txs.clear();
-  assert.is(txs.local(seen.hash), undefined, 'forgotten at the commit');
+  txs.committed(seenBlock);
+  assert.is(txs.local(other.hash), undefined, 'a tx of a block seen but not committed is forgotten');
   assert.equal(txs.local(pooled.hash), pooled.bytes, 'the mempool still has its own');
+  assert.equal(txs.local(seen.hash), seen.bytes, 'the committed block is served one more height');
+  txs.committed(own);
+  assert.is(txs.local(seen.hash), undefined, 'and forgotten at the next commit');
+});
+
+test('CheckedTxs serves our own committed proposal once the mempool has let its txs go', () => {
+  const mine = tx(7n);
+  let pooled: CheckedTx | undefined = mine;
+  const txs = new CheckedTxs(CHAIN_ID, { get: () => pooled });
+  const own = blockOf([mine]);
+  txs.remember(own, [mine]);
+  txs.committed(own);
+  pooled = undefined; // the mempool drops committed txs
+  assert.equal(txs.local(mine.hash), mine.bytes, 'a slower peer can still fetch them');
 });
 
 test('CheckedTxs refuses a block whose tx does not verify', () => {

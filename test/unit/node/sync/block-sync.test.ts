@@ -340,11 +340,19 @@ test('BlockSync hands the txs checked off the main thread to the commit path bef
   assert.not.ok(verifier.running, 'stopping block sync (the node stops) ends the worker');
 });
 
-test('BlockSync does not start within a height of the best claim, nor ask once a commit has failed', async () => {
+test('BlockSync does not start within a height of the best claim, waits a tick at one height behind, and asks nothing once a commit has failed', async () => {
   const near = syncHarness({ honest: serve });
   near.peers.claim('honest', 1n);
   near.sync.tick();
   assert.not.ok(near.sync.active);
+  // One height ahead: the peer moved on while we still commit; only a tick without a commit of
+  // ours says we are stuck there.
+  const behind = syncHarness({ honest: serve });
+  behind.peers.claim('honest', 2n);
+  behind.sync.tick();
+  assert.not.ok(behind.sync.active, 'a height ahead, first seen: no sync');
+  behind.sync.tick();
+  assert.ok(behind.sync.active, 'a height ahead for a whole tick with no commit: sync');
   const broken = syncHarness({ honest: serve }, true);
   broken.peers.claim('honest', 4n);
   broken.sync.tick();
