@@ -2,19 +2,19 @@
  * `npm run bench:consensus -- [--duration S] [--warmup S]`
  *
  * Consensus micro-benchmark: how many votes one core can check and count, against the ceiling,
- * a bare `crypto.verify` (OpenSSL ed25519) with a prebuilt KeyObject. Rows, from the ceiling to
- * the full path of a gossiped vote:
+ * the chain's ed25519 rule alone (`verifyUncached`: libsodium, packages/crypto/ed25519.ts). Rows,
+ * from the ceiling to the full path of a gossiped vote:
  *
- * - raw `crypto.verify` over vote sign bytes (the ceiling);
+ * - raw `verifyUncached` over vote sign bytes (the ceiling);
  * - `verifySignature` (packages/crypto) on a new signature: adds the verified-signature cache
- *   (a sha256 key, lookup, insert) and the KeyObject cache lookup; and on a seen signature,
- *   answered from that cache;
+ *   (a sha256 key, lookup, insert); and on a seen signature, answered from that cache;
  * - `verifyVote` on a new vote: adds the index/address check and the sign bytes (canonical encode);
  * - `decodeVote` + `verifyVote` on a new vote: what a node does per gossiped vote;
  * - breakdown rows, to show where the time goes: sign bytes alone, decode alone;
  * - `HeightVoteSet` additions of pre-verified votes for 4, 20 and 100 validators, with the
  *   threshold queries the state machine makes after each vote;
- * - noble-curves pure-JS verify, for comparison only: it is not used on consensus paths.
+ * - OpenSSL's `crypto.verify` with a prebuilt KeyObject and noble-curves' pure-JS verify, for
+ *   comparison only: neither is used on consensus paths.
  *
  * Inputs are pre-generated from deterministic keys. Each row is warmed up (which also sizes a
  * timing batch of about 1 ms), then timed with `process.hrtime.bigint` for the duration, in
@@ -35,7 +35,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { HeightVoteSet } from '../consensus/core/vote-set.ts';
-import { type KeyPair, keyPairFromSeed, signerFor, verifySignature } from '../packages/crypto/ed25519.ts';
+import {
+  type KeyPair,
+  keyPairFromSeed,
+  signerFor,
+  verifySignature,
+  verifyUncached,
+} from '../packages/crypto/ed25519.ts';
 import { sha256 } from '../packages/crypto/hash.ts';
 import { makeValidatorSet, newValidator, type ValidatorSet } from '../packages/types/validator.ts';
 import {
@@ -60,7 +66,7 @@ const CHAIN_ID = 'careledger-bench';
 const NEW_VOTE_POOL_SIZE = 60_000;
 /** Votes the "seen signature" row repeats: all of them stay in the verified-signature cache. */
 const SEEN_VOTE_POOL_SIZE = 1000;
-/** A cold verifySignature this much faster than crypto.verify was answered from the cache. */
+/** A cold verifySignature this much faster than the raw verify was answered from the cache. */
 const CACHE_HIT_GUARD_RATIO = 1.25;
 /** Rounds per height in the vote-set rows: all but the last fail, the last decides. */
 const VOTE_SET_ROUNDS = 3;
@@ -74,11 +80,11 @@ const SLICE_SECONDS = 0.1;
 const usage = `Usage: npm run bench:consensus -- [options]
        node bench/consensus.ts [options]
 
-Consensus micro-benchmark on one core: raw ed25519 verify (node:crypto), our verifier (new and
-already-verified signatures), vote verification, decode + verify per gossiped vote, vote-set
-additions with threshold queries (4, 20, 100 validators), and noble-curves pure-JS verify for
-comparison. Rows are timed in interleaved slices of about 0.1 s. Prints a table with each rate's
-ratio to the raw crypto.verify rate and writes the results as JSON to
+Consensus micro-benchmark on one core: the chain's raw ed25519 verify (libsodium), our verifier
+(new and already-verified signatures), vote verification, decode + verify per gossiped vote,
+vote-set additions with threshold queries (4, 20, 100 validators), and OpenSSL's crypto.verify
+and noble-curves' pure-JS verify for comparison. Rows are timed in interleaved slices of about
+0.1 s. Prints a table with each rate's ratio to the raw verify rate and writes the results as JSON to
 bench/results/consensus-<timestamp>.json. Signing the inputs takes a few seconds first.
 
 Options:
@@ -274,7 +280,7 @@ interface Result {
   /** Operations over the whole timed duration (all passes). */
   readonly ratePerSecond: number;
   readonly nsPerOp: number;
-  /** Median over passes of this row's rate / the raw crypto.verify rate in the same pass. */
+  /** Median over passes of this row's rate / the raw verify rate (verifyUncached) in the same pass. */
   readonly ratioToRawVerify: number;
   /** First and third quartiles of those per-pass ratios: how far the ratio can be trusted. */
   readonly ratioQuartiles: readonly [number, number];
@@ -356,7 +362,7 @@ function measurements(): Measurement[] {
   const big = fixture(100);
   const fresh = pool(big, NEW_VOTE_POOL_SIZE, 1000n);
   const seen = pool(big, SEEN_VOTE_POOL_SIZE, 1n);
-  // The ceiling: KeyObjects built once, as a verifier that kept them forever would.
+  // OpenSSL's row: KeyObjects built once, as a verifier that kept them forever would.
   const keyObjects: KeyObject[] = big.set.validators.map((v) =>
     createPublicKey({
       key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(v.pubKey).toString('base64url') },
@@ -375,13 +381,24 @@ function measurements(): Measurement[] {
 
   const list: Measurement[] = [
     {
-      id: 'raw_crypto_verify',
-      label: 'crypto.verify ed25519 (prebuilt KeyObject)',
+      id: 'raw_verify',
+      label: 'verifyUncached ed25519 (libsodium, the chain rule)',
       unit: 'verifies',
-      note: 'node:crypto (OpenSSL) over vote sign bytes; the ceiling',
+      note: 'packages/crypto verifyUncached over vote sign bytes, no cache; the ceiling',
       opsPerCall: 1,
       run: () => {
         const k = nextRaw();
+        mustVerify(verifyUncached(fresh.pubKeys[k]!, fresh.signBytes[k]!, fresh.votes[k]!.signature), k);
+      },
+    },
+    {
+      id: 'openssl_verify',
+      label: 'crypto.verify ed25519 (OpenSSL, prebuilt KeyObject)',
+      unit: 'verifies',
+      note: 'comparison only: node:crypto, the verifier before libsodium; NOT used on consensus paths',
+      opsPerCall: 1,
+      run: () => {
+        const k = nextOther();
         const v = fresh.votes[k]!;
         mustVerify(verify(null, fresh.signBytes[k]!, keyObjects[v.validatorIndex]!, v.signature), k);
       },
@@ -390,7 +407,7 @@ function measurements(): Measurement[] {
       id: 'verify_signature',
       label: 'verifySignature, new signature',
       unit: 'verifies',
-      note: 'verified-signature cache miss: sha256 key, KeyObject cache lookup, OpenSSL verify, insert',
+      note: 'verified-signature cache miss: sha256 key, lookup, libsodium verify, insert',
       opsPerCall: 1,
       run: () => {
         const k = nextFresh();
@@ -491,7 +508,7 @@ function measurements(): Measurement[] {
     id: 'noble_verify',
     label: 'noble-curves ed25519.verify (pure JS)',
     unit: 'verifies',
-    note: 'comparison only, NOT used on consensus paths (ZIP-215 rules differ from OpenSSL)',
+    note: 'comparison only, NOT used on consensus paths (ZIP-215 rules differ from libsodium)',
     opsPerCall: 1,
     run: () => {
       const k = nextOther();
@@ -580,7 +597,7 @@ function main(): void {
     if (pass % reportEvery === 0 || pass === passes) {
       const raw = tallies[0]!;
       process.stderr.write(
-        `pass ${pass}/${passes}: crypto.verify so far ` +
+        `pass ${pass}/${passes}: raw verify so far ` +
           `${integer.format((raw.calls * 1e9) / Number(raw.elapsed))} verifies/s\n`,
       );
     }
@@ -592,7 +609,7 @@ function main(): void {
     const r = byId.get(id)!;
     if (r.ratioToRawVerify > CACHE_HIT_GUARD_RATIO) {
       process.stderr.write(
-        `bench:consensus: "${r.label}" ran ${fixed(r.ratioToRawVerify, 2)}x as fast as crypto.verify: ` +
+        `bench:consensus: "${r.label}" ran ${fixed(r.ratioToRawVerify, 2)}x as fast as the raw verify: ` +
           'the verified-signature cache answered it, so it did not time a real verify. Raise ' +
           `NEW_VOTE_POOL_SIZE (${NEW_VOTE_POOL_SIZE}) in bench/consensus.ts above VERIFIED_CACHE_LIMIT ` +
           'in packages/crypto/ed25519.ts. No results written.\n',
@@ -611,7 +628,7 @@ function main(): void {
   };
   process.stdout.write(`\n${table(results)}\n\n`);
   process.stdout.write(
-    `new vote, time per op over raw crypto.verify (median of paired passes): verifySignature ` +
+    `new vote, time per op over the raw verify (median of paired passes): verifySignature ` +
       `${overhead('verify_signature')}, verifyVote ${overhead('verify_vote')}, decodeVote + verifyVote ` +
       `${overhead('decode_verify_vote')}\n` +
       `where the extra time goes: verified-signature cache check ${share('verify_signature_seen')}; ` +
