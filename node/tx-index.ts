@@ -79,28 +79,54 @@ export function txIndexOps(
 ): BatchOp[] {
   const height = u64(block.header.height);
   const ops: BatchOp[] = [];
+  const txTags = new Map<string, Buffer>();
   blockTxHashes(block).forEach((hash, index) => {
     if (replayed.has(index)) return;
-    const position = Buffer.concat([height, u32(index)]);
-    ops.push({
-      type: 'put',
-      key: Buffer.concat([Uint8Array.of(TxIndexBucket.txByHeight), position]),
-      value: hash,
-    });
+    const position = Buffer.allocUnsafe(1 + 12);
+    position[0] = TxIndexBucket.txByHeight;
+    position.set(height, 1);
+    position.writeUInt32BE(index, 9);
+    ops.push({ type: 'put', key: position, value: hash });
     for (const { tag, value } of indexedAttributes(txResults[index]?.events ?? [])) {
       ops.push({
         type: 'put',
-        key: Buffer.concat([valuePrefix(TxIndexBucket.txEvents, tag, value), position]),
+        key: entryKey(txTags, TxIndexBucket.txEvents, tag, value, position.subarray(1)),
         value: EMPTY,
       });
     }
   });
+  const blockTags = new Map<string, Buffer>();
   for (const { tag, value } of indexedAttributes(blockEvents)) {
     ops.push({
       type: 'put',
-      key: Buffer.concat([valuePrefix(TxIndexBucket.blockEvents, tag, value), height]),
+      key: entryKey(blockTags, TxIndexBucket.blockEvents, tag, value, height),
       value: EMPTY,
     });
   }
   return ops;
+}
+
+/**
+ * `valuePrefix(bucket, tag, value)` followed by `suffix`, built in one allocation (a block writes
+ * a few of these per tx); `heads` keeps the bucket's tag prefixes for the rest of the block.
+ */
+function entryKey(
+  heads: Map<string, Buffer>,
+  bucket: number,
+  tag: string,
+  value: string,
+  suffix: Uint8Array,
+): Buffer {
+  let head = heads.get(tag);
+  if (head === undefined) {
+    head = tagPrefix(bucket, tag);
+    heads.set(tag, head);
+  }
+  const valueBytes = Buffer.byteLength(value, 'utf8');
+  const key = Buffer.allocUnsafe(head.length + 4 + valueBytes + suffix.length);
+  head.copy(key, 0);
+  key.writeUInt32BE(valueBytes, head.length);
+  key.write(value, head.length + 4, 'utf8');
+  key.set(suffix, head.length + 4 + valueBytes);
+  return key;
 }
