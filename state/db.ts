@@ -75,8 +75,18 @@ export async function openDb(path: string): Promise<Db> {
   return db;
 }
 
+/** The bucket byte followed by `parts`, in one allocation (a block builds several per tx). */
 export function key(bucket: Bucket, ...parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat([Uint8Array.of(bucket), ...parts]);
+  let length = 1;
+  for (const part of parts) length += part.length;
+  const out = Buffer.allocUnsafe(length);
+  out[0] = bucket;
+  let at = 1;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 export function heightKey(bucket: Bucket, height: bigint): Uint8Array {
