@@ -5,6 +5,7 @@
  * us, for one height after its commit too); `RecentlyCommitted`, the hashes of the last committed txs, so a replayed tx is refused at
  * the door (mempool, RPC) without a read of the tx index.
  */
+import { BoundedSet } from '../packages/core/bounded-set.ts';
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
@@ -13,13 +14,12 @@ import { checkTxHashed, type Mempool } from './mempool.ts';
 /** Committed tx hashes remembered, at most (the oldest is forgotten first). */
 export const RECENT_COMMITTED_TXS = 100_000;
 
-/** The hashes of the most recently committed txs, bounded. */
+/** The hashes of the most recently committed txs, bounded (oldest forgotten first). */
 export class RecentlyCommitted {
-  private readonly max: number;
-  private readonly hashes = new Set<string>();
+  private readonly hashes: BoundedSet;
 
   constructor(max: number = RECENT_COMMITTED_TXS) {
-    this.max = max;
+    this.hashes = new BoundedSet(max);
   }
 
   get size(): number {
@@ -36,7 +36,6 @@ export class RecentlyCommitted {
   }
 
   add(hash: Uint8Array): void {
-    if (this.hashes.size >= this.max) this.hashes.delete(this.hashes.values().next().value!);
     this.hashes.add(toHex(hash));
   }
 }
