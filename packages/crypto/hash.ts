@@ -4,6 +4,7 @@
  * inner node; the split point is the largest power of two below the count.
  */
 import { hash as oneShot } from 'node:crypto';
+import sodium from 'sodium-native';
 
 export const HASH_BYTES = 32;
 
@@ -12,11 +13,31 @@ const SCRATCH_BYTES = 4096;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
 /**
- * SHA-256 of the parts joined. One-shot (`crypto.hash`): a hash object with an update per part
- * cost about 1.25x the CPU for the short inputs the node hashes per tx (tx hashes, tree nodes).
+ * Inputs up to this many bytes go through libsodium's SHA-256 into a pooled buffer: for short
+ * inputs node:crypto's per-call set-up dominates (measured here: 33 bytes 0.79 against 0.36 us,
+ * 65 bytes 1.18 against 0.56 us), while from about 200 bytes OpenSSL's SHA extensions win (250
+ * bytes 0.97 against 1.16 us). Tree leaves and inner nodes, keys and small values are short.
+ */
+const SODIUM_MAX_BYTES = 160;
+/** sodium-native 5 takes any typed array (it checks ArrayBuffer.isView); its types say Buffer. */
+const sodiumSha256 = sodium.crypto_hash_sha256 as (out: Uint8Array, input: Uint8Array) => void;
+
+function shortHash(input: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(HASH_BYTES);
+  sodiumSha256(out, input);
+  return out;
+}
+
+/**
+ * SHA-256 of the parts joined. One-shot (`crypto.hash`, or libsodium for short inputs): a hash
+ * object with an update per part cost about 1.25x the CPU for the short inputs the node hashes
+ * per tx (tx hashes, tree nodes).
  */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return oneShot('sha256', parts[0]!, 'buffer');
+  if (parts.length === 1) {
+    const only = parts[0]!;
+    return only.length <= SODIUM_MAX_BYTES ? shortHash(only) : oneShot('sha256', only, 'buffer');
+  }
   let length = 0;
   for (const part of parts) length += part.length;
   if (length > SCRATCH_BYTES) return oneShot('sha256', Buffer.concat(parts), 'buffer');
@@ -25,7 +46,8 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
     scratch.set(part, at);
     at += part.length;
   }
-  return oneShot('sha256', scratch.subarray(0, at), 'buffer');
+  const joined = scratch.subarray(0, at);
+  return at <= SODIUM_MAX_BYTES ? shortHash(joined) : oneShot('sha256', joined, 'buffer');
 }
 
 const LEAF = Uint8Array.of(0);
