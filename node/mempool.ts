@@ -21,16 +21,17 @@
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
 import { txVerifyId, verifySignature } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
-import { type CheckedTx, decodeTx, MAX_TX_BYTES, txSignBytes } from '../packages/types/tx.ts';
+import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, txSignBytes } from '../packages/types/tx.ts';
 
 /**
  * `checkTxBytes` (packages/types/tx.ts: strict decode, then the one verifier) for a caller that
  * already hashed the bytes, so a tx is hashed once on its way through the node: `hash` must be
  * `sha256(bytes)`, and is carried into the CheckedTx and keys the verified-signature cache.
- * Throws what checkTxBytes throws.
+ * Throws what checkTxBytes throws. The caller owns `bytes` and never changes them: the decoded
+ * fields are views into them (decodeOwnedTx).
  */
 export function checkTxHashed(chainId: string, bytes: Uint8Array, hash: Uint8Array): CheckedTx {
-  const tx = decodeTx(bytes);
+  const tx = decodeOwnedTx(bytes);
   if (!verifySignature(tx.signer, txSignBytes(chainId, tx), tx.signature, txVerifyId(chainId, hash))) {
     throw invalid('TX_BAD_SIGNATURE', 'tx signature does not verify for its signer');
   }
