@@ -19,9 +19,9 @@
  * `update` and the removal listeners.
  */
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { txVerifyId, verifySignature } from '../packages/crypto/ed25519.ts';
+import { txVerifyId } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
-import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, txSignBytes } from '../packages/types/tx.ts';
+import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, verifyTxBytes } from '../packages/types/tx.ts';
 
 /**
  * `checkTxBytes` (packages/types/tx.ts: strict decode, then the one verifier) for a caller that
@@ -32,7 +32,7 @@ import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, txSignBytes } from '../pac
  */
 export function checkTxHashed(chainId: string, bytes: Uint8Array, hash: Uint8Array): CheckedTx {
   const tx = decodeOwnedTx(bytes);
-  if (!verifySignature(tx.signer, txSignBytes(chainId, tx), tx.signature, txVerifyId(chainId, hash))) {
+  if (!verifyTxBytes(chainId, bytes, tx, txVerifyId(chainId, hash))) {
     throw invalid('TX_BAD_SIGNATURE', 'tx signature does not verify for its signer');
   }
   return { tx, bytes, hash };

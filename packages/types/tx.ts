@@ -137,10 +137,55 @@ export function signTx(
   return { tx, bytes, hash: sha256(bytes) };
 }
 
+/**
+ * Whether an accepted tx's signature verifies (the built-in verifier, `cacheId` as
+ * verifySignature's): `tx` must be what decodeTx (or decodeOwnedTx) made of `bytes`.
+ *
+ * The sign bytes are not encoded again. They are the canonical encoding of [domain, chain id,
+ * signer, nonce, payload]; accepted tx bytes are the canonical encoding of [signer, nonce,
+ * payload, signature] (decode refuses any other form); and an array's encoding is its header then
+ * each item's encoding alone. So the sign bytes are a prefix fixed by the chain id (0x95, the
+ * domain, the chain id) followed by the tx's bytes without their array header (0x94) and the
+ * encoded signature (0xc4 0x40 and 64 bytes) at the end. They are assembled in one reused buffer:
+ * the verify is synchronous and keeps nothing of the message.
+ */
+export function verifyTxBytes(chainId: string, bytes: Uint8Array, tx: SignedTx, cacheId?: string): boolean {
+  return verifySignature(tx.signer, writeTxSignBytes(chainId, bytes), tx.signature, cacheId);
+}
+
+/** `txSignBytes(chainId, decodeTx(bytes))` for accepted tx bytes, built as verifyTxBytes builds it (a copy). */
+export function txSignBytesOfEncoded(chainId: string, bytes: Uint8Array): Uint8Array {
+  return writeTxSignBytes(chainId, bytes).slice();
+}
+
+// The last chain id's sign-bytes prefix (a node checks the txs of one chain), and the buffer the
+// sign bytes are assembled in: at most the prefix and MAX_TX_BYTES.
+let prefixChainId: string | null = null;
+let signPrefix = new Uint8Array(0);
+let signScratch = new Uint8Array(1024);
+const ENCODED_SIGNATURE_BYTES = 2 + SIGNATURE_BYTES;
+
+/** The sign bytes of accepted tx bytes, as a view into signScratch: valid until the next call. */
+function writeTxSignBytes(chainId: string, bytes: Uint8Array): Uint8Array {
+  if (chainId !== prefixChainId) {
+    // [domain, chain id] encoded, its 2-array header made the 5-array's (fixarray 0x95).
+    const head = Uint8Array.from(signBytes(SignDomain.tx, chainId, []));
+    head[0] = 0x95;
+    signPrefix = head;
+    prefixChainId = chainId;
+  }
+  const bodyLength = bytes.length - 1 - ENCODED_SIGNATURE_BYTES;
+  const length = signPrefix.length + bodyLength;
+  if (signScratch.length < length) signScratch = new Uint8Array(Math.max(length, 2 * signScratch.length));
+  signScratch.set(signPrefix, 0);
+  signScratch.set(new Uint8Array(bytes.buffer, bytes.byteOffset + 1, bodyLength), signPrefix.length);
+  return signScratch.subarray(0, length);
+}
+
 /** Decodes and verifies a tx's signature (the built-in verifier). Throws TX_BAD_SIGNATURE. */
 export function checkTxBytes(chainId: string, bytes: Uint8Array): CheckedTx {
   const tx = decodeTx(bytes);
-  if (!verifySignature(tx.signer, txSignBytes(chainId, tx), tx.signature)) {
+  if (!verifyTxBytes(chainId, bytes, tx)) {
     throw invalid('TX_BAD_SIGNATURE', 'tx signature does not verify for its signer');
   }
   return { tx, bytes, hash: sha256(bytes) };

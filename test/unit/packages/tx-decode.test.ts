@@ -3,18 +3,27 @@
  * the generic strict decode (`decodeTx`): on seeded random valid txs (payloads across the bin 8 /
  * bin 16 boundary, nonces up to 2^63 - 1) the same fields, read in place; on seeded random
  * mutations of them, the same value or the same error; and whatever the fast read accepts, the
- * generic decoder accepts with the same fields.
+ * generic decoder accepts with the same fields. The sign bytes taken from a tx's bytes
+ * (`txSignBytesOfEncoded`, what `verifyTxBytes` verifies) against `txSignBytes` on seeded random
+ * txs and chain ids, and real signatures through `checkTxBytes`.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { seededRandom } from '../../../packages/core/seeded-random.ts';
+import { keyPairFromSeed } from '../../../packages/crypto/ed25519.ts';
+import { sha256 } from '../../../packages/crypto/hash.ts';
 import {
   canonicalTxFields,
+  checkTxBytes,
   decodeOwnedTx,
   decodeTx,
   encodeTx,
   MAX_TX_BYTES,
   type SignedTx,
+  signTx,
+  txSignBytes,
+  txSignBytesOfEncoded,
+  verifyTxBytes,
 } from '../../../packages/types/tx.ts';
 import { mutate, sameOutcome } from './fast-path-fixtures.ts';
 import { throwsCode } from './fixtures.ts';
@@ -102,6 +111,43 @@ test('non-minimal and out-of-range forms are left to the generic decoder, which 
   throwsCode(() => decodeOwnedTx(negative), 'CODEC_SCHEMA');
   // Too large: refused before any read.
   throwsCode(() => decodeOwnedTx(new Uint8Array(MAX_TX_BYTES + 1)), 'TX_TOO_LARGE');
+});
+
+function randomChainId(rand: () => number): string {
+  const chars = ['a', '-', '9', 'é', '漢', '😀'];
+  const lengths = [1, 5, 31, 32, 33, 255, 256, 300];
+  const length = lengths[Math.floor(rand() * lengths.length)]!;
+  let id = '';
+  while (id.length < length) id += chars[Math.floor(rand() * (rand() < 0.7 ? 3 : chars.length))]!;
+  return id;
+}
+
+test('sign bytes from the bytes of a tx: the same bytes as txSignBytes, chain ids changing between calls', () => {
+  const rand = seededRandom(SEED + 2);
+  const chainIds = Array.from({ length: 8 }, () => randomChainId(rand));
+  for (let i = 0; i < 3000; i++) {
+    const tx = randomTx(rand);
+    const chainId = chainIds[Math.floor(rand() * chainIds.length)]!;
+    const bytes = encodeTx(tx);
+    // Compared as bytes: txSignBytes returns msgpackr's Buffer, the copy is a Uint8Array.
+    const got = txSignBytesOfEncoded(chainId, bytes);
+    assert.is(Buffer.compare(got, txSignBytes(chainId, tx)), 0, `seed ${SEED + 2}, tx ${i}`);
+  }
+});
+
+test('real signatures verify from the bytes, on their chain only', () => {
+  const key = keyPairFromSeed(sha256(Uint8Array.of(1, 2, 3)));
+  const rand = seededRandom(SEED + 3);
+  for (let i = 0; i < 50; i++) {
+    const chainId = randomChainId(rand);
+    const payload = Uint8Array.from({ length: Math.floor(rand() * 400) }, () => Math.floor(rand() * 256));
+    const signed = signTx(chainId, key.secretKey, key.publicKey, BigInt(i), payload);
+    assert.equal(checkTxBytes(chainId, signed.bytes), signed);
+    const tx = decodeOwnedTx(signed.bytes);
+    assert.ok(verifyTxBytes(chainId, signed.bytes, tx));
+    assert.not.ok(verifyTxBytes(`${chainId}x`, signed.bytes, tx));
+    throwsCode(() => checkTxBytes(`${chainId}x`, signed.bytes), 'TX_BAD_SIGNATURE');
+  }
 });
 
 test.run();
