@@ -8,18 +8,18 @@
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
+import { FifoKeys } from './bounded-keys.ts';
 import { checkTxHashed, type Mempool } from './mempool.ts';
 
 /** Committed tx hashes remembered, at most (the oldest is forgotten first). */
 export const RECENT_COMMITTED_TXS = 100_000;
 
-/** The hashes of the most recently committed txs, bounded. */
+/** The hashes of the most recently committed txs, bounded (the oldest forgotten in O(1): bounded-keys.ts). */
 export class RecentlyCommitted {
-  private readonly max: number;
-  private readonly hashes = new Set<string>();
+  private readonly hashes: FifoKeys;
 
   constructor(max: number = RECENT_COMMITTED_TXS) {
-    this.max = max;
+    this.hashes = new FifoKeys(max);
   }
 
   get size(): number {
@@ -36,7 +36,6 @@ export class RecentlyCommitted {
   }
 
   add(hash: Uint8Array): void {
-    if (this.hashes.size >= this.max) this.hashes.delete(this.hashes.values().next().value!);
     this.hashes.add(toHex(hash));
   }
 }
