@@ -285,12 +285,24 @@ interface ResolvedOptions {
   readonly routes: readonly HttpRoute[];
 }
 
+/**
+ * `work`'s outcome, or a method error once `ms` pass first; the timer is cleared either way. One
+ * promise per call (every tx of a JSON-RPC batch is a call), not the three of a race and a finally.
+ */
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(methodError(`request timed out after ${ms} ms`)), ms);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(methodError(`request timed out after ${ms} ms`)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Runs one call; never throws. */
