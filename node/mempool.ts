@@ -11,27 +11,29 @@
  *   older tx. Memory is about `maxBytes` twice (the bytes and the decoded fields) plus a small
  *   fixed cost per tx;
  * - a tx is at most `maxTxBytes` (itself at most the protocol's MAX_TX_BYTES);
- * - the recent-hash cache holds at most `cacheSize` tx hashes (about 150 bytes each), least
- *   recently seen out first;
+ * - the recent-hash cache holds at most `cacheSize` tx hashes (about 200 bytes each with its
+ *   place in the eviction queue), least recently seen out first;
  * - at most MAX_REMOVED_LISTENERS listeners.
  *
  * Not here: gossip, the RPC, the application. They talk to the pool through `add`, `reap`,
  * `update` and the removal listeners.
  */
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
-import { txVerifyId, verifySignature } from '../packages/crypto/ed25519.ts';
+import { txVerifyId } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
-import { type CheckedTx, decodeTx, MAX_TX_BYTES, txSignBytes } from '../packages/types/tx.ts';
+import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, verifyTxBytes } from '../packages/types/tx.ts';
+import { LruKeys } from './bounded-keys.ts';
 
 /**
  * `checkTxBytes` (packages/types/tx.ts: strict decode, then the one verifier) for a caller that
  * already hashed the bytes, so a tx is hashed once on its way through the node: `hash` must be
  * `sha256(bytes)`, and is carried into the CheckedTx and keys the verified-signature cache.
- * Throws what checkTxBytes throws.
+ * Throws what checkTxBytes throws. The caller owns `bytes` and never changes them: the decoded
+ * fields are views into them (decodeOwnedTx).
  */
 export function checkTxHashed(chainId: string, bytes: Uint8Array, hash: Uint8Array): CheckedTx {
-  const tx = decodeTx(bytes);
-  if (!verifySignature(tx.signer, txSignBytes(chainId, tx), tx.signature, txVerifyId(chainId, hash))) {
+  const tx = decodeOwnedTx(bytes);
+  if (!verifyTxBytes(chainId, bytes, tx, txVerifyId(chainId, hash))) {
     throw invalid('TX_BAD_SIGNATURE', 'tx signature does not verify for its signer');
   }
   return { tx, bytes, hash };
@@ -137,7 +139,7 @@ export class Mempool {
    * recently seen first. Only authenticated txs enter, so junk from a peer cannot push out the
    * entries that save us verifies.
    */
-  private readonly cache = new Set<string>();
+  private readonly cache: LruKeys;
   private readonly listeners = new Set<RemovedListener>();
 
   constructor(
@@ -152,6 +154,7 @@ export class Mempool {
     this.chainId = chainId;
     this.app = app;
     this.opts = resolveOptions(opts);
+    this.cache = new LruKeys(this.opts.cacheSize);
     this.metrics = metrics;
   }
 
@@ -322,10 +325,7 @@ export class Mempool {
 
   /** Marks a hash as just seen: moved to (or added at) the young end, the oldest out if over the bound. */
   private remember(key: string): void {
-    if (this.opts.cacheSize === 0) return;
-    this.cache.delete(key);
-    this.cache.add(key);
-    if (this.cache.size > this.opts.cacheSize) this.cache.delete(this.cache.values().next().value!);
+    this.cache.touch(key);
   }
 
   private refuse(error: CareLedgerError): AddResult {

@@ -5,21 +5,21 @@
  * us, for one height after its commit too); `RecentlyCommitted`, the hashes of the last committed txs, so a replayed tx is refused at
  * the door (mempool, RPC) without a read of the tx index.
  */
-import { BoundedSet } from '../packages/core/bounded-set.ts';
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
+import { FifoKeys } from './bounded-keys.ts';
 import { checkTxHashed, type Mempool } from './mempool.ts';
 
 /** Committed tx hashes remembered, at most (the oldest is forgotten first). */
 export const RECENT_COMMITTED_TXS = 100_000;
 
-/** The hashes of the most recently committed txs, bounded (oldest forgotten first). */
+/** The hashes of the most recently committed txs, bounded (the oldest forgotten in O(1): bounded-keys.ts). */
 export class RecentlyCommitted {
-  private readonly hashes: BoundedSet;
+  private readonly hashes: FifoKeys;
 
   constructor(max: number = RECENT_COMMITTED_TXS) {
-    this.hashes = new BoundedSet(max);
+    this.hashes = new FifoKeys(max);
   }
 
   get size(): number {

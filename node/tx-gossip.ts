@@ -21,7 +21,7 @@
  * Version 1 is what nodes before version 2 sent and accept; a node that knows only version 1
  * rejects version 2 batches, so every member must run a version-2-aware node before it is sent.
  */
-import { type Canonical, decode, encode } from '../packages/codec/canonical.ts';
+import { type Canonical, decode, defaultDecodeLimits, encode } from '../packages/codec/canonical.ts';
 import * as s from '../packages/codec/schema.ts';
 import { invalid } from '../packages/core/errors.ts';
 import { MAX_TX_BYTES } from '../packages/types/tx.ts';
@@ -43,8 +43,63 @@ export function encodeTxBatch(txs: readonly Uint8Array[], relay = true): Uint8Ar
   return relay ? encode([TX_BATCH_VERSION, txs]) : encode([TX_BATCH_VERSION_RELAY_FLAG, txs, false]);
 }
 
-/** Strict decode; any malformed batch is rejected whole (the sender is scored down). */
+/**
+ * Strict decode; any malformed batch is rejected whole (the sender is scored down). A batch laid
+ * out exactly as `encodeTxBatch` writes it is read in place (canonicalTxBatch: its txs are then
+ * views into `bytes`, which the caller copies if it keeps them, as the mempool does); anything
+ * else goes through the generic decoder, which accepts or refuses it with its own error.
+ */
 export function decodeTxBatchMessage(bytes: Uint8Array): TxBatch {
+  return canonicalTxBatch(bytes) ?? decodeTxBatchGeneric(bytes);
+}
+
+/**
+ * A batch read at its places, if `bytes` are exactly the canonical encoding (codec/canonical.ts,
+ * msgpackr) of a batch `decodeTxBatchGeneric` accepts; else null. That encoding: 0x92 0x01
+ * (version 1) or 0x93 0x02 (version 2); the list as fixarray (0x90 | n) below 16 txs, else array
+ * 16 (0xdc, 2-byte count), at most MAX_TXS_PER_BATCH; each tx as bin 8 (0xc4) below 256 bytes,
+ * else bin 16 (0xc5, 2-byte length): the shortest forms, as msgpackr writes them (a tx of 64 KiB,
+ * bin 32, is left to the generic decoder); for version 2 the relay flag, 0xc2 or 0xc3; nothing
+ * after (test/unit/node/tx-gossip.test.ts checks both decoders on seeded random inputs).
+ */
+export function canonicalTxBatch(bytes: Uint8Array): TxBatch | null {
+  const end = bytes.length;
+  if (end < 3 || end > defaultDecodeLimits.maxBytes) return null;
+  const version = bytes[0] === 0x92 && bytes[1] === TX_BATCH_VERSION ? 1 : 0;
+  if (version === 0 && !(bytes[0] === 0x93 && bytes[1] === TX_BATCH_VERSION_RELAY_FLAG)) return null;
+  let at = 2;
+  let count: number;
+  const header = bytes[at]!;
+  if (header >= 0x90 && header <= 0x9f) {
+    count = header & 0x0f;
+    at += 1;
+  } else if (header === 0xdc && at + 3 <= end) {
+    count = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    if (count < 16 || count > MAX_TXS_PER_BATCH) return null;
+    at += 3;
+  } else return null;
+  const txs: Uint8Array[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    let length: number;
+    if (bytes[at] === 0xc4 && at + 2 <= end) {
+      length = bytes[at + 1]!;
+      at += 2;
+    } else if (bytes[at] === 0xc5 && at + 3 <= end) {
+      length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+      if (length < 0x100) return null;
+      at += 3;
+    } else return null;
+    if (at + length > end) return null;
+    txs[i] = new Uint8Array(bytes.buffer, bytes.byteOffset + at, length);
+    at += length;
+  }
+  if (version === 1) return at === end ? { txs, relay: true } : null;
+  if (at + 1 !== end || (bytes[at] !== 0xc2 && bytes[at] !== 0xc3)) return null;
+  return { txs, relay: bytes[at] === 0xc3 };
+}
+
+/** The strict decode through the generic decoder and the schema readers (txs are copies). */
+export function decodeTxBatchGeneric(bytes: Uint8Array): TxBatch {
   const value = decode(bytes);
   if (!Array.isArray(value)) s.tuple(value, 2, 'tx batch'); // throws CODEC_SCHEMA
   const version = (value as readonly Canonical[])[0];

@@ -34,7 +34,72 @@ export function encodeKvOp(op: KvOp): Uint8Array {
   return encode(op.op === 'set' ? ['set', op.key, op.value] : ['del', op.key]);
 }
 
+/**
+ * Strict decode of a kvstore payload. An op laid out exactly as `encodeKvOp` writes it with an
+ * ASCII key is read in place (canonicalKvOp: its value is then a view into `payload`, which the
+ * caller keeps unchanged, as a CheckedTx's payload is); anything else goes through the generic
+ * decoder, which accepts or refuses it with its own error.
+ */
 export function decodeKvOp(payload: Uint8Array): KvOp {
+  return canonicalKvOp(payload) ?? decodeKvOpGeneric(payload);
+}
+
+// 'set' and 'del' as fixstr: 0xa3 and three ASCII bytes.
+const SET_TAG = [0xa3, 0x73, 0x65, 0x74] as const;
+const DEL_TAG = [0xa3, 0x64, 0x65, 0x6c] as const;
+
+function hasTag(payload: Uint8Array, tag: readonly number[]): boolean {
+  return payload[1] === tag[0] && payload[2] === tag[1] && payload[3] === tag[2] && payload[4] === tag[3];
+}
+
+/**
+ * The op of a payload read at its places, if the payload is exactly the canonical encoding
+ * (codec/canonical.ts, msgpackr) of an op `decodeKvOpGeneric` accepts, with a key of 1 to 255
+ * ASCII bytes; else null. That encoding: 0x93 (set) or 0x92 (del); the tag as fixstr (0xa3 and 3
+ * bytes); the key as fixstr (0xa0 | n) below 32 bytes, else str 8 (0xd9, 1-byte length); for a
+ * set, the value as bin 8 (0xc4) below 256 bytes, else bin 16 (0xc5, 2-byte length) up to
+ * MAX_VALUE_BYTES: the shortest forms, as msgpackr writes them; nothing after. An ASCII key reads
+ * the same in any UTF-8 decoder and re-encodes to its bytes, so the generic decoder accepts the
+ * same bytes with the same op (test/unit/state/kvstore-decode.test.ts checks both on seeded
+ * random inputs).
+ */
+export function canonicalKvOp(payload: Uint8Array): KvOp | null {
+  const end = payload.length;
+  if (end < 7) return null;
+  const isSet = payload[0] === 0x93 && hasTag(payload, SET_TAG);
+  if (!isSet && !(payload[0] === 0x92 && hasTag(payload, DEL_TAG))) return null;
+  const header = payload[5]!;
+  let keyAt: number;
+  let keyLength: number;
+  if (header >= 0xa1 && header <= 0xbf) {
+    keyAt = 6;
+    keyLength = header & 0x1f;
+  } else if (header === 0xd9) {
+    keyAt = 7;
+    keyLength = payload[6]!;
+    if (keyLength < 0x20) return null;
+  } else return null;
+  const keyEnd = keyAt + keyLength;
+  if (keyEnd > end) return null;
+  for (let i = keyAt; i < keyEnd; i++) if (payload[i]! >= 0x80) return null;
+  const key = Buffer.from(payload.buffer, payload.byteOffset, end).toString('latin1', keyAt, keyEnd);
+  if (!isSet) return keyEnd === end ? { op: 'del', key } : null;
+  let valueAt: number;
+  let valueLength: number;
+  if (payload[keyEnd] === 0xc4 && keyEnd + 2 <= end) {
+    valueAt = keyEnd + 2;
+    valueLength = payload[keyEnd + 1]!;
+  } else if (payload[keyEnd] === 0xc5 && keyEnd + 3 <= end) {
+    valueAt = keyEnd + 3;
+    valueLength = (payload[keyEnd + 1]! << 8) | payload[keyEnd + 2]!;
+    if (valueLength < 0x100 || valueLength > MAX_VALUE_BYTES) return null;
+  } else return null;
+  if (valueAt + valueLength !== end) return null;
+  return { op: 'set', key, value: new Uint8Array(payload.buffer, payload.byteOffset + valueAt, valueLength) };
+}
+
+/** The strict decode through the generic decoder and the schema readers (values are copies). */
+export function decodeKvOpGeneric(payload: Uint8Array): KvOp {
   const value = decode(payload);
   if (!Array.isArray(value) || value.length === 0)
     throw invalid('KV_BAD_PAYLOAD', 'payload must be a tagged tuple');

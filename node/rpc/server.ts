@@ -227,8 +227,14 @@ function preview(v: unknown): string {
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** Whether `text` nests arrays and objects deeper than `max` (strings skipped; one pass, no parse). */
+/**
+ * Whether `text` nests arrays and objects deeper than `max` (strings skipped; one pass, no parse).
+ * Depth never exceeds the number of opening brackets, so a text with at most `max` of them (every
+ * usual request: a batch of ten broadcasts has about thirty, its base64 none) is answered by
+ * counting them with indexOf, far cheaper than the character-by-character walk that the rest get.
+ */
 export function nestedDeeperThan(text: string, max: number): boolean {
+  if (openingBrackets(text, max + 1) <= max) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -243,6 +249,17 @@ export function nestedDeeperThan(text: string, max: number): boolean {
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return false;
+}
+
+/** How many '[' and '{' `text` holds, counted up to `limit` (inside strings too). */
+function openingBrackets(text: string, limit: number): number {
+  let count = 0;
+  for (const bracket of ['[', '{']) {
+    for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) {
+      if (++count >= limit) return count;
+    }
+  }
+  return count;
 }
 
 /**
@@ -285,12 +302,24 @@ interface ResolvedOptions {
   readonly routes: readonly HttpRoute[];
 }
 
+/**
+ * `work`'s outcome, or a method error once `ms` pass first; the timer is cleared either way. One
+ * promise per call (every tx of a JSON-RPC batch is a call), not the three of a race and a finally.
+ */
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(methodError(`request timed out after ${ms} ms`)), ms);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(methodError(`request timed out after ${ms} ms`)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Runs one call; never throws. */

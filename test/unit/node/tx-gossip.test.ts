@@ -1,8 +1,14 @@
-/** Tx batches on the wire: round trip, strict decoding, flushing by size, and the origin's relay flag. */
+/**
+ * Tx batches on the wire: round trip, strict decoding (the in-place read against the generic
+ * decoder on seeded random batches and mutations of them), flushing by size, and the origin's
+ * relay flag.
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  canonicalTxBatch,
   decodeTxBatch,
+  decodeTxBatchGeneric,
   decodeTxBatchMessage,
   encodeTxBatch,
   MAX_TXS_PER_BATCH,
@@ -12,6 +18,9 @@ import {
 } from '../../../node/tx-gossip.ts';
 import { encode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { seededRandom } from '../../../packages/core/seeded-random.ts';
+import { MAX_TX_BYTES } from '../../../packages/types/tx.ts';
+import { mutate, sameOutcome } from '../packages/fast-path-fixtures.ts';
 
 function code(run: () => unknown): string {
   try {
@@ -53,6 +62,81 @@ test('a malformed batch is rejected whole', () => {
   assert.is(
     code(() => decodeTxBatch(Uint8Array.of(0x92, 0x01))),
     'CODEC_TRUNCATED',
+  );
+});
+
+const SEED = 0x7b47_c401;
+
+function randomBatch(rand: () => number): Uint8Array {
+  const counts = [0, 1, 15, 16, 17, 255, 256, MAX_TXS_PER_BATCH];
+  const count = rand() < 0.7 ? Math.floor(rand() * 20) : counts[Math.floor(rand() * counts.length)]!;
+  const sizes = [0, 1, 255, 256, 257, 1000];
+  const txs = Array.from({ length: count }, () => {
+    const size = rand() < 0.7 ? Math.floor(rand() * 300) : sizes[Math.floor(rand() * sizes.length)]!;
+    return Uint8Array.from({ length: count > 300 ? Math.min(size, 8) : size }, () =>
+      Math.floor(rand() * 256),
+    );
+  });
+  const form = rand();
+  if (form < 0.4) return encodeTxBatch(txs, true);
+  if (form < 0.8) return encodeTxBatch(txs, false);
+  return encode([2, txs, true]);
+}
+
+test('canonical batches: read in place, the same txs and flag as the generic decoder', () => {
+  const rand = seededRandom(SEED);
+  for (let i = 0; i < 1500; i++) {
+    const bytes = randomBatch(rand);
+    const fast = canonicalTxBatch(bytes);
+    assert.ok(fast !== null, `seed ${SEED}, batch ${i}: read in place`);
+    assert.equal(fast, decodeTxBatchGeneric(bytes), `seed ${SEED}, batch ${i}`);
+    assert.equal(decodeTxBatchMessage(bytes), decodeTxBatchGeneric(bytes), `seed ${SEED}, batch ${i}`);
+  }
+  // A tx of 64 KiB is written as bin 32: left to the generic decoder, which takes it.
+  const large = encodeTxBatch([new Uint8Array(MAX_TX_BYTES)]);
+  assert.is(canonicalTxBatch(large), null);
+  assert.is(decodeTxBatchMessage(large).txs[0]!.length, MAX_TX_BYTES);
+});
+
+test('mutated batches: the same value or the same error as the generic decoder', () => {
+  const rand = seededRandom(SEED + 1);
+  let decoded = 0;
+  for (let i = 0; i < 8000; i++) {
+    let bytes = randomBatch(rand);
+    const changes = 1 + Math.floor(rand() * 3);
+    for (let c = 0; c < changes && bytes.length > 0; c++) bytes = mutate(bytes, rand);
+    const what = `seed ${SEED + 1}, input ${i}`;
+    if (
+      sameOutcome(
+        () => decodeTxBatchMessage(bytes),
+        () => decodeTxBatchGeneric(bytes),
+        what,
+      )
+    )
+      decoded++;
+    const fast = canonicalTxBatch(bytes);
+    if (fast !== null)
+      assert.equal(fast, decodeTxBatchGeneric(bytes), `${what}: fast read implies the generic one`);
+  }
+  assert.ok(decoded > 500, `${decoded} mutated inputs decoded`);
+});
+
+test('non-minimal headers and too many txs are left to the generic decoder, which refuses them', () => {
+  // A list of 1 in array 16 form; a 1-byte tx in bin 16 form.
+  const wideList = Uint8Array.from([0x92, 0x01, 0xdc, 0, 1, 0xc4, 1, 7]);
+  const wideTx = Uint8Array.from([0x92, 0x01, 0x91, 0xc5, 0, 1, 7]);
+  for (const bytes of [wideList, wideTx]) {
+    assert.is(canonicalTxBatch(bytes), null);
+    assert.is(
+      code(() => decodeTxBatchMessage(bytes)),
+      'CODEC_NON_CANONICAL',
+    );
+  }
+  const tooMany = encode([1, Array.from({ length: MAX_TXS_PER_BATCH + 1 }, () => Uint8Array.of(1))]);
+  assert.is(canonicalTxBatch(tooMany), null);
+  assert.is(
+    code(() => decodeTxBatchMessage(tooMany)),
+    'CODEC_SCHEMA',
   );
 });
 

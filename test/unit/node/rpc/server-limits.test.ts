@@ -20,6 +20,7 @@ import {
   type RpcOptions,
   startRpcServer,
 } from '../../../../node/rpc/server.ts';
+import { seededRandom } from '../../../../packages/core/seeded-random.ts';
 
 // A method that reads a parameter, as `block` reads `height`: it is what a deep value used to
 // break (the error message previews the value, and writing it out overflowed the stack).
@@ -69,6 +70,41 @@ test('nestedDeeperThan counts arrays and objects, not brackets inside strings', 
   assert.is(nestedDeeperThan('{"a":{"b":[{}]}}', 4), false);
   assert.is(nestedDeeperThan('{"a":{"b":[{}]}}', 3), true);
   assert.is(nestedDeeperThan(`{"a":"${'['.repeat(100)}\\"{{{"}`, 1), false, 'brackets in strings');
+});
+
+/** nestedDeeperThan before its bracket count: the character walk alone. */
+function walkDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+test('nestedDeeperThan: the same answers as the plain walk on seeded random texts', () => {
+  const seed = 0x0de9_7401;
+  const rand = seededRandom(seed);
+  const chars = ['[', ']', '{', '}', '"', '\\', 'a', ':', ',', ' '];
+  for (let i = 0; i < 5000; i++) {
+    const length = Math.floor(rand() * 200);
+    let text = '';
+    for (let j = 0; j < length; j++) text += chars[Math.floor(rand() * chars.length)]!;
+    for (const max of [0, 1, 2, 3, 5, 10, 64]) {
+      assert.is(
+        nestedDeeperThan(text, max),
+        walkDeeperThan(text, max),
+        `seed ${seed}, text ${i}, max ${max}`,
+      );
+    }
+  }
 });
 
 test('a body nested 10,000 levels deep is a bad request (-32600), as at 1,000; within the bound, the params are read', async () => {
