@@ -22,7 +22,7 @@
  * stale node only if it was not born again after it went stale (see store.ts).
  * The hash is not stored: it is the key, and decodeNode checks the bytes against it.
  */
-import { type Canonical, decode, encode } from '../../packages/codec/canonical.ts';
+import { type Canonical, decode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
 import { emptyHash, internalHashInto, keyHashOf, leafHash, valueHashOf } from '../../packages/merkle/hash.ts';
@@ -71,7 +71,6 @@ export interface InternalNode {
 export type TreeNode = LeafNode | InternalNode;
 
 export const EMPTY_REF: Ref = { kind: EMPTY, hash: emptyHash() };
-const NO_BYTES = new Uint8Array(0);
 const LEAF_BYTES = 2 * HASH_BYTES;
 
 /** Nibble `depth` of a path: the slot the path takes in a stored node at that depth. */
@@ -183,25 +182,121 @@ export function withChildren(old: InternalNode, changes: ReadonlyMap<number, Ref
   return rehash(kinds, hashes, leaves, dirty);
 }
 
+/** Bytes of a MessagePack bin header for `length` bytes (canonical: the shortest form). */
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes a canonical MessagePack bin header for `length` bytes at `at`; returns the offset after it. */
+function writeBinHeader(out: Buffer, at: number, length: number): number {
+  if (length < 0x100) {
+    out[at] = 0xc4;
+    out[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    out[at] = 0xc5;
+    out.writeUInt16BE(length, at + 1);
+    return at + 3;
+  }
+  out[at] = 0xc6;
+  out.writeUInt32BE(length, at + 1);
+  return at + 5;
+}
+
+/** Writes `bytes` as a canonical MessagePack bin at `at`; returns the offset after it. */
+function writeBin(out: Buffer, at: number, bytes: Uint8Array): number {
+  const start = writeBinHeader(out, at, bytes.length);
+  out.set(bytes, start);
+  return start + bytes.length;
+}
+
+/** Copies `n` bytes (a hash or two: a loop beats subarray + set at this size). */
+function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, n: number): void {
+  for (let i = 0; i < n; i++) to[at + i] = from[start + i]!;
+}
+
+/** Writes a mask (0..0xffff) as a canonical MessagePack unsigned integer; returns the offset after it. */
+function writeMask(out: Buffer, at: number, mask: number): number {
+  if (mask < 0x80) out[at++] = mask;
+  else if (mask < 0x100) {
+    out[at++] = 0xcc;
+    out[at++] = mask;
+  } else {
+    out[at++] = 0xcd;
+    out.writeUInt16BE(mask, at);
+    at += 2;
+  }
+  return at;
+}
+
+/** Writes the fixarray header and `birth` (always int64, as the canonical encoder writes a bigint). */
+function writeHead(out: Buffer, fields: number, kind: number, birth: bigint): number {
+  out[0] = 0x90 | fields;
+  out[1] = 0xd3;
+  out.writeBigInt64BE(birth, 2);
+  out[10] = kind;
+  return 11;
+}
+
+/**
+ * The stored bytes of a node: exactly what packages/codec/canonical.ts's `encode` gives for the
+ * layouts in the header comment (a test compares the two on random nodes), written directly,
+ * since the layouts are fixed and every node of every block goes through here.
+ */
 export function encodeNode(node: TreeNode, birth: bigint): Uint8Array {
-  if (node.kind === LEAF) return encode([birth, LEAF, node.key, node.valueHash, node.value]);
+  if (node.kind === LEAF) {
+    const { key, value } = node;
+    const size = 11 + binHeaderBytes(key.length) + key.length + 2 + HASH_BYTES + binHeaderBytes(value.length);
+    const out = Buffer.allocUnsafe(size + value.length);
+    let at = writeHead(out, 5, LEAF, birth);
+    at = writeBin(out, at, key);
+    at = writeBin(out, at, node.valueHash);
+    writeBin(out, at, value);
+    return out;
+  }
+  const { kinds, hashes, leaves } = node;
   let childMask = 0;
   let leafMask = 0;
-  const nodeHashes: Uint8Array[] = [];
-  const leafHashes: Uint8Array[] = [];
+  let internals = 0;
+  let leafCount = 0;
   for (let slot = 0; slot < RADIX; slot++) {
-    const child = childAt(node, slot);
-    if (child.kind === EMPTY) continue;
+    const kind = kinds[RADIX + slot];
+    if (kind === EMPTY) continue;
     childMask |= 1 << slot;
-    if (child.kind === LEAF) {
+    if (kind === LEAF) {
       leafMask |= 1 << slot;
-      leafHashes.push(child.keyHash, child.valueHash);
-    } else {
-      nodeHashes.push(child.hash);
-    }
+      leafCount++;
+    } else internals++;
   }
-  const join = (parts: Uint8Array[]) => (parts.length === 0 ? NO_BYTES : Buffer.concat(parts));
-  return encode([birth, INTERNAL, childMask, leafMask, join(nodeHashes), join(leafHashes)]);
+  const nodeBytes = internals * HASH_BYTES;
+  const leafBytes = leafCount * LEAF_BYTES;
+  const maskBytes = (mask: number) => (mask < 0x80 ? 1 : mask < 0x100 ? 2 : 3);
+  const out = Buffer.allocUnsafe(
+    11 +
+      maskBytes(childMask) +
+      maskBytes(leafMask) +
+      binHeaderBytes(nodeBytes) +
+      nodeBytes +
+      binHeaderBytes(leafBytes) +
+      leafBytes,
+  );
+  let at = writeHead(out, 6, INTERNAL, birth);
+  at = writeMask(out, at, childMask);
+  at = writeMask(out, at, leafMask);
+  at = writeBinHeader(out, at, nodeBytes);
+  for (let slot = 0; slot < RADIX; slot++) {
+    if (kinds[RADIX + slot] !== INTERNAL) continue;
+    copyBytes(hashes, (RADIX + slot) * HASH_BYTES, out, at, HASH_BYTES);
+    at += HASH_BYTES;
+  }
+  at = writeBinHeader(out, at, leafBytes);
+  for (let slot = 0; slot < RADIX; slot++) {
+    if (kinds[RADIX + slot] !== LEAF) continue;
+    copyBytes(leaves, slot * LEAF_BYTES, out, at, LEAF_BYTES);
+    at += LEAF_BYTES;
+  }
+  return out;
 }
 
 function corrupt(hash: Uint8Array, why: string): CareLedgerError {
