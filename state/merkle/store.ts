@@ -29,7 +29,7 @@
  * layout (the key scheme below); split apart, each part would re-derive it.
  */
 
-import { readU64be as readU64, u64be as u64 } from '../../packages/codec/bytes.ts';
+import { readU64be as readU64 } from '../../packages/codec/bytes.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { equalBytes, HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
 import { emptyHash, isEmptyHash, keyHashOf, valueHashOf } from '../../packages/merkle/hash.ts';
@@ -165,8 +165,25 @@ interface Prepared {
   readonly created: ReadonlyMap<string, TreeNode>;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
+/**
+ * A database key: the bucket byte, then `version` as u64 big-endian if given, then `tail` if given,
+ * in one pooled buffer (keys are built several times per tx, so no joining of parts).
+ */
+function bucketKey(bucket: number, version: bigint | null, tail: Uint8Array | null): Buffer {
+  const at = version === null ? 1 : 9;
+  const key = Buffer.allocUnsafe(at + (tail === null ? 0 : tail.length));
+  key[0] = bucket;
+  if (version !== null) key.writeBigUInt64BE(version, 1);
+  if (tail !== null) key.set(tail, at);
+  return key;
+}
+
+/** A `latest` entry: the version that wrote the value (u64 big-endian), then the value. */
+function latestEntry(version: bigint, value: Uint8Array): Buffer {
+  const entry = Buffer.allocUnsafe(8 + value.length);
+  entry.writeBigUInt64BE(version, 0);
+  entry.set(value, 8);
+  return entry;
 }
 
 function checkVersion(version: bigint): void {
@@ -250,7 +267,7 @@ export class MerkleStore {
     for await (const key of db.keys({
       keyEncoding: 'view',
       gte: rootsFrom,
-      lte: concat(rootsFrom, u64(MAX_VERSION)),
+      lte: bucketKey(buckets.roots, MAX_VERSION, null),
       reverse: true,
       limit: 1,
     })) {
@@ -361,7 +378,7 @@ export class MerkleStore {
     for (const u of updates) {
       const key = this.latestKey(u.key);
       ops.push(
-        u.value === null ? { type: 'del', key } : { type: 'put', key, value: concat(u64(version), u.value) },
+        u.value === null ? { type: 'del', key } : { type: 'put', key, value: latestEntry(version, u.value) },
       );
     }
 
@@ -458,7 +475,7 @@ export class MerkleStore {
     for await (const key of this.db.keys({
       keyEncoding: 'view',
       gte: staleFrom,
-      lte: concat(staleFrom, u64(keepFrom), FULL_HASH),
+      lte: bucketKey(this.buckets.stale, keepFrom, FULL_HASH),
     })) {
       if (key.length !== 1 + 8 + HASH_BYTES) {
         throw new CareLedgerError('STATE_CORRUPT', 'malformed stale-index key');
@@ -494,19 +511,19 @@ export class MerkleStore {
   // --- reading the tree ---
 
   private nodeKey(hash: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.nodes), hash);
+    return bucketKey(this.buckets.nodes, null, hash);
   }
 
   private rootKey(version: bigint): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.roots), u64(version));
+    return bucketKey(this.buckets.roots, version, null);
   }
 
   private staleKey(version: bigint, hash: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.stale), u64(version), hash);
+    return bucketKey(this.buckets.stale, version, hash);
   }
 
   private latestKey(key: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.latest), key);
+    return bucketKey(this.buckets.latest, null, key);
   }
 
   /** One point read, in place when the database can (see StateDb). */
