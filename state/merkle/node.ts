@@ -147,7 +147,8 @@ function rehash(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, dirty
     }
   }
   if (kinds[1] !== INTERNAL) return { ref: refAt({ kinds, hashes, leaves }, 1), node: null };
-  const hash = hashes.slice(HASH_BYTES, 2 * HASH_BYTES);
+  // A view: a node never changes once made (withChildren copies), and callers get copies.
+  const hash = hashes.subarray(HASH_BYTES, 2 * HASH_BYTES);
   return { ref: { kind: INTERNAL, hash }, node: { kind: INTERNAL, hash, kinds, hashes, leaves } };
 }
 
@@ -160,20 +161,40 @@ function setChild(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, slo
   }
 }
 
+const KINDS_BYTES = 2 * RADIX;
+const HASHES_BYTES = 2 * RADIX * HASH_BYTES;
+const LEAVES_BYTES = RADIX * LEAF_BYTES;
+
+/**
+ * The three arrays of a new internal node, as views of one pooled buffer: one allocation instead
+ * of three array buffers (nodes are made several times per tx, and array buffers are costly).
+ * `old`, when given, is copied in; otherwise the arrays are zeroed.
+ */
+function nodeArrays(old: InternalNode | null): Pick<InternalNode, 'kinds' | 'hashes' | 'leaves'> {
+  const buf = Buffer.allocUnsafe(KINDS_BYTES + HASHES_BYTES + LEAVES_BYTES);
+  const at = buf.byteOffset;
+  const kinds = new Uint8Array(buf.buffer, at, KINDS_BYTES);
+  const hashes = new Uint8Array(buf.buffer, at + KINDS_BYTES, HASHES_BYTES);
+  const leaves = new Uint8Array(buf.buffer, at + KINDS_BYTES + HASHES_BYTES, LEAVES_BYTES);
+  if (old === null) buf.fill(0);
+  else {
+    kinds.set(old.kinds);
+    hashes.set(old.hashes);
+    leaves.set(old.leaves);
+  }
+  return { kinds, hashes, leaves };
+}
+
 /** The subtree over 16 children. */
 export function makeInternal(children: readonly Ref[]): Subtree {
-  const kinds = new Uint8Array(2 * RADIX);
-  const hashes = new Uint8Array(2 * RADIX * HASH_BYTES);
-  const leaves = new Uint8Array(RADIX * LEAF_BYTES);
+  const { kinds, hashes, leaves } = nodeArrays(null);
   for (let slot = 0; slot < RADIX; slot++) setChild(kinds, hashes, leaves, slot, children[slot]!);
   return rehash(kinds, hashes, leaves, 0xfffe);
 }
 
 /** The subtree over the children of `old` with the slots in `changes` replaced; rehashes only their paths. */
 export function withChildren(old: InternalNode, changes: ReadonlyMap<number, Ref>): Subtree {
-  const kinds = old.kinds.slice();
-  const hashes = old.hashes.slice();
-  const leaves = old.leaves.slice();
+  const { kinds, hashes, leaves } = nodeArrays(old);
   let dirty = 0;
   for (const [slot, child] of changes) {
     setChild(kinds, hashes, leaves, slot, child);

@@ -374,7 +374,7 @@ export class MerkleStore {
         ops.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
     }
     if (version === 1n) ops.push({ type: 'put', key: this.rootKey(0n), value: emptyHash() });
-    ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash });
+    ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash.slice() });
     for (const u of updates) {
       const key = this.latestKey(u.key);
       ops.push(
