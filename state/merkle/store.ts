@@ -51,6 +51,7 @@ import {
   makeLeaf,
   NodeCache,
   nibbleAt,
+  nodeId,
   RADIX,
   type Ref,
   refAt,
@@ -456,7 +457,7 @@ export class MerkleStore {
     const staleFrom = Uint8Array.of(this.buckets.stale);
     let chunk: Uint8Array[] = [];
     const sweep = async () => {
-      const candidates = chunk.filter((key) => !pending.has(toHex(key.subarray(9))));
+      const candidates = chunk.filter((key) => !pending.has(nodeId(key.subarray(9))));
       chunk = [];
       const stored = await this.db.getMany(
         candidates.map((key) => this.nodeKey(key.subarray(9))),
@@ -467,7 +468,7 @@ export class MerkleStore {
         const bytes = stored[i];
         if (bytes !== undefined && birthOf(hash, bytes) < readU64(key, 1)) {
           ops.push({ type: 'del', key: this.nodeKey(hash) });
-          this.cache.delete(toHex(hash));
+          this.cache.delete(nodeId(hash));
         }
         ops.push({ type: 'del', key });
       }
@@ -535,7 +536,7 @@ export class MerkleStore {
   private async loadAll(hashes: readonly Uint8Array[], into: Map<string, TreeNode>): Promise<void> {
     const missing: { id: string; hash: Uint8Array }[] = [];
     for (const hash of hashes) {
-      const id = toHex(hash);
+      const id = nodeId(hash);
       if (into.has(id)) continue;
       const cached = this.cache.get(id);
       if (cached !== undefined) into.set(id, cached);
@@ -549,7 +550,8 @@ export class MerkleStore {
         : await this.db.getMany(keys, VIEW);
     for (const [i, { id, hash }] of missing.entries()) {
       const bytes = stored[i];
-      if (bytes === undefined) throw new CareLedgerError('STATE_NODE_MISSING', `state node ${id} is missing`);
+      if (bytes === undefined)
+        throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} is missing`);
       const { node } = decodeNode(hash, bytes);
       this.cache.set(id, node);
       into.set(id, node);
@@ -660,7 +662,7 @@ export class MerkleStore {
       );
       const next: Visit[] = [];
       for (const visit of level) {
-        const node = loaded.get(toHex(visit.hash))!;
+        const node = loaded.get(nodeId(visit.hash))!;
         if (node.kind !== INTERNAL) continue;
         forEachSlot(updates, visit.lo, visit.hi, visit.depth, (slot, lo, hi) => {
           const child = childAt(node, slot);
@@ -673,7 +675,7 @@ export class MerkleStore {
   }
 
   private loadedNode(work: Work, hash: Uint8Array): TreeNode {
-    const node = work.loaded.get(toHex(hash));
+    const node = work.loaded.get(nodeId(hash));
     if (node === undefined)
       throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} was not read`);
     return node;
@@ -715,8 +717,8 @@ export class MerkleStore {
     // No node when at most a single leaf is left: the leaf moves up (leaf compression).
     const { ref: result, node } = withChildren(old, changes);
     if (equalBytes(result.hash, old.hash)) return ref;
-    work.removed.set(toHex(old.hash), old.hash);
-    if (node !== null) work.created.set(toHex(node.hash), node);
+    work.removed.set(nodeId(old.hash), old.hash);
+    if (node !== null) work.created.set(nodeId(node.hash), node);
     return result;
   }
 
@@ -739,7 +741,7 @@ export class MerkleStore {
         placed = true;
         if (u.valueHash !== null && equalBytes(u.valueHash, leaf.valueHash)) items.push(kept);
         else {
-          work.removed.set(toHex(leaf.hash), leaf.hash);
+          work.removed.set(nodeId(leaf.hash), leaf.hash);
           if (u.value !== null) items.push({ ...u, existing: null });
         }
         continue;
@@ -761,7 +763,7 @@ export class MerkleStore {
       const item = items[lo]!;
       if (item.existing !== null) return item.existing;
       const leaf = makeLeaf(item.key, item.keyHash, item.value!, item.valueHash!);
-      work.created.set(toHex(leaf.hash), leaf);
+      work.created.set(nodeId(leaf.hash), leaf);
       return { kind: LEAF, hash: leaf.hash, keyHash: leaf.keyHash, valueHash: leaf.valueHash };
     }
     const children: Ref[] = new Array<Ref>(RADIX).fill(EMPTY_REF);
@@ -770,7 +772,7 @@ export class MerkleStore {
     });
     // Two or more keys always make a node.
     const { ref, node } = makeInternal(children);
-    work.created.set(toHex(ref.hash), node!);
+    work.created.set(nodeId(ref.hash), node!);
     return ref;
   }
 }

@@ -23,6 +23,7 @@ import {
   leafRef,
   makeInternal,
   makeLeaf,
+  nodeId,
   RADIX,
   type Ref,
 } from '../../../state/merkle/node.ts';
@@ -93,6 +94,24 @@ test(`encodeNode gives the canonical encoder's bytes, and decodeNode reads them 
     const back = decodeNode(leaf.hash, bytesOut).node as LeafNode;
     assert.is(toHex(back.value), toHex(value));
   }
+});
+
+test(`nodeId is one character per byte: equal for equal hashes, distinct for distinct ones (seed ${SEED})`, () => {
+  const seen = new Map<string, string>();
+  for (let i = 0; i < 2000; i++) {
+    const hash = bytes(32);
+    const id = nodeId(hash);
+    assert.is(id.length, 32);
+    assert.is(id, Buffer.from(hash).toString('latin1'));
+    // The same bytes at another offset of another buffer give the same id.
+    const elsewhere = new Uint8Array(40);
+    elsewhere.set(hash, 5);
+    assert.is(nodeId(elsewhere.subarray(5, 37)), id);
+    const before = seen.get(id);
+    if (before !== undefined) assert.is(before, toHex(hash), 'two hashes share an id');
+    seen.set(id, toHex(hash));
+  }
+  for (let byte = 0; byte < 256; byte++) assert.is(nodeId(Uint8Array.of(byte)).charCodeAt(0), byte);
 });
 
 test('encodeNode refuses a birth outside int64, as the canonical encoder does', () => {
