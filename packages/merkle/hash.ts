@@ -37,22 +37,12 @@ export function isEmptyHash(hash: Uint8Array): boolean {
   return hash.length === HASH_BYTES && Buffer.compare(hash, EMPTY_HASH) === 0;
 }
 
-/** The path of a key in the tree. */
-export function keyHashOf(key: Uint8Array): Uint8Array {
-  return sha256(key);
-}
-
-/** What a leaf commits to about its value. */
-export function valueHashOf(value: Uint8Array): Uint8Array {
-  return sha256(value);
-}
-
 /**
  * The fixed-size hash inputs of the tree (a tag and two 32-byte hashes: 86 bytes) are hashed with
  * libsodium's SHA-256 into a given buffer: for inputs this short it costs about 0.45 us against
  * 1.1-1.2 us for node:crypto's one-shot hash, whose per-call set-up and fresh result buffer
- * dominate (node:crypto wins from about 256 bytes on, so keys and values, of any length, go
- * through packages/crypto's sha256). The tags have the same length, so one layout serves both.
+ * dominate (node:crypto wins from about 256 bytes on, so longer keys and values go through
+ * packages/crypto's sha256). The tags have the same length, so one layout serves both.
  */
 const TAGGED_BYTES = NODE_TAG.length + 2 * HASH_BYTES;
 /** sodium-native 5 takes any typed array (it checks ArrayBuffer.isView); its types say Buffer. */
@@ -65,6 +55,30 @@ nodeInput.set(NODE_TAG);
 /** Copies the 32 bytes at `from` of `src` into `input` after the tag (a loop: cheaper than subarray + set at this size). */
 function putHash(input: Uint8Array, at: number, src: Uint8Array, from: number): void {
   for (let i = 0; i < HASH_BYTES; i++) input[at + i] = src[from + i]!;
+}
+
+/**
+ * Inputs up to this many bytes are hashed with libsodium (see above), longer ones with node:crypto
+ * (measured per hash: 32 bytes 0.28 against 1.06 us, 256 bytes 1.06 against 1.25, 1 KiB 3.4 against 1.7).
+ */
+const SHORT_INPUT_BYTES = 256;
+
+/** SHA-256 of one input, by whichever of the two is cheaper for its length; a Buffer either way. */
+function sha256Of(input: Uint8Array): Uint8Array {
+  if (input.length > SHORT_INPUT_BYTES) return sha256(input);
+  const out = Buffer.allocUnsafe(HASH_BYTES);
+  sodiumSha256(out, input);
+  return out;
+}
+
+/** The path of a key in the tree. */
+export function keyHashOf(key: Uint8Array): Uint8Array {
+  return sha256Of(key);
+}
+
+/** What a leaf commits to about its value. */
+export function valueHashOf(value: Uint8Array): Uint8Array {
+  return sha256Of(value);
 }
 
 /** Hash of the leaf holding the key whose path is `keyHash` and the value whose hash is `valueHash`. */

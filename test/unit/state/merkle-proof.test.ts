@@ -128,7 +128,7 @@ test('internalHashInto computes internalHash in place', () => {
   assert.is(toHex(buf.subarray(64)), toHex(internalHash(leafOf('a', '1'), leafOf('b', '2'))));
 });
 
-test('leafHash and internalHashInto (libsodium, in place) equal the rules over node:crypto on seeded random hashes', () => {
+test('leafHash, internalHashInto, keyHashOf and valueHashOf equal the rules over node:crypto on seeded random hashes', () => {
   const seed = 4242;
   const random = seededRandom(seed);
   const hashOf = () => Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256));
@@ -159,6 +159,13 @@ test('leafHash and internalHashInto (libsodium, in place) equal the rules over n
     assert.is(toHex(buf.subarray(out, out + 32)), toHex(expected), `seed ${seed}`);
     before.set(expected, out);
     assert.is(toHex(buf), toHex(before), 'only the output slot changes');
+  }
+  // keyHashOf and valueHashOf: libsodium up to 256 bytes, node:crypto above; the same hash for every length.
+  for (let length = 0; length <= 600; length++) {
+    const input = Uint8Array.from({ length }, () => Math.floor(random() * 256));
+    const expected = toHex(createHash('sha256').update(input).digest());
+    assert.is(toHex(keyHashOf(input)), expected, `length ${length}, seed ${seed}`);
+    assert.is(toHex(valueHashOf(input.subarray(0))), expected, `length ${length}, seed ${seed}`);
   }
 });
 
