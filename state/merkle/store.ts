@@ -147,8 +147,12 @@ type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | (Update &
 
 /** What one prepare does: the nodes it writes and the nodes of the old version it unlinks. */
 interface Work {
-  /** The nodes of the old version that the changes reach, read ahead by `prefetch`. */
-  readonly loaded: ReadonlyMap<string, TreeNode>;
+  /**
+   * The nodes of the old version that the changes reach, read ahead by `prefetch`; null when the
+   * database reads in place (getSync): then each is read when reached, from the cache or the
+   * database, with no walk ahead and no map.
+   */
+  readonly loaded: ReadonlyMap<string, TreeNode> | null;
   readonly created: Map<string, TreeNode>;
   readonly removed: Map<string, Uint8Array>;
 }
@@ -358,7 +362,7 @@ export class MerkleStore {
     }
     const updates = this.toUpdates(changes);
     const base = this.root;
-    const loaded = await this.prefetch(base, updates);
+    const loaded = this.db.getSync !== undefined ? null : await this.prefetch(base, updates);
     const work: Work = { loaded, created: new Map(), removed: new Map() };
     const oldRoot = this.rootRef(base, updates, work);
     const newRoot = this.update(oldRoot, 0, updates, 0, updates.length, work);
@@ -548,14 +552,16 @@ export class MerkleStore {
       this.db.getSync !== undefined
         ? keys.map((k) => this.db.getSync!(k, VIEW))
         : await this.db.getMany(keys, VIEW);
-    for (const [i, { id, hash }] of missing.entries()) {
-      const bytes = stored[i];
-      if (bytes === undefined)
-        throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} is missing`);
-      const { node } = decodeNode(hash, bytes);
-      this.cache.set(id, node);
-      into.set(id, node);
-    }
+    for (const [i, { id, hash }] of missing.entries()) into.set(id, this.fromDb(id, hash, stored[i]));
+  }
+
+  /** The node `hash` (id `id`) from the bytes the database gave for it, checked and cached. */
+  private fromDb(id: string, hash: Uint8Array, bytes: Uint8Array | undefined): TreeNode {
+    if (bytes === undefined)
+      throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} is missing`);
+    const { node } = decodeNode(hash, bytes);
+    this.cache.set(id, node);
+    return node;
   }
 
   private async load(hash: Uint8Array): Promise<TreeNode> {
@@ -649,7 +655,8 @@ export class MerkleStore {
 
   /**
    * Reads every internal node of the tree at `root` that the updates reach (and the root), one level at a time with one
-   * database read per level, so that the update itself runs without waiting.
+   * database read per level, so that the update itself runs without waiting. Only for a database
+   * without getSync: one that reads in place is read as the update goes.
    */
   private async prefetch(root: Uint8Array, updates: readonly Update[]): Promise<Map<string, TreeNode>> {
     const loaded = new Map<string, TreeNode>();
@@ -675,7 +682,11 @@ export class MerkleStore {
   }
 
   private loadedNode(work: Work, hash: Uint8Array): TreeNode {
-    const node = work.loaded.get(nodeId(hash));
+    const id = nodeId(hash);
+    if (work.loaded === null) {
+      return this.cache.get(id) ?? this.fromDb(id, hash, this.db.getSync!(this.nodeKey(hash), VIEW));
+    }
+    const node = work.loaded.get(id);
     if (node === undefined)
       throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} was not read`);
     return node;
