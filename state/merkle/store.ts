@@ -138,6 +138,8 @@ const FULL_HASH = new Uint8Array(HASH_BYTES).fill(0xff);
 interface Update {
   readonly key: Uint8Array;
   readonly keyHash: Uint8Array;
+  /** The first 4 bytes of keyHash as a number: most sort comparisons end there. */
+  readonly order: number;
   readonly value: Uint8Array | null;
   readonly valueHash: Uint8Array | null;
 }
@@ -627,16 +629,19 @@ export class MerkleStore {
           `a state value is at most ${MAX_VALUE_BYTES} bytes`,
         );
       }
+      const keyHash = keyHashOf(key);
       updates.push({
         key: key.slice(),
-        keyHash: keyHashOf(key),
+        keyHash,
+        order: ((keyHash[0]! << 24) | (keyHash[1]! << 16) | (keyHash[2]! << 8) | keyHash[3]!) >>> 0,
         value: value === null ? null : value.slice(),
         valueHash: value === null ? null : valueHashOf(value),
       });
     }
-    updates.sort((a, b) => Buffer.compare(a.keyHash, b.keyHash));
+    updates.sort((a, b) => a.order - b.order || Buffer.compare(a.keyHash, b.keyHash));
     for (let i = 1; i < updates.length; i++) {
-      if (equalBytes(updates[i - 1]!.keyHash, updates[i]!.keyHash)) {
+      const [a, b] = [updates[i - 1]!, updates[i]!];
+      if (a.order === b.order && equalBytes(a.keyHash, b.keyHash)) {
         throw new CareLedgerError('STATE_DUPLICATE_KEY', 'a key appears twice in one set of state changes');
       }
     }
