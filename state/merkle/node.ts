@@ -245,9 +245,32 @@ function writeBin(out: Buffer, at: number, bytes: Uint8Array): number {
   return start + bytes.length;
 }
 
-/** Copies `n` bytes (a hash or two: a loop beats subarray + set at this size). */
-function copyBytes(from: Uint8Array, start: number, to: Uint8Array, at: number, n: number): void {
-  for (let i = 0; i < n; i++) to[at + i] = from[start + i]!;
+/**
+ * Copies to `out` at `at`, in slot order, the `size` bytes of each slot of kind `kind` (slot s's
+ * bytes are at from + s*size of `src`), a run of neighbouring slots at a time; returns the end.
+ */
+function copySlots(
+  kinds: Uint8Array,
+  kind: NodeKind,
+  src: Uint8Array,
+  from: number,
+  size: number,
+  out: Uint8Array,
+  at: number,
+): number {
+  let slot = 0;
+  while (slot < RADIX) {
+    if (kinds[RADIX + slot] !== kind) {
+      slot++;
+      continue;
+    }
+    let end = slot + 1;
+    while (end < RADIX && kinds[RADIX + end] === kind) end++;
+    out.set(src.subarray(from + slot * size, from + end * size), at);
+    at += (end - slot) * size;
+    slot = end;
+  }
+  return at;
 }
 
 /** Writes a mask (0..0xffff) as a canonical MessagePack unsigned integer; returns the offset after it. */
@@ -319,17 +342,9 @@ export function encodeNode(node: TreeNode, birth: bigint): Uint8Array {
   at = writeMask(out, at, childMask);
   at = writeMask(out, at, leafMask);
   at = writeBinHeader(out, at, nodeBytes);
-  for (let slot = 0; slot < RADIX; slot++) {
-    if (kinds[RADIX + slot] !== INTERNAL) continue;
-    copyBytes(hashes, (RADIX + slot) * HASH_BYTES, out, at, HASH_BYTES);
-    at += HASH_BYTES;
-  }
+  at = copySlots(kinds, INTERNAL, hashes, RADIX * HASH_BYTES, HASH_BYTES, out, at);
   at = writeBinHeader(out, at, leafBytes);
-  for (let slot = 0; slot < RADIX; slot++) {
-    if (kinds[RADIX + slot] !== LEAF) continue;
-    copyBytes(leaves, slot * LEAF_BYTES, out, at, LEAF_BYTES);
-    at += LEAF_BYTES;
-  }
+  copySlots(kinds, LEAF, leaves, 0, LEAF_BYTES, out, at);
   return out;
 }
 
