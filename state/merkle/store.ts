@@ -369,17 +369,19 @@ export class MerkleStore {
     const oldRoot = this.rootRef(base, updates, work);
     const newRoot = this.update(oldRoot, 0, updates, 0, updates.length, work);
 
+    // A node both unlinked and written again (the same content) is neither stale nor new: it
+    // leaves both lists. What stays in work.created is what this version writes.
+    const stale: BatchOp[] = [];
+    for (const [id, hash] of work.removed) {
+      if (!work.created.delete(id))
+        stale.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
+    }
+    const created = work.created;
     const ops: BatchOp[] = [];
-    const created = new Map<string, TreeNode>();
-    for (const [id, node] of work.created) {
-      if (work.removed.has(id)) continue;
-      created.set(id, node);
+    for (const node of created.values()) {
       ops.push({ type: 'put', key: this.nodeKey(node.hash), value: encodeNode(node, version) });
     }
-    for (const [id, hash] of work.removed) {
-      if (!work.created.has(id))
-        ops.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
-    }
+    for (const op of stale) ops.push(op);
     if (version === 1n) ops.push({ type: 'put', key: this.rootKey(0n), value: emptyHash() });
     ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash.slice() });
     for (const u of updates) {
