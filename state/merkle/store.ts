@@ -142,10 +142,12 @@ interface Update {
   readonly order: number;
   readonly value: Uint8Array | null;
   readonly valueHash: Uint8Array | null;
+  /** Always null: an update is a leaf to write when building (see Item), with no copy made. */
+  readonly existing: null;
 }
 
 /** A leaf to place while building a subtree: one that stays as it is, or one to write. */
-type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | (Update & { readonly existing: null });
+type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | Update;
 
 /** What one prepare does: the nodes it writes and the nodes of the old version it unlinks. */
 interface Work {
@@ -638,6 +640,7 @@ export class MerkleStore {
         order: ((keyHash[0]! << 24) | (keyHash[1]! << 16) | (keyHash[2]! << 8) | keyHash[3]!) >>> 0,
         value: value === null ? null : value.slice(),
         valueHash: value === null ? null : valueHashOf(value),
+        existing: null,
       });
     }
     updates.sort((a, b) => a.order - b.order || Buffer.compare(a.keyHash, b.keyHash));
@@ -713,7 +716,7 @@ export class MerkleStore {
       const items: Item[] = [];
       for (let i = lo; i < hi; i++) {
         const u = updates[i]!;
-        if (u.value !== null) items.push({ ...u, existing: null });
+        if (u.value !== null) items.push(u);
       }
       return this.build(depth, items, 0, items.length, work);
     }
@@ -760,7 +763,7 @@ export class MerkleStore {
         if (u.valueHash !== null && equalBytes(u.valueHash, leaf.valueHash)) items.push(kept);
         else {
           work.removed.set(nodeId(leaf.hash), leaf.hash);
-          if (u.value !== null) items.push({ ...u, existing: null });
+          if (u.value !== null) items.push(u);
         }
         continue;
       }
@@ -768,7 +771,7 @@ export class MerkleStore {
         items.push(kept);
         placed = true;
       }
-      if (u.value !== null) items.push({ ...u, existing: null });
+      if (u.value !== null) items.push(u);
     }
     if (!placed) items.push(kept);
     return this.build(depth, items, 0, items.length, work);
