@@ -633,13 +633,23 @@ export class MerkleStore {
           `a state value is at most ${MAX_VALUE_BYTES} bytes`,
         );
       }
-      const keyHash = keyHashOf(key);
+      // Copies, so the caller cannot change what is stored through its buffers; one pooled
+      // buffer for both (Buffer#slice would not copy, Uint8Array#slice allocates a buffer each).
+      const copy = Buffer.allocUnsafe(key.length + (value === null ? 0 : value.length));
+      copy.set(key);
+      const ownKey = new Uint8Array(copy.buffer, copy.byteOffset, key.length);
+      let ownValue: Uint8Array | null = null;
+      if (value !== null) {
+        copy.set(value, key.length);
+        ownValue = new Uint8Array(copy.buffer, copy.byteOffset + key.length, value.length);
+      }
+      const keyHash = keyHashOf(ownKey);
       updates.push({
-        key: key.slice(),
+        key: ownKey,
         keyHash,
         order: ((keyHash[0]! << 24) | (keyHash[1]! << 16) | (keyHash[2]! << 8) | keyHash[3]!) >>> 0,
-        value: value === null ? null : value.slice(),
-        valueHash: value === null ? null : valueHashOf(value),
+        value: ownValue,
+        valueHash: ownValue === null ? null : valueHashOf(ownValue),
         existing: null,
       });
     }
