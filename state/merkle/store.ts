@@ -437,7 +437,8 @@ export class MerkleStore {
       );
     }
     this.latest = version;
-    this.root = root.slice();
+    // A copy even of a Buffer (whose slice is a view): the caller keeps its root.
+    this.root = new Uint8Array(root);
     // Leaves are left out: the newest values are read from the `latest` bucket.
     for (const [id, node] of prepared.created) if (node.kind === INTERNAL) this.cache.set(id, node);
     this.prepared.clear();

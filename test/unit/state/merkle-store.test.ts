@@ -230,7 +230,7 @@ test('the largest key and value fit; larger ones, duplicates and wrong versions 
   });
 });
 
-test("the caller's buffers (Buffers too, whose slice is a view) cannot change what a prepare stores", async () => {
+test("the caller's buffers (Buffers too, whose slice is a view) cannot change what a prepare stores or the root", async () => {
   await withDb(async (db) => {
     const first = await MerkleStore.open(db, BUCKETS);
     await commit(db, first, [set('a', '1'), set('b', '2')]);
@@ -255,7 +255,11 @@ test("the caller's buffers (Buffers too, whose slice is a view) cannot change wh
     const expected = rootOfEntries([[b('a'), b('1')], [b('b'), b('2')], original]);
     assert.is(hex(root), hex(expected));
     await db.batch(ops, VIEW);
-    store.committed(version, root);
+    // The root handed back, as a Buffer the caller then reuses: the store keeps its own copy.
+    const rootBuffer = Buffer.from(root);
+    store.committed(version, rootBuffer);
+    rootBuffer.fill(0);
+    assert.is(hex(store.latestRoot), hex(expected));
     assert.is(hex(await store.get(original[0])), hex(original[1]));
     const { value: proved, proof } = await store.prove(original[0]);
     assert.ok(verifyMembership(root, original[0], proved!, proof));
