@@ -1,8 +1,11 @@
 /**
  * Measures the state tree: inserts N keys (default 100 000) in versions of B changes (default
  * 1000) into a fresh classic-level database, writing each version's batch as the node would, then
- * reports the time, the proof sizes at N keys, the stored node count, and what pruning every
- * old version removes. CACHE_MB sets the node cache (default: the store's default).
+ * reports the time and the CPU time per key (the process's for prepare alone and for prepare plus
+ * the batch write; the main thread's for prepare plus committed, which LevelDB's background
+ * threads do not touch: CPU time, unlike wall time, is not inflated by other processes), the
+ * proof sizes at N keys, the stored node count, and what pruning every old version removes.
+ * CACHE_MB sets the node cache (default: the store's default).
  * Usage: npx node bench/merkle-store.ts [N] [B]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,19 +33,37 @@ try {
   );
   let prepareMs = 0;
   let writeMs = 0;
+  let prepareCpuUs = 0;
+  let mainThreadUs = 0;
+  const threadNow = () => {
+    const { user, system } = process.threadCpuUsage();
+    return user + system;
+  };
+  const cpuNow = () => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  const cpuStarted = cpuNow();
   const started = performance.now();
   for (let from = 0; from < total; from += batch) {
     const changes: StateChange[] = [];
     for (let i = from; i < Math.min(total, from + batch); i++) changes.push([keyOf(i), valueFor(i)]);
+    const c0 = cpuNow();
+    const m0 = threadNow();
     const t0 = performance.now();
     const { version, root, ops } = await store.prepare(store.latestVersion + 1n, changes);
     const t1 = performance.now();
+    mainThreadUs += threadNow() - m0;
+    prepareCpuUs += cpuNow() - c0;
     await db.batch(ops.slice(), { keyEncoding: 'view', valueEncoding: 'view' });
     writeMs += performance.now() - t1;
     prepareMs += t1 - t0;
+    const m1 = threadNow();
     store.committed(version, root);
+    mainThreadUs += threadNow() - m1;
   }
   const elapsed = performance.now() - started;
+  const insertCpuUs = cpuNow() - cpuStarted;
 
   // One more version updating `batch` existing keys: the steady-state cost of a block.
   const u0 = performance.now();
@@ -100,6 +121,11 @@ try {
   console.log(
     `insert: ${fmt(elapsed)} total (prepare ${fmt(prepareMs)}, LevelDB batch writes ${fmt(writeMs)}), ` +
       `${Math.round(total / (elapsed / 1000))} keys/s`,
+  );
+  console.log(
+    `insert CPU per key: prepare ${(prepareCpuUs / total).toFixed(2)} us, ` +
+      `prepare + batch write ${(insertCpuUs / total).toFixed(2)} us; ` +
+      `main thread, prepare + committed ${(mainThreadUs / total).toFixed(2)} us`,
   );
   console.log(`update ${batch} existing keys as one version: ${updateMs.toFixed(1)} ms`);
   console.log(

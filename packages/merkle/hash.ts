@@ -16,7 +16,7 @@
  *
  * The root of the empty tree is `empty`; the root of a tree with one key is that key's leaf hash.
  */
-import { hash as oneShot } from 'node:crypto';
+import sodium from 'sodium-native';
 import { HASH_BYTES, sha256 } from '../crypto/hash.ts';
 
 /** The number of bits in a path: a key's path is sha256(key). */
@@ -37,19 +37,60 @@ export function isEmptyHash(hash: Uint8Array): boolean {
   return hash.length === HASH_BYTES && Buffer.compare(hash, EMPTY_HASH) === 0;
 }
 
+/**
+ * The fixed-size hash inputs of the tree (a tag and two 32-byte hashes: 86 bytes) are hashed with
+ * libsodium's SHA-256 into a given buffer: for inputs this short it costs about 0.45 us against
+ * 1.1-1.2 us for node:crypto's one-shot hash, whose per-call set-up and fresh result buffer
+ * dominate (node:crypto wins from about 256 bytes on, so longer keys and values go through
+ * packages/crypto's sha256). The tags have the same length, so one layout serves both.
+ */
+const TAGGED_BYTES = NODE_TAG.length + 2 * HASH_BYTES;
+/** sodium-native 5 takes any typed array (it checks ArrayBuffer.isView); its types say Buffer. */
+const sodiumSha256 = sodium.crypto_hash_sha256 as (out: Uint8Array, input: Uint8Array) => void;
+const leafInput = new Uint8Array(TAGGED_BYTES);
+leafInput.set(LEAF_TAG);
+const nodeInput = new Uint8Array(TAGGED_BYTES);
+nodeInput.set(NODE_TAG);
+
+/** Copies the 32 bytes at `from` of `src` into `input` after the tag (a loop: cheaper than subarray + set at this size). */
+function putHash(input: Uint8Array, at: number, src: Uint8Array, from: number): void {
+  for (let i = 0; i < HASH_BYTES; i++) input[at + i] = src[from + i]!;
+}
+
+/**
+ * Inputs up to this many bytes are hashed with libsodium (see above), longer ones with node:crypto
+ * (measured per hash: 32 bytes 0.28 against 1.06 us, 256 bytes 1.06 against 1.25, 1 KiB 3.4 against 1.7).
+ */
+const SHORT_INPUT_BYTES = 256;
+
+/** SHA-256 of one input, by whichever of the two is cheaper for its length; a Buffer either way. */
+function sha256Of(input: Uint8Array): Uint8Array {
+  if (input.length > SHORT_INPUT_BYTES) return sha256(input);
+  const out = Buffer.allocUnsafe(HASH_BYTES);
+  sodiumSha256(out, input);
+  return out;
+}
+
 /** The path of a key in the tree. */
 export function keyHashOf(key: Uint8Array): Uint8Array {
-  return sha256(key);
+  return sha256Of(key);
 }
 
 /** What a leaf commits to about its value. */
 export function valueHashOf(value: Uint8Array): Uint8Array {
-  return sha256(value);
+  return sha256Of(value);
 }
 
 /** Hash of the leaf holding the key whose path is `keyHash` and the value whose hash is `valueHash`. */
 export function leafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
-  return sha256(LEAF_TAG, keyHash, valueHash);
+  // Inputs of another length (a malformed proof's leaf) are hashed as they come, not padded.
+  if (keyHash.length !== HASH_BYTES || valueHash.length !== HASH_BYTES)
+    return sha256(LEAF_TAG, keyHash, valueHash);
+  putHash(leafInput, LEAF_TAG.length, keyHash, 0);
+  putHash(leafInput, LEAF_TAG.length + HASH_BYTES, valueHash, 0);
+  const out = Buffer.allocUnsafe(HASH_BYTES);
+  sodiumSha256(out, leafInput);
+  return out;
 }
 
 /** Hash of an internal node from its children's hashes (an empty child is `emptyHash()`). */
@@ -57,17 +98,14 @@ export function internalHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(NODE_TAG, left, right);
 }
 
-const scratch = new Uint8Array(NODE_TAG.length + 2 * HASH_BYTES);
-scratch.set(NODE_TAG);
-
 /**
  * internalHash of the two 32-byte hashes at offsets `left` and `right` of `buf`, written at offset
- * `out`: the same bytes as internalHash, for code that hashes many nodes (one-shot, no copies out).
+ * `out`: the same bytes as internalHash, for code that hashes many nodes (no result buffer).
  */
 export function internalHashInto(buf: Uint8Array, left: number, right: number, out: number): void {
-  scratch.set(buf.subarray(left, left + HASH_BYTES), NODE_TAG.length);
-  scratch.set(buf.subarray(right, right + HASH_BYTES), NODE_TAG.length + HASH_BYTES);
-  buf.set(oneShot('sha256', scratch, 'buffer'), out);
+  putHash(nodeInput, NODE_TAG.length, buf, left);
+  putHash(nodeInput, NODE_TAG.length + HASH_BYTES, buf, right);
+  sodiumSha256(buf.subarray(out, out + HASH_BYTES), nodeInput);
 }
 
 /** Bit `index` of a path, most significant bit of byte 0 first: 0 goes left, 1 goes right. */

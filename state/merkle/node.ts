@@ -22,7 +22,7 @@
  * stale node only if it was not born again after it went stale (see store.ts).
  * The hash is not stored: it is the key, and decodeNode checks the bytes against it.
  */
-import { type Canonical, decode, encode } from '../../packages/codec/canonical.ts';
+import { type Canonical, decode } from '../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
 import { emptyHash, internalHashInto, keyHashOf, leafHash, valueHashOf } from '../../packages/merkle/hash.ts';
@@ -71,8 +71,20 @@ export interface InternalNode {
 export type TreeNode = LeafNode | InternalNode;
 
 export const EMPTY_REF: Ref = { kind: EMPTY, hash: emptyHash() };
-const NO_BYTES = new Uint8Array(0);
 const LEAF_BYTES = 2 * HASH_BYTES;
+
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (start: number, end: number) => string })
+  .latin1Slice;
+
+/**
+ * The map key of a node by its hash (cache, per-prepare maps): one character per byte (latin1),
+ * half the length of hex and about half its cost, for ids made several times per tx. Only for
+ * maps: messages show hashes as hex. latin1Slice is the method behind Buffer#toString('latin1')
+ * and takes any Uint8Array; hex is the fallback should a Node version lack it.
+ */
+export function nodeId(hash: Uint8Array): string {
+  return latin1Slice !== undefined ? latin1Slice.call(hash, 0, hash.length) : toHex(hash);
+}
 
 /** Nibble `depth` of a path: the slot the path takes in a stored node at that depth. */
 export function nibbleAt(path: Uint8Array, depth: number): number {
@@ -148,7 +160,8 @@ function rehash(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, dirty
     }
   }
   if (kinds[1] !== INTERNAL) return { ref: refAt({ kinds, hashes, leaves }, 1), node: null };
-  const hash = hashes.slice(HASH_BYTES, 2 * HASH_BYTES);
+  // A view: a node never changes once made (withChildren copies), and callers get copies.
+  const hash = hashes.subarray(HASH_BYTES, 2 * HASH_BYTES);
   return { ref: { kind: INTERNAL, hash }, node: { kind: INTERNAL, hash, kinds, hashes, leaves } };
 }
 
@@ -161,20 +174,40 @@ function setChild(kinds: Uint8Array, hashes: Uint8Array, leaves: Uint8Array, slo
   }
 }
 
+const KINDS_BYTES = 2 * RADIX;
+const HASHES_BYTES = 2 * RADIX * HASH_BYTES;
+const LEAVES_BYTES = RADIX * LEAF_BYTES;
+
+/**
+ * The three arrays of a new internal node, as views of one pooled buffer: one allocation instead
+ * of three array buffers (nodes are made several times per tx, and array buffers are costly).
+ * `old`, when given, is copied in; otherwise the arrays are zeroed.
+ */
+function nodeArrays(old: InternalNode | null): Pick<InternalNode, 'kinds' | 'hashes' | 'leaves'> {
+  const buf = Buffer.allocUnsafe(KINDS_BYTES + HASHES_BYTES + LEAVES_BYTES);
+  const at = buf.byteOffset;
+  const kinds = new Uint8Array(buf.buffer, at, KINDS_BYTES);
+  const hashes = new Uint8Array(buf.buffer, at + KINDS_BYTES, HASHES_BYTES);
+  const leaves = new Uint8Array(buf.buffer, at + KINDS_BYTES + HASHES_BYTES, LEAVES_BYTES);
+  if (old === null) buf.fill(0);
+  else {
+    kinds.set(old.kinds);
+    hashes.set(old.hashes);
+    leaves.set(old.leaves);
+  }
+  return { kinds, hashes, leaves };
+}
+
 /** The subtree over 16 children. */
 export function makeInternal(children: readonly Ref[]): Subtree {
-  const kinds = new Uint8Array(2 * RADIX);
-  const hashes = new Uint8Array(2 * RADIX * HASH_BYTES);
-  const leaves = new Uint8Array(RADIX * LEAF_BYTES);
+  const { kinds, hashes, leaves } = nodeArrays(null);
   for (let slot = 0; slot < RADIX; slot++) setChild(kinds, hashes, leaves, slot, children[slot]!);
   return rehash(kinds, hashes, leaves, 0xfffe);
 }
 
 /** The subtree over the children of `old` with the slots in `changes` replaced; rehashes only their paths. */
 export function withChildren(old: InternalNode, changes: ReadonlyMap<number, Ref>): Subtree {
-  const kinds = old.kinds.slice();
-  const hashes = old.hashes.slice();
-  const leaves = old.leaves.slice();
+  const { kinds, hashes, leaves } = nodeArrays(old);
   let dirty = 0;
   for (const [slot, child] of changes) {
     setChild(kinds, hashes, leaves, slot, child);
@@ -183,25 +216,136 @@ export function withChildren(old: InternalNode, changes: ReadonlyMap<number, Ref
   return rehash(kinds, hashes, leaves, dirty);
 }
 
+/** Bytes of a MessagePack bin header for `length` bytes (canonical: the shortest form). */
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes a canonical MessagePack bin header for `length` bytes at `at`; returns the offset after it. */
+function writeBinHeader(out: Buffer, at: number, length: number): number {
+  if (length < 0x100) {
+    out[at] = 0xc4;
+    out[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    out[at] = 0xc5;
+    out.writeUInt16BE(length, at + 1);
+    return at + 3;
+  }
+  out[at] = 0xc6;
+  out.writeUInt32BE(length, at + 1);
+  return at + 5;
+}
+
+/** Writes `bytes` as a canonical MessagePack bin at `at`; returns the offset after it. */
+function writeBin(out: Buffer, at: number, bytes: Uint8Array): number {
+  const start = writeBinHeader(out, at, bytes.length);
+  out.set(bytes, start);
+  return start + bytes.length;
+}
+
+/**
+ * Copies to `out` at `at`, in slot order, the `size` bytes of each slot of kind `kind` (slot s's
+ * bytes are at from + s*size of `src`), a run of neighbouring slots at a time; returns the end.
+ */
+function copySlots(
+  kinds: Uint8Array,
+  kind: NodeKind,
+  src: Uint8Array,
+  from: number,
+  size: number,
+  out: Uint8Array,
+  at: number,
+): number {
+  let slot = 0;
+  while (slot < RADIX) {
+    if (kinds[RADIX + slot] !== kind) {
+      slot++;
+      continue;
+    }
+    let end = slot + 1;
+    while (end < RADIX && kinds[RADIX + end] === kind) end++;
+    out.set(src.subarray(from + slot * size, from + end * size), at);
+    at += (end - slot) * size;
+    slot = end;
+  }
+  return at;
+}
+
+/** Writes a mask (0..0xffff) as a canonical MessagePack unsigned integer; returns the offset after it. */
+function writeMask(out: Buffer, at: number, mask: number): number {
+  if (mask < 0x80) out[at++] = mask;
+  else if (mask < 0x100) {
+    out[at++] = 0xcc;
+    out[at++] = mask;
+  } else {
+    out[at++] = 0xcd;
+    out.writeUInt16BE(mask, at);
+    at += 2;
+  }
+  return at;
+}
+
+/** Writes the fixarray header and `birth` (always int64, as the canonical encoder writes a bigint). */
+function writeHead(out: Buffer, fields: number, kind: number, birth: bigint): number {
+  out[0] = 0x90 | fields;
+  out[1] = 0xd3;
+  out.writeBigInt64BE(birth, 2);
+  out[10] = kind;
+  return 11;
+}
+
+/**
+ * The stored bytes of a node: exactly what packages/codec/canonical.ts's `encode` gives for the
+ * layouts in the header comment (a test compares the two on random nodes), written directly,
+ * since the layouts are fixed and every node of every block goes through here.
+ */
 export function encodeNode(node: TreeNode, birth: bigint): Uint8Array {
-  if (node.kind === LEAF) return encode([birth, LEAF, node.key, node.valueHash, node.value]);
+  if (node.kind === LEAF) {
+    const { key, value } = node;
+    const size = 11 + binHeaderBytes(key.length) + key.length + 2 + HASH_BYTES + binHeaderBytes(value.length);
+    const out = Buffer.allocUnsafe(size + value.length);
+    let at = writeHead(out, 5, LEAF, birth);
+    at = writeBin(out, at, key);
+    at = writeBin(out, at, node.valueHash);
+    writeBin(out, at, value);
+    return out;
+  }
+  const { kinds, hashes, leaves } = node;
   let childMask = 0;
   let leafMask = 0;
-  const nodeHashes: Uint8Array[] = [];
-  const leafHashes: Uint8Array[] = [];
+  let internals = 0;
+  let leafCount = 0;
   for (let slot = 0; slot < RADIX; slot++) {
-    const child = childAt(node, slot);
-    if (child.kind === EMPTY) continue;
+    const kind = kinds[RADIX + slot];
+    if (kind === EMPTY) continue;
     childMask |= 1 << slot;
-    if (child.kind === LEAF) {
+    if (kind === LEAF) {
       leafMask |= 1 << slot;
-      leafHashes.push(child.keyHash, child.valueHash);
-    } else {
-      nodeHashes.push(child.hash);
-    }
+      leafCount++;
+    } else internals++;
   }
-  const join = (parts: Uint8Array[]) => (parts.length === 0 ? NO_BYTES : Buffer.concat(parts));
-  return encode([birth, INTERNAL, childMask, leafMask, join(nodeHashes), join(leafHashes)]);
+  const nodeBytes = internals * HASH_BYTES;
+  const leafBytes = leafCount * LEAF_BYTES;
+  const maskBytes = (mask: number) => (mask < 0x80 ? 1 : mask < 0x100 ? 2 : 3);
+  const out = Buffer.allocUnsafe(
+    11 +
+      maskBytes(childMask) +
+      maskBytes(leafMask) +
+      binHeaderBytes(nodeBytes) +
+      nodeBytes +
+      binHeaderBytes(leafBytes) +
+      leafBytes,
+  );
+  let at = writeHead(out, 6, INTERNAL, birth);
+  at = writeMask(out, at, childMask);
+  at = writeMask(out, at, leafMask);
+  at = writeBinHeader(out, at, nodeBytes);
+  at = copySlots(kinds, INTERNAL, hashes, RADIX * HASH_BYTES, HASH_BYTES, out, at);
+  at = writeBinHeader(out, at, leafBytes);
+  copySlots(kinds, LEAF, leaves, 0, LEAF_BYTES, out, at);
+  return out;
 }
 
 function corrupt(hash: Uint8Array, why: string): CareLedgerError {

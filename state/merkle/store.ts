@@ -29,7 +29,7 @@
  * layout (the key scheme below); split apart, each part would re-derive it.
  */
 
-import { readU64be as readU64, u64be as u64 } from '../../packages/codec/bytes.ts';
+import { readU64be as readU64 } from '../../packages/codec/bytes.ts';
 import { CareLedgerError } from '../../packages/core/errors.ts';
 import { equalBytes, HASH_BYTES, toHex } from '../../packages/crypto/hash.ts';
 import { emptyHash, isEmptyHash, keyHashOf, valueHashOf } from '../../packages/merkle/hash.ts';
@@ -51,6 +51,7 @@ import {
   makeLeaf,
   NodeCache,
   nibbleAt,
+  nodeId,
   RADIX,
   type Ref,
   refAt,
@@ -137,17 +138,25 @@ const FULL_HASH = new Uint8Array(HASH_BYTES).fill(0xff);
 interface Update {
   readonly key: Uint8Array;
   readonly keyHash: Uint8Array;
+  /** The first 4 bytes of keyHash as a number: most sort comparisons end there. */
+  readonly order: number;
   readonly value: Uint8Array | null;
   readonly valueHash: Uint8Array | null;
+  /** Always null: an update is a leaf to write when building (see Item), with no copy made. */
+  readonly existing: null;
 }
 
 /** A leaf to place while building a subtree: one that stays as it is, or one to write. */
-type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | (Update & { readonly existing: null });
+type Item = { readonly keyHash: Uint8Array; readonly existing: Ref } | Update;
 
 /** What one prepare does: the nodes it writes and the nodes of the old version it unlinks. */
 interface Work {
-  /** The nodes of the old version that the changes reach, read ahead by `prefetch`. */
-  readonly loaded: ReadonlyMap<string, TreeNode>;
+  /**
+   * The nodes of the old version that the changes reach, read ahead by `prefetch`; null when the
+   * database reads in place (getSync): then each is read when reached, from the cache or the
+   * database, with no walk ahead and no map.
+   */
+  readonly loaded: ReadonlyMap<string, TreeNode> | null;
   readonly created: Map<string, TreeNode>;
   readonly removed: Map<string, Uint8Array>;
 }
@@ -165,8 +174,25 @@ interface Prepared {
   readonly created: ReadonlyMap<string, TreeNode>;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
+/**
+ * A database key: the bucket byte, then `version` as u64 big-endian if given, then `tail` if given,
+ * in one pooled buffer (keys are built several times per tx, so no joining of parts).
+ */
+function bucketKey(bucket: number, version: bigint | null, tail: Uint8Array | null): Buffer {
+  const at = version === null ? 1 : 9;
+  const key = Buffer.allocUnsafe(at + (tail === null ? 0 : tail.length));
+  key[0] = bucket;
+  if (version !== null) key.writeBigUInt64BE(version, 1);
+  if (tail !== null) key.set(tail, at);
+  return key;
+}
+
+/** A `latest` entry: the version that wrote the value (u64 big-endian), then the value. */
+function latestEntry(version: bigint, value: Uint8Array): Buffer {
+  const entry = Buffer.allocUnsafe(8 + value.length);
+  entry.writeBigUInt64BE(version, 0);
+  entry.set(value, 8);
+  return entry;
 }
 
 function checkVersion(version: bigint): void {
@@ -250,7 +276,7 @@ export class MerkleStore {
     for await (const key of db.keys({
       keyEncoding: 'view',
       gte: rootsFrom,
-      lte: concat(rootsFrom, u64(MAX_VERSION)),
+      lte: bucketKey(buckets.roots, MAX_VERSION, null),
       reverse: true,
       limit: 1,
     })) {
@@ -340,28 +366,30 @@ export class MerkleStore {
     }
     const updates = this.toUpdates(changes);
     const base = this.root;
-    const loaded = await this.prefetch(base, updates);
+    const loaded = this.db.getSync !== undefined ? null : await this.prefetch(base, updates);
     const work: Work = { loaded, created: new Map(), removed: new Map() };
     const oldRoot = this.rootRef(base, updates, work);
     const newRoot = this.update(oldRoot, 0, updates, 0, updates.length, work);
 
+    // A node both unlinked and written again (the same content) is neither stale nor new: it
+    // leaves both lists. What stays in work.created is what this version writes.
+    const stale: BatchOp[] = [];
+    for (const [id, hash] of work.removed) {
+      if (!work.created.delete(id))
+        stale.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
+    }
+    const created = work.created;
     const ops: BatchOp[] = [];
-    const created = new Map<string, TreeNode>();
-    for (const [id, node] of work.created) {
-      if (work.removed.has(id)) continue;
-      created.set(id, node);
+    for (const node of created.values()) {
       ops.push({ type: 'put', key: this.nodeKey(node.hash), value: encodeNode(node, version) });
     }
-    for (const [id, hash] of work.removed) {
-      if (!work.created.has(id))
-        ops.push({ type: 'put', key: this.staleKey(version, hash), value: NO_BYTES });
-    }
+    for (const op of stale) ops.push(op);
     if (version === 1n) ops.push({ type: 'put', key: this.rootKey(0n), value: emptyHash() });
-    ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash });
+    ops.push({ type: 'put', key: this.rootKey(version), value: newRoot.hash.slice() });
     for (const u of updates) {
       const key = this.latestKey(u.key);
       ops.push(
-        u.value === null ? { type: 'del', key } : { type: 'put', key, value: concat(u64(version), u.value) },
+        u.value === null ? { type: 'del', key } : { type: 'put', key, value: latestEntry(version, u.value) },
       );
     }
 
@@ -409,7 +437,8 @@ export class MerkleStore {
       );
     }
     this.latest = version;
-    this.root = root.slice();
+    // A copy even of a Buffer (whose slice is a view): the caller keeps its root.
+    this.root = new Uint8Array(root);
     // Leaves are left out: the newest values are read from the `latest` bucket.
     for (const [id, node] of prepared.created) if (node.kind === INTERNAL) this.cache.set(id, node);
     this.prepared.clear();
@@ -439,7 +468,7 @@ export class MerkleStore {
     const staleFrom = Uint8Array.of(this.buckets.stale);
     let chunk: Uint8Array[] = [];
     const sweep = async () => {
-      const candidates = chunk.filter((key) => !pending.has(toHex(key.subarray(9))));
+      const candidates = chunk.filter((key) => !pending.has(nodeId(key.subarray(9))));
       chunk = [];
       const stored = await this.db.getMany(
         candidates.map((key) => this.nodeKey(key.subarray(9))),
@@ -450,7 +479,7 @@ export class MerkleStore {
         const bytes = stored[i];
         if (bytes !== undefined && birthOf(hash, bytes) < readU64(key, 1)) {
           ops.push({ type: 'del', key: this.nodeKey(hash) });
-          this.cache.delete(toHex(hash));
+          this.cache.delete(nodeId(hash));
         }
         ops.push({ type: 'del', key });
       }
@@ -458,7 +487,7 @@ export class MerkleStore {
     for await (const key of this.db.keys({
       keyEncoding: 'view',
       gte: staleFrom,
-      lte: concat(staleFrom, u64(keepFrom), FULL_HASH),
+      lte: bucketKey(this.buckets.stale, keepFrom, FULL_HASH),
     })) {
       if (key.length !== 1 + 8 + HASH_BYTES) {
         throw new CareLedgerError('STATE_CORRUPT', 'malformed stale-index key');
@@ -494,19 +523,19 @@ export class MerkleStore {
   // --- reading the tree ---
 
   private nodeKey(hash: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.nodes), hash);
+    return bucketKey(this.buckets.nodes, null, hash);
   }
 
   private rootKey(version: bigint): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.roots), u64(version));
+    return bucketKey(this.buckets.roots, version, null);
   }
 
   private staleKey(version: bigint, hash: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.stale), u64(version), hash);
+    return bucketKey(this.buckets.stale, version, hash);
   }
 
   private latestKey(key: Uint8Array): Uint8Array {
-    return concat(Uint8Array.of(this.buckets.latest), key);
+    return bucketKey(this.buckets.latest, null, key);
   }
 
   /** One point read, in place when the database can (see StateDb). */
@@ -518,7 +547,7 @@ export class MerkleStore {
   private async loadAll(hashes: readonly Uint8Array[], into: Map<string, TreeNode>): Promise<void> {
     const missing: { id: string; hash: Uint8Array }[] = [];
     for (const hash of hashes) {
-      const id = toHex(hash);
+      const id = nodeId(hash);
       if (into.has(id)) continue;
       const cached = this.cache.get(id);
       if (cached !== undefined) into.set(id, cached);
@@ -530,13 +559,16 @@ export class MerkleStore {
       this.db.getSync !== undefined
         ? keys.map((k) => this.db.getSync!(k, VIEW))
         : await this.db.getMany(keys, VIEW);
-    for (const [i, { id, hash }] of missing.entries()) {
-      const bytes = stored[i];
-      if (bytes === undefined) throw new CareLedgerError('STATE_NODE_MISSING', `state node ${id} is missing`);
-      const { node } = decodeNode(hash, bytes);
-      this.cache.set(id, node);
-      into.set(id, node);
-    }
+    for (const [i, { id, hash }] of missing.entries()) into.set(id, this.fromDb(id, hash, stored[i]));
+  }
+
+  /** The node `hash` (id `id`) from the bytes the database gave for it, checked and cached. */
+  private fromDb(id: string, hash: Uint8Array, bytes: Uint8Array | undefined): TreeNode {
+    if (bytes === undefined)
+      throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} is missing`);
+    const { node } = decodeNode(hash, bytes);
+    this.cache.set(id, node);
+    return node;
   }
 
   private async load(hash: Uint8Array): Promise<TreeNode> {
@@ -602,16 +634,30 @@ export class MerkleStore {
           `a state value is at most ${MAX_VALUE_BYTES} bytes`,
         );
       }
+      // Copies, so the caller cannot change what is stored through its buffers; one pooled
+      // buffer for both (Buffer#slice would not copy, Uint8Array#slice allocates a buffer each).
+      const copy = Buffer.allocUnsafe(key.length + (value === null ? 0 : value.length));
+      copy.set(key);
+      const ownKey = new Uint8Array(copy.buffer, copy.byteOffset, key.length);
+      let ownValue: Uint8Array | null = null;
+      if (value !== null) {
+        copy.set(value, key.length);
+        ownValue = new Uint8Array(copy.buffer, copy.byteOffset + key.length, value.length);
+      }
+      const keyHash = keyHashOf(ownKey);
       updates.push({
-        key: key.slice(),
-        keyHash: keyHashOf(key),
-        value: value === null ? null : value.slice(),
-        valueHash: value === null ? null : valueHashOf(value),
+        key: ownKey,
+        keyHash,
+        order: ((keyHash[0]! << 24) | (keyHash[1]! << 16) | (keyHash[2]! << 8) | keyHash[3]!) >>> 0,
+        value: ownValue,
+        valueHash: ownValue === null ? null : valueHashOf(ownValue),
+        existing: null,
       });
     }
-    updates.sort((a, b) => Buffer.compare(a.keyHash, b.keyHash));
+    updates.sort((a, b) => a.order - b.order || Buffer.compare(a.keyHash, b.keyHash));
     for (let i = 1; i < updates.length; i++) {
-      if (equalBytes(updates[i - 1]!.keyHash, updates[i]!.keyHash)) {
+      const [a, b] = [updates[i - 1]!, updates[i]!];
+      if (a.order === b.order && equalBytes(a.keyHash, b.keyHash)) {
         throw new CareLedgerError('STATE_DUPLICATE_KEY', 'a key appears twice in one set of state changes');
       }
     }
@@ -630,7 +676,8 @@ export class MerkleStore {
 
   /**
    * Reads every internal node of the tree at `root` that the updates reach (and the root), one level at a time with one
-   * database read per level, so that the update itself runs without waiting.
+   * database read per level, so that the update itself runs without waiting. Only for a database
+   * without getSync: one that reads in place is read as the update goes.
    */
   private async prefetch(root: Uint8Array, updates: readonly Update[]): Promise<Map<string, TreeNode>> {
     const loaded = new Map<string, TreeNode>();
@@ -643,7 +690,7 @@ export class MerkleStore {
       );
       const next: Visit[] = [];
       for (const visit of level) {
-        const node = loaded.get(toHex(visit.hash))!;
+        const node = loaded.get(nodeId(visit.hash))!;
         if (node.kind !== INTERNAL) continue;
         forEachSlot(updates, visit.lo, visit.hi, visit.depth, (slot, lo, hi) => {
           const child = childAt(node, slot);
@@ -656,7 +703,11 @@ export class MerkleStore {
   }
 
   private loadedNode(work: Work, hash: Uint8Array): TreeNode {
-    const node = work.loaded.get(toHex(hash));
+    const id = nodeId(hash);
+    if (work.loaded === null) {
+      return this.cache.get(id) ?? this.fromDb(id, hash, this.db.getSync!(this.nodeKey(hash), VIEW));
+    }
+    const node = work.loaded.get(id);
     if (node === undefined)
       throw new CareLedgerError('STATE_NODE_MISSING', `state node ${toHex(hash)} was not read`);
     return node;
@@ -676,7 +727,7 @@ export class MerkleStore {
       const items: Item[] = [];
       for (let i = lo; i < hi; i++) {
         const u = updates[i]!;
-        if (u.value !== null) items.push({ ...u, existing: null });
+        if (u.value !== null) items.push(u);
       }
       return this.build(depth, items, 0, items.length, work);
     }
@@ -698,8 +749,8 @@ export class MerkleStore {
     // No node when at most a single leaf is left: the leaf moves up (leaf compression).
     const { ref: result, node } = withChildren(old, changes);
     if (equalBytes(result.hash, old.hash)) return ref;
-    work.removed.set(toHex(old.hash), old.hash);
-    if (node !== null) work.created.set(toHex(node.hash), node);
+    work.removed.set(nodeId(old.hash), old.hash);
+    if (node !== null) work.created.set(nodeId(node.hash), node);
     return result;
   }
 
@@ -722,8 +773,8 @@ export class MerkleStore {
         placed = true;
         if (u.valueHash !== null && equalBytes(u.valueHash, leaf.valueHash)) items.push(kept);
         else {
-          work.removed.set(toHex(leaf.hash), leaf.hash);
-          if (u.value !== null) items.push({ ...u, existing: null });
+          work.removed.set(nodeId(leaf.hash), leaf.hash);
+          if (u.value !== null) items.push(u);
         }
         continue;
       }
@@ -731,7 +782,7 @@ export class MerkleStore {
         items.push(kept);
         placed = true;
       }
-      if (u.value !== null) items.push({ ...u, existing: null });
+      if (u.value !== null) items.push(u);
     }
     if (!placed) items.push(kept);
     return this.build(depth, items, 0, items.length, work);
@@ -744,7 +795,7 @@ export class MerkleStore {
       const item = items[lo]!;
       if (item.existing !== null) return item.existing;
       const leaf = makeLeaf(item.key, item.keyHash, item.value!, item.valueHash!);
-      work.created.set(toHex(leaf.hash), leaf);
+      work.created.set(nodeId(leaf.hash), leaf);
       return { kind: LEAF, hash: leaf.hash, keyHash: leaf.keyHash, valueHash: leaf.valueHash };
     }
     const children: Ref[] = new Array<Ref>(RADIX).fill(EMPTY_REF);
@@ -753,7 +804,7 @@ export class MerkleStore {
     });
     // Two or more keys always make a node.
     const { ref, node } = makeInternal(children);
-    work.created.set(toHex(ref.hash), node!);
+    work.created.set(nodeId(ref.hash), node!);
     return ref;
   }
 }

@@ -4,10 +4,12 @@
  * and checked, and a strict decoder that refuses garbage, truncation, oversized input and every
  * second encoding of a proof.
  */
+import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { seededRandom } from '../../../packages/core/seeded-random.ts';
 import { sha256, toHex } from '../../../packages/crypto/hash.ts';
 import {
   commonPrefixBits,
@@ -124,6 +126,47 @@ test('internalHashInto computes internalHash in place', () => {
   buf.set(leafOf('b', '2'), 32);
   internalHashInto(buf, 0, 32, 64);
   assert.is(toHex(buf.subarray(64)), toHex(internalHash(leafOf('a', '1'), leafOf('b', '2'))));
+});
+
+test('leafHash, internalHashInto, keyHashOf and valueHashOf equal the rules over node:crypto on seeded random hashes', () => {
+  const seed = 4242;
+  const random = seededRandom(seed);
+  const hashOf = () => Uint8Array.from({ length: 32 }, () => Math.floor(random() * 256));
+  const leafTag = utf8.encode('careledger/smt/v1/leaf');
+  const nodeTag = utf8.encode('careledger/smt/v1/node');
+  for (let i = 0; i < 500; i++) {
+    const [k, v] = [hashOf(), hashOf()];
+    assert.is(
+      toHex(leafHash(k, v)),
+      toHex(createHash('sha256').update(leafTag).update(k).update(v).digest()),
+      `seed ${seed}`,
+    );
+    // Three hashes at random, distinct 32-byte slots of a larger buffer.
+    const buf = Uint8Array.from({ length: 8 * 32 }, () => Math.floor(random() * 256));
+    const slots = [0, 1, 2, 3, 4, 5, 6, 7];
+    for (let j = slots.length - 1; j > 0; j--) {
+      const o = Math.floor(random() * (j + 1));
+      [slots[j], slots[o]] = [slots[o]!, slots[j]!];
+    }
+    const [l, r, out] = slots.map((slot) => slot * 32) as [number, number, number];
+    const expected = createHash('sha256')
+      .update(nodeTag)
+      .update(buf.subarray(l, l + 32))
+      .update(buf.subarray(r, r + 32))
+      .digest();
+    const before = buf.slice();
+    internalHashInto(buf, l, r, out);
+    assert.is(toHex(buf.subarray(out, out + 32)), toHex(expected), `seed ${seed}`);
+    before.set(expected, out);
+    assert.is(toHex(buf), toHex(before), 'only the output slot changes');
+  }
+  // keyHashOf and valueHashOf: libsodium up to 256 bytes, node:crypto above; the same hash for every length.
+  for (let length = 0; length <= 600; length++) {
+    const input = Uint8Array.from({ length }, () => Math.floor(random() * 256));
+    const expected = toHex(createHash('sha256').update(input).digest());
+    assert.is(toHex(keyHashOf(input)), expected, `length ${length}, seed ${seed}`);
+    assert.is(toHex(valueHashOf(input.subarray(0))), expected, `length ${length}, seed ${seed}`);
+  }
 });
 
 test('leafHash, keyHashOf and valueHashOf (one-shot, over a reused buffer) hash the bytes the rules say', () => {

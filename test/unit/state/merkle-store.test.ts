@@ -230,6 +230,42 @@ test('the largest key and value fit; larger ones, duplicates and wrong versions 
   });
 });
 
+test("the caller's buffers (Buffers too, whose slice is a view) cannot change what a prepare stores or the root", async () => {
+  await withDb(async (db) => {
+    const first = await MerkleStore.open(db, BUCKETS);
+    await commit(db, first, [set('a', '1'), set('b', '2')]);
+    const key = Buffer.from('patient/7');
+    const value = Buffer.from('consent: yes');
+    const original = [b('patient/7'), b('consent: yes')] as const;
+    // A database without getSync: prepare awaits its reads, and while it waits the caller
+    // scribbles over the key and value it passed.
+    const scribbling: StateDb = {
+      get: (k, options) => db.get(k, options),
+      getMany: async (keys, options) => {
+        key.fill(0x21);
+        value.fill(0x21);
+        return db.getMany(keys, options);
+      },
+      keys: (options) => db.keys(options),
+    };
+    const store = await MerkleStore.open(scribbling, BUCKETS);
+    const { version, root, ops } = await store.prepare(2n, [[key, value]]);
+    key.fill(0x22);
+    value.fill(0x22);
+    const expected = rootOfEntries([[b('a'), b('1')], [b('b'), b('2')], original]);
+    assert.is(hex(root), hex(expected));
+    await db.batch(ops, VIEW);
+    // The root handed back, as a Buffer the caller then reuses: the store keeps its own copy.
+    const rootBuffer = Buffer.from(root);
+    store.committed(version, rootBuffer);
+    rootBuffer.fill(0);
+    assert.is(hex(store.latestRoot), hex(expected));
+    assert.is(hex(await store.get(original[0])), hex(original[1]));
+    const { value: proved, proof } = await store.prove(original[0]);
+    assert.ok(verifyMembership(root, original[0], proved!, proof));
+  });
+});
+
 test('prepare writes nothing: the store reads the old version until the batch is written and committed', async () => {
   await withDb(async (db) => {
     const store = await MerkleStore.open(db, BUCKETS);
