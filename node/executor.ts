@@ -11,7 +11,7 @@ import type { Commit } from '../packages/types/commit.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
 import type { AppEvent, Application, ExecTxResult } from '../state/application.ts';
 import type { BlockStore } from '../state/block-store.ts';
-import type { Db } from '../state/db.ts';
+import { type Db, writeBatch } from '../state/db.ts';
 import { txIndexOps } from './tx-index.ts';
 
 export interface Executed {
@@ -74,7 +74,7 @@ export async function executeBlock(
     ...txIndexOps(block, txResults, result.events, replayed),
     ...result.ops,
   ];
-  await ctx.db.batch(ops, { sync: true });
+  await writeBatch(ctx.db, ops, { sync: true });
   ctx.blocks.committed(block, after);
   ctx.app.commit(block.header.height, result.appHash);
   return {
