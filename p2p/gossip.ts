@@ -267,7 +267,14 @@ export function gossipsubOptions(opts: P2POptions, penalties: Penalties): Partia
     opportunisticGraftTicks: 60,
     directConnectTicks: 300,
     gossipFactor: 0.25,
-    idontwantMinDataSize: 512,
+    // IDONTWANT (gossipsub 1.2) goes to every other mesh peer as soon as a message arrives, before
+    // validation, to spare a duplicate of it. In the full mesh of a consortium the origin reaches
+    // every member itself and receivers do not relay (node/tx-gossip.ts), so no duplicate comes
+    // and each one is an extra RPC per message and peer. Kept for messages large enough that a
+    // duplicate costs more than the notice (a partial mesh relays). Quiet 4-validator runs at
+    // 2,000 tx/s, 3 alternating pairs against 512 bytes: node CPU per tx 0.923 against 0.928 ms,
+    // p99 0.90-1.05 s against 1.18-1.37 s.
+    idontwantMinDataSize: 64 * 1024,
     idontwantMaxMessages: 512,
     awaitRpcHandler: false,
     awaitRpcMessageHandler: false,
