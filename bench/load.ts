@@ -191,9 +191,12 @@ function target(base: string, sockets: number): Target {
 
 /**
  * GET a path (or POST `body` to it); resolves with the parsed JSON body, rejects on transport
- * errors and timeouts.
+ * errors and timeouts. A request sent on a kept-alive socket that the node closed at the same
+ * moment (its idle timeout, 5 s) fails with ECONNRESET before the node read it: that one is sent
+ * again once on a fresh socket, as Node's documentation advises (`request.reusedSocket`), instead
+ * of counting as a lost tx.
  */
-function getJson(t: Target, path: string, body?: string): Promise<unknown> {
+function getJson(t: Target, path: string, body?: string, retried = false): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const method = body === undefined ? 'GET' : 'POST';
     const headers = body === undefined ? {} : { 'content-type': 'application/json' };
@@ -215,7 +218,10 @@ function getJson(t: Target, path: string, body?: string): Promise<unknown> {
       res.on('error', reject);
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(getJson(t, path, body, true));
+      else reject(err);
+    });
     req.end(body);
   });
 }
