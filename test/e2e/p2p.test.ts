@@ -324,12 +324,15 @@ test('a member sending invalid messages is rejected, scored down and not relayed
   assert.ok(silent, 'node 0 kept gossiping to the rogue after scoring it down');
 
   // Graylisted: more invalid messages push the score below -2500; gossipsub then drops the peer's
-  // RPCs before validation. Settle until the count is stable over 4 heights (≥ 900 ms, since each
-  // height waits timeout_commit = 300 ms: longer than gossipsub's score cache, one 700 ms heartbeat).
+  // RPCs before validation. One more rejection is enough (P4 is quadratic: the fifth invalid tx
+  // message alone takes the score to about -3400); how many of the ten are judged before
+  // gossipsub's cached score catches up is timing (a loaded CI machine judged fewer than four).
+  // Settle until the count is stable over 4 heights (≥ 900 ms, since each height waits
+  // timeout_commit = 300 ms: longer than gossipsub's score cache, one 700 ms heartbeat).
   await rogue.call('publish', { kind: 'tx', count: 10 });
   await waitFor(
-    'at least 4 more rejections',
-    async () => (await rejected(0, 'tx')) >= before.rejectedTx[0]! + 8,
+    'at least one more rejection',
+    async () => (await rejected(0, 'tx')) >= before.rejectedTx[0]! + 5,
     10_000,
   );
   let settled = -1;
