@@ -16,8 +16,7 @@
  *
  * The root of the empty tree is `empty`; the root of a tree with one key is that key's leaf hash.
  */
-import sodium from 'sodium-native';
-import { HASH_BYTES, sha256 } from '../crypto/hash.ts';
+import { HASH_BYTES, sha256, sha256Into } from '../crypto/hash.ts';
 
 /** The number of bits in a path: a key's path is sha256(key). */
 export const PATH_BITS = HASH_BYTES * 8;
@@ -38,15 +37,12 @@ export function isEmptyHash(hash: Uint8Array): boolean {
 }
 
 /**
- * The fixed-size hash inputs of the tree (a tag and two 32-byte hashes: 86 bytes) are hashed with
- * libsodium's SHA-256 into a given buffer: for inputs this short it costs about 0.45 us against
- * 1.1-1.2 us for node:crypto's one-shot hash, whose per-call set-up and fresh result buffer
- * dominate (node:crypto wins from about 256 bytes on, so longer keys and values go through
- * packages/crypto's sha256). The tags have the same length, so one layout serves both.
+ * The fixed-size hash inputs of the tree (a tag and two 32-byte hashes: 86 bytes) are assembled in
+ * reused buffers and hashed into a given buffer (`sha256Into`, libsodium: for inputs this short
+ * about 0.45 us against 1.1-1.2 us for node:crypto's one-shot hash). The tags have the same
+ * length, so one layout serves both.
  */
 const TAGGED_BYTES = NODE_TAG.length + 2 * HASH_BYTES;
-/** sodium-native 5 takes any typed array (it checks ArrayBuffer.isView); its types say Buffer. */
-const sodiumSha256 = sodium.crypto_hash_sha256 as (out: Uint8Array, input: Uint8Array) => void;
 const leafInput = new Uint8Array(TAGGED_BYTES);
 leafInput.set(LEAF_TAG);
 const nodeInput = new Uint8Array(TAGGED_BYTES);
@@ -57,28 +53,14 @@ function putHash(input: Uint8Array, at: number, src: Uint8Array, from: number): 
   for (let i = 0; i < HASH_BYTES; i++) input[at + i] = src[from + i]!;
 }
 
-/**
- * Inputs up to this many bytes are hashed with libsodium (see above), longer ones with node:crypto
- * (measured per hash: 32 bytes 0.28 against 1.06 us, 256 bytes 1.06 against 1.25, 1 KiB 3.4 against 1.7).
- */
-const SHORT_INPUT_BYTES = 256;
-
-/** SHA-256 of one input, by whichever of the two is cheaper for its length; a Buffer either way. */
-function sha256Of(input: Uint8Array): Uint8Array {
-  if (input.length > SHORT_INPUT_BYTES) return sha256(input);
-  const out = Buffer.allocUnsafe(HASH_BYTES);
-  sodiumSha256(out, input);
-  return out;
-}
-
 /** The path of a key in the tree. */
 export function keyHashOf(key: Uint8Array): Uint8Array {
-  return sha256Of(key);
+  return sha256(key);
 }
 
 /** What a leaf commits to about its value. */
 export function valueHashOf(value: Uint8Array): Uint8Array {
-  return sha256Of(value);
+  return sha256(value);
 }
 
 /** Hash of the leaf holding the key whose path is `keyHash` and the value whose hash is `valueHash`. */
@@ -89,7 +71,7 @@ export function leafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array
   putHash(leafInput, LEAF_TAG.length, keyHash, 0);
   putHash(leafInput, LEAF_TAG.length + HASH_BYTES, valueHash, 0);
   const out = Buffer.allocUnsafe(HASH_BYTES);
-  sodiumSha256(out, leafInput);
+  sha256Into(out, leafInput);
   return out;
 }
 
@@ -105,7 +87,7 @@ export function internalHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 export function internalHashInto(buf: Uint8Array, left: number, right: number, out: number): void {
   putHash(nodeInput, NODE_TAG.length, buf, left);
   putHash(nodeInput, NODE_TAG.length + HASH_BYTES, buf, right);
-  sodiumSha256(buf.subarray(out, out + HASH_BYTES), nodeInput);
+  sha256Into(buf.subarray(out, out + HASH_BYTES), nodeInput);
 }
 
 /** Bit `index` of a path, most significant bit of byte 0 first: 0 goes left, 1 goes right. */
