@@ -20,7 +20,7 @@ import { encode } from '../../../packages/codec/canonical.ts';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
 import { seededRandom } from '../../../packages/core/seeded-random.ts';
 import { MAX_TX_BYTES } from '../../../packages/types/tx.ts';
-import { mutate, sameOutcome } from '../packages/fast-path-fixtures.ts';
+import { checkMutations } from '../packages/fast-path-fixtures.ts';
 
 function code(run: () => unknown): string {
   try {
@@ -99,25 +99,14 @@ test('canonical batches: read in place, the same txs and flag as the generic dec
 });
 
 test('mutated batches: the same value or the same error as the generic decoder', () => {
-  const rand = seededRandom(SEED + 1);
-  let decoded = 0;
-  for (let i = 0; i < 8000; i++) {
-    let bytes = randomBatch(rand);
-    const changes = 1 + Math.floor(rand() * 3);
-    for (let c = 0; c < changes && bytes.length > 0; c++) bytes = mutate(bytes, rand);
-    const what = `seed ${SEED + 1}, input ${i}`;
-    if (
-      sameOutcome(
-        () => decodeTxBatchMessage(bytes),
-        () => decodeTxBatchGeneric(bytes),
-        what,
-      )
-    )
-      decoded++;
-    const fast = canonicalTxBatch(bytes);
-    if (fast !== null)
-      assert.equal(fast, decodeTxBatchGeneric(bytes), `${what}: fast read implies the generic one`);
-  }
+  const decoded = checkMutations({
+    seed: SEED + 1,
+    inputs: 8000,
+    valid: randomBatch,
+    decode: decodeTxBatchMessage,
+    generic: decodeTxBatchGeneric,
+    fast: canonicalTxBatch,
+  });
   assert.ok(decoded > 500, `${decoded} mutated inputs decoded`);
 });
 

@@ -1,12 +1,14 @@
 /**
  * Shared by the tests of the fast decoders (a hand-written reader beside the generic strict
  * decoder, taken only when the bytes are laid out exactly as the encoder writes them): seeded
- * random mutations of valid encodings, and `sameOutcome`, which checks that two decoders give the
- * same value or throw the same error (code, message and action) on one input.
+ * random mutations of valid encodings, `sameOutcome`, which checks that two decoders give the
+ * same value or throw the same error (code, message and action) on one input, and
+ * `checkMutations`, the loop that runs both over many mutated inputs.
  * Not a test file itself (no `.test.ts`), so the runner does not pick it up.
  */
 import * as assert from 'uvu/assert';
 import { CareLedgerError } from '../../../packages/core/errors.ts';
+import { seededRandom } from '../../../packages/core/seeded-random.ts';
 
 /** Bytes that matter in the canonical MessagePack subset: headers that a mutation swaps in. */
 const HEADER_BYTES = [
@@ -78,4 +80,45 @@ export function sameOutcome(fast: () => unknown, reference: () => unknown, what:
     assert.is(got.error.action, want.error.action, `${what}: same action`);
   }
   return false;
+}
+
+/** One fast decoder beside its generic twin, over mutated valid encodings (checkMutations). */
+export interface MutationCheck {
+  readonly seed: number;
+  readonly inputs: number;
+  /** A valid encoding, from the seeded generator. */
+  valid(rand: () => number): Uint8Array;
+  /** The decoder under test (fast path first, generic otherwise). */
+  decode(bytes: Uint8Array): unknown;
+  /** The generic strict decoder, the reference. */
+  generic(bytes: Uint8Array): unknown;
+  /** The fast reader alone: null when it leaves the bytes to the generic decoder. */
+  fast(bytes: Uint8Array): unknown;
+}
+
+/**
+ * `inputs` valid encodings, each changed 1 to 3 times by `mutate`: `decode` must give the same
+ * value or error as `generic` on each, and whatever `fast` reads in place must be what `generic`
+ * decodes. Returns how many mutated inputs decoded.
+ */
+export function checkMutations(c: MutationCheck): number {
+  const rand = seededRandom(c.seed);
+  let decoded = 0;
+  for (let i = 0; i < c.inputs; i++) {
+    let bytes = c.valid(rand);
+    const changes = 1 + Math.floor(rand() * 3);
+    for (let k = 0; k < changes && bytes.length > 0; k++) bytes = mutate(bytes, rand);
+    const what = `seed ${c.seed}, input ${i}`;
+    if (
+      sameOutcome(
+        () => c.decode(bytes),
+        () => c.generic(bytes),
+        what,
+      )
+    )
+      decoded++;
+    const fast = c.fast(bytes);
+    if (fast !== null) assert.equal(fast, c.generic(bytes), `${what}: fast read implies the generic one`);
+  }
+  return decoded;
 }
