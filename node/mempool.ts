@@ -18,11 +18,12 @@
  * Not here: gossip, the RPC, the application. They talk to the pool through `add`, `reap`,
  * `update` and the removal listeners.
  */
+
+import { LruKeys } from '../packages/core/bounded-keys.ts';
 import { CareLedgerError, invalid } from '../packages/core/errors.ts';
 import { txVerifyId } from '../packages/crypto/ed25519.ts';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
 import { type CheckedTx, decodeOwnedTx, MAX_TX_BYTES, verifyTxBytes } from '../packages/types/tx.ts';
-import { LruKeys } from './bounded-keys.ts';
 
 /**
  * `checkTxBytes` (packages/types/tx.ts: strict decode, then the one verifier) for a caller that

@@ -5,16 +5,17 @@
  * us, for one height after its commit too); `RecentlyCommitted`, the hashes of the last committed txs, so a replayed tx is refused at
  * the door (mempool, RPC) without a read of the tx index.
  */
+
+import { FifoKeys } from '../packages/core/bounded-keys.ts';
 import { toHex } from '../packages/crypto/hash.ts';
 import { type Block, blockTxHashes } from '../packages/types/block.ts';
 import type { CheckedTx } from '../packages/types/tx.ts';
-import { FifoKeys } from './bounded-keys.ts';
 import { checkTxHashed, type Mempool } from './mempool.ts';
 
 /** Committed tx hashes remembered, at most (the oldest is forgotten first). */
 export const RECENT_COMMITTED_TXS = 100_000;
 
-/** The hashes of the most recently committed txs, bounded (the oldest forgotten in O(1): bounded-keys.ts). */
+/** The hashes of the most recently committed txs, bounded (the oldest forgotten in O(1): packages/core/bounded-keys.ts). */
 export class RecentlyCommitted {
   private readonly hashes: FifoKeys;
 

@@ -26,6 +26,7 @@ import {
   sign,
 } from 'node:crypto';
 import sodium from 'sodium-native';
+import { FifoKeys } from '../core/bounded-keys.ts';
 import { CareLedgerError } from '../core/errors.ts';
 
 export const PUBLIC_KEY_BYTES = 32;
@@ -74,20 +75,10 @@ export function signMessage(secretKey: Uint8Array, message: Uint8Array): Uint8Ar
  * Signatures already verified, by a hash of (key, signature, message). The same vote reaches a
  * node in gossip, then in a commit, then in catch-ups: a hit costs about a fortieth of a verify.
  * Only successes are remembered, so invalid input cannot fill it. Eviction is first-in first-out
- * through a ring of keys: deleting from the front of a large Set is slow in V8.
+ * (packages/core/bounded-keys.ts: deleting from the front of a large Set is slow in V8).
  */
 const VERIFIED_CACHE_LIMIT = 50_000;
-const verified = new Set<string>();
-const verifiedOrder: (string | undefined)[] = new Array(VERIFIED_CACHE_LIMIT);
-let verifiedNext = 0;
-
-function rememberVerified(id: string): void {
-  const evicted = verifiedOrder[verifiedNext];
-  if (evicted !== undefined) verified.delete(evicted);
-  verifiedOrder[verifiedNext] = id;
-  verifiedNext = (verifiedNext + 1) % VERIFIED_CACHE_LIMIT;
-  verified.add(id);
-}
+const verified = new FifoKeys(VERIFIED_CACHE_LIMIT);
 
 /**
  * The consensus verifier. Malformed keys or signatures verify as false, never throw.
@@ -112,7 +103,7 @@ export function verifySignature(
     cacheId ?? createHash('sha256').update(publicKey).update(signature).update(message).digest('base64');
   if (verified.has(id)) return true;
   if (!verifyUncached(publicKey, message, signature)) return false;
-  rememberVerified(id);
+  verified.add(id);
   return true;
 }
 

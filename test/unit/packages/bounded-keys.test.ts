@@ -1,12 +1,12 @@
 /**
- * node/bounded-keys.ts against the Set-based versions it replaced (RecentlyCommitted's FIFO and the
+ * packages/core/bounded-keys.ts against the Set-based versions it replaced (RecentlyCommitted's FIFO and the
  * mempool's recent-hash LRU, copied here as models): on seeded random sequences of adds, touches
  * and deletes over small key spaces (so keys repeat and evictions happen), the same members and
  * size after every step, for bounds from 1 to 100.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FifoKeys, LruKeys } from '../../../node/bounded-keys.ts';
+import { FifoKeys, LruKeys } from '../../../packages/core/bounded-keys.ts';
 import { seededRandom } from '../../../packages/core/seeded-random.ts';
 
 const SEED = 0xb0_4e_d0;
