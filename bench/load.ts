@@ -35,6 +35,7 @@ import { HealthMix, MIX_KINDS } from './health-mix.ts';
 import { loadWorld } from './health-world.ts';
 import {
   type BlockSample,
+  committedRate,
   type FromLoad,
   type HealthLoadConfig,
   type LoadConfig,
@@ -555,10 +556,7 @@ async function run(cfg: LoadConfig, waitForStart: Promise<void>): Promise<void> 
     if (status[i] === Status.accepted && ackAt[i]! >= warmMs && ackAt[i]! < endMs) acceptedReplies++;
   }
 
-  // Committed throughput: txs in the blocks first seen inside the window, over its length. The
-  // window's edges cut between blocks, so this is within one block's worth of the truth.
-  const inWindow = blocks.filter((b) => b.observedMs > warmMs && b.observedMs <= endMs);
-  const committedTps = inWindow.reduce((sum, b) => sum + b.txs, 0) / cfg.durationSeconds;
+  const committedTps = committedRate(blocks, warmMs, endMs);
   const windowCount = count - first;
   const result: LoadResult = {
     type: 'result',
