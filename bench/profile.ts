@@ -299,7 +299,7 @@ and inclusive time of this repository's functions; with --callers, who calls a f
 Percentages are of busy (not idle) time. Writes nothing.
 
 Options:
-  --top N           rows per table (default 25)
+  --top N           rows per list of functions, locations or caller chains (default 25)
   --from-us T       only samples at or after T on the monotonic clock, µs (default: the start)
   --to-us T         only samples at or before T, µs (default: the end)
   --callers NAME    instead of the tables: the chains of callers above each frame whose name
