@@ -1,10 +1,10 @@
 /**
  * `node bench/cli-startup.ts [--runs N]` (see `--help`): how long `careledger` takes to start,
- * for the commands a person runs most, with and without the module compile cache that node/bin.ts turns on, and
- * through npx. Each row runs the command N times (default 7) after one unmeasured run that fills
- * the cache, and prints the median and the fastest wall-clock time. The commands touch no network
- * (`--help`, `keys show`, a chain command's `--help`), so the numbers are start-up alone: parsing
- * and compiling the modules and running the command line's top level.
+ * for the commands a person runs most, with and without the module compile cache that node/bin.ts
+ * turns on, and through npx. Each row runs the command N times (default 7) after one unmeasured
+ * run that fills the cache, and prints the median and the fastest wall-clock time. The commands
+ * touch no network (`--help`, `keys show`, a chain command's `--help`), so the numbers are
+ * start-up alone: parsing and compiling the modules and running the command line's top level.
  *
  * The cache goes to a temp folder of its own (XDG_CACHE_HOME), removed at the end; nothing of the
  * user's is read or written.
