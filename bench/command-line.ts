@@ -72,31 +72,28 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(
   return parsed;
 }
 
+/** A value to check: the command (named in the error), the text, its flag, and its range. */
+type Ranged = [command: BenchCommand, text: unknown, flag: string, min: number, max: number];
+
 /** An integer option's value (digits only), from min to max. */
-export function integerArg(
-  command: BenchCommand,
-  text: unknown,
-  flag: string,
-  min: number,
-  max: number,
-): number {
-  const value = typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!(Number.isSafeInteger(value) && value >= min && value <= max))
-    usageError(command, `${flag} must be an integer from ${min} to ${max}, got "${text}"`);
-  return value;
+export function integerArg(...args: Ranged): number {
+  return rangedArg(true, ...args);
 }
 
 /** A decimal option's value (`12` or `0.5`), from min to max. */
-export function numberArg(
-  command: BenchCommand,
-  text: unknown,
-  flag: string,
-  min: number,
-  max: number,
-): number {
-  const value = typeof text === 'string' && /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= min && value <= max))
-    usageError(command, `${flag} must be a number from ${min} to ${max}, got "${text}"`);
+export function numberArg(...args: Ranged): number {
+  return rangedArg(false, ...args);
+}
+
+function rangedArg(integer: boolean, ...[command, text, flag, min, max]: Ranged): number {
+  // Digits only: Number() alone would take '', ' 1', '0x10' and '1e3'.
+  const form = integer ? /^\d+$/ : /^\d+(?:\.\d+)?$/;
+  const value = typeof text === 'string' && form.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min && value <= max && (!integer || Number.isSafeInteger(value))))
+    usageError(
+      command,
+      `${flag} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${text}"`,
+    );
   return value;
 }
 
