@@ -2,10 +2,11 @@
  * The sweep's chart as a self-contained SVG: p50 and p99 submit-to-commit latency (log scale)
  * against committed throughput, one point per offered rate, with the target region (at least
  * `targetTps` committed, p99 under `targetP99Ms`) shaded. No dependencies; opens in any browser.
- * `node bench/chart.ts SWEEP.json` draws it again from a sweep's JSON.
+ * `node bench/chart.ts SWEEP.json` draws it again from a sweep's JSON (`--help` says more).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { type BenchCommand, parseCommandLine, usageError } from './command-line.ts';
 
 export interface ChartPoint {
   readonly offeredTps: number;
@@ -147,21 +148,44 @@ export function sweepSvg(points: readonly ChartPoint[], opts: ChartOptions): str
   return `${out.join('\n')}\n`;
 }
 
+const COMMAND = {
+  name: 'bench:chart',
+  command: 'npx node bench/chart.ts',
+  usage: `Usage: npx node bench/chart.ts SWEEP.json
+
+Draws again the chart of a throughput sweep (npm run bench -- --sweep writes
+bench/results/throughput-sweep-<time>.json): p50 and p99 latency against committed tx/s, one
+point per offered rate, the target region shaded. Writes the SVG beside the JSON (same name,
+.svg) and prints its path.
+
+Options:
+  -h, --help        show this help
+`,
+  options: {},
+  positionals: { min: 1, max: 1, synopsis: 'one SWEEP.json' },
+} as const satisfies BenchCommand;
+
+/** The parts of a sweep's JSON (bench/run.ts) that the chart reads. */
+interface SweepJson {
+  startedAt: string;
+  git?: Record<string, unknown>;
+  options: { validators: number; txBytes: number; warmupSeconds: number; durationSeconds: number };
+  verifyRate: { perCore: number; cores: number };
+  target: { committedTps: number; p99Ms: number };
+  steps: { rate: number; committedTps: number; latencyMs: { p50: number | null; p99: number | null } }[];
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // `node bench/chart.ts SWEEP.json`: draws (again) the SVG of a sweep's JSON, beside it.
-  const file = process.argv[2];
-  if (file === undefined || !file.endsWith('.json')) {
-    process.stderr.write('Usage: node bench/chart.ts bench/results/throughput-sweep-….json\n');
-    process.exit(2);
+  const file = parseCommandLine(COMMAND).positionals[0]!;
+  if (!file.endsWith('.json')) usageError(COMMAND, `expects a sweep's .json, got "${file}"`);
+  let sweep: SweepJson;
+  try {
+    sweep = JSON.parse(readFileSync(file, 'utf8')) as SweepJson;
+  } catch (err) {
+    usageError(COMMAND, `${file}: not a readable JSON file (${(err as Error).message})`);
   }
-  const sweep = JSON.parse(readFileSync(file, 'utf8')) as {
-    startedAt: string;
-    git?: Record<string, unknown>;
-    options: { validators: number; txBytes: number; warmupSeconds: number; durationSeconds: number };
-    verifyRate: { perCore: number; cores: number };
-    target: { committedTps: number; p99Ms: number };
-    steps: { rate: number; committedTps: number; latencyMs: { p50: number | null; p99: number | null } }[];
-  };
+  if (!Array.isArray(sweep?.steps) || typeof sweep.options !== 'object' || sweep.options === null)
+    usageError(COMMAND, `${file}: not a sweep's JSON (no steps or options)`);
   const o = sweep.options;
   const out = file.replace(/\.json$/, '.svg');
   writeFileSync(

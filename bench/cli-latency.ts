@@ -1,7 +1,8 @@
 /**
- * `node bench/cli-latency.ts [--txs N] [--validators V] [--base-port P] [--keep]`: how long a
- * committed tx takes, from the caller's side, on a throw-away health consortium (bench/consortium.ts,
- * app 'health', the node's default timeout_commit so blocks come about every 1.1 s as on `npm start`).
+ * `node bench/cli-latency.ts [--txs N] [--validators V] [--base-port P] [--keep]` (see `--help`):
+ * how long a committed tx takes, from the caller's side, on a throw-away health consortium
+ * (bench/consortium.ts, app 'health', the node's default timeout_commit so blocks come about every
+ * 1.1 s as on `npm start`).
  *
  * "Committed" is what the SDK and the CLI return: the tx broadcast, included in a block, and proven
  * by the light client (inclusion in the verified header at its height H, result code in header
@@ -19,29 +20,46 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { HealthClient, rpcTransport } from '../packages/client/health.ts';
 import { generateKey, loadKeyFile, saveKeyFile } from '../packages/client/keys.ts';
 import { LightClient } from '../packages/client/light-client.ts';
 import { RpcClient } from '../packages/client/rpc.ts';
 import { parseGenesisJson } from '../packages/types/genesis.ts';
+import { type BenchCommand, integerArg, parseCommandLine } from './command-line.ts';
 import { Consortium, machineBusyCores } from './consortium.ts';
 
-const { values } = parseArgs({
+const COMMAND = {
+  name: 'bench:cli-latency',
+  command: 'npx node bench/cli-latency.ts',
+  usage: `Usage: npx node bench/cli-latency.ts [options]
+
+How long a committed tx takes from the caller's side, on a throw-away health consortium of real
+node processes on 127.0.0.1 (temp folder, the node's default timeout_commit: a block about every
+1.1 s). "Committed" is what the SDK and the CLI return: the tx included and proven by the light
+client. Each row sends --txs patient.register txs one after another: the SDK with one client kept
+across txs, the SDK with a new client per tx, and the CLI (node node/bin.ts patient register, one
+process per tx), plus the CLI's --help alone for its start-up. Prints p50, p90 and max of each
+row, in ms and in block intervals measured in the same run; writes no file.
+
+Options:
+  --txs N           txs per row (default 10)
+  --validators V    validators, each its own process (default 4)
+  --base-port P     P2P port of node 0; RPC is P+1; node I adds 10*I (default 30656)
+  --keep            keep the temp folder (homes and node logs)
+  -h, --help        show this help
+`,
   options: {
     txs: { type: 'string', default: '10' },
     validators: { type: 'string', default: '4' },
     'base-port': { type: 'string', default: '30656' },
     keep: { type: 'boolean', default: false },
   },
-});
-const txs = Number(values.txs);
-const validators = Number(values.validators);
-const basePort = Number(values['base-port']);
-if (![txs, validators, basePort].every((n) => Number.isInteger(n) && n >= 1)) {
-  process.stderr.write('--txs, --validators and --base-port are whole numbers of at least 1\n');
-  process.exit(2);
-}
+} as const satisfies BenchCommand;
+
+const { values } = parseCommandLine(COMMAND);
+const txs = integerArg(COMMAND, values.txs, '--txs', 1, 10_000);
+const validators = integerArg(COMMAND, values.validators, '--validators', 1, 20);
+const basePort = integerArg(COMMAND, values['base-port'], '--base-port', 1024, 65535 - 10 * validators - 10);
 
 const root = join(import.meta.dirname, '..');
 

@@ -1,10 +1,10 @@
 /**
- * `node bench/cli-startup.ts [--runs N]`: how long `careledger` takes to start, for the commands a
- * person runs most, with and without the module compile cache that node/bin.ts turns on, and
- * through npx. Each row runs the command N times (default 7) after one unmeasured run that fills
- * the cache, and prints the median and the fastest wall-clock time. The commands touch no network
- * (`--help`, `keys show`, a chain command's `--help`), so the numbers are start-up alone: parsing
- * and compiling the modules and running the command line's top level.
+ * `node bench/cli-startup.ts [--runs N]` (see `--help`): how long `careledger` takes to start,
+ * for the commands a person runs most, with and without the module compile cache that node/bin.ts
+ * turns on, and through npx. Each row runs the command N times (default 7) after one unmeasured
+ * run that fills the cache, and prints the median and the fastest wall-clock time. The commands
+ * touch no network (`--help`, `keys show`, a chain command's `--help`), so the numbers are
+ * start-up alone: parsing and compiling the modules and running the command line's top level.
  *
  * The cache goes to a temp folder of its own (XDG_CACHE_HOME), removed at the end; nothing of the
  * user's is read or written.
@@ -13,15 +13,28 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { generateKey, saveKeyFile } from '../packages/client/keys.ts';
+import { type BenchCommand, integerArg, parseCommandLine } from './command-line.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write('--runs is a whole number of at least 1\n');
-  process.exit(2);
-}
+const COMMAND = {
+  name: 'bench:cli-startup',
+  command: 'npx node bench/cli-startup.ts',
+  usage: `Usage: npx node bench/cli-startup.ts [options]
+
+How long careledger takes to start, for commands that touch no network (--help, keys show, a
+chain command's --help): through node node/bin.ts with and without the module compile cache, and
+through npx careledger. Each row runs its command --runs times after one unmeasured run and
+prints the median and the fastest wall-clock time. The cache goes to a temp folder of its own,
+removed at the end; writes no file.
+
+Options:
+  --runs N          measured runs per row (default 7)
+  -h, --help        show this help
+`,
+  options: { runs: { type: 'string', default: '7' } },
+} as const satisfies BenchCommand;
+
+const runs = integerArg(COMMAND, parseCommandLine(COMMAND).values.runs, '--runs', 1, 1000);
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'careledger-startup-'));

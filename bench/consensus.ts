@@ -32,7 +32,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { HeightVoteSet } from '../consensus/core/vote-set.ts';
 import {
@@ -53,6 +52,7 @@ import {
   verifyVote,
   voteSignBytes,
 } from '../packages/types/vote.ts';
+import { type BenchCommand, numberArg, parseCommandLine, usageError } from './command-line.ts';
 import { gitState } from './consortium.ts';
 
 const CHAIN_ID = 'careledger-bench';
@@ -93,44 +93,22 @@ Options:
   -h, --help     show this help
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`bench:consensus: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
-function seconds(text: string, name: string, min: number, minInclusive: boolean): number {
-  const value = /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  const tooLow = minInclusive ? value < min : value <= min;
-  if (!Number.isFinite(value) || tooLow || value > MAX_SECONDS) {
-    const bound = minInclusive ? `at least ${min}` : `above ${min}`;
-    fail(`${name} must be a number of seconds ${bound} and at most ${MAX_SECONDS}, got "${text}"`);
-  }
-  return value;
-}
+const COMMAND = {
+  name: 'bench:consensus',
+  command: 'npm run bench:consensus --',
+  usage,
+  options: {
+    duration: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '0.5' },
+  },
+} as const satisfies BenchCommand;
 
 function parseOptions(): { durationSeconds: number; warmupSeconds: number } {
-  let values: { duration: string; warmup: string; help: boolean };
-  try {
-    values = parseArgs({
-      options: {
-        duration: { type: 'string', default: '2' },
-        warmup: { type: 'string', default: '0.5' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(usage);
-    process.exit(0);
-  }
-  return {
-    durationSeconds: seconds(values.duration, '--duration', 0, false),
-    warmupSeconds: seconds(values.warmup, '--warmup', 0, true),
-  };
+  const { values } = parseCommandLine(COMMAND);
+  const durationSeconds = numberArg(COMMAND, values.duration, '--duration', 0, MAX_SECONDS);
+  // A measurement of no time has no rate.
+  if (durationSeconds === 0) usageError(COMMAND, `--duration must be above 0, got "${values.duration}"`);
+  return { durationSeconds, warmupSeconds: numberArg(COMMAND, values.warmup, '--warmup', 0, MAX_SECONDS) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
  * `npx node bench/health-app.ts [--records N] [--block B] [--per-patient K] [--minutes M]
- *    [--state DIR] [--measure BLOCKS]`
+ *    [--state DIR] [--measure BLOCKS]` (`--help` describes each)
  *
  * The health-data application alone (no consensus, no network, no signature checks: the node
  * verifies envelopes before the app sees them), over classic-level in a temp folder, written the
@@ -27,7 +27,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { sha256, toHex } from '../packages/crypto/hash.ts';
 import { patientIdOf, recordIdOf } from '../packages/health/ids.ts';
 import { defaultParams } from '../packages/health/model.ts';
@@ -44,6 +43,7 @@ import { type CheckedTx, encodeTx } from '../packages/types/tx.ts';
 import { openDb } from '../state/db.ts';
 import { HealthApp } from '../state/health/app.ts';
 import { blockAt } from '../test/unit/state/health/fixtures.ts';
+import { type BenchCommand, integerArg, parseCommandLine, usageError } from './command-line.ts';
 import {
   anchorTx,
   BenchKey,
@@ -57,7 +57,34 @@ import {
   treatmentConsentTx,
 } from './health-txs.ts';
 
-const { values } = parseArgs({
+const usage = `Usage: npx node bench/health-app.ts [options]
+
+The health-data application alone (HealthApp over classic-level, no consensus, network or
+signature checks), driven as the node drives it: finalizeBlock, one batch per block, commit. Grows
+the state to --records record anchors and, at checkpoints (1 K, 2 K, 5 K, 10 K, … and the end),
+prints anchor and mixed-block tx/s and the time and proof size of proven queries (a record, a
+patient's record list page, a policy decision). Stops at --records, or after --minutes and then
+extrapolates to --records. Ends with a measurement at the size reached (--measure). Prints
+progress and a table, and writes JSON to bench/results/health-app-<ISO time>.json.
+
+Options:
+  --records N       record anchors to grow the state to (default 1000000)
+  --block B         txs per block while growing (default 2000; at most ${defaultBlockLimits.maxTxs})
+  --per-patient K   records per patient (default 10); patients are registered as needed
+  --minutes M       stop growing after M minutes (default 20)
+  --state DIR       keep the grown state in DIR (with DIR/bench-state.json) instead of a temp
+                    folder; a later run with the same DIR and --per-patient grows only what is
+                    missing (default: a temp folder, removed at the end)
+  --measure BLOCKS  end with a measurement: 2 warm-up blocks, then BLOCKS anchor blocks and
+                    three mixed pairs, timed on the wall clock and in CPU time; they add records
+                    to the state (default 10; 0 skips it)
+  -h, --help        show this help
+`;
+
+const COMMAND = {
+  name: 'bench:health-app',
+  command: 'npx node bench/health-app.ts',
+  usage,
   options: {
     records: { type: 'string', default: '1000000' },
     block: { type: 'string', default: '2000' },
@@ -66,22 +93,15 @@ const { values } = parseArgs({
     state: { type: 'string' },
     measure: { type: 'string', default: '10' },
   },
-});
-const TARGET = Number(values.records);
-const BLOCK = Number(values.block);
-const PER_PATIENT = Number(values['per-patient']);
-const DEADLINE = Date.now() + Number(values.minutes) * 60_000;
-const MEASURE_BLOCKS = Number(values.measure);
-for (const [name, n] of [
-  ['records', TARGET],
-  ['block', BLOCK],
-  ['per-patient', PER_PATIENT],
-  ['minutes', Number(values.minutes)],
-  ['measure', MEASURE_BLOCKS],
-] as const) {
-  if (!Number.isSafeInteger(n) || n < (name === 'measure' ? 0 : 1))
-    throw new Error(`--${name} must be a whole number`);
-}
+} as const satisfies BenchCommand;
+
+const { values } = parseCommandLine(COMMAND);
+const TARGET = integerArg(COMMAND, values.records, '--records', 1, 100_000_000);
+const BLOCK = integerArg(COMMAND, values.block, '--block', 1, defaultBlockLimits.maxTxs);
+const PER_PATIENT = integerArg(COMMAND, values['per-patient'], '--per-patient', 1, 1000);
+const MINUTES = integerArg(COMMAND, values.minutes, '--minutes', 1, 7 * 24 * 60);
+const DEADLINE = Date.now() + MINUTES * 60_000;
+const MEASURE_BLOCKS = integerArg(COMMAND, values.measure, '--measure', 0, 10_000);
 const CHAIN_ID = 'careledger-bench';
 const GENESIS_TIME = 1_767_225_600_000n;
 const keyOf = (label: string): BenchKey => BenchKey.of(`bench/${label}`);
@@ -127,7 +147,7 @@ const kept: Progress | null = existsSync(progressFile)
   ? JSON.parse(readFileSync(progressFile, 'utf8'))
   : null;
 if (kept !== null && kept.perPatient !== PER_PATIENT)
-  throw new Error(`${dir} was grown with --per-patient ${kept.perPatient}`);
+  usageError(COMMAND, `--state ${dir} was grown with --per-patient ${kept.perPatient}`);
 const db = await openDb(dir);
 const app = await HealthApp.open(db, { store: { cacheBytes: 512 * 1024 * 1024 } });
 
@@ -137,7 +157,7 @@ let records = 0;
 let patients = 0;
 if (kept === null) {
   if (app.info().appHash.length > 0 && app.info().lastHeight > 0n)
-    throw new Error(`${dir} holds a state but no bench-state.json`);
+    usageError(COMMAND, `--state ${dir} holds a state but no bench-state.json`);
   const init = await app.initChain(
     {
       chainId: CHAIN_ID,
@@ -357,7 +377,7 @@ function nextCheckpoint(after: number): number {
 
 console.log(
   `health app bench: target ${TARGET} records, ${BLOCK} txs per block, ${PER_PATIENT} records per patient, ` +
-    `stop after ${values.minutes} min; ${cpus().length} cpus`,
+    `stop after ${MINUTES} min; ${cpus().length} cpus`,
 );
 interface AnchorBlock {
   readonly txs: CheckedTx[];

@@ -6,17 +6,54 @@
  * threads do not touch: CPU time, unlike wall time, is not inflated by other processes), the
  * proof sizes at N keys, the stored node count, and what pruning every old version removes.
  * CACHE_MB sets the node cache (default: the store's default).
- * Usage: npx node bench/merkle-store.ts [N] [B]
+ * Usage: npx node bench/merkle-store.ts [N] [B] (`--help` says more)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { encodeProof, verifyMembership, verifyNonMembership } from '../packages/merkle/proof.ts';
-import { type MerkleBuckets, MerkleStore, type StateChange } from '../state/merkle/store.ts';
+import {
+  defaultMerkleStoreOptions,
+  type MerkleBuckets,
+  MerkleStore,
+  type StateChange,
+} from '../state/merkle/store.ts';
+import { type BenchCommand, integerArg, parseCommandLine } from './command-line.ts';
 
-const total = Number(process.argv[2] ?? 100_000);
-const batch = Number(process.argv[3] ?? 1000);
+const COMMAND = {
+  name: 'bench:merkle-store',
+  command: 'npx node bench/merkle-store.ts',
+  usage: `Usage: npx node bench/merkle-store.ts [N] [B]
+
+The state tree (state/merkle/store.ts) alone: inserts N keys (default 100000) in versions of B
+changes (default 1000) into a fresh classic-level database in a temp folder, each version's batch
+written as the node writes it; then updates B existing keys as one version, proves 1000 present
+and 1000 absent keys, and prunes every old version. Prints the time and CPU time per key, the
+proof sizes at N keys, and the stored node count before and after pruning. Writes no file; the temp
+folder is removed at the end.
+
+Arguments:
+  N                 keys to insert (default 100000)
+  B                 changes per version (default 1000)
+
+Environment:
+  CACHE_MB          the store's node cache, MiB (default ${defaultMerkleStoreOptions.cacheBytes / 2 ** 20})
+
+Options:
+  -h, --help        show this help
+`,
+  options: {},
+  positionals: { min: 0, max: 2, synopsis: '[N] [B]' },
+} as const satisfies BenchCommand;
+
+const { positionals } = parseCommandLine(COMMAND);
+const total = integerArg(COMMAND, positionals[0] ?? '100000', 'N', 1, 100_000_000);
+const batch = integerArg(COMMAND, positionals[1] ?? '1000', 'B', 1, 1_000_000);
+// An empty CACHE_MB counts as unset, as it did before it was checked.
+const cacheMiB = process.env.CACHE_MB
+  ? integerArg(COMMAND, process.env.CACHE_MB, 'CACHE_MB', 1, 65_536)
+  : null;
 const buckets: MerkleBuckets = { nodes: 0x20, roots: 0x21, stale: 0x22, latest: 0x23 };
 const utf8 = new TextEncoder();
 const keyOf = (i: number) => utf8.encode(`patient/${i.toString().padStart(8, '0')}/consent`);
@@ -29,7 +66,7 @@ try {
   const store = await MerkleStore.open(
     db,
     buckets,
-    process.env.CACHE_MB ? { cacheBytes: Number(process.env.CACHE_MB) * 2 ** 20 } : {},
+    cacheMiB !== null ? { cacheBytes: cacheMiB * 2 ** 20 } : {},
   );
   let prepareMs = 0;
   let writeMs = 0;

@@ -2,6 +2,7 @@
  * Summary of a V8 CPU profile (`node --cpu-prof`, a `.cpuprofile`): where one node's time went.
  *
  *   node bench/profile.ts FILE.cpuprofile [--top N] [--from-us T --to-us T] [--callers NAME]
+ *   (`--help` describes each option)
  *
  * Self time by function (what the CPU was executing), inclusive time by function of this
  * repository (what each of our functions cost with everything it called), and self time grouped
@@ -12,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type BenchCommand, integerArg, parseCommandLine, usageError } from './command-line.ts';
 
 interface CallFrame {
   readonly functionName: string;
@@ -286,33 +287,56 @@ export function formatSummary(s: ProfileSummary): string {
   ].join('\n\n');
 }
 
+const COMMAND = {
+  name: 'bench:profile',
+  command: 'npx node bench/profile.ts',
+  usage: `Usage: npx node bench/profile.ts FILE.cpuprofile [options]
+
+Where one process's time went, from a V8 CPU profile (node --cpu-prof; npm run bench -- --profile
+and npm run bench:sync -- --cpu-prof keep theirs under bench/results/). Prints busy time by
+activity, self time by location (our folders, npm packages, Node, V8, GC), self time by function
+and inclusive time of this repository's functions; with --callers, who calls a function instead.
+Percentages are of busy (not idle) time. Writes nothing.
+
+Options:
+  --top N           rows per list of functions, locations or caller chains (default 25)
+  --from-us T       only samples at or after T on the monotonic clock, µs (default: the start)
+  --to-us T         only samples at or before T, µs (default: the end)
+  --callers NAME    instead of the tables: the chains of callers above each frame whose name
+                    contains NAME, with the time spent in and below it
+  --depth D         with --callers, frames of each chain (default 6)
+  -h, --help        show this help
+`,
+  options: {
+    top: { type: 'string', default: '25' },
+    'from-us': { type: 'string' },
+    'to-us': { type: 'string' },
+    callers: { type: 'string' },
+    depth: { type: 'string', default: '6' },
+  },
+  positionals: { min: 1, max: 1, synopsis: 'one FILE.cpuprofile' },
+} as const satisfies BenchCommand;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({
-    options: {
-      top: { type: 'string', default: '25' },
-      'from-us': { type: 'string' },
-      'to-us': { type: 'string' },
-      callers: { type: 'string' },
-      depth: { type: 'string', default: '6' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    allowPositionals: true,
-  });
-  if (values.help === true || positionals.length !== 1) {
-    process.stdout.write(
-      'Usage: node bench/profile.ts FILE.cpuprofile [--top N] [--from-us T --to-us T] [--callers NAME [--depth D]]\n',
-    );
-    process.exit(values.help === true ? 0 : 2);
+  const { values, positionals } = parseCommandLine(COMMAND);
+  const file = positionals[0]!;
+  const top = integerArg(COMMAND, values.top, '--top', 1, 10_000);
+  const micros = (text: string | undefined, flag: string): number | undefined =>
+    text === undefined ? undefined : integerArg(COMMAND, text, flag, 0, Number.MAX_SAFE_INTEGER);
+  const from = micros(values['from-us'], '--from-us');
+  const to = micros(values['to-us'], '--to-us');
+  let profile: CpuProfile;
+  try {
+    profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  } catch (err) {
+    usageError(COMMAND, `${file}: not a readable .cpuprofile (${(err as Error).message})`);
   }
-  const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as CpuProfile;
-  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
-  const from = num(values['from-us']);
-  const to = num(values['to-us']);
   if (typeof values.callers === 'string') {
-    const rows = callers(profile, values.callers, Number(values.depth), Number(values.top), from, to);
+    const depth = integerArg(COMMAND, values.depth, '--depth', 1, 1000);
+    const rows = callers(profile, values.callers, depth, top, from, to);
     for (const r of rows)
       process.stdout.write(
         `${r.pct.toFixed(1).padStart(5)}%  ${r.ms.toFixed(0).padStart(7)} ms  ${r.name}\n`,
       );
-  } else process.stdout.write(`${formatSummary(summariseProfile(profile, Number(values.top), from, to))}\n`);
+  } else process.stdout.write(`${formatSummary(summariseProfile(profile, top, from, to))}\n`);
 }

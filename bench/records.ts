@@ -30,7 +30,6 @@ import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { homePaths, loadHome } from '../node/home.ts';
 import { HealthClient, rpcTransport } from '../packages/client/health.ts';
 import { generateKey, loadKeyFile, loadRecordKeyFile, recordKeyPathFor } from '../packages/client/keys.ts';
@@ -42,6 +41,13 @@ import { RpcClient } from '../packages/client/rpc.ts';
 import { CareLedgerError } from '../packages/core/errors.ts';
 import { provision } from '../packages/health/provision.ts';
 import { generateDataKey } from '../packages/records/key-material.ts';
+import {
+  type BenchCommand,
+  configOverrides,
+  integerArg,
+  parseCommandLine,
+  usageError,
+} from './command-line.ts';
 import { BENCH_DEFAULTS, Consortium, gitState, procSample, QUIET_CORES, waitQuiet } from './consortium.ts';
 import { type Percentiles, percentiles } from './protocol.ts';
 
@@ -120,66 +126,40 @@ interface Options {
   readonly keep: boolean;
 }
 
-function fail(message: string): never {
-  process.stderr.write(`bench:records: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
-function int(text: unknown, name: string, min: number, max: number): number {
-  const value = typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= min && value <= max))
-    fail(`${name} must be an integer from ${min} to ${max}, got "${text}"`);
-  return value;
-}
+const COMMAND = {
+  name: 'bench:records',
+  command: 'npm run bench:records --',
+  usage,
+  options: {
+    fetches: { type: 'string', default: '20' },
+    'large-fetches': { type: 'string', default: '5' },
+    'large-mib': { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '4,16' },
+    duration: { type: 'string', default: '10' },
+    'vault-records': { type: 'string', default: '4' },
+    set: { type: 'string', multiple: true },
+    'base-port': { type: 'string', default: '28656' },
+    'quiet-wait': { type: 'string', default: '0' },
+    keep: { type: 'boolean', default: false },
+  },
+} as const satisfies BenchCommand;
 
 function parseOptions(): Options {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseArgs({
-      options: {
-        fetches: { type: 'string', default: '20' },
-        'large-fetches': { type: 'string', default: '5' },
-        'large-mib': { type: 'string', default: '10' },
-        concurrency: { type: 'string', default: '4,16' },
-        duration: { type: 'string', default: '10' },
-        'vault-records': { type: 'string', default: '4' },
-        set: { type: 'string', multiple: true },
-        'base-port': { type: 'string', default: '28656' },
-        'quiet-wait': { type: 'string', default: '0' },
-        keep: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  if (values.help === true) {
-    process.stdout.write(usage);
-    process.exit(0);
-  }
-  const overrides: Record<string, string | number | boolean> = { proxy_app: 'health' };
-  for (const item of (values.set as string[] | undefined) ?? []) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) fail(`--set takes KEY=VALUE, got "${item}"`);
-    const raw = item.slice(eq + 1);
-    overrides[item.slice(0, eq)] =
-      raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(?:\.\d+)?$/.test(raw) ? Number(raw) : raw;
-  }
-  if (overrides.proxy_app !== 'health') fail('this benchmark needs proxy_app=health');
+  const { values } = parseCommandLine(COMMAND);
+  const overrides = { proxy_app: 'health', ...configOverrides(COMMAND, values.set) };
+  if (overrides.proxy_app !== 'health') usageError(COMMAND, 'this benchmark needs proxy_app=health');
   return {
-    fetches: int(values.fetches, '--fetches', 1, 10_000),
-    largeFetches: int(values['large-fetches'], '--large-fetches', 1, 1000),
-    largeMiB: int(values['large-mib'], '--large-mib', 1, 60),
-    concurrency: String(values.concurrency)
+    fetches: integerArg(COMMAND, values.fetches, '--fetches', 1, 10_000),
+    largeFetches: integerArg(COMMAND, values['large-fetches'], '--large-fetches', 1, 1000),
+    largeMiB: integerArg(COMMAND, values['large-mib'], '--large-mib', 1, 60),
+    concurrency: values.concurrency
       .split(',')
-      .map((c) => int(c.trim(), '--concurrency', 1, 256)),
-    durationSeconds: int(values.duration, '--duration', 0, 3600),
-    vaultRecords: int(values['vault-records'], '--vault-records', 0, 1000),
+      .map((c) => integerArg(COMMAND, c.trim(), '--concurrency', 1, 256)),
+    durationSeconds: integerArg(COMMAND, values.duration, '--duration', 0, 3600),
+    vaultRecords: integerArg(COMMAND, values['vault-records'], '--vault-records', 0, 1000),
     overrides,
-    basePort: int(values['base-port'], '--base-port', 1024, 60_000),
-    quietWaitSeconds: int(values['quiet-wait'], '--quiet-wait', 0, 3600),
+    basePort: integerArg(COMMAND, values['base-port'], '--base-port', 1024, 60_000),
+    quietWaitSeconds: integerArg(COMMAND, values['quiet-wait'], '--quiet-wait', 0, 3600),
     keep: values.keep === true,
   };
 }

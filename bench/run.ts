@@ -35,10 +35,17 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { defaultRpcOptions } from '../node/rpc/server.ts';
 import { generateKeyPair, signMessage, verifyUncached } from '../packages/crypto/ed25519.ts';
 import { sweepSvg, versionLabel } from './chart.ts';
+import {
+  type BenchCommand,
+  configOverrides,
+  integerArg,
+  numberArg,
+  parseCommandLine,
+  usageError,
+} from './command-line.ts';
 import {
   BENCH_DEFAULTS,
   Consortium,
@@ -158,121 +165,90 @@ interface Options {
   readonly quietWaitSeconds: number;
 }
 
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
-function number(text: string | undefined, name: string, min: number, max: number, integer: boolean): number {
-  const value = text !== undefined && /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value)))
-    fail(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${text}"`);
-  return value;
-}
+const COMMAND = {
+  name: 'bench',
+  command: 'npm run bench --',
+  usage,
+  options: {
+    workload: { type: 'string', default: 'kvstore' },
+    records: { type: 'string', default: '1000000' },
+    'per-patient': { type: 'string', default: '10' },
+    'state-cache': { type: 'string', default: join(resultsDir, 'health-state') },
+    'fresh-state': { type: 'boolean', default: false },
+    seed: { type: 'string', default: '1' },
+    validators: { type: 'string', default: '4' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    'tx-bytes': { type: 'string', default: '250' },
+    signers: { type: 'string', default: '64' },
+    sweep: { type: 'boolean', default: false },
+    rates: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true },
+    drain: { type: 'string', default: '15' },
+    sockets: { type: 'string', default: '16' },
+    batch: { type: 'string', default: '1' },
+    'base-port': { type: 'string', default: '21656' },
+    keep: { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: '0' },
+  },
+} as const satisfies BenchCommand;
 
 function parseOptions(): Options {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseArgs({
-      options: {
-        workload: { type: 'string', default: 'kvstore' },
-        records: { type: 'string', default: '1000000' },
-        'per-patient': { type: 'string', default: '10' },
-        'state-cache': { type: 'string', default: join(resultsDir, 'health-state') },
-        'fresh-state': { type: 'boolean', default: false },
-        seed: { type: 'string', default: '1' },
-        validators: { type: 'string', default: '4' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        warmup: { type: 'string' },
-        'tx-bytes': { type: 'string', default: '250' },
-        signers: { type: 'string', default: '64' },
-        sweep: { type: 'boolean', default: false },
-        rates: { type: 'string' },
-        profile: { type: 'boolean', default: false },
-        set: { type: 'string', multiple: true },
-        drain: { type: 'string', default: '15' },
-        sockets: { type: 'string', default: '16' },
-        batch: { type: 'string', default: '1' },
-        'base-port': { type: 'string', default: '21656' },
-        keep: { type: 'boolean', default: false },
-        'quiet-wait': { type: 'string', default: '0' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  if (values.help === true) {
-    process.stdout.write(usage);
-    process.exit(0);
-  }
+  const { values } = parseCommandLine(COMMAND);
   const sweep = values.sweep === true;
-  const validators = number(values.validators as string, '--validators', 1, 100, true);
-  const workload = values.workload as string;
+  const validators = integerArg(COMMAND, values.validators, '--validators', 1, 100);
+  const workload = values.workload;
   if (workload !== 'kvstore' && workload !== 'health')
-    fail(`--workload is kvstore or health, got "${workload}"`);
+    usageError(COMMAND, `--workload is kvstore or health, got "${workload}"`);
   if (workload === 'health' && validators < MIN_HEALTH_VALIDATORS)
-    fail(
+    usageError(
+      COMMAND,
       `--workload health needs at least ${MIN_HEALTH_VALIDATORS} validators (a provider, a lab and a payer)`,
     );
-  const basePort = number(values['base-port'] as string, '--base-port', 1024, 60000, true);
-  if (basePort + 10 * validators + 2000 > 65535) fail('--base-port leaves no room for every node');
+  const basePort = integerArg(COMMAND, values['base-port'], '--base-port', 1024, 60000);
+  if (basePort + 10 * validators + 2000 > 65535)
+    usageError(COMMAND, '--base-port leaves no room for every node');
   const rates =
     typeof values.rates === 'string'
-      ? values.rates.split(',').map((r) => number(r.trim(), '--rates', 1, 1_000_000, false))
+      ? values.rates.split(',').map((r) => numberArg(COMMAND, r.trim(), '--rates', 1, 1_000_000))
       : SWEEP_RATES;
-  const overrides: Record<string, string | number | boolean> = {};
-  for (const item of (values.set as string[] | undefined) ?? []) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) fail(`--set takes KEY=VALUE, got "${item}"`);
-    const raw = item.slice(eq + 1);
-    overrides[item.slice(0, eq)] =
-      raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(?:\.\d+)?$/.test(raw) ? Number(raw) : raw;
-  }
   return {
     workload,
-    records: number(values.records as string, '--records', 1, 100_000_000, true),
-    perPatient: number(values['per-patient'] as string, '--per-patient', 1, 1000, true),
-    stateCache: values['state-cache'] as string,
+    records: integerArg(COMMAND, values.records, '--records', 1, 100_000_000),
+    perPatient: integerArg(COMMAND, values['per-patient'], '--per-patient', 1, 1000),
+    stateCache: values['state-cache'],
     freshState: values['fresh-state'] === true,
-    seed: number(values.seed as string, '--seed', 0, 2 ** 32 - 1, true),
+    seed: integerArg(COMMAND, values.seed, '--seed', 0, 2 ** 32 - 1),
     validators,
-    rate: number(
-      (values.rate as string | undefined) ?? String(workload === 'health' ? HEALTH_RATE : TARGET_TPS),
+    rate: numberArg(
+      COMMAND,
+      values.rate ?? String(workload === 'health' ? HEALTH_RATE : TARGET_TPS),
       '--rate',
       1,
       1_000_000,
-      false,
     ),
-    durationSeconds: number(
-      (values.duration as string) ?? (sweep ? '10' : '20'),
+    durationSeconds: numberArg(
+      COMMAND,
+      values.duration ?? (sweep ? '10' : '20'),
       '--duration',
       1,
       MAX_SECONDS,
-      false,
     ),
-    warmupSeconds: number(
-      (values.warmup as string) ?? (sweep ? '4' : '5'),
-      '--warmup',
-      0,
-      MAX_SECONDS,
-      false,
-    ),
-    txBytes: number(values['tx-bytes'] as string, '--tx-bytes', 100, 60_000, true),
-    signers: number(values.signers as string, '--signers', 1, 100_000, true),
+    warmupSeconds: numberArg(COMMAND, values.warmup ?? (sweep ? '4' : '5'), '--warmup', 0, MAX_SECONDS),
+    txBytes: integerArg(COMMAND, values['tx-bytes'], '--tx-bytes', 100, 60_000),
+    signers: integerArg(COMMAND, values.signers, '--signers', 1, 100_000),
     sweep,
     rates,
     profile: values.profile === true,
-    overrides,
-    drainSeconds: number(values.drain as string, '--drain', 0, 600, false),
-    sockets: number(values.sockets as string, '--sockets', 1, 1024, true),
-    batch: number(values.batch as string, '--batch', 1, MAX_RPC_BATCH, true),
+    overrides: configOverrides(COMMAND, values.set),
+    drainSeconds: numberArg(COMMAND, values.drain, '--drain', 0, 600),
+    sockets: integerArg(COMMAND, values.sockets, '--sockets', 1, 1024),
+    batch: integerArg(COMMAND, values.batch, '--batch', 1, MAX_RPC_BATCH),
     basePort,
     keep: values.keep === true,
-    quietWaitSeconds: number(values['quiet-wait'] as string, '--quiet-wait', 0, MAX_SECONDS, false),
+    quietWaitSeconds: numberArg(COMMAND, values['quiet-wait'], '--quiet-wait', 0, MAX_SECONDS),
   };
 }
 

@@ -18,11 +18,17 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { nodeLogPath } from '../node/spawn.ts';
 import { keyPairFromSeed, signerFor } from '../packages/crypto/ed25519.ts';
 import { encodeTx, txSignBytes } from '../packages/types/tx.ts';
 import { encodeKvOp } from '../state/kvstore-app.ts';
+import {
+  type BenchCommand,
+  configOverrides,
+  integerArg,
+  parseCommandLine,
+  usageError,
+} from './command-line.ts';
 import { BENCH_DEFAULTS, Consortium, machineSample, procSample } from './consortium.ts';
 import { type CpuProfile, formatSummary, summariseProfile } from './profile.ts';
 
@@ -52,58 +58,30 @@ const usage = `Usage: npm run bench:sync -- [options]
   -h, --help          show this help
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`bench:sync: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
-function int(text: string | undefined, name: string, min: number, max: number): number {
-  const value = text !== undefined && /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max)
-    fail(`${name} must be an integer from ${min} to ${max}, got "${text}"`);
-  return value;
-}
+const COMMAND = {
+  name: 'bench:sync',
+  command: 'npm run bench:sync --',
+  usage,
+  options: {
+    txs: { type: 'string', default: '100000' },
+    validators: { type: 'string', default: '3' },
+    'value-bytes': { type: 'string', default: '100' },
+    batch: { type: 'string', default: '10' },
+    'in-flight': { type: 'string', default: '8' },
+    set: { type: 'string', multiple: true, default: [] },
+    'base-port': { type: 'string', default: '31956' },
+    'cpu-prof': { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '1800' },
+    keep: { type: 'boolean', default: false },
+    'save-history': { type: 'string' },
+    'kill-at': { type: 'string' },
+    from: { type: 'string' },
+  },
+} as const satisfies BenchCommand;
 
 function parseOptions() {
-  let values: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      options: {
-        txs: { type: 'string', default: '100000' },
-        validators: { type: 'string', default: '3' },
-        'value-bytes': { type: 'string', default: '100' },
-        batch: { type: 'string', default: '10' },
-        'in-flight': { type: 'string', default: '8' },
-        set: { type: 'string', multiple: true, default: [] },
-        'base-port': { type: 'string', default: '31956' },
-        'cpu-prof': { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '1800' },
-        keep: { type: 'boolean', default: false },
-        'save-history': { type: 'string' },
-        'kill-at': { type: 'string' },
-        from: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  }
-  try {
-    values = parse();
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  if (values.help === true) {
-    process.stdout.write(usage);
-    process.exit(0);
-  }
-  const overrides: Record<string, string | number | boolean> = {};
-  for (const item of values.set ?? []) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) fail(`--set takes KEY=VALUE, got "${item}"`);
-    const raw = item.slice(eq + 1);
-    overrides[item.slice(0, eq)] =
-      raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
-  }
+  const { values } = parseCommandLine(COMMAND);
+  const overrides = configOverrides(COMMAND, values.set);
   const from = values.from ?? null;
   let history: SavedHistory | null = null;
   if (from !== null) {
@@ -111,27 +89,32 @@ function parseOptions() {
       process.argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)),
     );
     if (clash.length > 0 || (values.set ?? []).length > 0)
-      fail(
+      usageError(
+        COMMAND,
         `--from takes the history's own settings: drop ${[...clash, ...(values.set?.length ? ['set'] : [])].map((n) => `--${n}`).join(', ')}`,
       );
     history = readHistory(from);
   }
-  const validators = history?.validators ?? int(values.validators, '--validators', 1, 20);
+  const validators = history?.validators ?? integerArg(COMMAND, values.validators, '--validators', 1, 20);
   const basePort =
-    history?.basePort ?? int(values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
+    history?.basePort ??
+    integerArg(COMMAND, values['base-port'], '--base-port', 1024, 65535 - 10 * (validators + 1) - 10);
   return {
-    txs: history?.txs ?? int(values.txs, '--txs', 1, 10_000_000),
+    txs: history?.txs ?? integerArg(COMMAND, values.txs, '--txs', 1, 10_000_000),
     validators,
-    valueBytes: int(values['value-bytes'], '--value-bytes', 0, 60_000),
-    batch: int(values.batch, '--batch', 1, 1000),
-    inFlight: int(values['in-flight'], '--in-flight', 1, 1000),
+    valueBytes: integerArg(COMMAND, values['value-bytes'], '--value-bytes', 0, 60_000),
+    batch: integerArg(COMMAND, values.batch, '--batch', 1, 1000),
+    inFlight: integerArg(COMMAND, values['in-flight'], '--in-flight', 1, 1000),
     overrides,
     basePort,
     cpuProf: values['cpu-prof'] === true,
-    timeoutMs: int(values.timeout, '--timeout', 10, 86_400) * 1000,
+    timeoutMs: integerArg(COMMAND, values.timeout, '--timeout', 10, 86_400) * 1000,
     keep: values.keep === true,
     saveHistory: values['save-history'] ?? null,
-    killAt: values['kill-at'] === undefined ? null : int(values['kill-at'], '--kill-at', 1, 10_000_000),
+    killAt:
+      values['kill-at'] === undefined
+        ? null
+        : integerArg(COMMAND, values['kill-at'], '--kill-at', 1, 10_000_000),
     from: from === null ? null : { dir: from, history: history! },
   };
 }
@@ -156,7 +139,7 @@ function readHistory(dir: string): SavedHistory {
   try {
     h = JSON.parse(readFileSync(join(dir, HISTORY_FILE), 'utf8')) as SavedHistory;
   } catch (err) {
-    fail(`--from ${dir}: no readable ${HISTORY_FILE} (${(err as Error).message})`);
+    usageError(COMMAND, `--from ${dir}: no readable ${HISTORY_FILE} (${(err as Error).message})`);
   }
   const ok =
     typeof h.chainId === 'string' &&
@@ -164,7 +147,7 @@ function readHistory(dir: string): SavedHistory {
     Array.isArray(h.homes) &&
     h.homes.length === h.validators + 1 &&
     h.homes.every((home) => typeof home === 'string' && existsSync(join(dir, home)));
-  if (!ok) fail(`--from ${dir}: ${HISTORY_FILE} does not describe the homes beside it`);
+  if (!ok) usageError(COMMAND, `--from ${dir}: ${HISTORY_FILE} does not describe the homes beside it`);
   return h;
 }
 
