@@ -183,6 +183,11 @@ export function percentiles(values: Float64Array): Percentiles {
   };
 }
 
+/** The blocks first seen inside the measured window (`fromMs`, `toMs`] of the load's clock. */
+export function blocksInWindow(blocks: readonly BlockSample[], fromMs: number, toMs: number): BlockSample[] {
+  return blocks.filter((b) => b.observedMs > fromMs && b.observedMs <= toMs);
+}
+
 /**
  * Committed tx/s over the measured window (`fromMs`, `toMs`] of the load's clock, in whole blocks.
  * A block's txs commit together, so a count between the window's fixed edges gains or loses a
@@ -192,7 +197,7 @@ export function percentiles(values: Float64Array): Percentiles {
  * window: their txs over the window's length.
  */
 export function committedRate(blocks: readonly BlockSample[], fromMs: number, toMs: number): number {
-  const inWindow = blocks.filter((b) => b.observedMs > fromMs && b.observedMs <= toMs);
+  const inWindow = blocksInWindow(blocks, fromMs, toMs);
   const first = inWindow[0]?.observedMs;
   const last = inWindow.at(-1)?.observedMs;
   if (first === undefined || last === undefined || last === first) {

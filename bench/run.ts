@@ -59,7 +59,13 @@ import {
 import { copyHomes, type HealthState, healthState } from './health-state.ts';
 import { MIN_HEALTH_VALIDATORS } from './health-world.ts';
 import { type CpuProfile, formatSummary, type ProfileSummary, summariseProfile } from './profile.ts';
-import type { FromLoad, LoadConfig, LoadResult, ProgressMessage } from './protocol.ts';
+import {
+  blocksInWindow,
+  type FromLoad,
+  type LoadConfig,
+  type LoadResult,
+  type ProgressMessage,
+} from './protocol.ts';
 
 const root = join(import.meta.dirname, '..');
 const resultsDir = join(import.meta.dirname, 'results');
@@ -375,7 +381,7 @@ export interface RunResult {
 function blockStats(load: LoadResult): BlockStats {
   const warm = load.warmupSeconds * 1000;
   const end = warm + load.durationSeconds * 1000;
-  const inWindow = load.blocks.filter((b) => b.observedMs > warm && b.observedMs <= end);
+  const inWindow = blocksInWindow(load.blocks, warm, end);
   if (inWindow.length === 0) return { count: 0, meanIntervalMs: null, meanTxs: null, maxTxs: null };
   const span = inWindow.length > 1 ? inWindow[inWindow.length - 1]!.timeMs - inWindow[0]!.timeMs : null;
   return {
